@@ -1,0 +1,1 @@
+"""The ``espnet-edge`` command line (device side: no torch at import)."""

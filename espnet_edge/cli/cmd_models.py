@@ -1,0 +1,47 @@
+"""espnet-edge models: the zoo as a table."""
+
+import json
+
+from espnet_edge import zoo
+from espnet_edge.weights import locate_weights
+
+
+def add_parser(subparsers):
+    parser = subparsers.add_parser("models", help="list the model zoo",
+                                   description="List every zoo model with its dataset, classes, "
+                                   "input size, parameters, GFLOPs and whether its weights are here.")
+    parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    parser.set_defaults(func=run)
+
+
+def rows():
+    out = []
+    for name in zoo.list_models():
+        entry = zoo.get_model(name)
+        out.append({
+            "name": name, "dataset": entry.dataset, "classes": entry.num_classes,
+            "size": "{}x{}".format(*entry.input_size), "params_m": round(entry.params / 1e6, 3),
+            "gflops": getattr(entry, "gflops", None),
+            "weights": locate_weights(entry),
+        })
+    return out
+
+
+def run(args):
+    table = rows()
+    if args.json:
+        print(json.dumps(table, indent=2))
+        return 0
+    header = ("name", "dataset", "classes", "size", "params", "GFLOPs", "weights")
+    lines = [header]
+    for row in table:
+        lines.append((row["name"], row["dataset"], str(row["classes"]), row["size"],
+                      "{:.3f}M".format(row["params_m"]),
+                      "{:.2f}".format(row["gflops"]) if row["gflops"] is not None else "-",
+                      "found" if row["weights"] else "download"))
+    widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
+    for line in lines:
+        print("  ".join(cell.ljust(widths[i]) for i, cell in enumerate(line)).rstrip())
+    aliases = ", ".join("{} = {}".format(k, v) for k, v in sorted(zoo.aliases().items()))
+    print("aliases: " + aliases)
+    return 0

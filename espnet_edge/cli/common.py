@@ -1,0 +1,41 @@
+"""Options shared by the subcommands that run a network, and how they become a Segmenter."""
+
+from espnet_edge.errors import UserError
+from espnet_edge.utils.parsing import parse_size
+
+BACKEND_CHOICES = ("auto", "torch", "onnxruntime", "tensorrt")
+
+
+def add_source_args(parser, size=True, batch=False, threads=True):
+    """--model/--onnx/--engine, --weights, --backend (and --size/--batch/--threads)."""
+    group = parser.add_argument_group("what to run (name exactly one)")
+    group.add_argument("--model", help="zoo model name (see `espnet-edge models`)")
+    group.add_argument("--onnx", metavar="FILE", help="ONNX file exported by espnet-edge")
+    group.add_argument("--engine", metavar="FILE", help="TensorRT engine built by espnet-edge")
+    parser.add_argument("--weights", metavar="FILE", help="checkpoint for --model (default: zoo lookup)")
+    parser.add_argument("--backend", default="auto", choices=BACKEND_CHOICES,
+                        help="auto: tensorrt for --engine, else onnxruntime")
+    if size:
+        parser.add_argument("--size", metavar="WxH", help="network input size (default: the model's)")
+    if batch:
+        parser.add_argument("--batch", type=int, default=1, help="batch size (default 1)")
+    if threads:
+        parser.add_argument("--threads", type=int, help="CPU threads for the backend")
+
+
+def runner_from_args(args, **options):
+    from espnet_edge.runtime.loader import open_runner
+
+    size = parse_size(args.size) if getattr(args, "size", None) else None
+    batch = getattr(args, "batch", 1) or 1
+    if batch < 1:
+        raise UserError("--batch must be at least 1")
+    return open_runner(backend=args.backend, model=args.model, onnx=args.onnx, engine=args.engine,
+                       weights=args.weights, size=size, batch=batch,
+                       threads=getattr(args, "threads", None), **options)
+
+
+def segmenter_from_args(args, **options):
+    from espnet_edge.runtime.segmenter import Segmenter
+
+    return Segmenter(runner_from_args(args, **options))

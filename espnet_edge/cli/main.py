@@ -1,0 +1,70 @@
+"""``espnet-edge``: one entry point, one module per subcommand, one-line errors for user mistakes."""
+
+import argparse
+import importlib
+import sys
+
+from espnet_edge import __version__
+from espnet_edge.errors import UserError
+
+# subcommand -> module in espnet_edge.cli; each module has add_parser(subparsers) that sets func.
+COMMANDS = (
+    ("models", "cmd_models"),
+    ("doctor", "cmd_doctor"),
+    ("segment", "cmd_segment"),
+    ("export", "cmd_export"),
+    ("check-onnx", "cmd_check_onnx"),
+    ("build", "cmd_build"),
+    ("bench", "cmd_bench"),
+    ("clocks", "cmd_clocks"),
+    ("tegrastats", "cmd_tegrastats"),
+    ("profile", "cmd_profile"),
+    ("sweep", "cmd_sweep"),
+    ("demo", "cmd_demo"),
+    ("eval", "cmd_eval"),
+    ("compare", "cmd_compare"),
+)
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):
+        self.exit(2, "{}: error: {} (see --help)\n".format(self.prog, message))
+
+
+def build_parser():
+    parser = _Parser(prog="espnet-edge", description=(
+        "ESPNet/ESPNetv2 from PyTorch to ONNX and TensorRT, benchmarked and profiled on NVIDIA Jetson."))
+    parser.add_argument("--version", action="version", version="espnet-edge " + __version__)
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    for _name, module_name in COMMANDS:
+        try:
+            module = importlib.import_module("espnet_edge.cli." + module_name)
+        except ImportError as exc:
+            if getattr(exc, "name", "") == "espnet_edge.cli." + module_name:
+                continue  # command not built yet
+            raise
+        module.add_parser(subparsers)
+    return parser
+
+
+def main(argv=None):
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    try:
+        result = args.func(args)
+    except UserError as exc:
+        sys.stderr.write("espnet-edge {}: error: {}\n".format(args.command, exc))
+        return exc.exit_code
+    except KeyboardInterrupt:
+        sys.stderr.write("espnet-edge {}: interrupted\n".format(args.command))
+        return 130
+    except BrokenPipeError:
+        return 0
+    return int(result or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,50 @@
+"""Find and read images the way every command does (one-line errors for bad input)."""
+
+import os
+
+from espnet_edge.errors import UserError
+
+IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm")
+
+
+def is_image_file(path):
+    return os.path.splitext(path)[1].lower() in IMAGE_EXTENSIONS
+
+
+def list_images(paths, recursive=True):
+    """Files and folders -> sorted list of image files; UserError if a path is missing or empty."""
+    if isinstance(paths, str):
+        paths = [paths]
+    found = []
+    for path in paths:
+        if os.path.isdir(path):
+            inside = []
+            for folder, _dirs, files in os.walk(path):
+                inside.extend(os.path.join(folder, f) for f in files if is_image_file(f))
+                if not recursive:
+                    break
+            if not inside:
+                raise UserError("folder {} holds no images ({})".format(
+                    path, ", ".join(IMAGE_EXTENSIONS[:4]) + ", ..."))
+            found.extend(sorted(inside))
+        elif os.path.isfile(path):
+            found.append(path)
+        else:
+            raise UserError("{} does not exist".format(path))
+    return found
+
+
+def read_image(path):
+    """-> BGR uint8 HxWx3; UserError if OpenCV cannot decode it."""
+    import cv2
+    import numpy as np
+
+    data = None
+    try:
+        data = np.fromfile(path, dtype=np.uint8)
+    except (IOError, OSError) as exc:
+        raise UserError("cannot read image {}: {}".format(path, exc))
+    image = cv2.imdecode(data, cv2.IMREAD_COLOR) if data.size else None
+    if image is None:
+        raise UserError("cannot decode image {} (not an image, or truncated)".format(path))
+    return image

@@ -1,0 +1,105 @@
+"""What a runtime needs to know about a network, independent of where it came from.
+
+Built from a zoo entry, from an ONNX file's ``metadata_props`` or from an engine's sidecar JSON,
+so the device needs no side files and no torch.
+"""
+
+import json
+
+from espnet_edge import __version__
+from espnet_edge.errors import UserError
+
+META_PREFIX = "espnet_edge."
+REQUIRED_KEYS = ("model", "classes", "palette", "preprocess", "input_size", "input_layout", "fused")
+
+
+class ModelInfo(object):
+    def __init__(self, name, classes, palette, input_size, preprocess, input_layout="NCHW",
+                 fused=(), checkpoint_sha256=None, version=__version__, precision="fp32",
+                 batch=1, dataset=None):
+        self.name = name
+        self.classes = tuple(classes)
+        self.palette = tuple(tuple(int(v) for v in c) for c in palette)
+        self.input_size = (int(input_size[0]), int(input_size[1]))  # (width, height)
+        self.preprocess = dict(preprocess)
+        self.input_layout = input_layout  # "NCHW" (normalised) or "NHWC" (raw pixels, fused pre)
+        self.fused = tuple(sorted(fused))  # subset of ("post", "pre")
+        self.checkpoint_sha256 = checkpoint_sha256
+        self.version = version
+        self.precision = precision
+        self.batch = int(batch)
+        self.dataset = dataset
+
+    @property
+    def num_classes(self):
+        return len(self.classes)
+
+    @property
+    def fused_pre(self):
+        return "pre" in self.fused
+
+    @property
+    def fused_post(self):
+        return "post" in self.fused
+
+    @property
+    def input_shape(self):
+        width, height = self.input_size
+        if self.input_layout == "NHWC":
+            return (self.batch, height, width, 3)
+        return (self.batch, 3, height, width)
+
+    @classmethod
+    def from_zoo(cls, entry, size=None, fused=(), batch=1):
+        return cls(
+            name=entry.name, classes=entry.classes, palette=entry.palette,
+            input_size=size or entry.input_size, preprocess=entry.preprocess,
+            input_layout="NHWC" if "pre" in fused else "NCHW", fused=fused,
+            checkpoint_sha256=entry.sha256, batch=batch, dataset=entry.dataset,
+        )
+
+    def to_dict(self):
+        return {
+            "model": self.name, "classes": list(self.classes),
+            "palette": [list(c) for c in self.palette], "input_size": list(self.input_size),
+            "preprocess": self.preprocess, "input_layout": self.input_layout,
+            "fused": list(self.fused), "checkpoint_sha256": self.checkpoint_sha256,
+            "version": self.version, "precision": self.precision, "batch": self.batch,
+            "dataset": self.dataset,
+        }
+
+    @classmethod
+    def from_dict(cls, data, source="model"):
+        missing = [k for k in REQUIRED_KEYS if k not in data]
+        if missing:
+            raise UserError(
+                "{} has no espnet-edge metadata ({} missing); it was not exported by espnet-edge: "
+                "export it with `espnet-edge export`, or pass --model NAME to take the "
+                "preprocessing and classes from the zoo".format(source, ", ".join(missing)))
+        return cls(
+            name=data["model"], classes=data["classes"], palette=data["palette"],
+            input_size=data["input_size"], preprocess=data["preprocess"],
+            input_layout=data["input_layout"], fused=data["fused"],
+            checkpoint_sha256=data.get("checkpoint_sha256"), version=data.get("version"),
+            precision=data.get("precision", "fp32"), batch=data.get("batch", 1),
+            dataset=data.get("dataset"),
+        )
+
+    def to_metadata(self):
+        """-> {key: str} for ONNX metadata_props (values JSON-encoded)."""
+        return {META_PREFIX + k: json.dumps(v) for k, v in self.to_dict().items()}
+
+    @classmethod
+    def from_metadata(cls, props, source="ONNX file"):
+        data = {}
+        for key, value in props.items():
+            if key.startswith(META_PREFIX):
+                try:
+                    data[key[len(META_PREFIX):]] = json.loads(value)
+                except ValueError:
+                    raise UserError("{} has unreadable metadata {}".format(source, key))
+        return cls.from_dict(data, source=source)
+
+    def __repr__(self):
+        return "ModelInfo({!r}, {}x{}, fused={})".format(
+            self.name, self.input_size[0], self.input_size[1], list(self.fused))

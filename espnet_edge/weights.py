@@ -1,0 +1,89 @@
+"""Find a zoo checkpoint: --weights, $ESPNET_EDGE_WEIGHTS (recursive), the models/ cache, download."""
+
+import hashlib
+import os
+import socket
+
+from espnet_edge.errors import UserError
+from espnet_edge.utils.atomic import atomic_path, ensure_writable_dir
+
+WEIGHTS_ENV = "ESPNET_EDGE_WEIGHTS"
+CACHE_ENV = "ESPNET_EDGE_CACHE"
+
+
+def default_cache_dir():
+    """The top-level models/ folder of a source checkout, or ~/.cache/espnet-edge/models."""
+    if os.environ.get(CACHE_ENV):
+        return os.environ[CACHE_ENV]
+    checkout = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    if os.path.isfile(os.path.join(checkout, "models", "README.md")):
+        return os.path.join(checkout, "models")
+    return os.path.join(os.path.expanduser("~"), ".cache", "espnet-edge", "models")
+
+
+def sha256_of(path, chunk=1 << 20):
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(chunk), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _find_under(root, relative, basename):
+    direct = os.path.join(root, relative)
+    if os.path.isfile(direct):
+        return direct
+    for folder, _dirs, files in os.walk(root):
+        if basename in files:
+            return os.path.join(folder, basename)
+    return None
+
+
+def find_weights(entry, explicit=None, download=True, cache_dir=None):
+    """Return the path of ``entry``'s checkpoint, downloading it into the cache as a last resort."""
+    if explicit:
+        if not os.path.isfile(explicit):
+            raise UserError("weights file {} does not exist".format(explicit))
+        return explicit
+    env_root = os.environ.get(WEIGHTS_ENV)
+    if env_root and os.path.isdir(env_root):
+        found = _find_under(env_root, entry.weights_file, entry.weights_basename)
+        if found:
+            return found
+    cache = cache_dir or default_cache_dir()
+    cached = os.path.join(cache, entry.weights_file)
+    if os.path.isfile(cached):
+        return cached
+    if not download:
+        return None
+    return download_weights(entry, cached)
+
+
+def locate_weights(entry):
+    """Like find_weights but never downloads; None when not present locally."""
+    return find_weights(entry, download=False)
+
+
+def download_weights(entry, destination, timeout=30):
+    from urllib.request import urlopen
+
+    where = "put {} at {} or set ${} to a folder that holds it".format(
+        entry.weights_basename, destination, WEIGHTS_ENV)
+    ensure_writable_dir(os.path.dirname(destination))
+    try:
+        with atomic_path(destination) as tmp:
+            digest = hashlib.sha256()
+            response = urlopen(entry.url, timeout=timeout)
+            with open(tmp, "wb") as handle:
+                for block in iter(lambda: response.read(1 << 20), b""):
+                    digest.update(block)
+                    handle.write(block)
+            if digest.hexdigest() != entry.sha256:
+                raise UserError("download of {} has sha256 {} but the zoo expects {}; {}".format(
+                    entry.url, digest.hexdigest(), entry.sha256, where))
+    except UserError:
+        raise
+    except (OSError, socket.timeout, ValueError) as exc:
+        raise UserError("cannot download weights for {} from {} ({}); {}".format(
+            entry.name, entry.url, getattr(exc, "reason", exc), where))
+    return destination

