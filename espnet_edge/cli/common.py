@@ -23,6 +23,18 @@ def add_source_args(parser, size=True, batch=False, threads=True):
         parser.add_argument("--threads", type=int, help="CPU threads for the backend")
 
 
+def check_source_args(args):
+    """Cheap checks of --model/--onnx/--engine/--backend before any slow work starts."""
+    from espnet_edge.runtime.loader import resolve_backend
+
+    backend = resolve_backend(args.backend, args.model, args.onnx, args.engine)
+    if args.model:
+        from espnet_edge.zoo import get_model
+
+        get_model(args.model)
+    return backend
+
+
 def runner_from_args(args, **options):
     from espnet_edge.runtime.loader import open_runner
 

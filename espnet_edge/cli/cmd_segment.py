@@ -1,0 +1,68 @@
+"""espnet-edge segment: class masks (and optional colour/overlay images) for images or folders."""
+
+import os
+
+from espnet_edge.cli.common import add_source_args, check_source_args, segmenter_from_args
+from espnet_edge.errors import UserError
+from espnet_edge.images import list_images, read_image
+from espnet_edge.utils.atomic import atomic_path, ensure_writable_dir
+from espnet_edge.utils.progress import Progress
+
+
+def add_parser(subparsers):
+    parser = subparsers.add_parser(
+        "segment", help="segment images into class masks",
+        description="Write <stem>.png holding the class index of every pixel (uint8), at the image's "
+        "own size (nearest-neighbour, as the authors' scripts) or at the network size.")
+    add_source_args(parser)
+    parser.add_argument("inputs", nargs="+", metavar="IMAGE_OR_DIR", help="images or folders of images")
+    parser.add_argument("--out", required=True, metavar="DIR", help="output folder")
+    parser.add_argument("--at-network-size", action="store_true",
+                        help="write masks at the network input size instead of the image size")
+    parser.add_argument("--color", action="store_true", help="also write <stem>_color.png (palette)")
+    parser.add_argument("--overlay", action="store_true", help="also write <stem>_overlay.png")
+    parser.add_argument("--alpha", type=float, default=0.5, help="overlay opacity (default 0.5)")
+    parser.set_defaults(func=run)
+
+
+def _write_png(path, image):
+    import cv2
+
+    with atomic_path(path) as tmp:
+        ok, data = cv2.imencode(".png", image)
+        if not ok:
+            raise UserError("could not encode {}".format(path))
+        data.tofile(tmp)
+
+
+def run(args):
+    if not 0.0 <= args.alpha <= 1.0:
+        raise UserError("--alpha must be between 0 and 1")
+    check_source_args(args)
+    images = list_images(args.inputs)
+    ensure_writable_dir(args.out)
+    stems = {}
+    for path in images:
+        stem = os.path.splitext(os.path.basename(path))[0]
+        if stem in stems:
+            raise UserError("{} and {} would both write {}.png; segment them into different --out "
+                            "folders".format(stems[stem], path, stem))
+        stems[stem] = path
+    segmenter = segmenter_from_args(args)
+    try:
+        with Progress(len(images), "segment") as progress:
+            for path in images:
+                frame = read_image(path)
+                mask = segmenter.segment(frame, at_network_size=args.at_network_size)
+                stem = os.path.join(args.out, os.path.splitext(os.path.basename(path))[0])
+                _write_png(stem + ".png", mask)
+                if args.color:
+                    _write_png(stem + "_color.png", segmenter.colorize(mask))
+                if args.overlay:
+                    _write_png(stem + "_overlay.png", segmenter.overlay(frame, mask, args.alpha))
+                progress.update()
+    finally:
+        segmenter.close()
+    print("segment: {} image(s) -> {} ({} backend, {})".format(
+        len(images), args.out, segmenter.runner.backend, segmenter.info.name))
+    return 0

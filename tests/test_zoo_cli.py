@@ -1,0 +1,78 @@
+"""The zoo registry and the `models` / `doctor` commands."""
+
+import json
+
+import pytest
+
+from espnet_edge import zoo
+from espnet_edge.errors import UserError
+
+EXPECTED = (
+    ["espnet-c-q3", "espnet-c-q5", "espnet-c-q8", "espnet-q3", "espnet-q5", "espnet-q8", "espnet-q8-camvid"]
+    + ["espnetv2-s{}-city-{}".format(s, n) for s in ("0.5", "1.0", "1.5", "2.0") for n in (512, 1024)]
+    + ["espnetv2-s{}-pascal-{}".format(s, n) for s in ("0.5", "1.0", "1.5", "2.0") for n in (256, 384)]
+)
+
+
+def test_zoo_has_exactly_the_published_names():
+    assert sorted(zoo.list_models()) == sorted(EXPECTED)
+
+
+def test_aliases():
+    assert zoo.get_model("espnet").name == "espnet-q8"
+    assert zoo.get_model("espnetv2").name == "espnetv2-s2.0-city-1024"
+
+
+@pytest.mark.parametrize("name", EXPECTED)
+def test_entry_is_complete(name):
+    entry = zoo.get_model(name)
+    assert len(entry.palette) == entry.num_classes == entry.arch["num_classes"]
+    assert entry.weights_basename in entry.url and entry.url.startswith("https://github.com/sacmehta/")
+    assert len(entry.sha256) == 64
+    width, height = entry.input_size
+    if entry.family == "espnetv2":
+        assert name.endswith(str(width))
+        assert entry.preprocess["channel_order"] == "RGB"
+    else:
+        assert entry.preprocess["channel_order"] == "BGR" and entry.preprocess["divide"] == 255.0
+
+
+def test_network_sizes():
+    assert zoo.get_model("espnetv2-s1.0-city-512").input_size == (512, 256)
+    assert zoo.get_model("espnetv2-s1.0-city-1024").input_size == (1024, 512)
+    assert zoo.get_model("espnetv2-s0.5-pascal-384").input_size == (384, 384)
+
+
+def test_unknown_name_suggests_close_names():
+    with pytest.raises(UserError, match="espnetv2-s2.0-city-1024"):
+        zoo.get_model("espnetv2-s2.0-city1024")
+
+
+def test_models_command_lists_every_entry(cli):
+    result = cli("models", "--json")
+    assert result.returncode == 0, result.stderr
+    rows = {row["name"]: row for row in json.loads(result.stdout)}
+    assert set(rows) == set(EXPECTED)
+    assert all(row["weights"] for row in rows.values())  # ESPNET_EDGE_WEIGHTS points at ../shared
+    assert rows["espnet-q8"]["classes"] == 20 and rows["espnet-q8"]["size"] == "1024x512"
+
+
+def test_models_table(cli):
+    result = cli("models")
+    assert result.returncode == 0
+    assert "espnet-q8-camvid" in result.stdout and "aliases: espnet = espnet-q8" in result.stdout
+
+
+def test_unknown_model_is_one_line_error(cli):
+    result = cli("segment", "--model", "espnet-q7", "--out", "/tmp/x", "/nonexistent.png")
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "espnet-q8" in lines[0] and "Traceback" not in result.stderr
+
+
+def test_doctor_reports_missing_pieces(cli):
+    result = cli("doctor", "--json")
+    assert result.returncode == 0, result.stderr
+    checks = {c["name"]: c for c in json.loads(result.stdout)}
+    assert checks["numpy"]["ok"]
+    assert not checks["tensorrt"]["ok"] and "engine" in checks["tensorrt"]["disables"]
