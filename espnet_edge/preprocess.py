@@ -16,39 +16,74 @@ def _cv2():
     return cv2
 
 
+# Pillow (>= 4.3) resamples 8-bit images with fixed-point coefficients of this many fraction bits.
+PIL_PRECISION_BITS = 32 - 8 - 2
+
+
 def pil_bilinear_weights(in_size, out_size):
-    """Tap indices and weights of PIL's antialiased bilinear (triangle) filter along one axis.
+    """Tap indices and weights of PIL's antialiased bilinear (triangle) filter along one axis,
+    computed as Pillow's ``precompute_coeffs`` does (float64).
 
     Returns (index[out, taps], weight[out, taps]) so that out = sum(x[index] * weight).
     """
     scale = in_size / float(out_size)
-    support = max(scale, 1.0)
+    filterscale = max(scale, 1.0)
+    support = filterscale  # the triangle filter's support is 1
+    inverse = 1.0 / filterscale
     taps = int(np.ceil(support)) * 2 + 1
     centers = (np.arange(out_size) + 0.5) * scale
-    first = np.floor(centers - support + 0.5).astype(np.int64)
-    first = np.clip(first, 0, in_size)
+    first = np.maximum(np.trunc(centers - support + 0.5), 0).astype(np.int64)
+    last = np.minimum(np.trunc(centers + support + 0.5), in_size).astype(np.int64)
     index = first[:, None] + np.arange(taps)[None, :]
-    dist = (index + 0.5 - centers[:, None]) / support
-    weight = np.clip(1.0 - np.abs(dist), 0.0, None)
-    last = np.minimum(np.floor(centers + support + 0.5).astype(np.int64), in_size)
+    weight = np.clip(1.0 - np.abs((index - centers[:, None] + 0.5) * inverse), 0.0, None)
     weight[index >= last[:, None]] = 0.0
-    weight /= weight.sum(axis=1, keepdims=True)
+    total = weight.sum(axis=1, keepdims=True)
+    weight = np.where(total != 0.0, weight / np.where(total != 0.0, total, 1.0), weight)
     index = np.clip(index, 0, in_size - 1)
     return index, weight
 
 
-def resize_pil_bilinear(image, width, height):
-    """PIL's Image.resize(..., BILINEAR) on a uint8 HxWxC array, in numpy (rounded back to uint8)."""
-    src = image.astype(np.float64)
-    if src.shape[1] != width:
-        idx, wts = pil_bilinear_weights(src.shape[1], width)
-        src = np.einsum("hwtc,wt->hwc", src[:, idx, :], wts)
-        src = np.clip(np.floor(src + 0.5), 0, 255)
-    if src.shape[0] != height:
-        idx, wts = pil_bilinear_weights(src.shape[0], height)
-        src = np.einsum("htwc,ht->hwc", src[idx, :, :], wts)
-        src = np.clip(np.floor(src + 0.5), 0, 255)
-    return src.astype(np.uint8)
+def pil_bilinear_coefficients(in_size, out_size):
+    """(index, int64 coefficients): the weights rounded to PIL_PRECISION_BITS as Pillow does."""
+    index, weight = pil_bilinear_weights(in_size, out_size)
+    scaled = weight * float(1 << PIL_PRECISION_BITS)
+    return index, np.trunc(np.where(scaled < 0, scaled - 0.5, scaled + 0.5)).astype(np.int64)
+
+
+def _resample_axis(image, out_size, axis):
+    """One separable pass along ``axis`` (0: rows, 1: columns) of a uint8 HxWxC array, rounding
+    back to uint8 like Pillow's 8-bit path."""
+    index, coeffs = pil_bilinear_coefficients(image.shape[axis], out_size)
+    shape = [1, 1, 1]
+    shape[axis] = out_size
+    acc = np.full(tuple(image.shape[:axis]) + (out_size,) + tuple(image.shape[axis + 1:]),
+                  1 << (PIL_PRECISION_BITS - 1), dtype=np.int64)
+    for tap in range(index.shape[1]):
+        taken = np.take(image, index[:, tap], axis=axis).astype(np.int64)
+        acc += taken * coeffs[:, tap].reshape(shape)
+    return np.clip(acc >> PIL_PRECISION_BITS, 0, 255).astype(np.uint8)
+
+
+def pil_vertical_first(in_width, in_height, width, height):
+    """Recent Pillow (13.0 checked) runs the vertical pass first when the height shrinks by more
+    than twice as many pixels as the width; older Pillow always ran the horizontal pass first.
+    The order changes at most a few pixel values by one."""
+    shrink_y = in_height - height
+    return shrink_y > 0 and shrink_y > (in_width - width) * 2
+
+
+def resize_pil_bilinear(image, width, height, vertical_first=None):
+    """PIL's Image.resize((width, height), BILINEAR) on a uint8 HxWxC array, in numpy: the same
+    antialiased filter, pass order, fixed-point arithmetic and uint8 rounding.
+    ``vertical_first``: None follows recent Pillow; False reproduces Pillow before that rule."""
+    out = np.asarray(image, dtype=np.uint8)
+    if vertical_first is None:
+        vertical_first = pil_vertical_first(out.shape[1], out.shape[0], width, height)
+    passes = [(1, width), (0, height)]
+    for axis, size in (passes[::-1] if vertical_first else passes):
+        if out.shape[axis] != size:
+            out = _resample_axis(out, size, axis)
+    return out
 
 
 def resize(image, size, method):

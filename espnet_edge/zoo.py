@@ -84,6 +84,8 @@ EDGENETS_URL = "https://github.com/sacmehta/EdgeNets/raw/master/model/segmentati
 class ModelEntry(object):
     """One published checkpoint and everything needed to run it."""
 
+    gflops = None  # giga multiply-adds of the conv layers at input_size (filled from _GFLOPS below)
+
     def __init__(self, name, family, arch, dataset, classes, palette, input_size, preprocess,
                  weights_file, url, sha256, params, published_params_m=None, paper=None,
                  output_stride=1):
@@ -157,7 +159,10 @@ for _family, _folder in (("espnet-c", "encoder"), ("espnet", "decoder")):
         ))
 
 register(ModelEntry(
-    name="espnet-q8-camvid", family="espnet", arch={"p": 2, "q": 8, "num_classes": 12},
+    name="espnet-q8-camvid", family="espnet",
+    # trained with train/Model.py, whose last decoder skip also carries the image (19 channels);
+    # 480x360 per the authors' README; their CamVid mean/std were never published (Cityscapes' used)
+    arch={"p": 2, "q": 8, "num_classes": 12, "reinforced_skip": True},
     dataset="camvid", classes=CAMVID_CLASSES, palette=CAMVID_PALETTE, input_size=(480, 360),
     preprocess=ESPNET_CITYSCAPES_PREPROCESS,
     weights_file="espnet/decoder/espnet_p_2_q_8_camvid.pth",
@@ -207,6 +212,24 @@ for _s in ("0.5", "1.0", "1.5", "2.0"):
                 sha256=_V2_SHA[_key], params=_V2_PARAMS[(_s, _ds)],
                 paper="ESPNetv2 (CVPR 2019)",
             ))
+
+
+# Giga multiply-adds (one multiply-add = one FLOP, as the ESPNet/ESPNetv2 authors count) of every
+# Conv2d/ConvTranspose2d at the entry's input_size; espnet_edge.host.models.flops recomputes them.
+_GFLOPS = {
+    "espnet-c-q3": 2.159, "espnet-c-q5": 2.684, "espnet-c-q8": 3.470,
+    "espnet-q3": 3.399, "espnet-q5": 3.923, "espnet-q8": 4.709, "espnet-q8-camvid": 1.335,
+    "espnetv2-s0.5-city-1024": 0.596, "espnetv2-s0.5-city-512": 0.149,
+    "espnetv2-s0.5-pascal-256": 0.075, "espnetv2-s0.5-pascal-384": 0.168,
+    "espnetv2-s1.0-city-1024": 1.085, "espnetv2-s1.0-city-512": 0.271,
+    "espnetv2-s1.0-pascal-256": 0.136, "espnetv2-s1.0-pascal-384": 0.306,
+    "espnetv2-s1.5-city-1024": 1.713, "espnetv2-s1.5-city-512": 0.428,
+    "espnetv2-s1.5-pascal-256": 0.214, "espnetv2-s1.5-pascal-384": 0.482,
+    "espnetv2-s2.0-city-1024": 2.698, "espnetv2-s2.0-city-512": 0.674,
+    "espnetv2-s2.0-pascal-256": 0.337, "espnetv2-s2.0-pascal-384": 0.759,
+}
+for _name, _gflops in _GFLOPS.items():
+    _REGISTRY[_name].gflops = _gflops
 
 
 def list_models():

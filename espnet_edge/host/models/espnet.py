@@ -202,30 +202,38 @@ class ESPNetC(nn.Module):
         self.classifier = Conv(256, classes, 1)
 
     def features(self, x):
-        """-> (level-1 concat at 1/2, level-2 concat at 1/4, level-3 concat at 1/8)."""
-        level1 = self.b1(torch.cat([self.level1(x), self.sample1(x)], 1))
+        """-> (level-1 conv output and its concat with the image at 1/2, level-2 concat at 1/4,
+        level-3 concat at 1/8)."""
+        conv1 = self.level1(x)
+        level1 = self.b1(torch.cat([conv1, self.sample1(x)], 1))
         down2 = self.level2_0(level1)
         level2 = self.b2(torch.cat([_run(self.level2, down2), down2, self.sample2(x)], 1))
         down3 = self.level3_0(level2)
         level3 = self.b3(torch.cat([down3, _run(self.level3, down3)], 1))
-        return level1, level2, level3
+        return conv1, level1, level2, level3
 
     def forward(self, x):
-        return self.classifier(self.features(x)[2])
+        return self.classifier(self.features(x)[3])
 
 
 class ESPNet(nn.Module):
     """ESPNet: ESPNet-C encoder plus the light-weight decoder (reduce-upsample-merge with
-    2x2 stride-2 transposed convolutions). Output at the input resolution."""
+    2x2 stride-2 transposed convolutions). Output at the input resolution.
+
+    The last merge at 1/2 concatenates the decoder output with the level-1 convolution output
+    (16 channels: the authors' test/Model.py and the Cityscapes checkpoints) or, with
+    ``reinforced_skip=True``, with that output concatenated with the image (19 channels:
+    train/Model.py and the CamVid checkpoint)."""
 
     output_stride = 1
 
-    def __init__(self, classes=20, p=2, q=3, k=5):
+    def __init__(self, classes=20, p=2, q=3, k=5, reinforced_skip=False):
         super().__init__()
         self.encoder = ESPNetC(classes, p, q, k)
+        self.reinforced_skip = reinforced_skip
         self.level3_C = Conv(128 + 3, classes, 1)
         self.br = nn.BatchNorm2d(classes, eps=BN_EPS)
-        self.conv = ConvBNPReLU(16 + 3 + classes, classes, 3)
+        self.conv = ConvBNPReLU((19 if reinforced_skip else 16) + classes, classes, 3)
         self.up_l3 = nn.Sequential(_up2(classes))
         self.combine_l2_l3 = nn.Sequential(BNPReLU(2 * classes),
                                            ESPModule(2 * classes, classes, k, add=False))
@@ -233,11 +241,12 @@ class ESPNet(nn.Module):
         self.classifier = _up2(classes)
 
     def forward(self, x):
-        level1, level2, level3 = self.encoder.features(x)
+        conv1, level1, level2, level3 = self.encoder.features(x)
         coarse = self.up_l3(self.br(self.encoder.classifier(level3)))
         merged = torch.cat([self.level3_C(level2), coarse], 1)
         merged = self.up_l2(self.combine_l2_l3(merged))
-        return self.classifier(self.conv(torch.cat([merged, level1], 1)))
+        skip = level1 if self.reinforced_skip else conv1
+        return self.classifier(self.conv(torch.cat([merged, skip], 1)))
 
 
 def _up2(channels):

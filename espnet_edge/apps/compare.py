@@ -1,0 +1,171 @@
+"""Run several artifacts of one network on the same frames and compare each with the first
+(Polygraphy-style): max |logit difference| where both give logits, mask agreement, mIoU.
+"""
+
+import os
+
+import numpy as np
+
+from espnet_edge.apps import metrics
+from espnet_edge.errors import UserError
+
+ENGINE_EXTENSIONS = (".engine", ".trt", ".plan")
+DEFAULT_MIN_AGREEMENT = 0.99
+# Applied by default only when both artifacts are fp32: fp16/int8 logits legitimately move more.
+DEFAULT_MAX_LOGIT_DIFF_FP32 = 1e-3
+
+
+def artifact_kind(spec):
+    """'NAME' | 'FILE.onnx' | 'FILE.engine', optionally 'backend:...' -> (backend, what, value)."""
+    backend = None
+    if ":" in spec and spec.split(":", 1)[0] in ("torch", "onnxruntime", "tensorrt"):
+        backend, spec = spec.split(":", 1)
+    ext = os.path.splitext(spec)[1].lower()
+    if ext == ".onnx":
+        return backend or "onnxruntime", "onnx", spec
+    if ext in ENGINE_EXTENSIONS:
+        return "tensorrt", "engine", spec
+    if os.path.sep in spec or os.path.exists(spec):
+        raise UserError("{}: not an .onnx file or an engine ({}); name a zoo model, an .onnx or an "
+                        "engine".format(spec, ", ".join(ENGINE_EXTENSIONS)))
+    return backend or "torch", "model", spec
+
+
+def open_artifacts(specs, size=None, threads=None, weights=None):
+    """-> [(label, runner)] in the order given. Zoo models run at ``size``, or else at the input
+    size of the first file artifact (so logits can be compared), or else at their native size."""
+    from espnet_edge.runtime.loader import open_runner
+
+    kinds = [artifact_kind(s) for s in specs]
+    opened = {}
+    try:
+        for i, (backend, what, value) in enumerate(kinds):
+            if what != "model":
+                opened[i] = open_runner(backend=backend, **{what: value, "threads": threads})
+        if size is None and opened:
+            size = opened[min(opened)].info.input_size
+        for i, (backend, what, value) in enumerate(kinds):
+            if what == "model":
+                opened[i] = open_runner(backend=backend, model=value, size=size, weights=weights,
+                                        threads=threads)
+    except BaseException:
+        for runner in opened.values():
+            runner.close()
+        raise
+    return [(specs[i], opened[i]) for i in range(len(specs))]
+
+
+def _run_one(segmenter, frame):
+    output = np.asarray(segmenter.infer(segmenter.preprocess(frame)))
+    mask = segmenter.postprocess(output)[0]
+    logits = None if segmenter.info.fused_post else output[0].astype(np.float32)
+    return logits, mask
+
+
+def compare_runners(runners, frames, labels=None, progress=None):
+    """Run every runner on every frame; -> report dict with one entry per runner, the first being
+    the reference. Masks are compared at the reference's network size (nearest resize)."""
+    from espnet_edge.runtime.segmenter import Segmenter, resize_mask
+    from espnet_edge.utils.progress import Progress
+
+    if len(runners) < 2:
+        raise UserError("compare needs at least two artifacts")
+    labels = labels or [r.info.name for r in runners]
+    segmenters = [Segmenter(r) for r in runners]
+    ref_info = runners[0].info
+    num_classes = len(ref_info.classes)
+    for label, runner in zip(labels[1:], runners[1:]):
+        if len(runner.info.classes) != num_classes:
+            raise UserError("{} predicts {} classes but {} predicts {}: not the same network".format(
+                label, len(runner.info.classes), labels[0], num_classes))
+    stats = [{"max_abs": None, "sum_abs": 0.0, "count": 0, "same": 0, "pixels": 0, "min_image": 1.0,
+              "logits": True, "conf": np.zeros((num_classes, num_classes), dtype=np.int64)}
+             for _ in runners]
+    frames = list(frames)
+    with Progress(len(frames), "compare", enabled=progress) as bar:
+        for frame in frames:
+            ref_logits, ref_mask = _run_one(segmenters[0], frame)
+            for seg, stat in zip(segmenters[1:], stats[1:]):
+                logits, mask = _run_one(seg, frame)
+                if mask.shape != ref_mask.shape:
+                    mask = resize_mask(mask, (ref_mask.shape[1], ref_mask.shape[0]))
+                same = int((mask == ref_mask).sum())
+                stat["same"] += same
+                stat["pixels"] += mask.size
+                stat["min_image"] = min(stat["min_image"], same / float(mask.size))
+                stat["conf"] += metrics.confusion_matrix(ref_mask, mask, num_classes, num_classes, ignore=-1)
+                if ref_logits is None or logits is None or logits.shape != ref_logits.shape:
+                    stat["logits"] = False
+                    continue
+                diff = np.abs(logits - ref_logits)
+                stat["max_abs"] = max(stat["max_abs"] or 0.0, float(diff.max()))
+                stat["sum_abs"] += float(diff.sum())
+                stat["count"] += diff.size
+            bar.update()
+    entries = []
+    for i, (label, runner, stat) in enumerate(zip(labels, runners, stats)):
+        entry = {"artifact": label, "backend": runner.backend, "model": runner.info.name,
+                 "precision": getattr(runner.info, "precision", None),
+                 "input_size": list(runner.info.input_size), "reference": i == 0}
+        if i:
+            has_logits = stat["logits"] and stat["max_abs"] is not None
+            entry.update({
+                "max_abs_logit_diff": stat["max_abs"] if has_logits else None,
+                "mean_abs_logit_diff": stat["sum_abs"] / stat["count"] if has_logits else None,
+                "agreement": stat["same"] / float(stat["pixels"]),
+                "min_image_agreement": stat["min_image"],
+                "miou_vs_reference": metrics.mean_iou(metrics.per_class_iou(stat["conf"])),
+            })
+        entries.append(entry)
+    return {"images": len(frames), "artifacts": entries}
+
+
+def check_tolerances(report, min_agreement=DEFAULT_MIN_AGREEMENT, max_logit_diff=None, min_miou=None):
+    """Mark each compared entry ok/failed; -> list of failure strings (empty: all within tolerance).
+
+    ``max_logit_diff`` None: DEFAULT_MAX_LOGIT_DIFF_FP32 where both artifacts are fp32, else unchecked.
+    """
+    failures = []
+    ref = report["artifacts"][0]
+    for entry in report["artifacts"][1:]:
+        problems = []
+        if min_agreement is not None and entry["agreement"] < min_agreement:
+            problems.append("mask agreement {:.4%} < {:.4%}".format(entry["agreement"], min_agreement))
+        bound = max_logit_diff
+        if bound is None and entry.get("precision") in (None, "fp32") and ref.get("precision") in (None, "fp32"):
+            bound = DEFAULT_MAX_LOGIT_DIFF_FP32
+        entry["logit_bound"] = bound
+        diff = entry["max_abs_logit_diff"]
+        if bound is not None and diff is not None and diff > bound:
+            problems.append("max |logit diff| {:.3g} > {:.3g}".format(diff, bound))
+        if min_miou is not None and entry["miou_vs_reference"] < min_miou:
+            problems.append("mIoU vs reference {:.4%} < {:.4%}".format(entry["miou_vs_reference"], min_miou))
+        entry["ok"] = not problems
+        entry["problems"] = problems
+        failures.extend("{}: {}".format(entry["artifact"], p) for p in problems)
+    return failures
+
+
+def format_report(report):
+    header = ("artifact", "backend", "precision", "size", "max|dlogit|", "mean|dlogit|", "agreement",
+              "min image", "mIoU vs 1st", "status")
+    rows = [header]
+    for entry in report["artifacts"]:
+        size = "{}x{}".format(*entry["input_size"])
+        if entry["reference"]:
+            rows.append((entry["artifact"], entry["backend"], str(entry["precision"]), size,
+                         "reference", "", "", "", "", ""))
+            continue
+        rows.append((entry["artifact"], entry["backend"], str(entry["precision"]), size,
+                     _sci(entry["max_abs_logit_diff"]), _sci(entry["mean_abs_logit_diff"]),
+                     "{:.4%}".format(entry["agreement"]), "{:.4%}".format(entry["min_image_agreement"]),
+                     "{:.4%}".format(entry["miou_vs_reference"]),
+                     "ok" if entry.get("ok", True) else "FAIL"))
+    widths = [max(len(r[i]) for r in rows) for i in range(len(header))]
+    lines = ["  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row)).rstrip() for row in rows]
+    lines.append("{} images".format(report["images"]))
+    return "\n".join(lines)
+
+
+def _sci(value):
+    return "n/a" if value is None else "{:.3g}".format(value)

@@ -1,0 +1,238 @@
+"""The live demo: frames from a source, segmented by any runner, drawn with legend and HUD.
+
+One thread captures (see sources.FrameGrabber), the main thread segments, draws, shows and saves.
+"""
+
+import os
+import signal
+import sys
+import threading
+import time
+
+from espnet_edge import visualize
+from espnet_edge.errors import UserError
+
+WINDOW = "espnet-edge demo"
+
+
+def display_problem(environ=None, platform=None, gui=None):
+    """-> None if a window can be shown here, else the reason (for the --no-display hint)."""
+    environ = os.environ if environ is None else environ
+    platform = sys.platform if platform is None else platform
+    if gui is None:
+        from espnet_edge.apps.sources import opencv_build_flags
+
+        gui = opencv_build_flags()["gui"]
+    if not gui:
+        return "this OpenCV build has no GUI support (e.g. opencv-python-headless)"
+    if platform.startswith("linux") and not (environ.get("DISPLAY") or environ.get("WAYLAND_DISPLAY")):
+        return "no display (DISPLAY and WAYLAND_DISPLAY are unset)"
+    return None
+
+
+def gpu_freq_reader():
+    """-> a callable giving the current GPU clock in MHz, or None off a Jetson (never raises).
+
+    The GPU devfreq entry is found once (espnet_edge.jetson.detect); each call reads its cur_freq.
+    """
+    try:
+        from espnet_edge.jetson import detect, sysfs
+
+        gpus = detect.find_gpu_devfreq()
+    except Exception:  # no Jetson part, unreadable sysfs: show nothing
+        gpus = []
+    if not gpus:
+        return lambda: None
+    cur_freq = gpus[0].file("cur_freq")
+
+    def read():
+        text = sysfs.read_text(cur_freq) or ""
+        try:
+            return int(text.split()[0]) / 1e6
+        except (ValueError, IndexError):
+            return None
+
+    return read
+
+
+def hud_lines(fps, latency_ms, gpu_mhz=None, label=None):
+    lines = []
+    if label:
+        lines.append(label)
+    lines.append("FPS {:.1f}".format(fps) if fps else "FPS -")
+    lines.append("latency {:.1f} ms".format(latency_ms) if latency_ms is not None else "latency -")
+    if gpu_mhz:
+        lines.append("GPU {:.0f} MHz".format(gpu_mhz))
+    return lines
+
+
+def draw_hud(image, lines):
+    """Text lines on a black box in the top-left corner; -> the box (x0, y0, x1, y1)."""
+    import cv2
+
+    font, scale, thick, row = cv2.FONT_HERSHEY_SIMPLEX, 0.5, 1, 20
+    width = max(cv2.getTextSize(text, font, scale, thick)[0][0] for text in lines) + 16
+    box = (6, 6, 6 + width, 6 + row * len(lines) + 8)
+    cv2.rectangle(image, box[:2], box[2:], (0, 0, 0), -1)
+    for i, text in enumerate(lines):
+        cv2.putText(image, text, (box[0] + 8, box[1] + 18 + i * row), font, scale, (255, 255, 255),
+                    thick, cv2.LINE_AA)
+    return box
+
+
+def decorate(image, mask, info, lines):
+    """Legend of the classes in ``mask`` (top right) and HUD (top left), drawn in place."""
+    visualize.draw_legend(image, mask, info.classes, info.palette)
+    draw_hud(image, lines)
+    return image
+
+
+def render(segmenter, frame, mask, lines, alpha=0.5):
+    """Frame + class map (frame size) -> overlay with legend and HUD."""
+    image = visualize.overlay(frame, mask, segmenter.info.palette, alpha)
+    return decorate(image, mask, segmenter.info, lines)
+
+
+class DemoResult(object):
+    def __init__(self):
+        self.frames = 0
+        self.rows = []
+        self.reason = "end of input"
+        self.lost = False
+        self.saved = None
+        self.stats_path = None
+        self.elapsed = 0.0
+        self.dropped = 0
+
+    @property
+    def mean_fps(self):
+        return self.frames / self.elapsed if self.elapsed > 0 else 0.0
+
+    @property
+    def mean_latency_ms(self):
+        if not self.rows:
+            return 0.0
+        return sum(r["latency_ms"] for r in self.rows) / len(self.rows)
+
+    def summary(self):
+        return {"frames": self.frames, "mean_fps": round(self.mean_fps, 3),
+                "mean_latency_ms": round(self.mean_latency_ms, 3), "elapsed_s": round(self.elapsed, 3),
+                "stopped": self.reason, "dropped_frames": self.dropped, "saved": self.saved}
+
+    def line(self):
+        text = "demo: {} frames, mean {:.1f} FPS, mean latency {:.1f} ms; stopped: {}".format(
+            self.frames, self.mean_fps, self.mean_latency_ms, self.reason)
+        if self.dropped:
+            text += "; {} older camera frames skipped".format(self.dropped)
+        if self.saved:
+            text += "; saved {}".format(self.saved)
+        if self.stats_path:
+            text += "; stats {}".format(self.stats_path)
+        return text
+
+
+def run_demo(segmenter, source, save=None, display=True, alpha=0.5, max_frames=None, record_stats=None,
+             label=None, gpu_freq=None, on_frame=None):
+    """Run until end of input, ``max_frames``, `q`, Ctrl-C/SIGTERM or a lost camera -> DemoResult.
+
+    ``source`` is an opened source (sources.open_source); it is closed at the end.
+    ``on_frame(index, frame, mask, image)`` is called for each processed frame (tests, tools).
+    """
+    from espnet_edge.apps import outputs
+    from espnet_edge.apps.sources import END, FrameGrabber
+
+    if not 0.0 <= alpha <= 1.0:
+        raise UserError("--alpha must be between 0 and 1, got {}".format(alpha))
+    if record_stats:
+        outputs.check_stats_path(record_stats)
+    saver = outputs.open_saver(save, source.fps) if save else None
+    gpu_freq = gpu_freq or gpu_freq_reader()
+    result = DemoResult()
+    grabber = FrameGrabber(source).start()
+    restore = _sigterm_as_interrupt()
+    started = time.time()
+    previous = started
+    smoothed_fps = None
+    try:
+        while max_frames is None or result.frames < max_frames:
+            item = grabber.get(timeout=0.1)
+            if item is None:
+                continue
+            if item is END:
+                if grabber.end_reason == "lost":
+                    result.lost = True
+                    if result.frames == 0:
+                        raise UserError("could not read any frame from {} (camera busy, wrong format "
+                                        "or stream down)".format(source.name))
+                    result.reason = "{} stopped delivering frames (unplugged?)".format(source.name)
+                break
+            index, frame = item
+            tick = time.time()
+            mask = segmenter.segment(frame)
+            latency_ms = (time.time() - tick) * 1000.0
+            now = time.time()
+            fps = 1.0 / max(now - previous, 1e-9)
+            previous = now
+            smoothed_fps = fps if smoothed_fps is None else 0.9 * smoothed_fps + 0.1 * fps
+            image = render(segmenter, frame, mask, hud_lines(smoothed_fps, latency_ms, gpu_freq(), label), alpha)
+            if saver is not None:
+                saver.write(image)
+            result.rows.append({"frame": result.frames, "source_frame": index,
+                                "latency_ms": round(latency_ms, 3), "fps": round(fps, 3)})
+            result.frames += 1
+            if on_frame is not None:
+                on_frame(index, frame, mask, image)
+            if display and _show(image):
+                result.reason = "q pressed"
+                break
+        else:
+            result.reason = "--max-frames {} reached".format(max_frames)
+    except KeyboardInterrupt:
+        result.reason = "interrupted"
+    finally:
+        result.elapsed = (previous - started) if result.frames else 0.0
+        restore()
+        grabber.stop()
+        result.dropped = grabber.dropped
+        if saver is not None:
+            result.saved = saver.close()
+        if display:
+            _close_window()
+        if record_stats and result.rows:
+            result.stats_path = outputs.write_stats(record_stats, result.rows, result.summary())
+    return result
+
+
+def _show(image):
+    """Show a frame; -> True when the user asked to quit (q, Esc, window closed)."""
+    import cv2
+
+    cv2.imshow(WINDOW, image)
+    key = cv2.waitKey(1) & 0xFF
+    if key in (ord("q"), 27):
+        return True
+    try:
+        return cv2.getWindowProperty(WINDOW, cv2.WND_PROP_VISIBLE) < 1
+    except cv2.error:
+        return False
+
+
+def _close_window():
+    try:
+        import cv2
+
+        cv2.destroyWindow(WINDOW)
+    except Exception:
+        pass
+
+
+def _sigterm_as_interrupt():
+    """Treat SIGTERM like Ctrl-C while the demo runs (so saves are finalised); -> restore()."""
+    if threading.current_thread() is not threading.main_thread():
+        return lambda: None
+
+    def handler(_signum, _frame):
+        raise KeyboardInterrupt
+
+    old = signal.signal(signal.SIGTERM, handler)
+    return lambda: signal.signal(signal.SIGTERM, old)

@@ -1,0 +1,127 @@
+"""What the demo writes: the overlay as a video or numbered PNGs, and per-frame stats (JSON/CSV).
+
+Every file appears under a temporary name and is renamed when finished, also when the run is
+interrupted: what was saved so far is kept, finalised.
+"""
+
+import csv
+import json
+import os
+import tempfile
+
+from espnet_edge.errors import UserError
+from espnet_edge.utils.atomic import atomic_open, ensure_writable_dir, write_bytes
+
+VIDEO_SAVE_EXTENSIONS = (".mp4", ".avi", ".mov", ".mkv")
+
+
+def open_saver(path, fps):
+    """--save PATH -> VideoSaver (a video extension) or FrameFolderSaver (a folder)."""
+    ext = os.path.splitext(path)[1].lower()
+    if path.endswith(("/", os.sep)) or os.path.isdir(path) or not ext:
+        return FrameFolderSaver(path)
+    if ext in VIDEO_SAVE_EXTENSIONS:
+        return VideoSaver(path, fps)
+    raise UserError("--save {}: give a video file ({}) or a folder for numbered PNG frames".format(
+        path, ", ".join(VIDEO_SAVE_EXTENSIONS)))
+
+
+class VideoSaver(object):
+    """cv2.VideoWriter (mp4v) into a hidden temp file beside ``path``; close() renames it."""
+
+    def __init__(self, path, fps):
+        self.path = path
+        self.fps = float(fps or 30.0)
+        self.frames = 0
+        self.size = None
+        self._writer = None
+        self._tmp = None
+        ensure_writable_dir(os.path.dirname(os.path.abspath(path)))
+
+    def write(self, image):
+        import cv2
+
+        if self._writer is None:
+            folder, name = os.path.split(os.path.abspath(self.path))
+            ext = os.path.splitext(name)[1]
+            fd, self._tmp = tempfile.mkstemp(prefix="." + name + ".", suffix=".tmp" + ext, dir=folder)
+            os.close(fd)
+            _default_permissions(self._tmp)
+            self.size = (image.shape[1] - image.shape[1] % 2, image.shape[0] - image.shape[0] % 2)  # mp4v: even
+            self._writer = cv2.VideoWriter(self._tmp, cv2.VideoWriter_fourcc(*"mp4v"), self.fps, self.size)
+            if not self._writer.isOpened():
+                os.unlink(self._tmp)
+                self._writer = None
+                raise UserError("cannot write video {}: this OpenCV build has no mp4v encoder; "
+                                "save PNG frames instead with --save FOLDER".format(self.path))
+        if (image.shape[1], image.shape[0]) != self.size:
+            import cv2
+
+            image = cv2.resize(image, self.size, interpolation=cv2.INTER_AREA)
+        self._writer.write(image)
+        self.frames += 1
+
+    def close(self):
+        """Finish the file; -> its path, or None when nothing was written."""
+        if self._writer is None:
+            return None
+        self._writer.release()
+        self._writer = None
+        os.replace(self._tmp, self.path)
+        return self.path
+
+
+def _default_permissions(path):
+    """mkstemp creates 0600 files; give the video the usual umask-based mode."""
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(path, 0o666 & ~umask)
+
+
+class FrameFolderSaver(object):
+    """Numbered PNG frames (frame_000000.png, ...), each written atomically."""
+
+    def __init__(self, folder):
+        self.path = folder
+        self.frames = 0
+        ensure_writable_dir(folder)
+
+    def frame_path(self, index):
+        return os.path.join(self.path, "frame_{:06d}.png".format(index))
+
+    def write(self, image):
+        import cv2
+
+        ok, data = cv2.imencode(".png", image)
+        if not ok:
+            raise UserError("cannot encode frame {} as PNG".format(self.frames))
+        write_bytes(self.frame_path(self.frames), data.tobytes())
+        self.frames += 1
+
+    def close(self):
+        return self.path if self.frames else None
+
+
+STAT_FIELDS = ("frame", "source_frame", "latency_ms", "fps")
+
+
+def write_stats(path, rows, summary):
+    """Per-frame rows (dicts with STAT_FIELDS) -> .json ({"summary", "frames"}) or .csv."""
+    ext = os.path.splitext(path)[1].lower()
+    if ext == ".csv":
+        with atomic_open(path, "w") as handle:
+            writer = csv.DictWriter(handle, fieldnames=STAT_FIELDS, extrasaction="ignore")
+            writer.writeheader()
+            for row in rows:
+                writer.writerow(row)
+        return path
+    with atomic_open(path, "w") as handle:
+        json.dump({"summary": summary, "frames": list(rows)}, handle, indent=1)
+        handle.write("\n")
+    return path
+
+
+def check_stats_path(path):
+    if os.path.splitext(path)[1].lower() not in (".json", ".csv"):
+        raise UserError("--record-stats {}: name a .json or .csv file".format(path))
+    ensure_writable_dir(os.path.dirname(os.path.abspath(path)))

@@ -1,0 +1,108 @@
+"""espnet-edge bench: latency and FPS of a model on a backend, optionally at pinned GPU clocks."""
+
+import json
+import sys
+
+from espnet_edge.cli.common import add_source_args, segmenter_from_args
+from espnet_edge.errors import UserError
+
+
+def add_parser(subparsers):
+    parser = subparsers.add_parser(
+        "bench", help="measure latency and FPS",
+        description="Time a network: compute only (one preprocessed batch through the backend) or "
+        "--end-to-end (preprocess + infer + argmax + colourise on real frames).")
+    add_source_args(parser, size=True, batch=True, threads=True)
+    parser.add_argument("--warmup", type=int, default=10, help="untimed iterations first (default 10)")
+    parser.add_argument("--iters", type=int, help="timed iterations (default 100)")
+    parser.add_argument("--duration", type=float, metavar="S", help="time for S seconds instead of --iters")
+    parser.add_argument("--end-to-end", action="store_true", help="include preprocessing and postprocessing")
+    parser.add_argument("--images", metavar="DIR", help="frames for --end-to-end (default: synthetic)")
+    parser.add_argument("--freq", metavar="MHZ[,MHZ...]", help="pin the GPU to each frequency in turn "
+                        "(Jetson only; clocks are restored afterwards)")
+    parser.add_argument("--json", metavar="FILE", help="write the results as JSON")
+    parser.set_defaults(func=run)
+
+
+def _describe_source(args, segmenter):
+    info = segmenter.info
+    details = {"name": info.name, "size": list(info.input_size), "batch": info.batch,
+               "precision": info.precision, "fused": list(info.fused), "input_layout": info.input_layout,
+               "classes": info.num_classes}
+    for key in ("onnx", "engine", "weights"):
+        if getattr(args, key, None):
+            details[key] = getattr(args, key)
+    return details
+
+
+def _one_run(args, segmenter, images, label):
+    from espnet_edge.runtime.benchmark import host_details, run_benchmark
+
+    result = run_benchmark(segmenter, warmup=args.warmup, iters=args.iters, duration=args.duration,
+                           end_to_end=args.end_to_end, images=images, label=label)
+    runner = segmenter.runner
+    description = runner.describe()
+    out = {"backend": description.get("backend", runner.backend),
+           "model": segmenter.info.name, "size": "{}x{}".format(*segmenter.info.input_size)}
+    out.update(result)
+    out["runner"] = description
+    out["model_details"] = _describe_source(args, segmenter)
+    out["host"] = host_details()
+    return out
+
+
+def _print(result):
+    lat = result["latency_ms"]
+    freq = ""
+    if "freq_applied_mhz" in result:
+        freq = " @ {} MHz (asked {})".format(result["freq_applied_mhz"], result["freq_requested_mhz"])
+    print("{} {} {} [{}]{}: {:.2f} FPS, latency mean {:.2f} ms, p50 {:.2f}, p90 {:.2f}, p99 {:.2f}, "
+          "min {:.2f}, max {:.2f} ({} iters)".format(
+              result["backend"], result["model"], result["size"], result["mode"], freq, result["fps"],
+              lat["mean"], lat["p50"], lat["p90"], lat["p99"], lat["min"], lat["max"], result["iters"]))
+
+
+def run(args):
+    from espnet_edge.utils.atomic import write_json
+
+    if args.iters is not None and args.duration is not None:
+        raise UserError("give --iters or --duration, not both")
+    images = None
+    if args.images:
+        if not args.end_to_end:
+            raise UserError("--images is for --end-to-end; add --end-to-end")
+        from espnet_edge.images import list_images
+
+        images = list_images(args.images)
+    freqs = None
+    if args.freq:
+        from espnet_edge.jetson.clocks import parse_freq_list
+
+        freqs = parse_freq_list(args.freq)
+    if args.json:
+        from espnet_edge.utils.atomic import ensure_writable_dir
+        import os
+
+        ensure_writable_dir(os.path.dirname(os.path.abspath(args.json)))
+    segmenter = segmenter_from_args(args)
+    results = []
+    try:
+        if freqs is None:
+            results.append(_one_run(args, segmenter, images, "bench"))
+            _print(results[-1])
+        else:
+            from espnet_edge.jetson.clocks import pin_gpu
+
+            for mhz in freqs:
+                with pin_gpu(mhz, dry_run=False) as pin:
+                    result = _one_run(args, segmenter, images, "bench @{}MHz".format(mhz))
+                    result["freq_requested_mhz"] = pin.requested_mhz
+                    result["freq_applied_mhz"] = pin.applied_mhz
+                results.append(result)
+                _print(result)
+    finally:
+        segmenter.close()
+    if args.json:
+        write_json(args.json, results[0] if freqs is None else {"runs": results})
+        sys.stdout.write("wrote {}\n".format(args.json))
+    return 0

@@ -1,0 +1,84 @@
+"""espnet-edge build: a TensorRT engine (FP32/FP16/INT8) from an espnet-edge ONNX file, on the device."""
+
+import json
+
+from espnet_edge.errors import UserError
+
+
+def add_parser(subparsers):
+    parser = subparsers.add_parser(
+        "build", help="build a TensorRT engine from an ONNX file (run it on the Jetson)",
+        description="Build a TensorRT engine plus its sidecar JSON (model info, GPU, TensorRT and JetPack "
+        "versions, cache key). An engine with the same key is reused. Engines only run on the GPU model "
+        "and TensorRT version they were built with, so build on the board that runs them.")
+    parser.add_argument("onnx", metavar="MODEL.onnx", nargs="?", help="ONNX file exported by espnet-edge")
+    parser.add_argument("--fp16", action="store_true", help="allow FP16 kernels (TensorRT >= 11: build the "
+                        "exported -fp16.onnx)")
+    parser.add_argument("--int8", action="store_true", help="INT8: calibrate on --calib images, read "
+                        "--calib-cache, or use the exported QDQ -int8.onnx")
+    parser.add_argument("--calib", metavar="DIR", help="folder of real images for INT8 calibration")
+    parser.add_argument("--calib-cache", metavar="FILE", help="INT8 calibration cache from an earlier build "
+                        "with the same TensorRT version")
+    parser.add_argument("--calib-images", type=int, default=500, metavar="N",
+                        help="use at most N calibration images (default 500)")
+    parser.add_argument("--allow-fallback", action="store_true", help="where the GPU lacks fast INT8/FP16 "
+                        "(TX2: no INT8), build the next precision down instead of stopping")
+    parser.add_argument("--workspace", type=int, metavar="MB", help="builder workspace limit in MiB")
+    parser.add_argument("--dla", type=int, metavar="N", help="run on DLA core N (Xavier/Orin), GPU fallback on")
+    parser.add_argument("--timing-cache", metavar="FILE", help="TensorRT timing cache to read and update "
+                        "(faster rebuilds)")
+    parser.add_argument("--shapes", action="append", metavar="NAME:DIMS", help="input shape for dynamic "
+                        "inputs: input:1x3x512x1024 or input:MIN/OPT/MAX (repeatable)")
+    parser.add_argument("--out", metavar="FILE", help="engine path (default: beside the ONNX, "
+                        "<model>-<precision>.engine)")
+    parser.add_argument("--force", action="store_true", help="rebuild even if a matching engine exists")
+    parser.add_argument("--inspect", metavar="ENGINE", help="instead of building: check ENGINE against its "
+                        "sidecar (and this machine when TensorRT is here) and print the sidecar")
+    parser.set_defaults(func=run)
+
+
+def run(args):
+    if args.inspect:
+        return inspect(args.inspect)
+    if not args.onnx:
+        raise UserError("name the ONNX file to build: espnet-edge build MODEL.onnx [--fp16|--int8 --calib DIR]")
+    if args.fp16 and args.int8:
+        args.fp16 = False  # INT8 builds allow FP16 too
+    if args.calib_images is not None and args.calib_images < 1:
+        raise UserError("--calib-images must be at least 1")
+    from espnet_edge.runtime.tensorrt.builder import build_engine
+
+    path = build_engine(args.onnx, fp16=args.fp16, int8=args.int8, calib=args.calib, calib_cache=args.calib_cache,
+                        allow_fallback=args.allow_fallback, workspace=args.workspace, dla=args.dla,
+                        timing_cache=args.timing_cache, shapes=args.shapes, out=args.out,
+                        reuse=not args.force, max_calib_images=args.calib_images)
+    print(path)
+    return 0
+
+
+def inspect(engine_path):
+    import os
+
+    from espnet_edge.runtime.tensorrt import sidecar
+
+    if not os.path.isfile(engine_path):
+        raise UserError("engine {} does not exist".format(engine_path))
+    meta = sidecar.read_sidecar(engine_path)
+    sidecar.verify_engine_file(engine_path, meta)
+    try:
+        import tensorrt  # noqa: F401
+    except ImportError:
+        meta["this_machine"] = "TensorRT not installed here: engine file checked against its sidecar only"
+    else:
+        from espnet_edge.runtime.tensorrt.compat import format_version
+        from espnet_edge.runtime.tensorrt.cuda import open_cuda
+
+        cuda = open_cuda()
+        try:
+            sidecar.check_compatible(meta, format_version(tensorrt.__version__), cuda.device_name(),
+                                     cuda.compute_capability(), engine_path)
+        finally:
+            cuda.close()
+        meta["this_machine"] = "compatible"
+    print(json.dumps(meta, indent=2))
+    return 0

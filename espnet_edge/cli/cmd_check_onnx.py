@@ -1,0 +1,34 @@
+"""espnet-edge check-onnx: will TensorRT's ONNX parser take this file? (node by node, no GPU needed)"""
+
+import json
+
+
+def add_parser(subparsers):
+    parser = subparsers.add_parser(
+        "check-onnx", help="check an ONNX file against TensorRT's ONNX operator matrix",
+        description="Check every node, the opset and the tensor types of an ONNX file against the "
+        "ONNX operator support matrix of a TensorRT version. Exit 0 when it passes, 1 when not.")
+    parser.add_argument("file", help="ONNX file")
+    parser.add_argument("--trt", default="8.2", help="TensorRT version: 8.2 (default; TX2/JetPack 4.6), "
+                        "8.4, 8.5, 8.6, 10.0 or 10 (latest 10.x)")
+    parser.add_argument("--support", metavar="FILE", help="onnx_trt_operator_support.json (default: "
+                        "$ESPNET_EDGE_TRT_SUPPORT, else the built-in table)")
+    parser.add_argument("--json", action="store_true", help="print the result as JSON")
+    parser.set_defaults(func=run)
+
+
+def run(args):
+    import os
+
+    from espnet_edge.errors import UserError
+    from espnet_edge.runtime import trt_support
+
+    if not os.path.isfile(args.file):
+        raise UserError("ONNX file {} does not exist".format(args.file))
+    table, issues = trt_support.check_model(args.file, args.trt, args.support)
+    if args.json:
+        print(json.dumps({"file": args.file, "tensorrt": table.version, "matrix": table.source,
+                          "passed": not issues, "issues": [i.to_dict() for i in issues]}, indent=2))
+    else:
+        print("\n".join(trt_support.summarize(table, issues, args.file)))
+    return 1 if issues else 0

@@ -1,0 +1,103 @@
+"""espnet-edge clocks: show the Jetson GPU clock, pin it (set MHZ) until `restore`."""
+
+import json
+import sys
+
+from espnet_edge.errors import UserError
+from espnet_edge.jetson import clocks, detect, nvpmodel, sysfs
+
+
+def add_parser(subparsers):
+    parser = subparsers.add_parser(
+        "clocks", help="show, pin or restore the Jetson GPU clock",
+        description="show: board, L4T/JetPack, nvpmodel mode, GPU governor, frequency table, min/max/current. "
+        "set MHZ: pin the GPU to the nearest table step until `clocks restore` (the original state is saved). "
+        "restore: put back what `set` saved. Paths honour ESPNET_EDGE_SYSFS_ROOT.")
+    parser.add_argument("action", choices=("show", "set", "restore"))
+    parser.add_argument("mhz", nargs="?", help="frequency in MHz for `set` (snapped to the nearest table step)")
+    parser.add_argument("--dry-run", action="store_true", help="print the sysfs writes without doing them")
+    parser.add_argument("--json", action="store_true", help="print JSON")
+    parser.set_defaults(func=run)
+
+
+def gather():
+    info = detect.detect()
+    if not info.is_jetson:
+        raise UserError(clocks.NOT_JETSON.replace("--freq needs", "clocks needs"))
+    report = info.to_dict()
+    report["nvpmodel"] = nvpmodel.current_mode()
+    report["gpus"] = [clocks.GpuState(gpu).to_dict() for gpu in info.gpus]
+    saved = clocks.read_saved_state()
+    report["pinned_by_clocks_set"] = bool(saved)
+    if report["nvpmodel"] and report["nvpmodel"].get("gpu_max_hz"):
+        table = [int(round(f * 1e6)) for f in report["gpus"][0]["available_mhz"]]
+        report["nvpmodel"]["gpu_cap_mhz"] = clocks.mhz(nvpmodel.effective_cap_hz(report["nvpmodel"]["gpu_max_hz"],
+                                                                                 table))
+    return report
+
+
+def _fmt(value):
+    return "-" if value is None else "{:g}".format(round(value, 3))
+
+
+def print_report(report, out=sys.stdout):
+    release = "L4T {} (JetPack {})".format(report["l4t"], report["jetpack"] or "?") if report["l4t"] else "unknown"
+    lines = [("board", "{} [{}]".format(report["board_name"], report["model"] or "no model string")),
+             ("release", release)]
+    mode = report["nvpmodel"]
+    if mode:
+        cap = mode.get("gpu_cap_mhz")
+        lines.append(("nvpmodel", "mode {} ({}){}{}".format(
+            mode["id"], mode["name"] or "not in /etc/nvpmodel.conf",
+            ", GPU cap {} MHz".format(_fmt(cap)) if cap else ", no GPU cap",
+            "" if mode["source"] == "status" else " [conf default; no /var/lib/nvpmodel/status]")))
+    else:
+        lines.append(("nvpmodel", "not found (/etc/nvpmodel.conf)"))
+    for gpu in report["gpus"]:
+        cur = gpu["cur_mhz"]
+        lines += [("gpu devfreq", "{} ({})".format(gpu["devfreq"], gpu["node"])),
+                  ("governor", "{} (available: {})".format(gpu["governor"], " ".join(gpu["available_governors"]) or "-")),
+                  ("min / max", "{} / {} MHz".format(_fmt(gpu["min_mhz"]), _fmt(gpu["max_mhz"]))),
+                  ("current", "0 MHz (rail-gated: GPU idle)" if cur == 0 else "{} MHz".format(_fmt(cur))),
+                  ("steps (MHz)", " ".join(_fmt(f) for f in gpu["available_mhz"]))]
+    if report["pinned_by_clocks_set"]:
+        lines.append(("pinned", "yes, by `espnet-edge clocks set` (undo with `espnet-edge clocks restore`)"))
+    width = max(len(key) for key, _ in lines)
+    for key, value in lines:
+        out.write("{}  {}\n".format(key.ljust(width), value))
+
+
+def run(args):
+    if args.action != "set" and args.mhz is not None:
+        raise UserError("`clocks {}` takes no frequency; did you mean `clocks set {}`?".format(args.action, args.mhz))
+    if args.action == "show":
+        report = gather()
+        if args.json:
+            print(json.dumps(report, indent=2))
+        else:
+            print_report(report)
+        return 0
+    if args.action == "set":
+        if args.mhz is None:
+            raise UserError("`clocks set` needs a frequency in MHz, e.g. espnet-edge clocks set 828")
+        freqs = clocks.parse_freq_list(args.mhz)
+        if len(freqs) != 1:
+            raise UserError("`clocks set` takes one frequency, got {}".format(args.mhz))
+        pin = clocks.set_persistent(freqs[0], dry_run=args.dry_run, log=sys.stderr)
+        result = {"requested_mhz": pin.requested_mhz, "applied_mhz": pin.applied_mhz, "cur_mhz": pin.cur_mhz,
+                  "dry_run": args.dry_run, "state_file": clocks.STATE_PATH,
+                  "kept_earlier_saved_state": pin.kept_earlier_state}
+        if args.json:
+            print(json.dumps(result, indent=2))
+        elif not args.dry_run:
+            print("GPU pinned at {:g} MHz (requested {} MHz); `espnet-edge clocks restore` puts the original back"
+                  .format(pin.applied_mhz, pin.requested_mhz))
+        return 0
+    saved = clocks.restore_persistent(dry_run=args.dry_run, log=sys.stderr)
+    first = saved["gpus"][0]
+    if args.json:
+        print(json.dumps({"restored": saved["gpus"], "dry_run": args.dry_run}, indent=2))
+    elif not args.dry_run:
+        print("GPU clock restored: min {:g} / max {:g} MHz, governor {}".format(
+            clocks.mhz(first["min_freq"]), clocks.mhz(first["max_freq"]), first["governor"]))
+    return 0

@@ -1,0 +1,67 @@
+"""espnet-edge compare: run artifacts of one network on the same images and compare with the first."""
+
+from espnet_edge.errors import UserError
+
+
+def add_parser(subparsers):
+    from espnet_edge.apps.compare import DEFAULT_MAX_LOGIT_DIFF_FP32, DEFAULT_MIN_AGREEMENT
+
+    parser = subparsers.add_parser(
+        "compare", help="compare backends/precisions of one network (logits, masks, mIoU)",
+        description="Run every ARTIFACT on the same images and compare each with the first: "
+        "max/mean |logit difference| (where both give logits), mask agreement and mIoU against "
+        "the first's masks. An ARTIFACT is a zoo model name (torch backend), an .onnx file "
+        "(onnxruntime; fp32/fp16/int8 exports) or a TensorRT engine (.engine/.trt/.plan); prefix "
+        "backend: to choose, e.g. onnxruntime:espnet-q3 or tensorrt:model.onnx. Exits 1 when a "
+        "tolerance is exceeded.")
+    parser.add_argument("artifacts", nargs="+", metavar="ARTIFACT")
+    parser.add_argument("--images", required=True, metavar="DIR", help="image folder (or one image)")
+    parser.add_argument("--max-images", type=int, metavar="N", help="use only the first N images")
+    parser.add_argument("--size", metavar="WxH",
+                        help="input size for zoo models (default: the first file artifact's, else native)")
+    parser.add_argument("--weights", metavar="FILE", help="checkpoint for zoo models")
+    parser.add_argument("--threads", type=int, help="CPU threads for torch/onnxruntime")
+    parser.add_argument("--min-agreement", type=float, default=DEFAULT_MIN_AGREEMENT,
+                        help="fail when a mask agrees with the first on fewer pixels (default {})".format(
+                            DEFAULT_MIN_AGREEMENT))
+    parser.add_argument("--max-logit-diff", type=float, metavar="ATOL",
+                        help="fail when max |logit difference| exceeds ATOL (default {} when both are "
+                        "fp32, else not checked)".format(DEFAULT_MAX_LOGIT_DIFF_FP32))
+    parser.add_argument("--min-miou", type=float, help="fail when mIoU against the first is lower (0..1)")
+    parser.add_argument("--json", metavar="FILE", help="write the comparison as JSON")
+    parser.set_defaults(func=run)
+
+
+def run(args):
+    from espnet_edge.apps.compare import check_tolerances, compare_runners, format_report, open_artifacts
+    from espnet_edge.images import list_images, read_image
+    from espnet_edge.utils.atomic import write_json
+    from espnet_edge.utils.parsing import parse_size
+
+    if len(args.artifacts) < 2:
+        raise UserError("name at least two artifacts to compare (the first is the reference)")
+    for flag in ("min_agreement", "min_miou"):
+        value = getattr(args, flag)
+        if value is not None and not 0.0 <= value <= 1.0:
+            raise UserError("--{} must be between 0 and 1".format(flag.replace("_", "-")))
+    paths = list_images(args.images)
+    if args.max_images:
+        paths = paths[:args.max_images]
+    frames = [read_image(p) for p in paths]
+    size = parse_size(args.size) if args.size else None
+    opened = open_artifacts(args.artifacts, size=size, threads=args.threads, weights=args.weights)
+    try:
+        report = compare_runners([r for _, r in opened], frames, labels=[label for label, _ in opened])
+    finally:
+        for _, runner in opened:
+            runner.close()
+    failures = check_tolerances(report, args.min_agreement, args.max_logit_diff, args.min_miou)
+    print(format_report(report))
+    if args.json:
+        write_json(args.json, report)
+        print("wrote " + args.json)
+    if failures:
+        print("FAILED: " + "; ".join(failures))
+        return 1
+    print("PASSED: every artifact within tolerance of {}".format(args.artifacts[0]))
+    return 0

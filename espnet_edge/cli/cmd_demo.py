@@ -1,0 +1,71 @@
+"""espnet-edge demo: live segmentation overlay from a camera, stream, video or images."""
+
+import sys
+
+from espnet_edge.cli.common import add_source_args, segmenter_from_args
+from espnet_edge.errors import UserError
+from espnet_edge.utils.parsing import parse_size
+
+
+def add_parser(subparsers):
+    parser = subparsers.add_parser(
+        "demo", help="segment a camera/stream/video/images live, with legend and HUD",
+        description="Segment frames from --source with any backend and show (or save) the overlay "
+        "with a legend of the classes present and a HUD (FPS, latency, GPU clock on a Jetson). "
+        "Stop with q, Ctrl-C or at the end of the input.")
+    add_source_args(parser)
+    parser.add_argument("--source", required=True,
+                        help="csi://N, /dev/videoN or camera index N, rtsp://URL, a video file, "
+                        "an image folder or an image")
+    parser.add_argument("--save", metavar="FILE|DIR",
+                        help="write the overlay: a video (.mp4/.avi/.mov/.mkv, mp4v) or a folder of PNG frames")
+    parser.add_argument("--no-display", action="store_true", help="no window (headless boards, SSH)")
+    parser.add_argument("--alpha", type=float, default=0.5, help="overlay opacity 0..1 (default 0.5)")
+    parser.add_argument("--max-frames", type=int, metavar="N", help="stop after N frames")
+    parser.add_argument("--record-stats", metavar="FILE", help="per-frame latency/FPS as .json or .csv")
+    camera = parser.add_argument_group("camera options (live sources)")
+    camera.add_argument("--camera-size", metavar="WxH", help="capture size (CSI default 1280x720)")
+    camera.add_argument("--camera-fps", type=int, help="capture frame rate (CSI default 30)")
+    camera.add_argument("--flip", type=int, default=0, choices=range(8), metavar="0-7",
+                        help="nvvidconv flip-method for CSI cameras (default 0)")
+    camera.add_argument("--rtsp-codec", default="h264", choices=("h264", "h265"),
+                        help="codec of an RTSP stream on a Jetson (default h264)")
+    camera.add_argument("--rtsp-latency", type=int, default=200, metavar="MS",
+                        help="rtspsrc jitter buffer on a Jetson (default 200 ms)")
+    parser.set_defaults(func=run)
+
+
+def run(args):
+    from espnet_edge.apps import demo
+    from espnet_edge.apps.sources import CaptureOptions, open_source
+
+    if args.max_frames is not None and args.max_frames < 1:
+        raise UserError("--max-frames must be at least 1")
+    if not 0.0 <= args.alpha <= 1.0:
+        raise UserError("--alpha must be between 0 and 1, got {}".format(args.alpha))
+    display = not args.no_display
+    if display:
+        problem = demo.display_problem()
+        if problem:
+            raise UserError("cannot open a window: {}; pass --no-display (with --save FILE to keep "
+                            "the output)".format(problem))
+    width, height = parse_size(args.camera_size) if args.camera_size else (None, None)
+    options = CaptureOptions(width=width, height=height, framerate=args.camera_fps, flip_method=args.flip,
+                             rtsp_latency_ms=args.rtsp_latency, rtsp_codec=args.rtsp_codec)
+    source = open_source(args.source, options)
+    try:
+        segmenter = segmenter_from_args(args)
+    except BaseException:
+        source.close()
+        raise
+    try:
+        label = "{} / {}".format(segmenter.info.name, segmenter.runner.backend)
+        result = demo.run_demo(segmenter, source, save=args.save, display=display, alpha=args.alpha,
+                               max_frames=args.max_frames, record_stats=args.record_stats, label=label)
+    finally:
+        segmenter.close()
+    print(result.line())
+    if result.lost:
+        sys.stderr.write("espnet-edge demo: warning: {}; what was saved is kept\n".format(result.reason))
+        return 1
+    return 0

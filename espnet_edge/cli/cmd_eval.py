@@ -1,0 +1,43 @@
+"""espnet-edge eval: mIoU (and the Cityscapes category mIoU) of any backend on a labelled dataset."""
+
+from espnet_edge.cli.common import add_source_args, segmenter_from_args
+from espnet_edge.errors import UserError
+
+
+def add_parser(subparsers):
+    parser = subparsers.add_parser(
+        "eval", help="accuracy (per-class IoU, mIoU) on a labelled dataset",
+        description="Segment every image of a labelled dataset and report the confusion matrix, "
+        "per-class IoU, mIoU, pixel accuracy, per-image agreement and, for Cityscapes, the "
+        "7-category mIoU. Layouts: cityscapes (leftImg8bit/ + gtFine/ labelIds), voc "
+        "(JPEGImages/, SegmentationClass/, ImageSets/Segmentation/<split>.txt) or masks "
+        "(images/ + masks/ with the same names).")
+    add_source_args(parser)
+    parser.add_argument("--data", required=True, metavar="DIR", help="dataset root folder")
+    parser.add_argument("--format", choices=("cityscapes", "voc", "masks"),
+                        help="dataset layout (default: detected from the folder)")
+    parser.add_argument("--split", help="cityscapes/voc split (default val)")
+    parser.add_argument("--limit", type=int, metavar="N", help="evaluate only the first N images")
+    parser.add_argument("--json", metavar="FILE", help="write the full result (confusion matrix, per image) as JSON")
+    parser.set_defaults(func=run)
+
+
+def run(args):
+    from espnet_edge.apps.datasets import open_dataset
+    from espnet_edge.apps.eval import evaluate, format_report
+    from espnet_edge.utils.atomic import write_json
+
+    if args.limit is not None and args.limit < 1:
+        raise UserError("--limit must be at least 1")
+    dataset = open_dataset(args.data, args.format, args.split)
+    segmenter = segmenter_from_args(args)
+    try:
+        result = evaluate(segmenter, dataset, limit=args.limit)
+        result["backend"] = segmenter.runner.backend
+    finally:
+        segmenter.close()
+    print(format_report(result))
+    if args.json:
+        write_json(args.json, result)
+        print("wrote " + args.json)
+    return 0

@@ -1,0 +1,109 @@
+"""espnet-edge export: zoo model -> verified ONNX (and fp16 / INT8 variants) that TensorRT 8.2 parses."""
+
+from espnet_edge.errors import MissingDependency, UserError
+from espnet_edge.utils.parsing import parse_size
+
+
+def add_parser(subparsers):
+    parser = subparsers.add_parser(
+        "export", help="export a zoo model to ONNX (fp32, fp16, INT8) and verify it",
+        description="Export a zoo model to ONNX (opset <= 13, one input `input`, one output `logits`), "
+        "check every node against TensorRT's ONNX operator matrix and compare ONNX Runtime with "
+        "PyTorch; the report goes to <file>.report.json.")
+    parser.add_argument("--model", required=True, help="zoo model name (see `espnet-edge models`)")
+    parser.add_argument("--weights", metavar="FILE", help="checkpoint (default: zoo lookup)")
+    parser.add_argument("--size", metavar="WxH", help="input size (default: the model's native size)")
+    parser.add_argument("--batch", type=int, default=1, help="batch size (default 1)")
+    parser.add_argument("--opset", type=int, default=13, help="ONNX opset (default 13; TensorRT 8.2 takes <= 13)")
+    parser.add_argument("--fp16", action="store_true", help="also write <name>-fp16.onnx (and an engine "
+                        "when TensorRT and a GPU are here)")
+    parser.add_argument("--int8", action="store_true", help="also write a QDQ INT8 <name>-int8.onnx (needs --calib)")
+    parser.add_argument("--calib", metavar="DIR", help="folder of real images for INT8 calibration")
+    parser.add_argument("--calib-count", type=int, help="calibrate on at most N images")
+    parser.add_argument("--calib-method", default="minmax", choices=("minmax", "entropy", "percentile"),
+                        help="INT8 calibration method (default minmax)")
+    parser.add_argument("--fuse-pre", action="store_true", help="graph takes NHWC float32 pixels 0..255 "
+                        "(resized, checkpoint channel order) and normalises them itself")
+    parser.add_argument("--fuse-post", action="store_true", help="graph ends in ArgMax: an int32 class map")
+    parser.add_argument("--images", metavar="DIR", help="real images to verify on (default: a synthetic frame)")
+    parser.add_argument("--trt", default="8.2", help="TensorRT version to check against (8.2, 8.4, 8.5, "
+                        "8.6, 10.0, 10; default 8.2)")
+    parser.add_argument("--support", metavar="FILE", help="onnx_trt_operator_support.json (default: "
+                        "$ESPNET_EDGE_TRT_SUPPORT, else the built-in table)")
+    parser.add_argument("--out", metavar="DIR", help="output folder (default: export/)")
+    parser.set_defaults(func=run)
+
+
+def _host_export():
+    try:
+        from espnet_edge.host.export import pipeline, variants
+    except ImportError as exc:
+        raise MissingDependency("export needs the workstation extras (torch, onnx, onnxruntime): "
+                                "pip install espnet-edge[host] ({})".format(exc))
+    return pipeline, variants
+
+
+def _print_report(report):
+    v = report["verification"]
+    diff = v.get("max_abs_logit_diff")
+    print("  {} ({}): mask agreement {:.4%}{} on {} {} image(s) vs {}".format(
+        report["onnx"], report.get("precision", "fp32"), v["mask_agreement_min"],
+        ", max |logit diff| {:.2e}".format(diff) if diff is not None else "",
+        v.get("images", v.get("held_out_images")), v.get("source", "held-out"), v["reference"]))
+    if "miou_vs_fp32" in v:
+        print("    mIoU vs fp32 {:.4f} on held-out images".format(v["miou_vs_fp32"]))
+    if v.get("source") == "synthetic":
+        print("    note: verified on a synthetic frame; pass --images DIR for real images")
+
+
+def _fp16_engine(onnx_path):
+    """Build the fp16 engine where TensorRT and a GPU are present; else say how to finish."""
+    reason = "the engine step needs TensorRT and a GPU"
+    try:
+        from espnet_edge.runtime.tensorrt import builder
+
+        ok, why = builder.available()
+        reason = why or reason
+    except ImportError as exc:
+        ok, reason = False, "the engine step needs TensorRT ({})".format(exc)
+    if not ok:
+        print("fp16 engine: not built here ({}); on the device run `espnet-edge build {} --fp16`".format(
+            reason, onnx_path))
+        return None
+    engine = builder.build_engine(onnx_path, fp16=True)
+    print("wrote fp16 engine {}".format(engine))
+    return engine
+
+
+def run(args):
+    from espnet_edge.zoo import get_model
+
+    if args.int8 and not args.calib:
+        raise UserError("--int8 needs --calib DIR: a folder of real images to calibrate on")
+    if args.calib and not args.int8:
+        raise UserError("--calib is for --int8; add --int8")
+    entry = get_model(args.model)
+    size = parse_size(args.size) if args.size else None
+    pipeline, variants = _host_export()
+    images = [args.images] if args.images else None
+    report = pipeline.export_model(entry, weights=args.weights, size=size, batch=args.batch,
+                                   opset=args.opset, fuse_pre=args.fuse_pre, fuse_post=args.fuse_post,
+                                   out_dir=args.out, trt_version=args.trt, support=args.support,
+                                   images=images, log=print)
+    print("wrote {} ({} nodes; TensorRT {} check passed, matrix: {})".format(
+        report["onnx"], report["graph"]["nodes"], report["tensorrt_check"]["version"],
+        report["tensorrt_check"]["matrix"]))
+    _print_report(report)
+    if args.fp16:
+        half = variants.export_fp16(report["onnx"], images=images, trt_version=args.trt, support=args.support)
+        print("wrote {}".format(half["onnx"]))
+        _print_report(half)
+        _fp16_engine(report["onnx"])
+    if args.int8:
+        quant = variants.export_int8(report["onnx"], args.calib, calib_count=args.calib_count,
+                                     method=args.calib_method, trt_version=args.trt,
+                                     support=args.support, log=print)
+        print("wrote {}".format(quant["onnx"]))
+        _print_report(quant)
+        print("    note: " + quant["note"])
+    return 0

@@ -1,0 +1,162 @@
+"""espnet-edge sweep: profile one or more networks at several GPU clocks; the ESPNet paper's Fig. 7 as PNGs."""
+
+import argparse
+import datetime
+import os
+import shutil
+import tempfile
+
+from espnet_edge.cli.cmd_profile import add_profiling_args, profile_one, source_label
+from espnet_edge.cli.common import BACKEND_CHOICES
+from espnet_edge.errors import UserError
+
+
+def add_parser(subparsers):
+    parser = subparsers.add_parser(
+        "sweep", help="profile networks across GPU frequencies and plot FPS/sensitivity/power/energy",
+        description="One profiled run per GPU frequency (pinned with the clocks module and restored "
+        "afterwards) for each network, then sweep.csv, summary.json and PNG figures after the ESPNet "
+        "paper's Fig. 7. --from-logs rebuilds the figures from run folders recorded elsewhere.")
+    group = parser.add_argument_group("what to run (repeat to compare networks side by side)")
+    group.add_argument("--model", action="append", default=[], help="zoo model name")
+    group.add_argument("--onnx", action="append", default=[], metavar="FILE", help="ONNX file")
+    group.add_argument("--engine", action="append", default=[], metavar="FILE", help="TensorRT engine")
+    parser.add_argument("--weights", metavar="FILE", help="checkpoint for a single --model")
+    parser.add_argument("--backend", default="auto", choices=BACKEND_CHOICES)
+    parser.add_argument("--size", metavar="WxH", help="network input size (default: the model's)")
+    parser.add_argument("--threads", type=int, help="CPU threads for the backend")
+    parser.add_argument("--freqs", metavar="MHZ,...", help="GPU frequencies, e.g. 114,420,828,1134,1300")
+    add_profiling_args(parser)
+    parser.add_argument("--from-logs", action="append", default=[], metavar="DIR",
+                        help="rebuild the report from recorded run folders (repeatable); runs nothing")
+    parser.set_defaults(func=run)
+
+
+def _sources(args):
+    sources = [("model", v) for v in args.model] + [("onnx", v) for v in args.onnx] + \
+              [("engine", v) for v in args.engine]
+    if args.weights and len(args.model) != 1:
+        raise UserError("--weights applies to exactly one --model")
+    return sources
+
+
+def _source_args(args, kind, value):
+    single = argparse.Namespace(**vars(args))
+    single.model = value if kind == "model" else None
+    single.onnx = value if kind == "onnx" else None
+    single.engine = value if kind == "engine" else None
+    return single
+
+
+def _target(args):
+    from espnet_edge.profiler.profile import default_out_dir
+
+    if args.out:
+        target = os.path.abspath(args.out)
+        if os.path.exists(target):
+            raise UserError("{} already exists; a sweep never overwrites: choose a new --out".format(target))
+        return target
+    stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
+    base = os.path.join(default_out_dir(), "sweep-" + stamp)
+    target, index = base, 2
+    while os.path.exists(target):
+        target, index = "{}-{}".format(base, index), index + 1
+    return target
+
+
+def _staging(target):
+    from espnet_edge.utils.atomic import ensure_writable_dir
+
+    parent = os.path.dirname(target)
+    ensure_writable_dir(parent)
+    return tempfile.mkdtemp(prefix="." + os.path.basename(target) + ".", suffix=".tmp", dir=parent)
+
+
+def _finish(tmp, target):
+    if os.path.exists(target):
+        raise UserError("{} appeared during the sweep; it is never overwritten (results left in {})".format(
+            target, tmp))
+    os.rename(tmp, target)
+
+
+def _report(runs, tmp, target):
+    from espnet_edge.profiler.sweep import build_report, write_report
+
+    report = build_report(runs)
+    pngs = write_report(tmp, report)
+    _finish(tmp, target)
+    print("wrote {} ({} runs; figures: {})".format(target, len(runs), ", ".join(
+        os.path.basename(p) for p in pngs)))
+    for item in report["missing"]:
+        print("missing: " + item)
+    return report
+
+
+def run_from_logs(args):
+    from espnet_edge.profiler.sweep import load_runs
+
+    if _sources(args) or args.freqs:
+        raise UserError("--from-logs rebuilds a report from recorded runs; drop --model/--onnx/--engine/--freqs")
+    runs = load_runs([os.path.abspath(d) for d in args.from_logs])
+    target = _target(args)
+    tmp = _staging(target)
+    try:
+        _report(runs, tmp, target)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return 0
+
+
+def run(args):
+    from espnet_edge.cli.common import segmenter_from_args
+    from espnet_edge.jetson.clocks import parse_freq_list
+    from espnet_edge.profiler.profile import log, signals_as_interrupt
+    from espnet_edge.profiler.sweep import check_freqs, check_reachable, gpu_table_mhz
+
+    if args.from_logs:
+        return run_from_logs(args)
+    sources = _sources(args)
+    if not sources:
+        raise UserError("name what to sweep: --model NAME, --onnx FILE or --engine FILE (repeatable), "
+                        "or --from-logs DIR")
+    if not args.freqs:
+        raise UserError("give the GPU frequencies to sweep, e.g. --freqs 114,420,828,1134,1300")
+    freqs = parse_freq_list(args.freqs)
+    steps = check_freqs(freqs, gpu_table_mhz())
+    check_reachable(freqs)
+    for freq, step in sorted(steps.items()):
+        if step is not None and abs(step - freq) > 0.01:
+            log("{} MHz runs at the table step {:g} MHz".format(freq, step))
+    labels = [source_label(_source_args(args, kind, value)) for kind, value in sources]
+    if len(set(labels)) != len(labels):
+        raise UserError("two sources share the name {!r}; rename one file".format(
+            [l for l in labels if labels.count(l) > 1][0]))
+    target = _target(args)
+    tmp = _staging(target)
+    runs_dir = os.path.join(tmp, "runs")
+    runs = []
+    try:
+        with signals_as_interrupt():
+            for (kind, value), label in zip(sources, labels):
+                single = _source_args(args, kind, value)
+                segmenter = segmenter_from_args(single)
+                try:
+                    for index, freq in enumerate(freqs, 1):
+                        log("{} at {} MHz ({}/{})".format(label, freq, index, len(freqs)))
+                        _folder, summary = profile_one(single, segmenter, runs_dir, label, freq,
+                                                       name="{}-{}MHz".format(label, freq), exact=True)
+                        runs.append(summary)
+                finally:
+                    segmenter.close()
+        _report(runs, tmp, target)
+    except BaseException:
+        if runs and os.path.isdir(tmp):
+            kept = target + "-incomplete"
+            if not os.path.exists(kept):
+                os.rename(tmp, kept)
+                log("sweep stopped; the {} finished run(s) are in {} (rebuild with --from-logs)".format(
+                    len(runs), kept))
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return 0

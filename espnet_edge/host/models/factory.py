@@ -1,0 +1,146 @@
+"""Zoo entry -> torch network, with the authors' checkpoint loaded and checked."""
+
+import io
+import pickle
+import zipfile
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from espnet_edge import zoo
+from espnet_edge.errors import UserError
+from espnet_edge.host.models import espnet, espnetv2
+from espnet_edge.weights import find_weights
+
+FAMILIES = ("espnet-a", "espnet-b", "espnet-c", "espnet", "espnetv2")
+# the input height and width must be multiples of this (see docs/models.md)
+SIZE_MULTIPLE = {"espnet-a": 8, "espnet-b": 8, "espnet-c": 8, "espnet": 8, "espnetv2": 16}
+
+
+class UpsampleOutput(nn.Module):
+    """Wraps a 1/8-resolution network (ESPNet-A/B/C) with the authors' x8 bilinear upsampling
+    (align_corners=False) so it returns logits at the input resolution."""
+
+    def __init__(self, net, factor=8):
+        super().__init__()
+        self.net = net
+        self.factor = factor
+
+    def forward(self, x):
+        return F.interpolate(self.net(x), scale_factor=self.factor, mode="bilinear",
+                             align_corners=False)
+
+
+def _entry(entry_or_name):
+    if isinstance(entry_or_name, zoo.ModelEntry):
+        return entry_or_name
+    return zoo.get_model(entry_or_name)
+
+
+def build_network(family, arch):
+    """The raw network (random weights, eval mode) for ``family`` and an arch dict, e.g.
+    ``build_network("espnet-c", {"p": 2, "q": 8, "num_classes": 20})``; ESPNet-A/B/C return 1/8 logits.
+    Keys: p, q, k (ESP branches, default 5), num_classes, reinforced_skip (espnet only: the
+    CamVid checkpoint's 19-channel last skip); for espnetv2: s, num_classes."""
+    if family in espnet.VARIANTS:
+        options = {"reinforced_skip": bool(arch.get("reinforced_skip"))} if family == "espnet" else {}
+        net = espnet.VARIANTS[family](classes=arch.get("num_classes", 20), p=arch.get("p", 2),
+                                      q=arch.get("q", 3), k=arch.get("k", 5), **options)
+    elif family == "espnetv2":
+        net = espnetv2.ESPNetv2Segmentation(s=float(arch.get("s", 2.0)),
+                                            classes=arch.get("num_classes", 20))
+    else:
+        raise UserError("unknown network family {!r}; choose one of {}".format(family, ", ".join(FAMILIES)))
+    return net.eval()
+
+
+def wrap_output(family, net):
+    """Add the x8 upsampling to the 1/8-resolution ESPNet variants; others unchanged."""
+    if getattr(net, "output_stride", 1) != 1:
+        return UpsampleOutput(net, net.output_stride).eval()
+    return net
+
+
+def read_state_dict(path):
+    """Load a .pth file as a state dict (tensors only); one-line UserError when it is not one."""
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except (RuntimeError, EOFError, pickle.UnpicklingError, zipfile.BadZipFile, ValueError,
+            io.UnsupportedOperation) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise UserError("cannot read checkpoint {}: the file is corrupt, truncated or not a PyTorch "
+                        "checkpoint ({}); download it again or pass the right --weights".format(
+                            path, first[:160]))
+    except OSError as exc:
+        raise UserError("cannot read checkpoint {}: {}".format(path, exc.strerror or exc))
+    if isinstance(state, dict) and isinstance(state.get("state_dict"), dict):
+        state = state["state_dict"]  # a training checkpoint that wraps the weights
+    if not isinstance(state, dict) or not state or \
+            not all(isinstance(k, str) and torch.is_tensor(v) for k, v in state.items()):
+        raise UserError("checkpoint {} is not a state dict of tensors (it holds {}); pass the "
+                        "published .pth of the model".format(path, type(state).__name__))
+    return state
+
+
+def _few(keys, count=3):
+    keys = sorted(keys)
+    shown = ", ".join(keys[:count])
+    return shown + (", ..." if len(keys) > count else "")
+
+
+def load_checkpoint(net, path, name="model"):
+    """Load ``path`` into ``net`` strictly; UserError naming what does not fit."""
+    state = read_state_dict(path)
+    if any(k.startswith("module.") for k in state):
+        state = {k[len("module."):] if k.startswith("module.") else k: v for k, v in state.items()}
+    expected = net.state_dict()
+    # PyTorch < 0.4.1 checkpoints (ESPNet) have no num_batches_tracked counters; they hold no weights.
+    ignorable = {k for k in expected if k.endswith("num_batches_tracked")}
+    missing = [k for k in expected if k not in state and k not in ignorable]
+    unexpected = [k for k in state if k not in expected]
+    if missing or unexpected:
+        raise UserError("checkpoint {} is for another architecture than {}: {} missing key(s) ({}), "
+                        "{} unexpected key(s) ({}); pass the checkpoint of this model".format(
+                            path, name, len(missing), _few(missing) or "-", len(unexpected),
+                            _few(unexpected) or "-"))
+    wrong = [k for k, v in state.items() if tuple(v.shape) != tuple(expected[k].shape)]
+    if wrong:
+        k = sorted(wrong)[0]
+        raise UserError("checkpoint {} is for another architecture than {}: {} tensor(s) have other "
+                        "shapes (e.g. {} is {} here {}); pass the checkpoint of this model".format(
+                            path, name, len(wrong), k, list(state[k].shape), list(expected[k].shape)))
+    full = dict(expected)
+    full.update(state)
+    net.load_state_dict(full, strict=True)
+    return net
+
+
+def build_model(entry_or_name, weights=None, pretrained=True):
+    """Zoo entry (or name) -> eval-mode network returning logits [N, classes, H, W] at the input size.
+
+    ``weights``: an explicit .pth; otherwise found with ``espnet_edge.weights.find_weights``.
+    ``pretrained=False`` gives the same network with random weights."""
+    entry = _entry(entry_or_name)
+    net = build_network(entry.family, entry.arch)
+    if pretrained:
+        load_checkpoint(net, find_weights(entry, explicit=weights), entry.name)
+    return wrap_output(entry.family, net).eval()
+
+
+def count_parameters(net):
+    """Trainable parameters (what the papers count; batch-norm running stats excluded)."""
+    return sum(p.numel() for p in net.parameters() if p.requires_grad)
+
+
+def check_size(entry_or_name, size):
+    """UserError unless (width, height) fits the network's down-sampling."""
+    entry = _entry(entry_or_name)
+    multiple = SIZE_MULTIPLE[entry.family]
+    width, height = size
+    if width <= 0 or height <= 0 or width % multiple or height % multiple:
+        raise UserError("input size {}x{} does not fit {}: width and height must be positive multiples "
+                        "of {} (e.g. {}x{})".format(width, height, entry.name, multiple,
+                                                    max(multiple, width // multiple * multiple),
+                                                    max(multiple, height // multiple * multiple)))
+    return size

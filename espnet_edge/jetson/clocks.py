@@ -1,0 +1,508 @@
+"""Pin the Jetson GPU to one devfreq table frequency and always put it back.
+
+API used by bench/profile/sweep:
+    parse_freq_list("824,1134") -> [824, 1134]
+    with pin_gpu(824) as pin:        # pin.requested_mhz == 824, pin.applied_mhz == 828.75 on a TX2
+        ...
+Pinning = writing the same table value to min_freq and max_freq, in an order that never leaves
+min > max (the kernel rejects that), with the governor set to "performance" when the kernel offers it.
+The previous min/max/governor come back on normal exit, exceptions, SIGINT, SIGTERM and SIGHUP.
+"""
+
+import errno
+import fcntl
+import json
+import os
+import signal
+import sys
+import threading
+import time
+
+from espnet_edge.errors import UserError
+from espnet_edge.jetson import detect, nvpmodel, sysfs
+
+NOT_JETSON = "not a Jetson (no GPU devfreq under /sys/class/devfreq): --freq needs a Jetson board"
+LOCK_PATHS = ("/run/lock/espnet-edge-gpu-clock.lock", "/tmp/espnet-edge-gpu-clock.lock")
+STATE_PATH = "/var/tmp/espnet-edge-gpu-clock.json"
+BOOT_ID = "/proc/sys/kernel/random/boot_id"
+PIN_GOVERNOR = "performance"
+RANGE_SLACK_MHZ = 1.0   # users type whole MHz: 114 still means the 114.75 MHz bottom step
+SIGNAL_EXIT = {signal.SIGTERM: 128 + signal.SIGTERM, signal.SIGHUP: 128 + signal.SIGHUP}
+UDEV_EXAMPLE = ('SUBSYSTEM=="devfreq", KERNEL=="{name}", '
+                'RUN+="/bin/chmod 0666 /sys%p/min_freq /sys%p/max_freq /sys%p/governor"')
+
+
+def mhz(hz):
+    return hz / 1e6
+
+
+def fmt_mhz(hz):
+    return "{:g} MHz".format(round(mhz(hz), 3))
+
+
+def parse_freq_list(text):
+    """'824,1134' -> [824, 1134] (MHz, ints). UserError for empty items, non-numbers, <= 0, duplicates."""
+    if text is None or not str(text).strip():
+        raise UserError("empty frequency list: give MHz values like --freq 824,1134")
+    values = []
+    for item in str(text).split(","):
+        item = item.strip()
+        if not item:
+            raise UserError("malformed frequency list {!r}: empty item; write MHz values separated by "
+                            "commas, e.g. 824,1134".format(text))
+        try:
+            number = float(item)
+        except ValueError:
+            raise UserError("malformed frequency list {!r}: {!r} is not a number of MHz; "
+                            "e.g. 824,1134".format(text, item))
+        if number != number or number in (float("inf"), float("-inf")) or number != int(number):
+            raise UserError("frequency {!r} in {!r} must be a whole number of MHz, e.g. 824".format(item, text))
+        if number <= 0:
+            raise UserError("frequency {!r} in {!r} must be positive (MHz)".format(item, text))
+        if int(number) in values:
+            raise UserError("frequency {} MHz appears twice in {!r}; list each once".format(int(number), text))
+        values.append(int(number))
+    return values
+
+
+def snap_to_table(freq_mhz, table_hz):
+    """Nearest table step (Hz) to ``freq_mhz``; UserError outside the table's range."""
+    if not table_hz:
+        raise UserError("the GPU devfreq available_frequencies table is empty; cannot choose a step")
+    low, high = min(table_hz), max(table_hz)
+    if freq_mhz < mhz(low) - RANGE_SLACK_MHZ or freq_mhz > mhz(high) + RANGE_SLACK_MHZ:
+        raise UserError("{} MHz is outside this GPU's range {}..{}; choose a value in it "
+                        "(espnet-edge clocks show lists the steps)".format(freq_mhz, fmt_mhz(low), fmt_mhz(high)))
+    return min(table_hz, key=lambda hz: (abs(hz - freq_mhz * 1e6), hz))
+
+
+def plan_minmax_writes(cur_min, cur_max, new_min, new_max):
+    """Writes [(file, Hz)] taking (cur_min, cur_max) to (new_min, new_max) with min <= max after each one.
+
+    Going down (new_min <= cur_max) write min first, then max; going up write max first, then min."""
+    if new_min > new_max:
+        raise ValueError("target min {} > max {}".format(new_min, new_max))
+    if new_min <= cur_max:
+        writes = [("min_freq", new_min, cur_min), ("max_freq", new_max, cur_max)]
+    else:
+        writes = [("max_freq", new_max, cur_max), ("min_freq", new_min, cur_min)]
+    return [(name, value) for name, value, now in writes if value != now]
+
+
+def _read_int(path):
+    text = sysfs.read_text(path)
+    if text is None:
+        if os.path.exists(path):
+            raise UserError("cannot read {}: permission denied or not a file; run with sudo".format(
+                sysfs.unprefix(path)))
+        raise UserError("{} is missing: this kernel's GPU devfreq lacks it, cannot pin the clock".format(
+            sysfs.unprefix(path)))
+    try:
+        return int(text.split()[0])
+    except (ValueError, IndexError):
+        raise UserError("{} holds {!r}, not a frequency in Hz".format(sysfs.unprefix(path), text))
+
+
+class GpuState(object):
+    """What one devfreq entry reads now."""
+
+    def __init__(self, gpu):
+        self.gpu = gpu
+        table_text = sysfs.read_text(gpu.file("available_frequencies"))
+        if table_text is None:
+            _read_int(gpu.file("available_frequencies"))  # raises the missing/unreadable error
+        try:
+            self.table = sorted(set(int(v) for v in table_text.split()))
+        except ValueError:
+            raise UserError("{} is not a list of Hz values".format(
+                sysfs.unprefix(gpu.file("available_frequencies"))))
+        self.min_hz = _read_int(gpu.file("min_freq"))
+        self.max_hz = _read_int(gpu.file("max_freq"))
+        cur = sysfs.read_text(gpu.file("cur_freq"))
+        self.cur_hz = int(cur) if cur and cur.isdigit() else None
+        self.governor = sysfs.read_text(gpu.file("governor"))
+        self.governors = (sysfs.read_text(gpu.file("available_governors")) or "").split()
+
+    def to_dict(self):
+        return {"devfreq": sysfs.unprefix(self.gpu.freq_dir), "node": self.gpu.node_name,
+                "governor": self.governor, "available_governors": self.governors,
+                "available_mhz": [mhz(hz) for hz in self.table], "min_mhz": mhz(self.min_hz),
+                "max_mhz": mhz(self.max_hz), "cur_mhz": mhz(self.cur_hz) if self.cur_hz is not None else None}
+
+
+class WriteRejected(UserError):
+    pass
+
+
+class SysfsWriter(object):
+    """Writes one value to one sysfs file; ``hook(path, value)`` runs first (a simulated kernel may raise
+    OSError there); every attempted write is appended to ``journal`` as (board path, value)."""
+
+    def __init__(self, dry_run=False, log=None, hook=None):
+        self.dry_run = dry_run
+        self.log = log
+        self.hook = hook
+        self.journal = []
+
+    def write(self, path, value):
+        shown = sysfs.unprefix(path)
+        if self.dry_run:
+            _say(self.log, "dry-run: would write {} > {}".format(value, shown))
+            return
+        self.journal.append((shown, str(value)))
+        try:
+            if self.hook is not None:
+                self.hook(path, value)
+            with open(path, "w") as handle:
+                handle.write(str(value))
+        except (IOError, OSError) as exc:
+            raise WriteRejected("the kernel rejected writing {} to {} ({})".format(
+                value, shown, exc.strerror or exc))
+
+
+def _say(log, message):
+    if log is not None:
+        log.write("GPU clock: {}\n".format(message))
+        log.flush()
+
+
+def _write_access_error(paths, gpu):
+    for path in paths:
+        if not os.access(path, os.W_OK):
+            return UserError("no write permission on {}: run with sudo, or let your user write the GPU devfreq "
+                             "files with a udev rule such as /etc/udev/rules.d/99-espnet-edge-gpu.rules: {} "
+                             "(see docs/jetson.md)".format(sysfs.unprefix(path), UDEV_EXAMPLE.format(name=gpu.name)))
+    return None
+
+
+class ClockLock(object):
+    """fcntl.flock on a file under the prefixed /run/lock (or /tmp): one clock owner at a time."""
+
+    def __init__(self):
+        self.handle = None
+        self.path = None
+
+    def acquire(self):
+        last_error = None
+        for board_path in LOCK_PATHS:
+            path = sysfs.path(board_path)
+            folder = os.path.dirname(path)
+            try:
+                if not os.path.isdir(folder):
+                    os.makedirs(folder)
+                fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
+            except OSError as exc:
+                last_error = exc
+                continue
+            handle = os.fdopen(fd, "r+")
+            try:
+                fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except (IOError, OSError) as exc:
+                if exc.errno not in (errno.EAGAIN, errno.EACCES, errno.EWOULDBLOCK):
+                    handle.close()
+                    raise
+                holder = handle.read().strip() or "unknown"
+                handle.close()
+                raise UserError("the GPU clock is held by another espnet-edge run (PID {}, lock {}); wait for "
+                                "it to finish or stop it".format(holder, sysfs.unprefix(path)))
+            handle.seek(0)
+            handle.truncate()
+            handle.write(str(os.getpid()))
+            handle.flush()
+            self.handle, self.path = handle, path
+            return self
+        raise UserError("cannot create a GPU clock lock file in {}: {}".format(
+            " or ".join(LOCK_PATHS), last_error))
+
+    def release(self):
+        if self.handle is not None:
+            try:
+                self.handle.seek(0)
+                self.handle.truncate()
+                fcntl.flock(self.handle.fileno(), fcntl.LOCK_UN)
+            finally:
+                self.handle.close()
+                self.handle = None
+
+
+def _mode_cap_error(applied_hz, table):
+    mode = nvpmodel.current_mode()
+    if not mode or mode.get("gpu_max_hz") is None:
+        return None, mode
+    cap = nvpmodel.effective_cap_hz(mode["gpu_max_hz"], table)
+    if applied_hz <= cap:
+        return None, mode
+    better = nvpmodel.modes_reaching(applied_hz, table)
+    switch = ("sudo nvpmodel -m {} ({})".format(better[0][0], better[0][1]) if better
+              else "sudo nvpmodel -m <mode> with a higher GPU cap")
+    return UserError("nvpmodel mode {} ({}) caps the GPU at {} (the kernel clamps max_freq there), so {} is "
+                     "unreachable: choose <= {} or switch mode: {}".format(
+                         mode["id"], mode["name"], fmt_mhz(cap), fmt_mhz(applied_hz), fmt_mhz(cap), switch)), mode
+
+
+class GpuClockPin(object):
+    """Context manager returned by pin_gpu(); see the module docstring."""
+
+    def __init__(self, freq_mhz, dry_run=False, log=sys.stderr, writer=None, persistent=False, on_saved=None):
+        self.requested_mhz = freq_mhz
+        self.applied_mhz = None
+        self.applied_hz = None
+        self.cur_mhz = None
+        self.rail_gated = False
+        self.dry_run = dry_run
+        self.log = log
+        self.persistent = persistent
+        self.writer = writer or SysfsWriter(dry_run=dry_run, log=log)
+        self.writer.dry_run = dry_run
+        self.info = None
+        self.saved = []          # [(gpu, GpuState before we touched it)]
+        self.nvpmodel_mode = None
+        self._lock = ClockLock()
+        self._touched = False
+        self._restored = False
+        self._previous_handlers = {}
+        self.on_saved = on_saved
+        self.kept_earlier_state = False
+        self._restoring = False
+        self._pending_signal = None
+
+    # -- entering ---------------------------------------------------------------------------------
+    def __enter__(self):
+        info = detect.detect()
+        if not info.is_jetson:
+            raise UserError(NOT_JETSON)
+        self.info = info
+        states = [(gpu, GpuState(gpu)) for gpu in info.gpus]
+        primary = states[0][1]
+        self.applied_hz = snap_to_table(self.requested_mhz, primary.table)
+        self.applied_mhz = mhz(self.applied_hz)
+        cap_error, self.nvpmodel_mode = _mode_cap_error(self.applied_hz, primary.table)
+        if cap_error:
+            raise cap_error
+        paths = []
+        for gpu, state in states:
+            paths += [gpu.file("min_freq"), gpu.file("max_freq")]
+            if self._wants_governor(state):
+                paths.append(gpu.file("governor"))
+        denied = _write_access_error(paths, info.gpus[0])
+        if denied and not self.dry_run:
+            raise denied
+        if denied:
+            _say(self.log, "warning: {}".format(denied))
+        if not self.dry_run:
+            self._lock.acquire()
+        try:
+            self.saved = [(gpu, GpuState(gpu)) for gpu in info.gpus]  # re-read under the lock
+            self._install_signal_handlers()
+            if self.on_saved is not None:
+                self.on_saved(self)
+            self._pin()
+        except UserError as exc:
+            touched = self._touched
+            problems = self._restore_and_unlock()
+            if touched and not problems and not self.dry_run:
+                raise type(exc)("{}; the previous clock settings were put back".format(exc))
+            raise
+        except BaseException:
+            self._restore_and_unlock()
+            raise
+        return self
+
+    def _wants_governor(self, state):
+        return PIN_GOVERNOR in state.governors and state.governor != PIN_GOVERNOR
+
+    def _pin(self):
+        if self.applied_hz != self.requested_mhz * 1e6:
+            _say(self.log, "warning: requested {} MHz, applied {} (nearest available_frequencies step)".format(
+                self.requested_mhz, fmt_mhz(self.applied_hz)))
+        for gpu, state in self.saved:
+            target = snap_to_table(self.applied_mhz, state.table)
+            self._touched = True
+            if self._wants_governor(state):
+                self.writer.write(gpu.file("governor"), PIN_GOVERNOR)
+                if not self.dry_run and sysfs.read_text(gpu.file("governor")) != PIN_GOVERNOR:
+                    raise UserError("the GPU devfreq refused governor {!r} (it reads {!r})".format(
+                        PIN_GOVERNOR, sysfs.read_text(gpu.file("governor"))))
+            for name, value in plan_minmax_writes(state.min_hz, state.max_hz, target, target):
+                self.writer.write(gpu.file(name), value)
+            if not self.dry_run:
+                self._verify(gpu, target)
+        _say(self.log, "{} {} on {}".format("dry-run: would pin" if self.dry_run else "pinned",
+                                             fmt_mhz(self.applied_hz), self.info.board_name))
+
+    def _verify(self, gpu, target):
+        low, high = _read_int(gpu.file("min_freq")), _read_int(gpu.file("max_freq"))
+        if high < target or low < target:
+            raise UserError("the kernel clamped the GPU clock to min {} / max {} instead of {} (a power-mode "
+                            "or thermal cap: check sudo nvpmodel -q)".format(
+                                fmt_mhz(low), fmt_mhz(high), fmt_mhz(target)))
+        cur = sysfs.read_text(gpu.file("cur_freq"))
+        cur_hz = int(cur) if cur and cur.isdigit() else None
+        if gpu is self.saved[0][0]:
+            self.cur_mhz = mhz(cur_hz) if cur_hz is not None else None
+            self.rail_gated = cur_hz == 0
+        if cur_hz == 0:
+            _say(self.log, "cur_freq reads 0: the GPU is rail-gated while idle; the pin applies when it wakes")
+        elif cur_hz is not None and cur_hz != target:
+            _say(self.log, "note: cur_freq reads {} (not yet {}); it follows once the GPU is busy".format(
+                fmt_mhz(cur_hz), fmt_mhz(target)))
+
+    # -- leaving ----------------------------------------------------------------------------------
+    def __exit__(self, exc_type, exc, tb):
+        if self.persistent and exc_type is None:
+            self._restored = True   # `clocks set`: the pin outlives us; `clocks restore` undoes it
+        self._restore_and_unlock()
+        return False
+
+    def restore(self):
+        """Put back the saved min/max/governor (once). Returns a list of problems (empty when all went back)."""
+        if self._restored or not self._touched:
+            self._restored = True
+            return []
+        self._restored = True
+        problems = []
+        for gpu, state in self.saved:
+            try:
+                cur_min = _read_int(gpu.file("min_freq")) if not self.dry_run else self.applied_hz
+                cur_max = _read_int(gpu.file("max_freq")) if not self.dry_run else self.applied_hz
+                for name, value in plan_minmax_writes(cur_min, cur_max, state.min_hz, state.max_hz):
+                    self.writer.write(gpu.file(name), value)
+                governor_now = PIN_GOVERNOR if self.dry_run else sysfs.read_text(gpu.file("governor"))
+                if self._wants_governor(state) and state.governor and governor_now != state.governor:
+                    self.writer.write(gpu.file("governor"), state.governor)
+            except UserError as exc:
+                problems.append(str(exc))
+        if problems:
+            _say(self.log, "error: could not restore: " + "; ".join(problems))
+        elif not self.dry_run:
+            first = self.saved[0][1]
+            _say(self.log, "restored min {} / max {} / governor {}".format(
+                fmt_mhz(first.min_hz), fmt_mhz(first.max_hz), first.governor))
+        return problems
+
+    def _restore_and_unlock(self):
+        """Restore, drop the handlers and the lock; a signal arriving meanwhile is acted on afterwards."""
+        self._restoring = True
+        try:
+            problems = self.restore()
+        finally:
+            self._uninstall_signal_handlers()
+            self._lock.release()
+            self._restoring = False
+        pending, self._pending_signal = self._pending_signal, None
+        if pending is not None:
+            self._raise_for_signal(pending)
+        return problems
+
+    # -- signals ----------------------------------------------------------------------------------
+    def _install_signal_handlers(self):
+        if self.dry_run or threading.current_thread() is not threading.main_thread():
+            return
+        for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+            self._previous_handlers[signum] = signal.signal(signum, self._on_signal)
+
+    def _uninstall_signal_handlers(self):
+        for signum, handler in self._previous_handlers.items():
+            signal.signal(signum, handler if handler is not None else signal.SIG_DFL)
+        self._previous_handlers = {}
+
+    def _on_signal(self, signum, frame):
+        if self._restoring:
+            self._pending_signal = signum
+            return
+        self._restore_and_unlock()   # restore first, whatever the code above us does with the exception
+        self._raise_for_signal(signum)
+
+    @staticmethod
+    def _raise_for_signal(signum):
+        if signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        raise SystemExit(SIGNAL_EXIT.get(signum, 128 + signum))
+
+
+def pin_gpu(freq_mhz, dry_run=False, log=sys.stderr, writer=None):
+    """Context manager: pin the GPU to the table step nearest ``freq_mhz`` MHz; yields the pin object
+    (.requested_mhz, .applied_mhz, .cur_mhz, .rail_gated, .nvpmodel_mode, .info)."""
+    return GpuClockPin(freq_mhz, dry_run=dry_run, log=log, writer=writer)
+
+
+# -- persistent pin: `espnet-edge clocks set` / `clocks restore` -----------------------------------
+def _boot_id():
+    return sysfs.read_board(BOOT_ID)
+
+
+def read_saved_state():
+    text = sysfs.read_text(sysfs.path(STATE_PATH))
+    if text is None:
+        return None
+    try:
+        return json.loads(text)
+    except ValueError:
+        raise UserError("{} is not valid JSON; delete it and reset the clock with sudo nvpmodel -m <mode>"
+                        .format(STATE_PATH))
+
+
+def set_persistent(freq_mhz, dry_run=False, log=sys.stderr, writer=None):
+    """Pin until `clocks restore`; the original state is saved once (a second `set` keeps the first one)."""
+    from espnet_edge.utils.atomic import write_json
+
+    def save_original(pin):
+        saved = read_saved_state()
+        if saved and saved.get("boot_id") not in (None, _boot_id()):
+            saved = None  # left over from before a reboot: the kernel has reset the clock since
+        if saved is None and not dry_run:
+            write_json(sysfs.path(STATE_PATH), {
+                "boot_id": _boot_id(), "saved_at": time.strftime("%Y-%m-%dT%H:%M:%S"), "pid": os.getpid(),
+                "gpus": [{"devfreq": sysfs.unprefix(gpu.freq_dir), "min_freq": state.min_hz,
+                          "max_freq": state.max_hz, "governor": state.governor}
+                         for gpu, state in pin.saved]})
+        pin.kept_earlier_state = saved is not None
+
+    pin = GpuClockPin(freq_mhz, dry_run=dry_run, log=log, writer=writer, persistent=True, on_saved=save_original)
+    with pin:
+        pass
+    return pin
+
+
+def restore_persistent(dry_run=False, log=sys.stderr, writer=None):
+    """Put back what `clocks set` saved; returns the saved record."""
+    saved = read_saved_state()
+    if saved is None:
+        raise UserError("nothing to restore: no saved clock state at {} (clocks set was not run, or it was "
+                        "already restored)".format(STATE_PATH))
+    info = detect.detect()
+    if not info.is_jetson:
+        raise UserError(NOT_JETSON)
+    if saved.get("boot_id") not in (None, _boot_id()):
+        if not dry_run:
+            os.unlink(sysfs.path(STATE_PATH))
+        raise UserError("the saved clock state is from before a reboot (the kernel reset the clock since); "
+                        "removed it, nothing to restore")
+    writer = writer or SysfsWriter(dry_run=dry_run, log=log)
+    writer.dry_run = dry_run
+    by_dir = dict((sysfs.unprefix(gpu.freq_dir), gpu) for gpu in info.gpus)
+    paths = []
+    for record in saved["gpus"]:
+        gpu = by_dir.get(record["devfreq"])
+        if gpu is None:
+            raise UserError("saved state names {} but this board has no such GPU devfreq".format(record["devfreq"]))
+        paths += [gpu.file("min_freq"), gpu.file("max_freq"), gpu.file("governor")]
+    denied = _write_access_error(paths, info.gpus[0])
+    if denied and not dry_run:
+        raise denied
+    lock = ClockLock()
+    if not dry_run:
+        lock.acquire()
+    try:
+        for record in saved["gpus"]:
+            gpu = by_dir[record["devfreq"]]
+            cur_min, cur_max = _read_int(gpu.file("min_freq")), _read_int(gpu.file("max_freq"))
+            for name, value in plan_minmax_writes(cur_min, cur_max, record["min_freq"], record["max_freq"]):
+                writer.write(gpu.file(name), value)
+            if record.get("governor") and sysfs.read_text(gpu.file("governor")) != record["governor"]:
+                writer.write(gpu.file("governor"), record["governor"])
+        if not dry_run:
+            os.unlink(sysfs.path(STATE_PATH))
+    finally:
+        lock.release()
+    return saved

@@ -1,0 +1,175 @@
+"""Which Jetson is this? Board strings, L4T/JetPack release and the GPU's devfreq entry, all read through
+the sysfs prefix. The GPU devfreq directory is discovered under /sys/class/devfreq, never hard-coded."""
+
+import os
+import re
+
+from espnet_edge.jetson import boards, sysfs
+
+DEVFREQ_CLASS = "/sys/class/devfreq"
+GPU_ENTRY_NAMES = re.compile(r"^(gpu-gpc-\d+|[0-9a-f]+\.(gpu|gm20b|gp10b|gv11b|ga10b|gb10b))$")
+
+
+class GpuDevfreq(object):
+    """One GPU devfreq entry: ``freq_dir`` holds min/max/cur_freq, governor, available_frequencies."""
+
+    def __init__(self, entry, freq_dir, device_dir, node_name):
+        self.entry = entry            # prefixed /sys/class/devfreq/<name>
+        self.freq_dir = freq_dir      # prefixed real directory (symlink resolved)
+        self.device_dir = device_dir  # prefixed real device directory (railgate_enable, load...), or None
+        self.node_name = node_name    # of_node name (gp10b...) or the entry name
+
+    @property
+    def name(self):
+        return os.path.basename(self.entry)
+
+    def file(self, name):
+        return os.path.join(self.freq_dir, name)
+
+    def describe(self):
+        return "{} ({})".format(sysfs.unprefix(self.freq_dir), self.node_name)
+
+
+def _gpc_index(entry_name):
+    match = re.match(r"gpu-gpc-(\d+)$", entry_name)
+    return int(match.group(1)) if match else -1
+
+
+def _is_nvidia(entry, name):
+    """A generic 'gpu' devfreq node counts only on an NVIDIA (Tegra) device tree."""
+    if name.startswith("gpu-gpc-"):
+        return True
+    for compat in (os.path.join(entry, "device", "of_node", "compatible"),
+                   sysfs.path("/proc/device-tree/compatible")):
+        if "nvidia," in (sysfs.read_text(compat) or "").lower():
+            return True
+    return False
+
+
+def find_gpu_devfreq():
+    """All GPU devfreq entries under /sys/class/devfreq, primary first (Thor: gpu-gpc-0, -1, ...)."""
+    class_dir = sysfs.path(DEVFREQ_CLASS)
+    try:
+        names = sorted(os.listdir(class_dir))
+    except OSError:
+        return []
+    found = []
+    for name in names:
+        entry = os.path.join(class_dir, name)
+        node = sysfs.read_text(os.path.join(entry, "device", "of_node", "name"))
+        if node in boards.GPU_NODE_SOC or GPU_ENTRY_NAMES.match(name):
+            if (node in (None, "gpu") or name.endswith(".gpu")) and not _is_nvidia(entry, name):
+                continue  # e.g. a Mali "gpu" node on another Arm board
+            device = os.path.join(entry, "device")
+            found.append(GpuDevfreq(entry, os.path.realpath(entry),
+                                    os.path.realpath(device) if os.path.isdir(device) else None,
+                                    node or name))
+    found.sort(key=lambda gpu: (_gpc_index(gpu.name), gpu.name))
+    return found
+
+
+def parse_nv_tegra_release(text):
+    """First line of /etc/nv_tegra_release -> {'release': '32.7.1', 'major', 'revision', 'board'} or None.
+
+    Tolerates a missing leading '# ' (R36/R38 quotes) and 'REVISION: 5' without '.0'."""
+    if not text:
+        return None
+    line = text.strip().splitlines()[0]
+    major = re.search(r"R(\d+)\s*\(release\)", line)
+    revision = re.search(r"REVISION:\s*([0-9]+(?:\.[0-9]+)*)", line)
+    if not major or not revision:
+        return None
+    board = re.search(r"BOARD:\s*([^,\s]+)", line)
+    rev = revision.group(1)
+    if "." not in rev:
+        rev += ".0"
+    return {"release": "{}.{}".format(major.group(1), rev), "major": int(major.group(1)),
+            "revision": rev, "board": board.group(1) if board else None}
+
+
+def l4t_to_jetpack(release):
+    """'32.7.1' -> '4.6.1'; unknown point releases -> the family ('4.x'); None when unknown."""
+    if not release:
+        return None
+    parts = release.split(".")
+    for n in (len(parts), 2):
+        key = ".".join(parts[:n])
+        if key in boards.L4T_JETPACK:
+            return boards.L4T_JETPACK[key]
+    return boards.L4T_MAJOR_JETPACK.get(parts[0])
+
+
+def read_release():
+    return parse_nv_tegra_release(sysfs.read_board("/etc/nv_tegra_release"))
+
+
+def read_identity():
+    """Model string, soc0 machine/family and compatible list (device-tree strings are NUL-separated)."""
+    compatible = sysfs.read_board("/proc/device-tree/compatible") or ""
+    return {
+        "model": sysfs.read_board("/proc/device-tree/model"),
+        "machine": sysfs.read_board("/sys/devices/soc0/machine"),
+        "family": sysfs.read_board("/sys/devices/soc0/family"),
+        "compatible": [part for part in compatible.split("\n") if part],
+    }
+
+
+def identify_board(identity, gpu_node=None):
+    """Best board entry from the identity strings (module numbers, then model words, then GPU node)."""
+    compat = " ".join(identity.get("compatible") or []).lower()
+    for board in boards.BOARDS:
+        if any("nvidia," + module in compat or module + "+" in compat or "+" + module in compat
+               for module in board["modules"]):
+            return board
+    for text in (identity.get("model"), identity.get("machine")):
+        text = (text or "").lower().replace("_", " ").replace("-", " ")
+        if not text:
+            continue
+        for board in boards.BOARDS:
+            if any(word.replace("-", " ") in text for word in board["model_words"]):
+                return board
+    soc = boards.GPU_NODE_SOC.get(gpu_node or "")
+    for hint in [soc] + [c.split(",")[-1] for c in identity.get("compatible") or []]:
+        for board in boards.BOARDS:
+            if hint and board["soc"] == hint:
+                return board
+    return None
+
+
+class JetsonInfo(object):
+    def __init__(self, board, identity, release, gpus):
+        self.board = board
+        self.identity = identity
+        self.release = release
+        self.gpus = gpus
+
+    @property
+    def is_jetson(self):
+        return bool(self.gpus)
+
+    @property
+    def l4t(self):
+        return self.release["release"] if self.release else None
+
+    @property
+    def jetpack(self):
+        return l4t_to_jetpack(self.l4t)
+
+    @property
+    def board_name(self):
+        if self.board:
+            return self.board["name"]
+        return self.identity.get("model") or self.identity.get("machine") or "unknown board"
+
+    def to_dict(self):
+        return {"board": self.board["key"] if self.board else None, "board_name": self.board_name,
+                "model": self.identity.get("model"), "l4t": self.l4t, "jetpack": self.jetpack,
+                "gpu_devfreq": [sysfs.unprefix(gpu.freq_dir) for gpu in self.gpus],
+                "gpu_node": self.gpus[0].node_name if self.gpus else None}
+
+
+def detect():
+    gpus = find_gpu_devfreq()
+    identity = read_identity()
+    board = identify_board(identity, gpus[0].node_name if gpus else None)
+    return JetsonInfo(board, identity, read_release(), gpus)

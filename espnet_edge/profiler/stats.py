@@ -1,0 +1,55 @@
+"""Figures from timestamped samples: phase selection, means per rail, energy per frame."""
+
+from espnet_edge.profiler import tegrastats
+
+
+def mean(values):
+    values = [v for v in values if v is not None]
+    return sum(values) / float(len(values)) if values else None
+
+
+def in_phase(samples, phase):
+    """Samples that arrived inside [start, end] of ``phase`` (a dict with start/end, epoch seconds)."""
+    if not phase:
+        return []
+    return [s for s in samples if phase["start"] <= s["t"] <= phase["end"]]
+
+
+def total_rails(samples):
+    """(rails that make the total, how it was decided) for the rails these samples carry."""
+    names = set()
+    for sample in samples:
+        names.update(sample.get("rails_mw") or {})
+    if names and all(n.startswith(("NVML_", "RAPL_")) for n in names):
+        rails = sorted(names)
+        return rails, "host: sum of {} (GPU board power via NVML and CPU package via RAPL; " \
+                      "not wall power)".format("+".join(rails))
+    return tegrastats.total_power_rails(names)
+
+
+def total_power(sample, rails):
+    """Sum of the rails' current readings (mW); None if any is missing in this sample."""
+    if not rails:
+        return None
+    readings = sample.get("rails_mw") or {}
+    values = [readings.get(name, {}).get("current") for name in rails]
+    if any(v is None for v in values):
+        return None
+    return sum(values)
+
+
+def rail_means(samples, name):
+    return mean((s.get("rails_mw") or {}).get(name, {}).get("current") for s in samples)
+
+
+def energy_per_frame_mj(power_mw, seconds, frames):
+    """Mean power (mW) x measured time (s) / frames = mJ per frame."""
+    if power_mw is None or not frames or seconds is None:
+        return None
+    return power_mw * seconds / float(frames)
+
+
+def gpu_freq(sample):
+    """The first GPU cluster's frequency in MHz (None when not printed)."""
+    freqs = [f for f in sample.get("gpu_freq_mhz") or [] if f is not None]
+    return freqs[0] if freqs else None

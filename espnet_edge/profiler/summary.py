@@ -1,0 +1,96 @@
+"""summary.json of one profiled run, built from the samples, the phases and the benchmark result."""
+
+from espnet_edge.profiler import stats, tegrastats
+
+
+def _idle_load(samples_idle, samples_load, value):
+    return {"idle": stats.mean(value(s) for s in samples_idle),
+            "load": stats.mean(value(s) for s in samples_load)}
+
+
+def _max(values):
+    values = [v for v in values if v is not None]
+    return max(values) if values else None
+
+
+def summarize(samples, phases, performance, source, interval_ms):
+    """Return the figures of a run and the list of figures that could not be measured (``missing``)."""
+    idle = stats.in_phase(samples, phases.get("idle"))
+    load = stats.in_phase(samples, phases.get("measured"))
+    missing = []
+    phase_counts = {name: len(stats.in_phase(samples, phase)) for name, phase in phases.items()}
+    if not idle:
+        missing.append("idle baseline: no sample arrived during the idle phase (make --idle longer "
+                       "than the {} ms sampling interval)".format(interval_ms))
+    if not load:
+        missing.append("load figures: no sample arrived during the measured phase (make --duration "
+                       "longer than the {} ms sampling interval)".format(interval_ms))
+
+    rails, how = stats.total_rails(samples)
+    rail_names = sorted(set(n for s in samples for n in (s.get("rails_mw") or {})))
+    power = {"total_rails": rails, "total_method": how, "rails_mw": {}, "total_mw": None, "gpu_rail": None,
+             "gpu_mw": None}
+    for name in rail_names:
+        power["rails_mw"][name] = {
+            "idle": stats.rail_means(idle, name), "load": stats.rail_means(load, name),
+            "load_max": _max((s.get("rails_mw") or {}).get(name, {}).get("current") for s in load)}
+    energy = {"gross": None, "above_idle": None}
+    if rails:
+        power["total_mw"] = _idle_load(idle, load, lambda s: stats.total_power(s, rails))
+        gpu_rail = tegrastats.gpu_power_rail(rail_names) or ("NVML_GPU" if "NVML_GPU" in rail_names else None)
+        if gpu_rail:
+            power["gpu_rail"] = gpu_rail
+            power["gpu_mw"] = _idle_load(idle, load, lambda s: stats.total_power(s, [gpu_rail]))
+        seconds, frames = performance.get("seconds"), performance.get("frames")
+        load_mw, idle_mw = power["total_mw"]["load"], power["total_mw"]["idle"]
+        energy["gross"] = stats.energy_per_frame_mj(load_mw, seconds, frames)
+        if load_mw is not None and idle_mw is not None:
+            energy["above_idle"] = stats.energy_per_frame_mj(load_mw - idle_mw, seconds, frames)
+    else:
+        missing.append("power and energy per frame: {} (tegrastats prints power rails on Jetson "
+                       "modules with INA3221 monitors; on a PC install nvidia-ml-py for an NVIDIA GPU "
+                       "or make RAPL readable)".format(how))
+
+    util = {
+        "gpu_pct": _idle_load(idle, load, lambda s: s.get("gpu_load_pct")),
+        "cpu_pct": _idle_load(idle, load, tegrastats.cpu_load_pct),
+        "emc_pct": _idle_load(idle, load, lambda s: s.get("emc_load_pct")),
+        "gpu_freq_mhz": _idle_load(idle, load, stats.gpu_freq),
+        "emc_freq_mhz": _idle_load(idle, load, lambda s: s.get("emc_freq_mhz")),
+        "cpu_online": _idle_load(idle, load, lambda s: sum(1 for c in s.get("cpu") or [] if c) or None),
+    }
+    for key, label in (("gpu_pct", "GPU utilisation"), ("cpu_pct", "CPU utilisation"),
+                       ("emc_pct", "memory-controller (EMC) utilisation"),
+                       ("gpu_freq_mhz", "GPU clock" + (" (tegrastats prints it only as root)"
+                                                       if source == "tegrastats" else ""))):
+        if load and util[key]["load"] is None:
+            missing.append(label)
+
+    ram_load = [s.get("ram_used_mb") for s in load if s.get("ram_used_mb") is not None]
+    swap_load = [s.get("swap_used_mb") for s in load if s.get("swap_used_mb") is not None]
+    memory = {
+        "ram_used_mb": {"idle": stats.mean(s.get("ram_used_mb") for s in idle),
+                        "load_max": max(ram_load) if ram_load else None},
+        "ram_total_mb": next((s["ram_total_mb"] for s in samples if s.get("ram_total_mb")), None),
+        "swap_used_mb_max": max(swap_load) if swap_load else None,
+    }
+    if load and memory["ram_used_mb"]["load_max"] is None:
+        missing.append("memory use")
+    temps = {}
+    for name in sorted(set(n for s in samples for n in s.get("temps_c") or {})):
+        load_values = [s["temps_c"].get(name) for s in load if s["temps_c"].get(name) is not None]
+        temps[name] = {"idle": stats.mean(s["temps_c"].get(name) for s in idle),
+                       "load_max": max(load_values) if load_values else None}
+    if load and not temps:
+        missing.append("temperatures")
+    return {
+        "source": source, "interval_ms": interval_ms,
+        "samples": len(samples), "samples_per_phase": phase_counts,
+        "performance": performance,
+        "power": power,
+        "energy_mj_per_frame": energy,
+        "utilisation": util,
+        "memory": memory,
+        "temps_c": temps,
+        "missing": missing,
+    }

@@ -1,0 +1,193 @@
+"""GPU-frequency sweeps: the table and figures of the ESPNet paper (Fig. 7) from profiled runs.
+
+A sweep folder holds ``runs/<label>-<freq>MHz/`` (one profile run each, the same files as
+``espnet-edge profile``), ``summary.json``, ``sweep.csv`` and the PNG figures. ``--from-logs``
+rebuilds everything but the runs from run folders recorded elsewhere.
+"""
+
+import json
+import os
+
+from espnet_edge.errors import UserError
+
+UNKNOWN_STEP_MHZ = 10.0  # a requested frequency farther than this from every table step is a typo
+
+
+def check_freqs(freqs, table_mhz):
+    """Each requested MHz -> the table step it will run at; UserError for unknown or colliding steps."""
+    if not table_mhz:
+        return dict((f, None) for f in freqs)
+    steps = {}
+    for freq in freqs:
+        nearest = min(table_mhz, key=lambda step: (abs(step - freq), step))
+        if abs(nearest - freq) > UNKNOWN_STEP_MHZ:
+            close = sorted(table_mhz, key=lambda step: abs(step - freq))[:3]
+            raise UserError("{} MHz is not a step of this GPU (nearest: {}); pick from "
+                            "`espnet-edge clocks show`".format(freq, ", ".join("{:g}".format(s) for s in sorted(close))))
+        steps[freq] = nearest
+    seen = {}
+    for freq, step in steps.items():
+        if step in seen:
+            raise UserError("{} and {} MHz are the same GPU step ({:g} MHz); list each step once".format(
+                seen[step], freq, step))
+        seen[step] = freq
+    return steps
+
+
+def check_reachable(freqs):
+    """Fail before the first run when a frequency cannot be pinned here (range, nvpmodel cap, access)."""
+    from espnet_edge.jetson.clocks import pin_gpu
+
+    for freq in freqs:
+        with pin_gpu(freq, dry_run=True, log=None):
+            pass
+
+
+def gpu_table_mhz():
+    """The primary GPU's available_frequencies in MHz, or [] when this is not a Jetson."""
+    from espnet_edge.jetson import clocks, detect
+
+    info = detect.detect()
+    if not info.is_jetson or not info.gpus:
+        return []
+    return [clocks.mhz(hz) for hz in clocks.GpuState(info.gpus[0]).table]
+
+
+def run_freq(summary):
+    """The GPU frequency (MHz) a run was made at: the applied pin, else the requested one, else None."""
+    freq = summary.get("gpu_freq") or {}
+    return freq.get("applied_mhz") or freq.get("requested_mhz")
+
+
+def load_runs(folders):
+    """summary.json of each run folder under ``folders`` (a run folder itself, or a folder of them)."""
+    runs = []
+    for folder in folders:
+        if not os.path.isdir(folder):
+            raise UserError("{} is not a folder of profile runs".format(folder))
+        candidates = [folder] if os.path.isfile(os.path.join(folder, "summary.json")) else []
+        if not candidates:
+            for root, dirs, files in os.walk(folder):
+                dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+                if "summary.json" in files and "samples.csv" in files:
+                    candidates.append(root)
+        for run_dir in candidates:
+            path = os.path.join(run_dir, "summary.json")
+            try:
+                with open(path) as handle:
+                    summary = json.load(handle)
+            except (IOError, OSError, ValueError) as exc:
+                raise UserError("cannot read {}: {}".format(path, exc))
+            if "performance" not in summary or "power" not in summary:
+                raise UserError("{} is not a summary written by espnet-edge profile".format(path))
+            summary.setdefault("run", os.path.basename(run_dir))
+            summary.setdefault("label", summary["run"])
+            runs.append(summary)
+    if not runs:
+        raise UserError("no profile runs (folders with summary.json and samples.csv) under {}".format(
+            ", ".join(folders)))
+    return runs
+
+
+def _get(summary, *keys):
+    value = summary
+    for key in keys:
+        if not isinstance(value, dict):
+            return None
+        value = value.get(key)
+    return value
+
+
+def table_rows(runs):
+    """One row per run, sorted by label then frequency."""
+    rows = []
+    for s in runs:
+        perf = s.get("performance") or {}
+        rows.append({
+            "label": s.get("label"), "run": s.get("run"), "freq_mhz": run_freq(s),
+            "fps": perf.get("fps"), "frames": perf.get("frames"), "seconds": perf.get("seconds"),
+            "latency_ms": _get(perf, "latency_ms", "mean"),
+            "exec_ms": 1000.0 / perf["fps"] if perf.get("fps") else None,
+            "power_idle_mw": _get(s, "power", "total_mw", "idle"),
+            "power_load_mw": _get(s, "power", "total_mw", "load"),
+            "gpu_power_load_mw": _get(s, "power", "gpu_mw", "load"),
+            "energy_mj": _get(s, "energy_mj_per_frame", "gross"),
+            "energy_above_idle_mj": _get(s, "energy_mj_per_frame", "above_idle"),
+            "gpu_util_pct": _get(s, "utilisation", "gpu_pct", "load"),
+            "cpu_util_pct": _get(s, "utilisation", "cpu_pct", "load"),
+            "emc_util_pct": _get(s, "utilisation", "emc_pct", "load"),
+            "gpu_clock_seen_mhz": _get(s, "utilisation", "gpu_freq_mhz", "load"),
+            "power_method": _get(s, "power", "total_method"),
+        })
+    rows.sort(key=lambda r: (str(r["label"]), r["freq_mhz"] if r["freq_mhz"] is not None else -1))
+    return rows
+
+
+def sensitivity(points):
+    """The paper's sensitivity to GPU frequency: % change in execution time / % change in frequency.
+
+    ``points`` = [(freq_mhz, exec_time)] of one model. Returned as percentages, positive when the
+    higher clock runs faster (100 = time falls by the same percentage as the clock rises):
+    {"neighbours": [{"from_mhz", "to_mhz", "pct"}], "overall": {...}} (overall: lowest to highest).
+    """
+    pts = sorted((f, t) for f, t in points if f and t)
+
+    def one(lo, hi):
+        (f0, t0), (f1, t1) = lo, hi
+        pct = -((t1 - t0) / t0) / ((f1 - f0) / f0) * 100.0
+        return {"from_mhz": f0, "to_mhz": f1, "time_change_pct": (t1 - t0) / t0 * 100.0,
+                "freq_change_pct": (f1 - f0) / f0 * 100.0, "pct": pct}
+
+    neighbours = [one(pts[i], pts[i + 1]) for i in range(len(pts) - 1) if pts[i + 1][0] > pts[i][0]]
+    overall = one(pts[0], pts[-1]) if len(pts) >= 2 and pts[-1][0] > pts[0][0] else None
+    return {"neighbours": neighbours, "overall": overall}
+
+
+def build_report(runs):
+    """summary.json of a sweep: rows, per-label series and sensitivities, what is missing."""
+    rows = table_rows(runs)
+    labels = []
+    for row in rows:
+        if row["label"] not in labels:
+            labels.append(row["label"])
+    models = {}
+    missing = []
+    for label in labels:
+        mine = [r for r in rows if r["label"] == label]
+        with_freq = [r for r in mine if r["freq_mhz"]]
+        if len(with_freq) < len(mine):
+            missing.append("{}: {} run(s) without a pinned GPU frequency are left out of the "
+                           "frequency figures".format(label, len(mine) - len(with_freq)))
+        models[label] = {
+            "freqs_mhz": [r["freq_mhz"] for r in with_freq],
+            "sensitivity": sensitivity([(r["freq_mhz"], r["exec_ms"]) for r in with_freq]),
+        }
+        if not any(r["power_load_mw"] is not None for r in mine):
+            missing.append("{}: no power figures (no power rails in its samples)".format(label))
+    return {"models": models, "rows": rows, "missing": missing}
+
+
+CSV_COLUMNS = ("label", "freq_mhz", "fps", "exec_ms", "latency_ms", "frames", "seconds", "power_idle_mw",
+               "power_load_mw", "gpu_power_load_mw", "energy_mj", "energy_above_idle_mj", "gpu_util_pct",
+               "cpu_util_pct", "emc_util_pct", "gpu_clock_seen_mhz", "run", "power_method")
+
+
+def write_report(folder, report, make_plots=True):
+    """sweep.csv, summary.json and the figures into ``folder`` (which exists); returns the PNG paths."""
+    import csv
+
+    from espnet_edge.utils.atomic import atomic_open, write_json
+
+    with atomic_open(os.path.join(folder, "sweep.csv")) as handle:
+        writer = csv.writer(handle)
+        writer.writerow(CSV_COLUMNS)
+        for row in report["rows"]:
+            writer.writerow(["" if row.get(c) is None else row.get(c) for c in CSV_COLUMNS])
+    pngs = []
+    if make_plots:
+        from espnet_edge.profiler import plots
+
+        pngs = plots.write_figures(folder, report)
+    report["figures"] = [os.path.basename(p) for p in pngs]
+    write_json(os.path.join(folder, "summary.json"), report)
+    return pngs

@@ -1,0 +1,155 @@
+"""INT8 calibration: real images preprocessed exactly as the runtime does, fed to TensorRT's entropy
+calibrator, and the calibration cache it writes, keyed by TensorRT version.
+
+The cache file name carries the TensorRT version (``<stem>.trt8.2.1.calib``) and TensorRT's own
+header line ("TRT-8201-EntropyCalibration2") is checked too, so a cache from another version is
+never fed to the builder.
+"""
+
+import os
+import re
+import sys
+
+import numpy as np
+
+from espnet_edge.errors import UserError
+
+DEFAULT_MAX_IMAGES = 500
+
+
+def calibration_files(calib_dir, max_images=DEFAULT_MAX_IMAGES):
+    from espnet_edge.images import list_images
+
+    if not os.path.exists(calib_dir):
+        raise UserError("calibration folder {} does not exist: give --calib a folder of real frames "
+                        "(a few hundred, like the ones the model will see)".format(calib_dir))
+    files = list_images(calib_dir)
+    if max_images:
+        files = files[:max_images]
+    return files
+
+
+def prepare_image(path, info):
+    """One image file -> the network input for it (1 x ...), exactly espnet_edge.preprocess.preprocess."""
+    from espnet_edge.images import read_image
+    from espnet_edge.preprocess import preprocess
+
+    return preprocess(read_image(path), info.preprocess, info.input_size,
+                      layout="NHWC" if info.input_layout == "NHWC" else "NCHW", fused_pre=info.fused_pre)
+
+
+def prepare_batch(paths, info):
+    """Image files -> one float32 C-contiguous batch [len(paths), ...]."""
+    if not paths:
+        raise UserError("no calibration images")
+    return np.ascontiguousarray(np.concatenate([prepare_image(p, info) for p in paths], axis=0),
+                                dtype=np.float32)
+
+
+def iter_batches(paths, info, batch_size):
+    """Full batches of ``batch_size`` (the engine's static batch); a short tail is dropped."""
+    batch_size = max(int(batch_size), 1)
+    for start in range(0, len(paths) - batch_size + 1, batch_size):
+        yield prepare_batch(paths[start:start + batch_size], info)
+
+
+def cache_path_for(base, tensorrt_version):
+    """'model-int8' + '8.2.1.8' -> 'model-int8.trt8.2.1.calib'."""
+    from espnet_edge.runtime.tensorrt.compat import short_version
+
+    return "{}.trt{}.calib".format(base, short_version(tensorrt_version))
+
+
+_HEADER_RE = re.compile(br"^TRT-(\d+)-")
+
+
+def header_version(data):
+    """TensorRT's own calibration-cache header -> (major, minor, patch), or None when absent.
+
+    The number is NV_TENSORRT_VERSION: major*1000 + minor*100 + patch before TensorRT 10
+    ('TRT-8201-EntropyCalibration2' is 8.2.1), major*10000 + minor*100 + patch from 10 on
+    ('TRT-100300-...' is 10.3.0).
+    """
+    match = _HEADER_RE.match(bytes(data[:32]))
+    if not match:
+        return None
+    number = int(match.group(1))
+    if number >= 100000:
+        return (number // 10000, (number // 100) % 100, number % 100)
+    return (number // 1000, (number // 100) % 10, number % 100)
+
+
+def read_cache(path, tensorrt_version):
+    """Calibration-cache bytes if ``path`` exists and was written by this TensorRT version, else None.
+
+    Raises UserError when a cache was given explicitly for another version (its header says which).
+    """
+    from espnet_edge.runtime.tensorrt.compat import parse_version
+
+    if not path or not os.path.isfile(path):
+        return None
+    with open(path, "rb") as handle:
+        data = handle.read()
+    if not data:
+        return None
+    found = header_version(data)
+    wanted = parse_version(tensorrt_version)[:3]
+    if found is not None and found[:2] != wanted[:2]:
+        raise UserError("calibration cache {} was written by TensorRT {}.{}.{}, this is TensorRT {}.{}.{}: "
+                        "calibrate again with --calib DIR".format(path, found[0], found[1], found[2], *wanted))
+    return data
+
+
+def write_cache(path, data):
+    from espnet_edge.utils.atomic import write_bytes
+
+    write_bytes(path, bytes(data))
+
+
+def make_calibrator(info, batch_size, files, cache_path, tensorrt_version, cuda, cache_data=None,
+                    progress=True):
+    """An IInt8EntropyCalibrator2 (subclassed here, when tensorrt is importable) over ``files``.
+
+    With ``cache_data`` (bytes) TensorRT takes the scales from it and asks for no batches.
+    """
+    import tensorrt as trt
+
+    from espnet_edge.utils.progress import Progress
+
+    class EntropyCalibrator(trt.IInt8EntropyCalibrator2):
+        def __init__(self):
+            trt.IInt8EntropyCalibrator2.__init__(self)
+            self.batches = iter_batches(files, info, batch_size) if files else iter(())
+            shape = (batch_size,) + tuple(info.input_shape[1:])
+            self.device = cuda.alloc(int(np.prod(shape)) * 4)
+            self.shape = shape
+            count = len(files) // batch_size if files else 0
+            self.progress = Progress(count, "calibrating", enabled=None if progress else False)
+
+        def get_batch_size(self):
+            return batch_size
+
+        def get_batch(self, names, *args):
+            try:
+                batch = next(self.batches)
+            except StopIteration:
+                self.progress.close()
+                return None
+            if batch.shape != self.shape:
+                raise UserError("calibration batch {} does not match the input {}".format(
+                    batch.shape, self.shape))
+            cuda.htod(self.device, batch)
+            self.progress.update()
+            return [self.device.ptr]
+
+        def read_calibration_cache(self):
+            if cache_data:
+                sys.stderr.write("using calibration cache ({} bytes)\n".format(len(cache_data)))
+                return cache_data
+            return None
+
+        def write_calibration_cache(self, cache):
+            if cache_path:
+                write_cache(cache_path, cache)
+
+    return EntropyCalibrator()

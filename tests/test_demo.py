@@ -1,0 +1,214 @@
+"""demo, headless: a real mp4v clip of Cityscapes frames and photos through the real network
+(torch and ONNX Runtime backends), saved as video and PNG frames, overlay colours checked."""
+
+import json
+import os
+
+import cv2
+import numpy as np
+import pytest
+
+from conftest import CITYSCAPES_IMAGES, PHOTOS, run_cli
+from espnet_edge.apps import demo
+from espnet_edge.apps.sources import open_source
+from espnet_edge.visualize import draw_legend, palette_array
+
+MODEL = "espnet-c-q3"
+SIZE = (512, 256)
+FRAME = (640, 320)
+BACKENDS = ("torch", "onnxruntime")
+
+
+@pytest.fixture(scope="module")
+def clip(tmp_path_factory):
+    """2 Cityscapes frames + 2 photos, resized to 640x320, written with OpenCV (mp4v)."""
+    frames = [cv2.resize(cv2.imread(os.path.join(CITYSCAPES_IMAGES, n)), FRAME, interpolation=cv2.INTER_AREA)
+              for n in sorted(os.listdir(CITYSCAPES_IMAGES))]
+    frames += [cv2.resize(cv2.imread(os.path.join(PHOTOS, n)), FRAME, interpolation=cv2.INTER_AREA)
+               for n in ("sample1.jpg", "sample3.jpg")]
+    path = str(tmp_path_factory.mktemp("clip") / "clip.mp4")
+    writer = cv2.VideoWriter(path, cv2.VideoWriter_fourcc(*"mp4v"), 10, FRAME)
+    for frame in frames:
+        writer.write(frame)
+    writer.release()
+    return path, len(frames)
+
+
+def decoded_frames(path):
+    capture = cv2.VideoCapture(path)
+    frames = []
+    while True:
+        ok, frame = capture.read()
+        if not ok:
+            break
+        frames.append(frame)
+    capture.release()
+    return frames
+
+
+@pytest.fixture(scope="module")
+def onnx_file(tmp_path_factory):
+    from espnet_edge.host.export.pipeline import export_model
+    from espnet_edge.zoo import get_model
+
+    report = export_model(get_model(MODEL), size=SIZE, out_dir=str(tmp_path_factory.mktemp("onnx")))
+    return report["onnx"]
+
+
+@pytest.fixture(scope="module", params=BACKENDS)
+def segmenter(request, onnx_file):
+    from espnet_edge.runtime.loader import open_runner
+    from espnet_edge.runtime.segmenter import Segmenter
+
+    if request.param == "torch":
+        runner = open_runner(backend="torch", model=MODEL, size=SIZE, threads=1)
+    else:
+        runner = open_runner(backend="onnxruntime", onnx=onnx_file, threads=1)
+    seg = Segmenter(runner)
+    yield seg
+    seg.close()
+
+
+def decorated_pixels(shape, mask, info, label):
+    """Where legend or HUD may be drawn: draw them on a constant canvas and see what changed."""
+    legend = np.zeros(shape[:2], bool)
+    for value in (7, 201):  # two canvases: an anti-aliased text pixel may equal one of them
+        canvas = np.full(shape, value, np.uint8)
+        draw_legend(canvas, mask, info.classes, info.palette)
+        legend |= (canvas != value).any(axis=2)
+    hud = np.zeros(shape[:2], bool)
+    x0, y0, x1, y1 = demo.draw_hud(canvas.copy(), demo.hud_lines(9999.9, 99999.9, 9999.0, label))
+    hud[:y1 + 2, :x1 + 40] = True  # the widest FPS/latency text that could appear, and a margin
+    return legend | hud
+
+
+def test_every_frame_processed_saved_and_coloured(tmp_path, clip, segmenter):
+    path, count = clip
+    seen = []
+    label = "{} / {}".format(segmenter.info.name, segmenter.runner.backend)
+    frames_dir = str(tmp_path / "frames")
+    result = demo.run_demo(segmenter, open_source(path), save=frames_dir, display=False, alpha=0.5, label=label,
+                           on_frame=lambda i, frame, mask, image: seen.append((i, mask)))
+    assert result.frames == count and [i for i, _ in seen] == list(range(count))
+    assert result.reason == "end of input" and not result.lost and result.saved == frames_dir
+    pngs = sorted(os.listdir(frames_dir))
+    assert pngs == ["frame_{:06d}.png".format(i) for i in range(count)]
+
+    inputs = decoded_frames(path)
+    colours = palette_array(segmenter.info.palette).astype(np.float32)
+    for index, frame in enumerate(inputs):
+        saved = cv2.imread(os.path.join(frames_dir, pngs[index]))
+        assert saved.shape == frame.shape
+        mask = segmenter.segment(frame)  # recompute the class map with the same runner
+        assert np.array_equal(mask, seen[index][1])
+        expected = np.floor(frame.astype(np.float32) * 0.5 + colours[mask] * 0.5 + 0.5)
+        free = ~decorated_pixels(frame.shape, mask, segmenter.info, label)
+        assert free.mean() > 0.6
+        diff = np.abs(saved.astype(np.float32) - expected)[free]
+        assert diff.max() <= 1.0, "overlay pixel off the palette blend by {}".format(diff.max())
+        assert len(np.unique(mask)) >= 2
+
+    video = str(tmp_path / "out.mp4")
+    rendered = []
+    result = demo.run_demo(segmenter, open_source(path), save=video, display=False, label=label,
+                           on_frame=lambda i, frame, mask, image: rendered.append(image))
+    assert result.saved == video and sorted(os.listdir(str(tmp_path))) == ["frames", "out.mp4"]  # no temp left
+    written = decoded_frames(video)
+    assert len(written) == count and all(w.shape == (FRAME[1], FRAME[0], 3) for w in written)
+    for image, back in zip(rendered, written):  # mp4v is lossy: the same picture, approximately
+        free = ~decorated_pixels(image.shape, seen[0][1], segmenter.info, label)
+        assert np.abs(image.astype(np.float32) - back)[free].mean() < 8.0
+
+
+def test_interrupt_keeps_a_finalised_video(tmp_path, clip, segmenter):
+    path, _count = clip
+
+    def stop_after_two(index, frame, mask, image):
+        if index == 1:
+            raise KeyboardInterrupt  # what Ctrl-C raises in the main thread
+
+    video = str(tmp_path / "cut.mp4")
+    stats = str(tmp_path / "stats.csv")
+    result = demo.run_demo(segmenter, open_source(path), save=video, display=False, record_stats=stats,
+                           on_frame=stop_after_two)
+    assert result.reason == "interrupted" and result.frames == 2
+    assert len(decoded_frames(video)) == 2
+    lines = open(stats).read().splitlines()
+    assert lines[0] == "frame,source_frame,latency_ms,fps" and len(lines) == 3
+    assert sorted(os.listdir(str(tmp_path))) == ["cut.mp4", "stats.csv"]
+
+
+def test_lost_live_source_stops_cleanly(tmp_path, clip, segmenter):
+    """A recording read as a live camera: when reads fail mid-run the demo stops and keeps the video."""
+    path, count = clip
+    video = str(tmp_path / "live.mp4")
+    result = demo.run_demo(segmenter, open_source(path, live=True), save=video, display=False)
+    assert result.lost and "stopped delivering frames" in result.reason
+    assert 1 <= result.frames <= count and result.frames + result.dropped == count
+    assert len(decoded_frames(video)) == result.frames
+    assert "saved " + video in result.line()
+
+
+def test_image_folder_of_mixed_sizes_to_video(tmp_path, segmenter):
+    video = str(tmp_path / "photos.mp4")
+    result = demo.run_demo(segmenter, open_source(PHOTOS), save=video, display=False, max_frames=3)
+    assert result.frames == 3 and result.reason == "--max-frames 3 reached"
+    height, width = cv2.imread(os.path.join(PHOTOS, "sample1.jpg")).shape[:2]  # 849x565
+    written = decoded_frames(video)
+    assert len(written) == 3  # every frame at the first one's size, made even for the encoder
+    assert all(w.shape == (height - height % 2, width - width % 2, 3) for w in written)
+
+
+def test_cli_headless_run_and_errors(tmp_path, clip, onnx_file):
+    path, count = clip
+    stats = tmp_path / "stats.json"
+    out = tmp_path / "cli.mp4"
+    proc = run_cli("demo", "--onnx", onnx_file, "--threads", "1", "--source", path, "--no-display",
+                   "--save", out, "--record-stats", stats, "--alpha", "0.6")
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.startswith("demo: {} frames, mean ".format(count)) and "end of input" in proc.stdout
+    data = json.loads(stats.read_text())
+    assert [row["frame"] for row in data["frames"]] == list(range(count))
+    assert all(row["latency_ms"] > 0 and row["fps"] > 0 for row in data["frames"])
+    assert data["summary"]["frames"] == count and len(decoded_frames(str(out))) == count
+
+    env = {"DISPLAY": "", "WAYLAND_DISPLAY": ""}
+    for args, message in (
+            (("--source", path), "pass --no-display"),
+            (("--source", str(tmp_path / "nope.mp4"), "--no-display"), "does not exist"),
+            (("--source", "/dev/video97", "--no-display"), "no camera at /dev/video97"),
+            (("--source", path, "--no-display", "--save", str(tmp_path / "x.gif")), "give a video file"),
+            (("--source", path, "--no-display", "--record-stats", str(tmp_path / "s.txt")), ".json or .csv")):
+        proc = run_cli("demo", "--onnx", onnx_file, *args, env=env)
+        assert proc.returncode == 2, (args, proc.stderr)
+        assert message in proc.stderr and "Traceback" not in proc.stderr
+        assert len(proc.stderr.strip().splitlines()) == 1
+
+
+def test_display_detection():
+    assert "DISPLAY" in demo.display_problem(environ={}, platform="linux", gui=True)
+    assert "no GUI support" in demo.display_problem(environ={"DISPLAY": ":0"}, platform="linux", gui=False)
+    assert demo.display_problem(environ={"WAYLAND_DISPLAY": "wayland-0"}, platform="linux", gui=True) is None
+    assert demo.display_problem(environ={}, platform="win32", gui=True) is None
+
+
+def test_gpu_frequency_on_a_simulated_tx2(tmp_path, monkeypatch):
+    """A TX2-like devfreq tree (the real sysfs layout, see shared/jetson/sysfs.md) stands in for the board."""
+    entry = tmp_path / "sys" / "class" / "devfreq" / "17000000.gp10b"
+    (entry / "device" / "of_node").mkdir(parents=True)
+    (entry / "device" / "of_node" / "name").write_text("gp10b")
+    (entry / "cur_freq").write_text("1134750000\n")
+    (entry / "available_frequencies").write_text("114750000 216750000 1134750000 1300500000\n")
+    (entry / "min_freq").write_text("114750000\n")
+    (entry / "max_freq").write_text("1300500000\n")
+    monkeypatch.setenv("ESPNET_EDGE_SYSFS_ROOT", str(tmp_path))
+    read = demo.gpu_freq_reader()
+    assert read() == pytest.approx(1134.75)
+    (entry / "cur_freq").write_text("216750000\n")
+    assert read() == pytest.approx(216.75)
+    assert "GPU 217 MHz" in demo.hud_lines(10.0, 20.0, read())
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    monkeypatch.setenv("ESPNET_EDGE_SYSFS_ROOT", str(empty))
+    assert demo.gpu_freq_reader()() is None
+    assert not any(line.startswith("GPU") for line in demo.hud_lines(10.0, 20.0, None))

@@ -1,0 +1,53 @@
+"""Acceptance: every zoo model exports at its native size, passes the TensorRT 8.2 check and
+ONNX Runtime agrees with PyTorch on a real Cityscapes frame."""
+
+import os
+
+import onnx
+import pytest
+
+from conftest import CITYSCAPES_IMAGES, TRT_SUPPORT
+from espnet_edge import zoo
+from espnet_edge.runtime import trt_support
+from espnet_edge.runtime.model_info import ModelInfo
+
+FRAME = os.path.join(CITYSCAPES_IMAGES, "frankfurt_000000_000294_leftImg8bit.png")
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory, shared):
+    from espnet_edge.host.export.pipeline import export_model
+
+    out = str(tmp_path_factory.mktemp("zoo"))
+    reports = {}
+    for name in zoo.list_models():
+        reports[name] = export_model(zoo.get_model(name), out_dir=out, images=[FRAME],
+                                     support=TRT_SUPPORT)
+    return reports
+
+
+@pytest.mark.parametrize("name", zoo.list_models())
+def test_zoo_model_exports_for_tensorrt_82(exported, name):
+    report = exported[name]
+    entry = zoo.get_model(name)
+    path = report["onnx"]
+    assert os.path.basename(path) == "{}-{}x{}.onnx".format(name, *entry.input_size)
+    model = onnx.load(path)
+    onnx.checker.check_model(model, full_check=True)
+    assert [o.version for o in model.opset_import if o.domain in ("", "ai.onnx")] == [13]
+    assert [i.name for i in model.graph.input] == ["input"]
+    assert [o.name for o in model.graph.output] == ["logits"]
+    dims = [d.dim_value for d in model.graph.output[0].type.tensor_type.shape.dim]
+    assert dims == [1, entry.num_classes, entry.input_size[1], entry.input_size[0]]
+    ops = set(n.op_type for n in model.graph.node)
+    assert not ops & {"Shape", "Constant", "Gather", "NonZero"}, ops  # static graph, constants folded
+    table, issues = trt_support.check_model(model, "8.2", TRT_SUPPORT)
+    assert issues == [] and table.source == TRT_SUPPORT
+    info = ModelInfo.from_metadata({p.key: p.value for p in model.metadata_props})
+    assert info.name == name and info.input_size == entry.input_size
+    assert info.checkpoint_sha256 == entry.sha256 and info.fused == ()
+    verification = report["verification"]
+    assert verification["source"] == "images" and verification["images"] == 1
+    assert verification["max_abs_logit_diff"] < 1e-3
+    assert verification["mask_agreement_min"] > 0.999
+    assert os.path.isfile(path + ".report.json")
