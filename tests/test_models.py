@@ -175,7 +175,7 @@ def test_size_multiples():
     assert check_size("espnetv2-s2.0-city-1024", (1024, 512)) == (1024, 512)
     with pytest.raises(UserError, match="multiples of 8"):
         check_size("espnet-q8", (1020, 512))
-    with pytest.raises(UserError, match="multiples of 16 .*1008x504"):
+    with pytest.raises(UserError, match="multiples of 16 .*1008x496"):
         check_size("espnetv2-s2.0-city-1024", (1016, 504))
 
 

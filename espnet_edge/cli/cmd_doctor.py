@@ -80,12 +80,10 @@ def _jetson():
     except ImportError:
         return None
     try:
-        board = detect.detect_board()
-    except Exception as exc:
+        info = detect.detect()
+    except Exception as exc:  # doctor reports, it never fails on a strange board
         return {"error": str(exc)}
-    if board is None:
-        return None
-    return board.to_dict() if hasattr(board, "to_dict") else {"board": str(board)}
+    return info.to_dict() if info.is_jetson else None
 
 
 def collect():
