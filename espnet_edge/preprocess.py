@@ -44,10 +44,10 @@ def pil_bilinear_weights(in_size, out_size):
 
 
 def pil_bilinear_coefficients(in_size, out_size):
-    """(index, int64 coefficients): the weights rounded to PIL_PRECISION_BITS as Pillow does."""
+    """(index, int32 coefficients): the weights rounded to PIL_PRECISION_BITS as Pillow does."""
     index, weight = pil_bilinear_weights(in_size, out_size)
     scaled = weight * float(1 << PIL_PRECISION_BITS)
-    return index, np.trunc(np.where(scaled < 0, scaled - 0.5, scaled + 0.5)).astype(np.int64)
+    return index, np.trunc(np.where(scaled < 0, scaled - 0.5, scaled + 0.5)).astype(np.int32)
 
 
 def _resample_axis(image, out_size, axis):
@@ -57,9 +57,9 @@ def _resample_axis(image, out_size, axis):
     shape = [1, 1, 1]
     shape[axis] = out_size
     acc = np.full(tuple(image.shape[:axis]) + (out_size,) + tuple(image.shape[axis + 1:]),
-                  1 << (PIL_PRECISION_BITS - 1), dtype=np.int64)
+                  1 << (PIL_PRECISION_BITS - 1), dtype=np.int32)  # Pillow's own width: no overflow
     for tap in range(index.shape[1]):
-        taken = np.take(image, index[:, tap], axis=axis).astype(np.int64)
+        taken = np.take(image, index[:, tap], axis=axis).astype(np.int32)
         acc += taken * coeffs[:, tap].reshape(shape)
     return np.clip(acc >> PIL_PRECISION_BITS, 0, 255).astype(np.uint8)
 

@@ -146,7 +146,7 @@ def test_lost_live_source_stops_cleanly(tmp_path, clip, segmenter):
     assert result.lost and "stopped delivering frames" in result.reason
     assert 1 <= result.frames <= count and result.frames + result.dropped == count
     assert len(decoded_frames(video)) == result.frames
-    assert "saved " + video in result.line()
+    assert "saved {} ({} frames)".format(video, result.frames) in result.line()
 
 
 def test_image_folder_of_mixed_sizes_to_video(tmp_path, segmenter):
@@ -212,3 +212,38 @@ def test_gpu_frequency_on_a_simulated_tx2(tmp_path, monkeypatch):
     monkeypatch.setenv("ESPNET_EDGE_SYSFS_ROOT", str(empty))
     assert demo.gpu_freq_reader()() is None
     assert not any(line.startswith("GPU") for line in demo.hud_lines(10.0, 20.0, None))
+
+
+@pytest.mark.parametrize("signame", ["SIGINT", "SIGTERM"])
+def test_cli_signal_stops_cleanly_and_keeps_the_video(tmp_path, onnx_file, signame):
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from conftest import ROOT
+
+    folder = tmp_path / "frames"
+    folder.mkdir()
+    frame = os.path.join(CITYSCAPES_IMAGES, sorted(os.listdir(CITYSCAPES_IMAGES))[0])
+    for i in range(200):  # long enough that the signal comes before the end
+        os.symlink(frame, str(folder / "f{:03d}.png".format(i)))
+    out_dir = tmp_path / "out"
+    out_dir.mkdir()
+    video = out_dir / "run.mp4"
+    env = dict(os.environ, PYTHONPATH=ROOT)
+    proc = subprocess.Popen([sys.executable, "-m", "espnet_edge", "demo", "--onnx", onnx_file, "--threads", "1",
+                             "--source", str(folder), "--no-display", "--save", str(video)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True, env=env, cwd=ROOT)
+    deadline = time.time() + 120
+    while not os.listdir(str(out_dir)) and proc.poll() is None and time.time() < deadline:
+        time.sleep(0.2)  # wait until the first frame is being written (not a timing assertion)
+    time.sleep(1.0)
+    proc.send_signal(getattr(signal, signame))
+    stdout, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 0, stderr
+    assert "stopped: interrupted" in stdout and "saved " + str(video) in stdout
+    saved = int(stdout.split("saved {} (".format(video))[1].split()[0])
+    assert 1 <= saved < 200
+    assert len(decoded_frames(str(video))) == saved
+    assert os.listdir(str(out_dir)) == ["run.mp4"]  # the temporary file was renamed, nothing else left

@@ -26,6 +26,7 @@ def exported(tmp_path_factory, shared):
     return reports
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", zoo.list_models())
 def test_zoo_model_exports_for_tensorrt_82(exported, name):
     report = exported[name]

@@ -100,6 +100,7 @@ class DemoResult(object):
         self.reason = "end of input"
         self.lost = False
         self.saved = None
+        self.saved_frames = 0
         self.stats_path = None
         self.elapsed = 0.0
         self.dropped = 0
@@ -117,7 +118,8 @@ class DemoResult(object):
     def summary(self):
         return {"frames": self.frames, "mean_fps": round(self.mean_fps, 3),
                 "mean_latency_ms": round(self.mean_latency_ms, 3), "elapsed_s": round(self.elapsed, 3),
-                "stopped": self.reason, "dropped_frames": self.dropped, "saved": self.saved}
+                "stopped": self.reason, "dropped_frames": self.dropped, "saved": self.saved,
+                "saved_frames": self.saved_frames}
 
     def line(self):
         text = "demo: {} frames, mean {:.1f} FPS, mean latency {:.1f} ms; stopped: {}".format(
@@ -125,7 +127,7 @@ class DemoResult(object):
         if self.dropped:
             text += "; {} older camera frames skipped".format(self.dropped)
         if self.saved:
-            text += "; saved {}".format(self.saved)
+            text += "; saved {} ({} frames)".format(self.saved, self.saved_frames)
         if self.stats_path:
             text += "; stats {}".format(self.stats_path)
         return text
@@ -192,14 +194,19 @@ def run_demo(segmenter, source, save=None, display=True, alpha=0.5, max_frames=N
     finally:
         result.elapsed = (previous - started) if result.frames else 0.0
         restore()
-        grabber.stop()
-        result.dropped = grabber.dropped
-        if saver is not None:
-            result.saved = saver.close()
-        if display:
-            _close_window()
-        if record_stats and result.rows:
-            result.stats_path = outputs.write_stats(record_stats, result.rows, result.summary())
+        restore = _ignore_signals()  # a second Ctrl-C must not cut the video short while it is finalised
+        try:
+            grabber.stop()
+            result.dropped = grabber.dropped
+            if saver is not None:
+                result.saved = saver.close()
+                result.saved_frames = saver.frames
+            if display:
+                _close_window()
+            if record_stats and result.rows:
+                result.stats_path = outputs.write_stats(record_stats, result.rows, result.summary())
+        finally:
+            restore()
     return result
 
 
@@ -224,6 +231,19 @@ def _close_window():
         cv2.destroyWindow(WINDOW)
     except Exception:
         pass
+
+
+def _ignore_signals():
+    """Ignore SIGINT/SIGTERM until the returned restore() is called (main thread only)."""
+    if threading.current_thread() is not threading.main_thread():
+        return lambda: None
+    old = {sig: signal.signal(sig, signal.SIG_IGN) for sig in (signal.SIGINT, signal.SIGTERM)}
+
+    def restore():
+        for sig, handler in old.items():
+            signal.signal(sig, handler)
+
+    return restore
 
 
 def _sigterm_as_interrupt():

@@ -261,6 +261,10 @@ def open_source(text, options=None, live=None):
     flags = opencv_build_flags()
     target, api = capture_plan(spec, options, jetson, flags)
     capture = cv2.VideoCapture(target, getattr(cv2, api))
+    if not capture.isOpened() and spec.kind == V4L2 and api == "CAP_GSTREAMER":
+        capture.release()  # e.g. an MJPEG-only webcam the raw-caps pipeline cannot negotiate
+        target, api = spec.device, "CAP_V4L2"
+        capture = cv2.VideoCapture(target, cv2.CAP_V4L2)
     if not capture.isOpened():
         capture.release()
         raise UserError(_open_failure(spec, target, api))

@@ -76,7 +76,9 @@ def _finish(tmp, target):
     if os.path.exists(target):
         raise UserError("{} appeared during the sweep; it is never overwritten (results left in {})".format(
             target, tmp))
-    os.rename(tmp, target)
+    from espnet_edge.profiler.profile import publish_dir
+
+    publish_dir(tmp, target)
 
 
 def _report(runs, tmp, target):

@@ -59,7 +59,10 @@ def _extra(ax, report, key, suffix, linestyle):
 def _top(ax, *series):
     values = [y for data in series for _xs, ys in data.values() for y in ys]
     if values:
-        ax.set_ylim(0, max(max(values) * 1.12, 1e-9))
+        low = min(0.0, min(values) * 1.12)  # energy above idle can be negative: show it, not clip it
+        ax.set_ylim(low, max(max(values) * 1.12, 1e-9))
+        if low < 0:
+            ax.axhline(0, color="0.3", linewidth=0.8)
 
 
 def _lines(ax, report, key, ylabel, what, style="-"):
@@ -106,7 +109,7 @@ def draw_sensitivity(ax, report):
     ax.set_xticks(range(len(groups)))
     ax.set_xticklabels(groups, rotation=30, ha="right", fontsize=8)
     ax.set_xlabel("GPU frequency interval (MHz)")
-    ax.set_ylabel("sensitivity (%) = -(% time change) / (% freq change)")
+    ax.set_ylabel("sensitivity (%)\n= -(time change %) / (freq change %)", fontsize=9)
     ax.axhline(0, color="0.3", linewidth=0.8)
     ax.grid(True, axis="y", alpha=0.3)
     ax.legend(fontsize=8)
@@ -147,12 +150,12 @@ DRAW = {"fps_vs_freq": draw_fps, "sensitivity": draw_sensitivity, "power_vs_freq
         "energy_vs_freq": draw_energy, "utilisation_vs_freq": draw_utilisation}
 
 
-def _save(fig, path):
+def _save(fig, path, dpi=90):
     with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=90)
+        fig.savefig(tmp, format="png", dpi=dpi)
 
 
-def write_figures(folder, report):
+def write_figures(folder, report, dpi=90):
     """One PNG per figure plus ``sweep.png`` with all panels; returns their paths."""
     plt = _pyplot()
     paths = []
@@ -162,7 +165,7 @@ def write_figures(folder, report):
         ax.set_title(title)
         fig.tight_layout()
         path = os.path.join(folder, name + ".png")
-        _save(fig, path)
+        _save(fig, path, dpi)
         plt.close(fig)
         paths.append(path)
     fig, axes = plt.subplots(2, 3, figsize=(16, 9))
@@ -174,7 +177,7 @@ def write_figures(folder, report):
     fig.suptitle("GPU frequency sweep: " + ", ".join(sorted(report["models"])))
     fig.tight_layout()
     path = os.path.join(folder, "sweep.png")
-    _save(fig, path)
+    _save(fig, path, dpi)
     plt.close(fig)
     paths.append(path)
     return paths

@@ -158,9 +158,23 @@ def write_run(target, summary, samples, raw_log, settings):
                 handle.write(raw_log)
         if os.path.exists(target):
             raise UserError("{} appeared while profiling; it is never overwritten".format(target))
-        os.rename(tmp, target)
+        publish_dir(tmp, target)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return target
+
+
+def publish_dir(tmp, target):
+    """Rename a finished staging folder into place, with the permissions a plain mkdir would give
+    (mkdtemp/mkstemp make 0700/0600 entries)."""
+    mask = os.umask(0)
+    os.umask(mask)
+    for root, dirs, files in os.walk(tmp):
+        for name in dirs:
+            os.chmod(os.path.join(root, name), 0o777 & ~mask)
+        for name in files:
+            os.chmod(os.path.join(root, name), 0o666 & ~mask)
+    os.chmod(tmp, 0o777 & ~mask)
+    os.rename(tmp, target)
 

@@ -179,6 +179,7 @@ class TegrastatsSampler(Sampler):
             except OSError:
                 pass
         self.exit_code = self.proc.returncode
+        self._check_bursts()
         if self.thread is not None:
             self.thread.join(3)
         for stream in (self.proc.stdout, self.proc.stderr):
@@ -186,6 +187,15 @@ class TegrastatsSampler(Sampler):
                 stream.close()
             except (OSError, ValueError):
                 pass
+
+    def _check_bursts(self):
+        """Lines should arrive one per interval; bursts mean a buffered pipe and coarse timestamps."""
+        times = [t for t, _line in self.raw_lines]
+        gaps = sorted(b - a for a, b in zip(times, times[1:]))
+        if len(gaps) >= 5 and gaps[len(gaps) // 2] < self.interval_ms / 4000.0:
+            self.warnings.append("tegrastats lines arrived in bursts (median gap {:.1f} ms for a {} ms "
+                                 "interval): the pipe was buffered, so phase boundaries are only as "
+                                 "precise as the bursts".format(gaps[len(gaps) // 2] * 1000, self.interval_ms))
 
     def raw_log_text(self):
         with self.lock:

@@ -18,7 +18,11 @@ def check_freqs(freqs, table_mhz):
     if not table_mhz:
         return dict((f, None) for f in freqs)
     steps = {}
+    low, high = min(table_mhz), max(table_mhz)
     for freq in freqs:
+        if freq < low - 1 or freq > high + 1:
+            raise UserError("{} MHz is outside this GPU's range {:g}..{:g} MHz; choose steps in it "
+                            "(`espnet-edge clocks show`)".format(freq, low, high))
         nearest = min(table_mhz, key=lambda step: (abs(step - freq), step))
         if abs(nearest - freq) > UNKNOWN_STEP_MHZ:
             close = sorted(table_mhz, key=lambda step: abs(step - freq))[:3]

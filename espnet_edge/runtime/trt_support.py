@@ -70,9 +70,9 @@ BUILTIN = {
 }
 BUILTIN["8.4"] = _builtin_version(17, 1, BUILTIN["8.2"]["data_types"], dict(BUILTIN["8.2"]["operators"]))
 BUILTIN["8.5"] = _builtin_version(17, 1, BUILTIN["8.2"]["data_types"], dict(BUILTIN["8.2"]["operators"]))
-for _v in ("8.4", "8.5"):
-    BUILTIN[_v]["operators"].update({"Conv": _op(_F + ("INT8",)), "ConvTranspose": _op(_F + ("INT8",))})
-BUILTIN["8.6"] = _builtin_version(17, 1, BUILTIN["8.2"]["data_types"], dict(BUILTIN["8.4"]["operators"]))
+BUILTIN["8.5"]["operators"].update({"Conv": _op(_F + ("INT8",)), "ConvTranspose": _op(_F + ("INT8",)),
+                                    "NonZero": _op(_F)})
+BUILTIN["8.6"] = _builtin_version(17, 1, BUILTIN["8.2"]["data_types"], dict(BUILTIN["8.5"]["operators"]))
 BUILTIN["8.6"]["operators"].update({"ArgMax": _op(_F + ("INT32",)),
                                     "Cast": _op(_F + ("INT32", "INT8", "UINT8", "BOOL"))})
 _F10 = ("FP32", "FP16", "BF16")
@@ -91,7 +91,7 @@ BUILTIN["10.0"] = _builtin_version(20, 9, ("DOUBLE", "FP32", "FP16", "BF16", "IN
     "Identity": _op(_F10 + _I10 + ("BOOL",)), "Constant": _op(_F10 + _I10 + ("BOOL",)),
     "QuantizeLinear": _op(_F10, "y_zero_point must be 0"),
     "DequantizeLinear": _op(("INT8", "FP8", "INT4"), "x_zero_point must be zero"),
-    "NonZero": _op(_F10 + _I10 + ("BOOL",)),
+    "NonZero": _op(_F),
 })
 BUILTIN["10.x-main"] = BUILTIN["10.0"]
 
@@ -375,6 +375,7 @@ def require_supported(model_or_path, version=DEFAULT_VERSION, support=None, what
     """Raise UserError naming the first offending node (and how many more) if the check fails."""
     table, issues = check_model(model_or_path, version, support)
     if issues:
+        issues = sorted(issues, key=lambda issue: issue.node is None)  # name a node when one fails
         more = " (and {} more; run `espnet-edge check-onnx` for the list)".format(len(issues) - 1) \
             if len(issues) > 1 else ""
         raise UserError("{} will not parse in TensorRT {}: {}{}".format(
