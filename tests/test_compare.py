@@ -98,3 +98,34 @@ def test_cli_pass_fail_and_json(tmp_path, onnx_file):
         proc = run_cli("compare", *args, "--images", images, "--threads", "1")
         assert proc.returncode == 2, (args, proc.stderr)
         assert message in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_fp16_onnx_against_fp32(tmp_path, onnx_file, frames):
+    """An fp16 graph (helper to_fp16) on ONNX Runtime: masks agree, logits move more than fp32 allows."""
+    import onnx
+
+    from espnet_edge.host.export.fp16 import to_fp16
+    from espnet_edge.runtime.loader import open_runner
+    from espnet_edge.runtime.model_info import ModelInfo
+
+    model = to_fp16(onnx.load(onnx_file))
+    info = ModelInfo.from_metadata({p.key: p.value for p in model.metadata_props})
+    info.precision = "fp16"
+    del model.metadata_props[:]
+    for key, value in info.to_metadata().items():
+        model.metadata_props.add(key=key, value=value)
+    half = str(tmp_path / "half-fp16.onnx")
+    onnx.save(model, half)
+    runners = [open_runner(backend="onnxruntime", onnx=onnx_file, threads=1),
+               open_runner(backend="onnxruntime", onnx=half, threads=1)]
+    try:
+        report = compare_runners(runners, frames[:2], progress=False)
+    finally:
+        for runner in runners:
+            runner.close()
+    entry = report["artifacts"][1]
+    assert entry["precision"] == "fp16"
+    assert 1e-3 < entry["max_abs_logit_diff"] < 1.0  # fp16 rounding, visible but small
+    assert entry["agreement"] >= 0.99
+    assert check_tolerances(report) == [] and entry["logit_bound"] is None  # no default bound for fp16
+    assert any("max |logit diff|" in f for f in check_tolerances(report, max_logit_diff=1e-3))

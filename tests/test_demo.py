@@ -247,3 +247,24 @@ def test_cli_signal_stops_cleanly_and_keeps_the_video(tmp_path, onnx_file, signa
     assert 1 <= saved < 200
     assert len(decoded_frames(str(video))) == saved
     assert os.listdir(str(out_dir)) == ["run.mp4"]  # the temporary file was renamed, nothing else left
+
+
+@pytest.mark.gpu
+def test_demo_on_tensorrt(tmp_path, clip, onnx_file):
+    pytest.importorskip("tensorrt", reason="TensorRT is not installed here (NVIDIA GPU / Jetson only)")
+    from espnet_edge.runtime.loader import open_runner
+    from espnet_edge.runtime.segmenter import Segmenter
+
+    path, count = clip
+    reference = Segmenter(open_runner(backend="onnxruntime", onnx=onnx_file, threads=1))
+    seg = Segmenter(open_runner(backend="tensorrt", onnx=onnx_file))
+    masks = []
+    try:
+        result = demo.run_demo(seg, open_source(path), save=str(tmp_path / "trt.mp4"), display=False,
+                               on_frame=lambda i, frame, mask, image: masks.append((frame, mask)))
+        assert result.frames == count and len(decoded_frames(str(tmp_path / "trt.mp4"))) == count
+        for frame, mask in masks:
+            assert (reference.segment(frame) == mask).mean() >= 0.99
+    finally:
+        seg.close()
+        reference.close()

@@ -1,0 +1,97 @@
+"""`espnet-edge segment` end to end with the real weights and Cityscapes frames."""
+
+import os
+
+import cv2
+import numpy as np
+import pytest
+
+from conftest import CITYSCAPES_IMAGES, REFERENCE
+from espnet_edge import zoo
+from espnet_edge.visualize import palette_array
+
+FRAME = "frankfurt_000000_000294_leftImg8bit"
+
+
+@pytest.fixture(scope="module")
+def segmented(tmp_path_factory):
+    from conftest import run_cli
+
+    out = tmp_path_factory.mktemp("seg")
+    result = run_cli("segment", "--model", "espnet", "--backend", "torch", "--out", out,
+                     "--color", "--overlay", CITYSCAPES_IMAGES)
+    assert result.returncode == 0, result.stderr
+    return out
+
+
+def test_masks_at_image_size_hold_class_indices(segmented):
+    for name in os.listdir(CITYSCAPES_IMAGES):
+        stem = os.path.splitext(name)[0]
+        mask = cv2.imread(str(segmented / (stem + ".png")), cv2.IMREAD_UNCHANGED)
+        assert mask.dtype == np.uint8 and mask.shape == (1024, 2048)
+        assert mask.max() < 20
+        # a street scene: road is the most common class in the lower half
+        lower = mask[600:900]
+        assert np.bincount(lower.ravel(), minlength=20).argmax() == zoo.CITYSCAPES_CLASSES.index("road")
+
+
+def test_colour_and_overlay_use_the_palette(segmented):
+    mask = cv2.imread(str(segmented / (FRAME + ".png")), cv2.IMREAD_UNCHANGED)
+    colour = cv2.imread(str(segmented / (FRAME + "_color.png")))
+    assert np.array_equal(colour, palette_array(zoo.CITYSCAPES_PALETTE)[mask])
+    frame = cv2.imread(os.path.join(CITYSCAPES_IMAGES, FRAME + ".png"))
+    overlay = cv2.imread(str(segmented / (FRAME + "_overlay.png"))).astype(np.float32)
+    expected = 0.5 * frame.astype(np.float32) + 0.5 * colour.astype(np.float32)
+    assert np.abs(overlay - expected).max() <= 1.0
+
+
+def test_mask_at_network_size_matches_the_authors(tmp_path, cli):
+    result = cli("segment", "--model", "espnet-q8", "--backend", "torch", "--at-network-size",
+                 "--out", tmp_path, os.path.join(CITYSCAPES_IMAGES, FRAME + ".png"))
+    assert result.returncode == 0, result.stderr
+    mask = cv2.imread(str(tmp_path / (FRAME + ".png")), cv2.IMREAD_UNCHANGED)
+    reference = np.load(os.path.join(REFERENCE, "espnet_p2_q8_cityscapes.npz"))["mask_frankfurt_000000_000294"]
+    assert mask.shape == reference.shape == (512, 1024)
+    assert (mask == reference).mean() >= 0.999
+
+
+def _one_line_error(result):
+    assert result.returncode != 0
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in result.stderr, result.stderr
+    return lines[0]
+
+
+def test_folder_without_images(tmp_path, cli):
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "notes.txt").write_text("x")
+    line = _one_line_error(cli("segment", "--model", "espnet-c-q3", "--backend", "torch",
+                               "--out", tmp_path / "out", tmp_path / "in"))
+    assert "holds no images" in line
+
+
+def test_unreadable_image_leaves_nothing_half_written(tmp_path, cli):
+    bad = tmp_path / "broken.png"
+    bad.write_bytes(b"\x89PNG\r\n\x1a\n truncated")
+    out = tmp_path / "out"
+    line = _one_line_error(cli("segment", "--model", "espnet-c-q3", "--backend", "torch",
+                               "--out", out, bad))
+    assert "cannot decode image" in line and "broken.png" in line
+    assert os.listdir(str(out)) == []
+
+
+def test_output_folder_not_writable(tmp_path, cli):
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    line = _one_line_error(cli("segment", "--model", "espnet-c-q3", "--backend", "torch",
+                               "--out", blocker / "sub", os.path.join(CITYSCAPES_IMAGES, FRAME + ".png")))
+    assert "cannot create output folder" in line
+
+
+def test_checkpoint_of_another_architecture(tmp_path, cli):
+    from conftest import WEIGHTS
+
+    line = _one_line_error(cli("segment", "--model", "espnet-q3", "--backend", "torch",
+                               "--weights", os.path.join(WEIGHTS, "espnetv2", "espnetv2_s_1.0_city_512x256.pth"),
+                               "--out", tmp_path, os.path.join(CITYSCAPES_IMAGES, FRAME + ".png")))
+    assert "missing" in line or "unexpected" in line
