@@ -34,10 +34,21 @@ def list_images(paths, recursive=True):
     return found
 
 
+def quiet_opencv():
+    """Stop OpenCV printing its own warnings for files we report on one line ourselves."""
+    import cv2
+
+    logging = getattr(getattr(cv2, "utils", None), "logging", None)
+    if logging is not None and hasattr(logging, "setLogLevel"):
+        logging.setLogLevel(getattr(logging, "LOG_LEVEL_SILENT", 0))
+    return cv2
+
+
 def read_image(path):
     """-> BGR uint8 HxWx3; UserError if OpenCV cannot decode it."""
-    import cv2
     import numpy as np
+
+    cv2 = quiet_opencv()
 
     data = None
     try:
