@@ -44,6 +44,7 @@ def draw_legend(image, mask, classes, palette, max_items=12):
         y = y0 + 4 + i * row
         colour = tuple(int(v) for v in colours[cls])
         cv2.rectangle(image, (x0 + 6, y + 2), (x0 + 20, y + 14), colour, -1)
+        cv2.rectangle(image, (x0 + 6, y + 2), (x0 + 20, y + 14), (200, 200, 200), 1)  # black swatches too
         cv2.putText(image, classes[cls], (x0 + 26, y + 13), font, scale, (255, 255, 255), thick,
                     cv2.LINE_AA)
     return image
