@@ -20,7 +20,7 @@ def rows():
         entry = zoo.get_model(name)
         out.append({
             "name": name, "dataset": entry.dataset, "classes": entry.num_classes,
-            "size": "{}x{}".format(*entry.input_size), "params_m": round(entry.params / 1e6, 3),
+            "size": "{}x{}".format(*entry.input_size), "params": entry.params,
             "gflops": getattr(entry, "gflops", None),
             "weights": locate_weights(entry),
         })
@@ -36,7 +36,7 @@ def run(args):
     lines = [header]
     for row in table:
         lines.append((row["name"], row["dataset"], str(row["classes"]), row["size"],
-                      "{:.3f}M".format(row["params_m"]),
+                      "{:,}".format(row["params"]),
                       "{:.2f}".format(row["gflops"]) if row["gflops"] is not None else "-",
                       "found" if row["weights"] else "download"))
     widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
