@@ -30,7 +30,7 @@ def exports(out_dir, shared):
     for name, pre, post in VARIANTS:
         reports[(name, pre, post)] = export_model(
             zoo.get_model(name), size=SIZE, fuse_pre=pre, fuse_post=post, out_dir=out_dir,
-            images=[CITYSCAPES_IMAGES, PHOTOS], support=TRT_SUPPORT)
+            images=[CITYSCAPES_IMAGES], support=TRT_SUPPORT)
     return reports
 
 
@@ -38,7 +38,7 @@ def exports(out_dir, shared):
 def test_onnxruntime_agrees_with_pytorch_on_real_images(exports, name, pre, post):
     report = exports[(name, pre, post)]
     verification = report["verification"]
-    assert verification["source"] == "images" and verification["images"] == 10
+    assert verification["source"] == "images" and verification["images"] == 2
     assert verification["mask_agreement_min"] > 0.999
     if post:
         assert verification["max_abs_logit_diff"] is None

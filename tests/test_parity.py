@@ -28,8 +28,19 @@ def _reference(name):
     return np.load(os.path.join(REFERENCE, REFERENCES[name]))
 
 
+@pytest.fixture
+def two_threads():
+    """The references were made with multi-threaded oneDNN; with one thread the summation order
+    changes and ESPNet's logits (up to 1470) move by ~5e-7 relative, above the 1e-4 bound. Other
+    tests may leave torch at one thread, so pin the count here and put it back."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    yield
+    torch.set_num_threads(before)
+
+
 @pytest.mark.parametrize("name", sorted(REFERENCES))
-def test_logits_match_the_authors_code(name, shared):
+def test_logits_match_the_authors_code(name, shared, two_threads):
     reference = _reference(name)
     batch = reference["input_1x3x128x256"]
     runner = TorchRunner(zoo.get_model(name), size=(256, 128))

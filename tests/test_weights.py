@@ -1,5 +1,6 @@
 """Checkpoint lookup: --weights, $ESPNET_EDGE_WEIGHTS (recursive), models/ cache, checked download."""
 
+import copy
 import os
 import shutil
 
@@ -8,6 +9,12 @@ import pytest
 from conftest import WEIGHTS
 from espnet_edge import weights, zoo
 from espnet_edge.errors import UserError
+
+
+def with_url(entry, url):
+    clone = copy.copy(entry)
+    clone.url = url
+    return clone
 
 
 @pytest.fixture
@@ -49,7 +56,7 @@ def test_cache_then_checked_download(tmp_path, entry, monkeypatch):
     """A download (file:// stands in for GitHub: no network here) lands in the cache, sha-checked."""
     monkeypatch.setenv(weights.WEIGHTS_ENV, str(tmp_path / "empty"))
     source = os.path.join(WEIGHTS, entry.weights_file)
-    local = zoo.ModelEntry(**dict(vars(entry), url="file://" + source))
+    local = with_url(entry, "file://" + source)
     cache = tmp_path / "cache"
     assert weights.find_weights(local, download=False, cache_dir=str(cache)) is None
     path = weights.find_weights(local, cache_dir=str(cache))
@@ -61,7 +68,7 @@ def test_cache_then_checked_download(tmp_path, entry, monkeypatch):
 def test_download_with_wrong_sha_leaves_nothing(tmp_path, entry, monkeypatch):
     monkeypatch.setenv(weights.WEIGHTS_ENV, str(tmp_path / "empty"))
     wrong = zoo.get_model("espnet-c-q5")
-    local = zoo.ModelEntry(**dict(vars(entry), url="file://" + os.path.join(WEIGHTS, wrong.weights_file)))
+    local = with_url(entry, "file://" + os.path.join(WEIGHTS, wrong.weights_file))
     cache = tmp_path / "cache"
     with pytest.raises(UserError) as info:
         weights.find_weights(local, cache_dir=str(cache))
@@ -73,7 +80,7 @@ def test_download_with_wrong_sha_leaves_nothing(tmp_path, entry, monkeypatch):
 
 def test_unreachable_url_names_url_and_destination(tmp_path, entry, monkeypatch):
     monkeypatch.setenv(weights.WEIGHTS_ENV, str(tmp_path / "empty"))
-    local = zoo.ModelEntry(**dict(vars(entry), url="file:///nonexistent/espnet.pth"))
+    local = with_url(entry, "file:///nonexistent/espnet.pth")
     with pytest.raises(UserError) as info:
         weights.find_weights(local, cache_dir=str(tmp_path / "cache"))
     assert "file:///nonexistent/espnet.pth" in str(info.value)

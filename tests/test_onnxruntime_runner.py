@@ -1,0 +1,61 @@
+"""OnnxRuntimeRunner on small graphs built here (no export needed): metadata, info, providers, errors."""
+
+import numpy as np
+import pytest
+from onnx import TensorProto, helper
+
+from espnet_edge import zoo
+from espnet_edge.errors import UserError
+from espnet_edge.runtime.model_info import ModelInfo
+from espnet_edge.runtime.onnxruntime_runner import OnnxRuntimeRunner
+from espnet_edge.runtime.segmenter import Segmenter
+
+
+def _identity_logits(path, with_metadata=True):
+    """A 'network' whose logits are its input's 3 channels, so the mask is the argmax channel."""
+    node = helper.make_node("Identity", ["input"], ["logits"])
+    shape = [1, 3, 16, 32]
+    graph = helper.make_graph([node], "id", [helper.make_tensor_value_info("input", TensorProto.FLOAT, shape)],
+                              [helper.make_tensor_value_info("logits", TensorProto.FLOAT, shape)])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)], ir_version=7)
+    entry = zoo.get_model("espnet-q8")
+    info = ModelInfo(name="toy", classes=entry.classes[:3], palette=entry.palette[:3], input_size=(32, 16),
+                     preprocess=entry.preprocess)
+    if with_metadata:
+        for key, value in info.to_metadata().items():
+            prop = model.metadata_props.add()
+            prop.key, prop.value = key, value
+    path.write_bytes(model.SerializeToString())
+    return str(path), info
+
+
+def test_runner_reads_metadata_and_infers(tmp_path):
+    path, _ = _identity_logits(tmp_path / "toy.onnx")
+    runner = OnnxRuntimeRunner(path, threads=1)
+    assert runner.backend == "onnxruntime" and runner.info.name == "toy"
+    assert runner.info.input_shape == (1, 3, 16, 32)
+    batch = np.random.RandomState(0).randn(1, 3, 16, 32).astype(np.float32)
+    np.testing.assert_array_equal(runner.infer(batch), batch)
+    described = runner.describe()
+    assert described["providers"] == ["CPUExecutionProvider"] or "CPUExecutionProvider" in described["providers"]
+    mask = Segmenter(runner).postprocess(runner.infer(batch))
+    np.testing.assert_array_equal(mask[0], batch[0].argmax(0))
+
+
+def test_foreign_file_needs_info(tmp_path):
+    path, info = _identity_logits(tmp_path / "foreign.onnx", with_metadata=False)
+    with pytest.raises(UserError, match="no espnet-edge metadata"):
+        OnnxRuntimeRunner(path)
+    assert OnnxRuntimeRunner(path, info=info).info.name == "toy"
+
+
+def test_missing_provider_and_bad_files(tmp_path):
+    path, _ = _identity_logits(tmp_path / "toy.onnx")
+    with pytest.raises(UserError, match="has no NoSuchExecutionProvider"):
+        OnnxRuntimeRunner(path, providers=["NoSuchExecutionProvider"])
+    with pytest.raises(UserError, match="does not exist"):
+        OnnxRuntimeRunner(str(tmp_path / "missing.onnx"))
+    garbage = tmp_path / "garbage.onnx"
+    garbage.write_bytes(b"\x08\x07\x12\x05hello" + b"\xff" * 40)
+    with pytest.raises(UserError, match="truncated or not an ONNX model|holds no graph"):
+        OnnxRuntimeRunner(str(garbage))
