@@ -17,6 +17,9 @@ from espnet_edge.host.export.adaptive_pool import (adaptive_avg_pool2d_matmul, a
     ((16, 32), (2, 4)),     # scale 0.1 rounded up
     ((13, 9), (1, 1)),      # global
     ((32, 64), (48, 96)),   # scale 1.5
+    ((64, 128), (32, 64)),  # the 2.0x level pooled back: a plain 2x2 AveragePool
+    ((16, 33), (8, 5)),     # one axis regular (AveragePool), the other not (MatMul)
+    ((48, 96), (32, 64)),   # the 1.5x level pooled back
 ])
 def test_matmul_pool_equals_adaptive_avg_pool(in_hw, out_hw):
     x = torch.randn(2, 3, *in_hw, generator=torch.Generator().manual_seed(0))
@@ -24,6 +27,24 @@ def test_matmul_pool_equals_adaptive_avg_pool(in_hw, out_hw):
     got = adaptive_avg_pool2d_matmul(x, out_hw)
     assert got.shape == expected.shape
     assert torch.allclose(got, expected, atol=1e-6, rtol=0)
+
+
+@pytest.mark.parametrize("in_hw,out_hw,ops", [
+    ((64, 128), (32, 64), {"AveragePool"}),
+    ((16, 33), (8, 5), {"AveragePool", "MatMul"}),
+    ((48, 96), (32, 64), {"MatMul"}),
+])
+def test_regular_windows_export_as_average_pool(tmp_path, in_hw, out_hw, ops):
+    import onnx
+
+    class Pool(torch.nn.Module):
+        def forward(self, x):
+            return adaptive_avg_pool2d_matmul(x, out_hw)
+
+    path = str(tmp_path / "pool.onnx")
+    torch.onnx.export(Pool(), torch.randn(1, 2, *in_hw), path, opset_version=13, dynamo=False)
+    exported = set(n.op_type for n in onnx.load(path).graph.node) - {"Constant"}
+    assert exported == ops
 
 
 def test_averaging_matrix_rows_are_windows():

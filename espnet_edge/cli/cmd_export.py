@@ -20,8 +20,12 @@ def add_parser(subparsers):
     parser.add_argument("--int8", action="store_true", help="also write a QDQ INT8 <name>-int8.onnx (needs --calib)")
     parser.add_argument("--calib", metavar="DIR", help="folder of real images for INT8 calibration")
     parser.add_argument("--calib-count", type=int, help="calibrate on at most N images")
-    parser.add_argument("--calib-method", default="minmax", choices=("minmax", "entropy", "percentile"),
-                        help="INT8 calibration method (default minmax)")
+    parser.add_argument("--calib-method", default="percentile", choices=("minmax", "entropy", "percentile"),
+                        help="INT8 calibration method (default percentile)")
+    parser.add_argument("--int8-float", type=int, default=4, metavar="N",
+                        help="keep the N Convs most sensitive to INT8 in float (default 4; 0: all INT8)")
+    parser.add_argument("--no-calib-augment", action="store_true",
+                        help="calibrate on the images only, without their crops and mirrors")
     parser.add_argument("--fuse-pre", action="store_true", help="graph takes NHWC float32 pixels 0..255 "
                         "(resized, checkpoint channel order) and normalises them itself")
     parser.add_argument("--fuse-post", action="store_true", help="graph ends in ArgMax: an int32 class map")
@@ -102,7 +106,8 @@ def run(args):
     if args.int8:
         quant = variants.export_int8(report["onnx"], args.calib, calib_count=args.calib_count,
                                      method=args.calib_method, trt_version=args.trt,
-                                     support=args.support, log=print)
+                                     support=args.support, log=print, keep_float=args.int8_float,
+                                     augment=not args.no_calib_augment)
         print("wrote {}".format(quant["onnx"]))
         _print_report(quant)
         print("    note: " + quant["note"])

@@ -8,7 +8,9 @@ BACKEND_CHOICES = ("auto", "torch", "onnxruntime", "tensorrt")
 
 def add_source_args(parser, size=True, batch=False, threads=True):
     """--model/--onnx/--engine, --weights, --backend (and --size/--batch/--threads)."""
-    group = parser.add_argument_group("what to run (name exactly one)")
+    group = parser.add_argument_group(
+        "what to run", "--model NAME, --onnx FILE or --engine FILE; --model with a file takes the classes "
+        "and preprocessing from the zoo, for files without espnet-edge metadata")
     group.add_argument("--model", help="zoo model name (see `espnet-edge models`)")
     group.add_argument("--onnx", metavar="FILE", help="ONNX file exported by espnet-edge")
     group.add_argument("--engine", metavar="FILE", help="TensorRT engine built by espnet-edge")

@@ -7,10 +7,12 @@ from espnet_edge.runtime.base import runner_class
 
 
 def resolve_backend(backend, model=None, onnx=None, engine=None):
-    given = [flag for flag, value in (("--model", model), ("--onnx", onnx), ("--engine", engine)) if value]
-    if len(given) != 1:
-        raise UserError("name exactly one of --model NAME, --onnx FILE or --engine FILE"
-                        + (" (got {})".format(" and ".join(given)) if given else ""))
+    """--onnx or --engine (optionally with --model NAME, whose zoo entry then supplies the classes and
+    preprocessing a foreign file lacks), or --model alone."""
+    artifacts = [flag for flag, value in (("--onnx", onnx), ("--engine", engine)) if value]
+    if len(artifacts) > 1 or not (artifacts or model):
+        raise UserError("name --model NAME, --onnx FILE or --engine FILE"
+                        + (" (got {}; name one)".format(" and ".join(artifacts)) if artifacts else ""))
     if engine:
         if backend not in (None, "auto", "tensorrt"):
             raise UserError("--engine runs on the tensorrt backend, not {}".format(backend))
@@ -27,19 +29,23 @@ def resolve_backend(backend, model=None, onnx=None, engine=None):
 def open_runner(backend=None, model=None, onnx=None, engine=None, weights=None, size=None, batch=1,
                 threads=None, **options):
     """Return a loaded Runner. ``size`` is (width, height) or None for the model's native size."""
+    from espnet_edge.zoo import get_model
+
     backend = resolve_backend(backend, model, onnx, engine)
     cls = runner_class(backend)
-    if engine:
-        _check_file(engine, "engine")
-        return cls.from_engine(engine, **options)
-    if onnx:
+    entry = get_model(model) if model else None
+    if engine or onnx:
+        if entry is not None:
+            from espnet_edge.runtime.model_info import ModelInfo
+
+            options["info"] = ModelInfo.from_zoo(entry, size=size, batch=batch)
+        if engine:
+            _check_file(engine, "engine")
+            return cls.from_engine(engine, **options)
         _check_file(onnx, "ONNX file")
         if backend == "tensorrt":
             return cls.from_onnx(onnx, **options)
         return cls(onnx, threads=threads, **options)
-    from espnet_edge.zoo import get_model
-
-    entry = get_model(model)
     if backend == "torch":
         return cls(entry, weights=weights, size=size, batch=batch, threads=threads)
     try:

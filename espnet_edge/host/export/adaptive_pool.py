@@ -5,12 +5,19 @@ averages input rows floor(i*H/h) .. ceil((i+1)*H/h)-1, and likewise for columns,
 not dividing, or LARGER than H). So ``pool(x) = A_h @ x @ A_w^T`` with A holding 1/count in each
 window. TensorRT 8.2 has MatMul but no adaptive pooling; ESPNetv2's pyramid pooling needs sizes that
 do not divide the map, which plain AveragePool cannot express.
+
+Along an axis whose output size divides the input size the windows are regular (size = stride =
+in/out): that axis is pooled with ``F.avg_pool2d`` (an ONNX AveragePool, which TensorRT and ONNX
+Runtime run in one cheap pass) instead of a dense MatMul. ESPNetv2's 2.0x pyramid level pools an
+exactly 2x upsampled map back, a plain 2x2 AveragePool; as a MatMul it was the most expensive node
+of the graph on the CPU (a [2W, W] averaging matrix is almost all zeros).
 """
 
 import contextlib
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 
 
 def averaging_matrix(in_size, out_size):
@@ -30,12 +37,18 @@ def adaptive_avg_pool2d_matmul(x, output_size):
     height, width = int(x.shape[-2]), int(x.shape[-1])
     out_h = height if output_size[0] is None else int(output_size[0])
     out_w = width if output_size[1] is None else int(output_size[1])
-    rows = torch.from_numpy(averaging_matrix(height, out_h)).to(x.dtype)
-    cols_t = torch.from_numpy(averaging_matrix(width, out_w).T.copy()).to(x.dtype)
+    # regular windows (out divides in) -> AveragePool along that axis; the rest -> MatMul
+    regular_h = out_h <= height and height % out_h == 0
+    regular_w = out_w <= width and width % out_w == 0
+    kernel = (height // out_h if regular_h else 1, width // out_w if regular_w else 1)
     out = x
-    if out_w != width:
-        out = torch.matmul(out, cols_t)  # [N, C, H, w]
-    if out_h != height:
+    if kernel != (1, 1):
+        out = F.avg_pool2d(out, kernel_size=kernel, stride=kernel)
+    if not regular_w:
+        cols_t = torch.from_numpy(averaging_matrix(width, out_w).T.copy()).to(x.dtype)
+        out = torch.matmul(out, cols_t)  # [N, C, H', W] @ [W, w] -> [N, C, H', w]
+    if not regular_h:
+        rows = torch.from_numpy(averaging_matrix(height, out_h)).to(x.dtype)
         out = torch.matmul(rows, out)  # [h, H] @ [N, C, H, w] -> [N, C, h, w]
     return out
 

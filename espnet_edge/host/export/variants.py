@@ -8,8 +8,10 @@ import numpy as np
 from espnet_edge.errors import UserError
 from espnet_edge.utils.atomic import write_json
 
-MIN_CALIB_IMAGES = 4  # at least 3 to calibrate on and 1 held out to measure accuracy
+MIN_CALIB_IMAGES = 2  # at least 1 to calibrate on (crops/mirrors add frames) and 1 held out
 CALIB_METHODS = ("minmax", "entropy", "percentile")
+DEFAULT_CALIB_METHOD = "percentile"
+DEFAULT_KEEP_FLOAT = 4  # Convs kept in float by the sensitivity scan (0: every Conv INT8)
 
 
 def _load(path):
@@ -62,39 +64,27 @@ def export_fp16(fp32_path, images=None, trt_version="8.2", support=None, verify_
     return report
 
 
-class _Reader(object):
-    """onnxruntime CalibrationDataReader over preprocessed frames."""
-
-    def __init__(self, input_name, batches):
-        self.input_name = input_name
-        self.batches = iter(batches)
-
-    def get_next(self):
-        batch = next(self.batches, None)
-        return None if batch is None else {self.input_name: batch}
-
-    def rewind(self):
-        pass
-
-
 def split_calibration(paths, count=None):
-    """Sorted image paths -> (calibration, held out): every 4th image is held out."""
+    """Sorted image paths -> (calibration, held out): every 4th image is held out, and with fewer
+    than 4 images the last one, so accuracy is always measured on an image not calibrated on."""
     if len(paths) < MIN_CALIB_IMAGES:
-        raise UserError("INT8 calibration needs at least {} images (3 to calibrate, 1 held out to "
+        raise UserError("INT8 calibration needs at least {} images (1 to calibrate, 1 held out to "
                         "measure accuracy); the folder has {}: add images like those the network "
                         "will see".format(MIN_CALIB_IMAGES, len(paths)))
-    held = [p for i, p in enumerate(paths) if i % 4 == 3]
-    calib = [p for i, p in enumerate(paths) if i % 4 != 3]
-    if count:
+    held = [p for i, p in enumerate(paths) if i % 4 == 3] or [paths[-1]]
+    calib = [p for p in paths if p not in held]
+    if count is not None:
         if count < 1:
             raise UserError("--calib-count must be at least 1")
         calib = calib[:count]
     return calib, held
 
 
-def export_int8(fp32_path, calib_dir, calib_count=None, method="minmax", trt_version="8.2",
-                support=None, log=None):
-    """Write ``<fp32>-int8.onnx`` (QDQ: symmetric int8, zero points 0, per-channel weights)."""
+def export_int8(fp32_path, calib_dir, calib_count=None, method=DEFAULT_CALIB_METHOD, trt_version="8.2",
+                support=None, log=None, keep_float=DEFAULT_KEEP_FLOAT, augment=True):
+    """Write ``<fp32>-int8.onnx`` (QDQ: symmetric int8, zero points 0, per-channel weights, Q/DQ on
+    Conv inputs; the ``keep_float`` most sensitive Convs stay float); -> report dict."""
+    from espnet_edge.host.export.calibration_data import AUGMENTATIONS, calibration_batches
     from espnet_edge.host.export.pipeline import ort_session, report_path
     from espnet_edge.host.export.verify import miou_vs_reference, network_input, to_classes
     from espnet_edge.images import list_images, read_image
@@ -103,30 +93,27 @@ def export_int8(fp32_path, calib_dir, calib_count=None, method="minmax", trt_ver
     if method not in CALIB_METHODS:
         raise UserError("unknown calibration method {!r}; choose one of {}".format(
             method, ", ".join(CALIB_METHODS)))
+    if keep_float is None or int(keep_float) < 0:
+        raise UserError("--int8-float must be 0 or more (how many Convs to keep in float)")
     if not calib_dir or not os.path.isdir(calib_dir):
         raise UserError("--calib {} is not a folder of images; point it at real frames like those "
                         "the network will see".format(calib_dir))
     calib_paths, held_paths = split_calibration(list_images(calib_dir), calib_count)
     try:
-        from onnxruntime.quantization import (CalibrationMethod, QuantFormat, QuantType,
-                                              quantize_static)
+        import onnxruntime.quantization  # noqa: F401
     except ImportError:
         raise UserError("INT8 export needs onnxruntime's quantization tools: pip install onnxruntime")
+    from espnet_edge.host.export.int8 import quantize_qdq
+
     model = _load(fp32_path)
     info = _info(model, fp32_path)
-    batches = [network_input(read_image(p), info) for p in calib_paths]
-    methods = {"minmax": CalibrationMethod.MinMax, "entropy": CalibrationMethod.Entropy,
-               "percentile": CalibrationMethod.Percentile}
+    batches = calibration_batches(calib_paths, info, augment=augment)
     path = variant_path(fp32_path, "int8")
-    log("calibrating INT8 ({}) on {} image(s), {} held out".format(method, len(calib_paths), len(held_paths)))
+    log("calibrating INT8 ({}) on {} image(s) ({} frames{}), {} held out".format(
+        method, len(calib_paths), len(batches), " with crops/mirrors" if augment else "", len(held_paths)))
     with tempfile.TemporaryDirectory(prefix="espnet-edge-int8-") as work:
         tmp = os.path.join(work, "int8.onnx")
-        quantize_static(
-            fp32_path, tmp, _Reader(model.graph.input[0].name, batches), quant_format=QuantFormat.QDQ,
-            per_channel=True, activation_type=QuantType.QInt8, weight_type=QuantType.QInt8,
-            op_types_to_quantize=["Conv"], calibrate_method=methods[method],
-            extra_options={"ActivationSymmetric": True, "WeightSymmetric": True,
-                           "QuantizeBias": False})  # TensorRT keeps biases in float
+        done = quantize_qdq(fp32_path, tmp, batches, method=method, keep_float=int(keep_float), log=log)
         quantized = _load(tmp)
     table = _finish(quantized, info, path, "int8", trt_version, support)
     reference, candidate = ort_session(fp32_path), ort_session(path)
@@ -140,9 +127,17 @@ def export_int8(fp32_path, calib_dir, calib_count=None, method="minmax", trt_ver
         per_image.append({"image": image, "mask_agreement": float(np.mean(ref == got))})
     report = {
         "onnx": os.path.abspath(path), "from": os.path.abspath(fp32_path), "precision": "int8",
-        "quantization": {"format": "QDQ", "activations": "int8 symmetric (zero point 0)",
-                         "weights": "int8 symmetric per-channel", "ops": ["Conv"], "method": method,
-                         "calibration_images": calib_paths},
+        "quantization": {"format": "QDQ", "activations": "int8 symmetric per tensor (zero point 0), "
+                                                         "Q/DQ on Conv inputs only",
+                         "weights": "int8 symmetric per output channel (axis 0)", "ops": ["Conv"],
+                         "float_ops": ["ConvTranspose"] + (["{} sensitive Conv(s)".format(len(done["float_convs"]))]
+                                                          if done["float_convs"] else []),
+                         "method": method, "calibration_images": calib_paths,
+                         "calibration_frames": len(batches),
+                         "augmentation": [name + ("-mirrored" if mirrored else "")
+                                          for name, mirrored in AUGMENTATIONS] if augment else None,
+                         "convs": done["convs"], "float_convs": done["float_convs"],
+                         "sensitivity": done["sensitivity"]},
         "tensorrt_check": {"version": table.version, "matrix": table.source, "passed": True},
         "verification": {"reference": "fp32 ONNX on onnxruntime CPU", "held_out_images": len(held_paths),
                          "mask_agreement_min": min(r["mask_agreement"] for r in per_image),
