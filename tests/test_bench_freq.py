@@ -37,6 +37,7 @@ def test_one_run_per_frequency_with_requested_and_applied(onnx_file, tmp_path):
 @pytest.mark.parametrize("freqs, message", [
     ("824,,1134", "824,,1134"),
     ("5000", "MHz"),
+    ("824,5000", "5000"),
     ("824,824", "twice"),
 ])
 def test_bad_frequency_lists_fail_before_any_run(onnx_file, tmp_path, freqs, message):
@@ -47,6 +48,7 @@ def test_bad_frequency_lists_fail_before_any_run(onnx_file, tmp_path, freqs, mes
     assert result.returncode != 0
     lines = result.stderr.strip().splitlines()
     assert message in lines[-1] and "Traceback" not in result.stderr
+    assert "FPS" not in result.stdout  # refused before the first run, not after it
     assert _read(paths) == before
 
 

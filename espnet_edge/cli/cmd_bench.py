@@ -76,9 +76,10 @@ def run(args):
         images = list_images(args.images)
     freqs = None
     if args.freq:
-        from espnet_edge.jetson.clocks import parse_freq_list
+        from espnet_edge.jetson.clocks import check_pinnable, parse_freq_list
 
         freqs = parse_freq_list(args.freq)
+        check_pinnable(freqs)
     if args.json:
         from espnet_edge.utils.atomic import ensure_writable_dir
         import os

@@ -112,9 +112,9 @@ def run_from_logs(args):
 
 def run(args):
     from espnet_edge.cli.common import segmenter_from_args
-    from espnet_edge.jetson.clocks import parse_freq_list
+    from espnet_edge.jetson.clocks import check_pinnable, parse_freq_list
     from espnet_edge.profiler.profile import log, signals_as_interrupt
-    from espnet_edge.profiler.sweep import check_freqs, check_reachable, gpu_table_mhz
+    from espnet_edge.profiler.sweep import check_freqs, gpu_table_mhz
 
     if args.from_logs:
         return run_from_logs(args)
@@ -126,7 +126,7 @@ def run(args):
         raise UserError("give the GPU frequencies to sweep, e.g. --freqs 114,420,828,1134,1300")
     freqs = parse_freq_list(args.freqs)
     steps = check_freqs(freqs, gpu_table_mhz())
-    check_reachable(freqs)
+    check_pinnable(freqs)
     for freq, step in sorted(steps.items()):
         if step is not None and abs(step - freq) > 0.01:
             log("{} MHz runs at the table step {:g} MHz".format(freq, step))

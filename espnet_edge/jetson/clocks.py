@@ -426,6 +426,14 @@ def pin_gpu(freq_mhz, dry_run=False, log=sys.stderr, writer=None):
     return GpuClockPin(freq_mhz, dry_run=dry_run, log=log, writer=writer)
 
 
+def check_pinnable(freqs_mhz):
+    """Fail before the first run when any of several frequencies cannot be pinned here (not a
+    Jetson, outside the table, above the nvpmodel cap, no write access): a dry run of each pin."""
+    for freq in freqs_mhz:
+        with pin_gpu(freq, dry_run=True, log=None):
+            pass
+
+
 # -- persistent pin: `espnet-edge clocks set` / `clocks restore` -----------------------------------
 def _boot_id():
     return sysfs.read_board(BOOT_ID)

@@ -38,15 +38,6 @@ def check_freqs(freqs, table_mhz):
     return steps
 
 
-def check_reachable(freqs):
-    """Fail before the first run when a frequency cannot be pinned here (range, nvpmodel cap, access)."""
-    from espnet_edge.jetson.clocks import pin_gpu
-
-    for freq in freqs:
-        with pin_gpu(freq, dry_run=True, log=None):
-            pass
-
-
 def gpu_table_mhz():
     """The primary GPU's available_frequencies in MHz, or [] when this is not a Jetson."""
     from espnet_edge.jetson import clocks, detect
