@@ -30,7 +30,8 @@ def main():
     parser.add_argument("--threads", type=int, default=os.cpu_count())
     parser.add_argument("--iters", type=int, default=10)
     parser.add_argument("--warmup", type=int, default=2)
-    parser.add_argument("--calib", default=os.path.join(SHARED, "images", "photos"))
+    parser.add_argument("--calib", default=os.path.join(SHARED, "images", "cityscapes"),
+                        help="calibration frames (default: the Cityscapes frames; the last is held out)")
     parser.add_argument("--images", default=os.path.join(SHARED, "images", "cityscapes"))
     parser.add_argument("--work", default=os.path.join(HERE, "results", "onnx"))
     args = parser.parse_args()
