@@ -4,13 +4,12 @@ One thread captures (see sources.FrameGrabber), the main thread segments, draws,
 """
 
 import os
-import signal
 import sys
-import threading
 import time
 
 from espnet_edge import visualize
 from espnet_edge.errors import UserError
+from espnet_edge.utils.signals import StopFlag, ignore_interrupts
 
 WINDOW = "espnet-edge demo"
 
@@ -151,12 +150,16 @@ def run_demo(segmenter, source, save=None, display=True, alpha=0.5, max_frames=N
     gpu_freq = gpu_freq or gpu_freq_reader()
     result = DemoResult()
     grabber = FrameGrabber(source).start()
-    restore = _sigterm_as_interrupt()
+    stop = StopFlag()
+    restore = stop.install()
     started = time.time()
     previous = started
     smoothed_fps = None
     try:
         while max_frames is None or result.frames < max_frames:
+            if stop.signal is not None:
+                result.reason = "interrupted"
+                break
             item = grabber.get(timeout=0.1)
             if item is None:
                 continue
@@ -194,7 +197,7 @@ def run_demo(segmenter, source, save=None, display=True, alpha=0.5, max_frames=N
     finally:
         result.elapsed = (previous - started) if result.frames else 0.0
         restore()
-        restore = _ignore_signals()  # a second Ctrl-C must not cut the video short while it is finalised
+        restore = ignore_interrupts()  # a second Ctrl-C must not cut the video short while it is finalised
         try:
             grabber.stop()
             result.dropped = grabber.dropped
@@ -233,26 +236,3 @@ def _close_window():
         pass
 
 
-def _ignore_signals():
-    """Ignore SIGINT/SIGTERM until the returned restore() is called (main thread only)."""
-    if threading.current_thread() is not threading.main_thread():
-        return lambda: None
-    old = {sig: signal.signal(sig, signal.SIG_IGN) for sig in (signal.SIGINT, signal.SIGTERM)}
-
-    def restore():
-        for sig, handler in old.items():
-            signal.signal(sig, handler)
-
-    return restore
-
-
-def _sigterm_as_interrupt():
-    """Treat SIGTERM like Ctrl-C while the demo runs (so saves are finalised); -> restore()."""
-    if threading.current_thread() is not threading.main_thread():
-        return lambda: None
-
-    def handler(_signum, _frame):
-        raise KeyboardInterrupt
-
-    old = signal.signal(signal.SIGTERM, handler)
-    return lambda: signal.signal(signal.SIGTERM, old)

@@ -1,6 +1,5 @@
 """espnet-edge bench: latency and FPS of a model on a backend, optionally at pinned GPU clocks."""
 
-import json
 import sys
 
 from espnet_edge.cli.common import add_source_args, segmenter_from_args

@@ -4,7 +4,7 @@ import json
 import sys
 
 from espnet_edge.errors import UserError
-from espnet_edge.jetson import clocks, detect, nvpmodel, sysfs
+from espnet_edge.jetson import clocks, detect, nvpmodel
 
 
 def add_parser(subparsers):

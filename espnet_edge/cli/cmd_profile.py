@@ -100,7 +100,8 @@ def run(args):
     import json
 
     from espnet_edge.cli.common import segmenter_from_args
-    from espnet_edge.profiler.profile import default_out_dir, signals_as_interrupt
+    from espnet_edge.profiler.profile import default_out_dir
+    from espnet_edge.utils.signals import signals_as_interrupt
     from espnet_edge.profiler.report import format_summary
 
     if args.interval < 1:

@@ -113,7 +113,8 @@ def run_from_logs(args):
 def run(args):
     from espnet_edge.cli.common import segmenter_from_args
     from espnet_edge.jetson.clocks import check_pinnable, parse_freq_list
-    from espnet_edge.profiler.profile import log, signals_as_interrupt
+    from espnet_edge.profiler.profile import log
+    from espnet_edge.utils.signals import signals_as_interrupt
     from espnet_edge.profiler.sweep import check_freqs, gpu_table_mhz
 
     if args.from_logs:

@@ -4,12 +4,10 @@
 ``<out>/<run>/`` (summary.json, samples.csv, tegrastats.log, settings.json), never over an existing run.
 """
 
-import contextlib
 import datetime
 import os
 import re
 import shutil
-import signal
 import sys
 import tempfile
 import time
@@ -38,28 +36,6 @@ def run_name(label, freq_mhz=None, when=None):
 def log(message):
     sys.stderr.write("espnet-edge: {}\n".format(message))
     sys.stderr.flush()
-
-
-@contextlib.contextmanager
-def signals_as_interrupt():
-    """SIGTERM/SIGHUP raise KeyboardInterrupt so every ``finally`` (clocks, tegrastats) runs."""
-    def handler(signum, _frame):
-        raise KeyboardInterrupt("signal {}".format(signum))
-
-    saved = {}
-    for name in ("SIGTERM", "SIGHUP"):
-        sig = getattr(signal, name, None)
-        if sig is None:
-            continue
-        try:
-            saved[sig] = signal.signal(sig, handler)
-        except ValueError:  # not the main thread
-            pass
-    try:
-        yield
-    finally:
-        for sig, old in saved.items():
-            signal.signal(sig, old)
 
 
 def measure(segmenter, warmup, duration, images=None, progress=True):
