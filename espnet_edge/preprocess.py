@@ -50,18 +50,33 @@ def pil_bilinear_coefficients(in_size, out_size):
     return index, np.trunc(np.where(scaled < 0, scaled - 0.5, scaled + 0.5)).astype(np.int32)
 
 
-def _resample_axis(image, out_size, axis):
-    """One separable pass along ``axis`` (0: rows, 1: columns) of a uint8 HxWxC array, rounding
-    back to uint8 like Pillow's 8-bit path."""
-    index, coeffs = pil_bilinear_coefficients(image.shape[axis], out_size)
-    shape = [1, 1, 1]
-    shape[axis] = out_size
-    acc = np.full(tuple(image.shape[:axis]) + (out_size,) + tuple(image.shape[axis + 1:]),
-                  1 << (PIL_PRECISION_BITS - 1), dtype=np.int32)  # Pillow's own width: no overflow
+def _resample_rows(rows, out_size):
+    """One separable pass along axis 0 of a uint8 2-D array, rounding back to uint8 like Pillow's
+    8-bit path (int32 fixed point: Pillow's own width, no overflow). Gathering whole rows keeps
+    every tap a contiguous copy."""
+    index, coeffs = pil_bilinear_coefficients(rows.shape[0], out_size)
+    source = rows.astype(np.int32)
+    acc = np.full((out_size, rows.shape[1]), 1 << (PIL_PRECISION_BITS - 1), dtype=np.int32)
+    taken = np.empty_like(acc)
     for tap in range(index.shape[1]):
-        taken = np.take(image, index[:, tap], axis=axis).astype(np.int32)
-        acc += taken * coeffs[:, tap].reshape(shape)
-    return np.clip(acc >> PIL_PRECISION_BITS, 0, 255).astype(np.uint8)
+        if not coeffs[:, tap].any():
+            continue
+        np.take(source, index[:, tap], axis=0, out=taken)
+        taken *= coeffs[:, tap, None]
+        acc += taken
+    np.right_shift(acc, PIL_PRECISION_BITS, out=acc)
+    return np.clip(acc, 0, 255).astype(np.uint8)
+
+
+def _resample_axis(image, out_size, axis):
+    """One pass along ``axis`` (0: rows, 1: columns) of a uint8 HxWxC array."""
+    height, width, channels = image.shape
+    if axis == 0:
+        return _resample_rows(image.reshape(height, width * channels), out_size).reshape(
+            out_size, width, channels)
+    columns = np.ascontiguousarray(image.transpose(1, 0, 2)).reshape(width, height * channels)
+    out = _resample_rows(columns, out_size).reshape(out_size, height, channels)
+    return np.ascontiguousarray(out.transpose(1, 0, 2))
 
 
 def pil_vertical_first(in_width, in_height, width, height):
