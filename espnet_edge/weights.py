@@ -5,7 +5,7 @@ import os
 import socket
 
 from espnet_edge.errors import UserError
-from espnet_edge.utils.atomic import atomic_path, ensure_writable_dir
+from espnet_edge.utils.atomic import atomic_open, ensure_writable_dir
 
 WEIGHTS_ENV = "ESPNET_EDGE_WEIGHTS"
 CACHE_ENV = "ESPNET_EDGE_CACHE"
@@ -71,13 +71,12 @@ def download_weights(entry, destination, timeout=30):
         entry.weights_basename, destination, WEIGHTS_ENV)
     ensure_writable_dir(os.path.dirname(destination))
     try:
-        with atomic_path(destination) as tmp:
+        with atomic_open(destination, "wb") as handle:
             digest = hashlib.sha256()
             response = urlopen(entry.url, timeout=timeout)
-            with open(tmp, "wb") as handle:
-                for block in iter(lambda: response.read(1 << 20), b""):
-                    digest.update(block)
-                    handle.write(block)
+            for block in iter(lambda: response.read(1 << 20), b""):
+                digest.update(block)
+                handle.write(block)
             if digest.hexdigest() != entry.sha256:
                 raise UserError("download of {} has sha256 {} but the zoo expects {}; {}".format(
                     entry.url, digest.hexdigest(), entry.sha256, where))

@@ -8,6 +8,7 @@ import numpy as np
 
 from espnet_edge.apps import metrics
 from espnet_edge.errors import UserError
+from espnet_edge.utils.parsing import format_size
 
 ENGINE_EXTENSIONS = (".engine", ".trt", ".plan")
 DEFAULT_MIN_AGREEMENT = 0.99
@@ -78,7 +79,7 @@ def compare_runners(runners, frames, labels=None, progress=None):
         if len(runner.info.classes) != num_classes:
             raise UserError("{} predicts {} classes but {} predicts {}: not the same network".format(
                 label, len(runner.info.classes), labels[0], num_classes))
-    stats = [{"max_abs": None, "sum_abs": 0.0, "count": 0, "same": 0, "pixels": 0, "min_image": 1.0,
+    stats = [{"max_abs": None, "sum_abs": 0.0, "count": 0, "min_image": 1.0,
               "logits": True, "conf": np.zeros((num_classes, num_classes), dtype=np.int64)}
              for _ in runners]
     frames = list(frames)
@@ -89,11 +90,9 @@ def compare_runners(runners, frames, labels=None, progress=None):
                 logits, mask = _run_one(seg, frame)
                 if mask.shape != ref_mask.shape:
                     mask = resize_mask(mask, (ref_mask.shape[1], ref_mask.shape[0]))
-                same = int((mask == ref_mask).sum())
-                stat["same"] += same
-                stat["pixels"] += mask.size
-                stat["min_image"] = min(stat["min_image"], same / float(mask.size))
-                stat["conf"] += metrics.confusion_matrix(ref_mask, mask, num_classes, num_classes, ignore=-1)
+                image_conf = metrics.confusion_matrix(ref_mask, mask, num_classes, num_classes, ignore=-1)
+                stat["conf"] += image_conf
+                stat["min_image"] = min(stat["min_image"], metrics.pixel_accuracy(image_conf))
                 if ref_logits is None or logits is None or logits.shape != ref_logits.shape:
                     stat["logits"] = False
                     continue
@@ -112,7 +111,7 @@ def compare_runners(runners, frames, labels=None, progress=None):
             entry.update({
                 "max_abs_logit_diff": stat["max_abs"] if has_logits else None,
                 "mean_abs_logit_diff": stat["sum_abs"] / stat["count"] if has_logits else None,
-                "agreement": stat["same"] / float(stat["pixels"]),
+                "agreement": metrics.pixel_accuracy(stat["conf"]),
                 "min_image_agreement": stat["min_image"],
                 "miou_vs_reference": metrics.mean_iou(metrics.per_class_iou(stat["conf"])),
             })
@@ -151,7 +150,7 @@ def format_report(report):
               "min image", "mIoU vs 1st", "status")
     rows = [header]
     for entry in report["artifacts"]:
-        size = "{}x{}".format(*entry["input_size"])
+        size = format_size(entry["input_size"])
         if entry["reference"]:
             rows.append((entry["artifact"], entry["backend"], str(entry["precision"]), size,
                          "reference", "", "", "", "", ""))

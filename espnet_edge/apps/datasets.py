@@ -192,12 +192,12 @@ def read_label_file(path):
 def colours_to_indices(label_bgr, palette, path, extra=None):
     """Colour label (palette PNG as decoded by OpenCV) -> indices; ``extra`` {rgb: index} too."""
     rgb = label_bgr[:, :, ::-1].astype(np.int64)
-    codes = (rgb[:, :, 0] << 16) | (rgb[:, :, 1] << 8) | rgb[:, :, 2]
+    codes = _code(rgb[:, :, 0], rgb[:, :, 1], rgb[:, :, 2])
     table = {}
     for index, colour in enumerate(palette):
-        table.setdefault((colour[0] << 16) | (colour[1] << 8) | colour[2], index)
+        table.setdefault(_code(*colour), index)
     for colour, index in (extra or {}).items():
-        table[(colour[0] << 16) | (colour[1] << 8) | colour[2]] = index
+        table[_code(*colour)] = index
     uniques, inverse = np.unique(codes, return_inverse=True)
     unknown = [int(u) for u in uniques if int(u) not in table]
     if unknown:
@@ -205,6 +205,10 @@ def colours_to_indices(label_bgr, palette, path, extra=None):
                         "or the dataset's palette PNGs".format(path, _rgb(unknown[0])))
     mapped = np.array([table[int(u)] for u in uniques], dtype=np.uint8)
     return mapped[inverse].reshape(codes.shape)
+
+
+def _code(red, green, blue):
+    return (red << 16) | (green << 8) | blue
 
 
 def _rgb(code):

@@ -40,7 +40,7 @@ def evaluate(segmenter, dataset, progress=None, limit=None):
             image_conf = metrics.confusion_matrix(labels, pred, space.num_eval, space.num_pred, IGNORE)
             conf += image_conf
             per_image.append({"image": image_path, "label": label_path,
-                              "agreement": _round(metrics.agreement(labels, pred, IGNORE)),
+                              "agreement": _round(metrics.pixel_accuracy(image_conf)),
                               "miou": _round(metrics.mean_iou(metrics.per_class_iou(image_conf))),
                               "pixels": int(image_conf.sum())})
             bar.update()

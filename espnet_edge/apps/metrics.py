@@ -87,7 +87,7 @@ def group_confusion(conf, groups, num_groups):
     extra = 1 if num_pred > len(groups) else 0
     out = np.zeros((num_groups, num_groups + extra), dtype=conf.dtype)
     for row in range(num_gt):
-        np.add.at(out[groups[row]], col_group if extra else col_group[:num_pred], conf[row])
+        np.add.at(out[groups[row]], col_group, conf[row])
     return out
 
 

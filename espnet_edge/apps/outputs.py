@@ -10,7 +10,7 @@ import os
 import tempfile
 
 from espnet_edge.errors import UserError
-from espnet_edge.utils.atomic import atomic_open, ensure_writable_dir, write_bytes
+from espnet_edge.utils.atomic import atomic_open, default_permissions, ensure_writable_dir, write_bytes
 
 VIDEO_SAVE_EXTENSIONS = (".mp4", ".avi", ".mov", ".mkv")
 
@@ -46,7 +46,7 @@ class VideoSaver(object):
             ext = os.path.splitext(name)[1]
             fd, self._tmp = tempfile.mkstemp(prefix="." + name + ".", suffix=".tmp" + ext, dir=folder)
             os.close(fd)
-            _default_permissions(self._tmp)
+            default_permissions(self._tmp)
             self.size = (image.shape[1] - image.shape[1] % 2, image.shape[0] - image.shape[0] % 2)  # mp4v: even
             self._writer = cv2.VideoWriter(self._tmp, cv2.VideoWriter_fourcc(*"mp4v"), self.fps, self.size)
             if not self._writer.isOpened():
@@ -55,8 +55,6 @@ class VideoSaver(object):
                 raise UserError("cannot write video {}: this OpenCV build has no mp4v encoder; "
                                 "save PNG frames instead with --save FOLDER".format(self.path))
         if (image.shape[1], image.shape[0]) != self.size:
-            import cv2
-
             image = cv2.resize(image, self.size, interpolation=cv2.INTER_AREA)
         self._writer.write(image)
         self.frames += 1
@@ -69,13 +67,6 @@ class VideoSaver(object):
         self._writer = None
         os.replace(self._tmp, self.path)
         return self.path
-
-
-def _default_permissions(path):
-    """mkstemp creates 0600 files; give the video the usual umask-based mode."""
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(path, 0o666 & ~umask)
 
 
 class FrameFolderSaver(object):

@@ -134,14 +134,11 @@ def on_jetson():
             return True
     except Exception:  # the board facts are a bonus here; fall back to the release file
         pass
-    root = os.environ.get("ESPNET_EDGE_SYSFS_ROOT", "")
-    if os.path.exists(root + "/etc/nv_tegra_release"):
+    from espnet_edge.jetson import sysfs
+
+    if os.path.exists(sysfs.path("/etc/nv_tegra_release")):
         return True
-    try:
-        with open(root + "/proc/device-tree/model", "rb") as handle:
-            return b"jetson" in handle.read().lower()
-    except (IOError, OSError):
-        return False
+    return "jetson" in (sysfs.read_board("/proc/device-tree/model") or "").lower()
 
 
 # ---- opening ----

@@ -25,14 +25,12 @@ def gather():
     if not info.is_jetson:
         raise UserError(clocks.NOT_JETSON.replace("--freq needs", "clocks needs"))
     report = info.to_dict()
-    report["nvpmodel"] = nvpmodel.current_mode()
-    report["gpus"] = [clocks.GpuState(gpu).to_dict() for gpu in info.gpus]
-    saved = clocks.read_saved_state()
-    report["pinned_by_clocks_set"] = bool(saved)
-    if report["nvpmodel"] and report["nvpmodel"].get("gpu_max_hz"):
-        table = [int(round(f * 1e6)) for f in report["gpus"][0]["available_mhz"]]
-        report["nvpmodel"]["gpu_cap_mhz"] = clocks.mhz(nvpmodel.effective_cap_hz(report["nvpmodel"]["gpu_max_hz"],
-                                                                                 table))
+    mode = report["nvpmodel"] = nvpmodel.current_mode()
+    states = [clocks.GpuState(gpu) for gpu in info.gpus]
+    report["gpus"] = [state.to_dict() for state in states]
+    report["pinned_by_clocks_set"] = bool(clocks.read_saved_state())
+    if mode and mode.get("gpu_max_hz"):
+        mode["gpu_cap_mhz"] = clocks.mhz(nvpmodel.effective_cap_hz(mode["gpu_max_hz"], states[0].table))
     return report
 
 

@@ -2,11 +2,11 @@
 
 import importlib
 import json
-import os
 import platform
 import sys
 
 from espnet_edge import __version__
+from espnet_edge.profiler.samplers import find_tegrastats
 
 
 def add_parser(subparsers):
@@ -23,14 +23,6 @@ def _module_version(name):
     except Exception as exc:  # a broken install is as missing as an absent one
         return None, "{}: {}".format(type(exc).__name__, exc).splitlines()[0]
     return getattr(module, "__version__", "installed"), None
-
-
-def _which(program):
-    for folder in os.environ.get("PATH", "").split(os.pathsep):
-        candidate = os.path.join(folder, program)
-        if os.path.isfile(candidate) and os.access(candidate, os.X_OK):
-            return candidate
-    return None
 
 
 def _onnxruntime_providers():
@@ -62,8 +54,6 @@ def _cuda_device_pycuda():
 
 
 def _cuda_device_torch():
-    if "torch" not in sys.modules and _module_version("torch")[0] is None:
-        return None
     try:
         import torch
         if torch.cuda.is_available():
@@ -115,8 +105,7 @@ def collect():
     add("CUDA GPU", _cuda_device(), "TensorRT engines and GPU inference (CPU backends still work)")
     jetson = _jetson()
     add("Jetson board", jetson, "--freq, clocks, power figures from tegrastats (bench/profile still run)")
-    add("tegrastats", os.environ.get("ESPNET_EDGE_TEGRASTATS") or _which("tegrastats"),
-        "Jetson power/utilisation sampling in profile and sweep")
+    add("tegrastats", find_tegrastats(), "Jetson power/utilisation sampling in profile and sweep")
     return checks
 
 

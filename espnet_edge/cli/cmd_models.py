@@ -3,6 +3,7 @@
 import json
 
 from espnet_edge import zoo
+from espnet_edge.utils.parsing import format_size
 from espnet_edge.weights import locate_weights
 
 
@@ -20,7 +21,7 @@ def rows():
         entry = zoo.get_model(name)
         out.append({
             "name": name, "dataset": entry.dataset, "classes": entry.num_classes,
-            "size": "{}x{}".format(*entry.input_size), "params": entry.params,
+            "size": format_size(entry.input_size), "params": entry.params,
             "gflops": getattr(entry, "gflops", None),
             "weights": locate_weights(entry),
         })

@@ -8,6 +8,7 @@ import sys
 
 from espnet_edge.cli.common import add_source_args
 from espnet_edge.errors import UserError
+from espnet_edge.profiler.samplers import SOURCES
 
 
 def add_profiling_args(parser):
@@ -19,7 +20,7 @@ def add_profiling_args(parser):
     parser.add_argument("--warmup", type=int, default=10, metavar="N", help="warm-up inferences (default 10)")
     parser.add_argument("--interval", type=int, default=100, metavar="MS",
                         help="sampling interval in ms (default 100)")
-    parser.add_argument("--source", default="auto", choices=("auto", "tegrastats", "jtop", "host"),
+    parser.add_argument("--source", default="auto", choices=SOURCES,
                         help="where samples come from: auto = tegrastats if present, else host "
                         "(psutil + NVML + RAPL)")
     parser.add_argument("--out", metavar="DIR", help="parent folder of the run folders (default: profiles/)")
@@ -71,8 +72,7 @@ def pinned(freq_mhz):
     from espnet_edge.jetson.clocks import pin_gpu
 
     with pin_gpu(freq_mhz) as pin:
-        yield {"requested_mhz": getattr(pin, "requested_mhz", freq_mhz),
-               "applied_mhz": getattr(pin, "applied_mhz", None)}
+        yield {"requested_mhz": pin.requested_mhz, "applied_mhz": pin.applied_mhz}
 
 
 def profile_one(args, segmenter, out_dir, label, freq_mhz=None, name=None, exact=False):

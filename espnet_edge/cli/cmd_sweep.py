@@ -4,7 +4,6 @@ import argparse
 import datetime
 import os
 import shutil
-import tempfile
 
 from espnet_edge.cli.cmd_profile import add_profiling_args, profile_one, source_label
 from espnet_edge.cli.common import BACKEND_CHOICES
@@ -49,7 +48,7 @@ def _source_args(args, kind, value):
 
 
 def _target(args):
-    from espnet_edge.profiler.profile import default_out_dir
+    from espnet_edge.profiler.profile import default_out_dir, new_run_dir
 
     if args.out:
         target = os.path.abspath(args.out)
@@ -57,19 +56,7 @@ def _target(args):
             raise UserError("{} already exists; a sweep never overwrites: choose a new --out".format(target))
         return target
     stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
-    base = os.path.join(default_out_dir(), "sweep-" + stamp)
-    target, index = base, 2
-    while os.path.exists(target):
-        target, index = "{}-{}".format(base, index), index + 1
-    return target
-
-
-def _staging(target):
-    from espnet_edge.utils.atomic import ensure_writable_dir
-
-    parent = os.path.dirname(target)
-    ensure_writable_dir(parent)
-    return tempfile.mkdtemp(prefix="." + os.path.basename(target) + ".", suffix=".tmp", dir=parent)
+    return new_run_dir(default_out_dir(), "sweep-" + stamp)
 
 
 def _finish(tmp, target):
@@ -95,13 +82,14 @@ def _report(runs, tmp, target):
 
 
 def run_from_logs(args):
+    from espnet_edge.profiler.profile import staging_dir
     from espnet_edge.profiler.sweep import load_runs
 
     if _sources(args) or args.freqs:
         raise UserError("--from-logs rebuilds a report from recorded runs; drop --model/--onnx/--engine/--freqs")
     runs = load_runs([os.path.abspath(d) for d in args.from_logs])
     target = _target(args)
-    tmp = _staging(target)
+    tmp = staging_dir(target)
     try:
         _report(runs, tmp, target)
     except BaseException:
@@ -113,7 +101,7 @@ def run_from_logs(args):
 def run(args):
     from espnet_edge.cli.common import segmenter_from_args
     from espnet_edge.jetson.clocks import check_pinnable, parse_freq_list
-    from espnet_edge.profiler.profile import log
+    from espnet_edge.profiler.profile import log, staging_dir
     from espnet_edge.utils.signals import signals_as_interrupt
     from espnet_edge.profiler.sweep import check_freqs, gpu_table_mhz
 
@@ -136,7 +124,7 @@ def run(args):
         raise UserError("two sources share the name {!r}; rename one file".format(
             [l for l in labels if labels.count(l) > 1][0]))
     target = _target(args)
-    tmp = _staging(target)
+    tmp = staging_dir(target)
     runs_dir = os.path.join(tmp, "runs")
     runs = []
     try:

@@ -31,11 +31,11 @@ def _fmt(value, spec="{}"):
 
 
 def table_row(record):
+    from espnet_edge.profiler.stats import total_power
     from espnet_edge.profiler.tegrastats import cpu_load_pct, total_power_rails
 
-    rails = record["rails_mw"]
-    names, _how = total_power_rails(rails)
-    total = sum(rails[n]["current"] for n in names) if names else None
+    names, _how = total_power_rails(record["rails_mw"])
+    total = total_power(record, names)
     temps = [v for v in record["temps_c"].values() if v is not None]
     freqs = [f for f in record["gpu_freq_mhz"] if f is not None]
     return (

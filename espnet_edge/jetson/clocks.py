@@ -103,6 +103,12 @@ def _read_int(path):
         raise UserError("{} holds {!r}, not a frequency in Hz".format(sysfs.unprefix(path), text))
 
 
+def _read_cur_hz(gpu):
+    """cur_freq in Hz, or None when it is missing or not a number."""
+    cur = sysfs.read_text(gpu.file("cur_freq"))
+    return int(cur) if cur and cur.isdigit() else None
+
+
 class GpuState(object):
     """What one devfreq entry reads now."""
 
@@ -118,8 +124,7 @@ class GpuState(object):
                 sysfs.unprefix(gpu.file("available_frequencies"))))
         self.min_hz = _read_int(gpu.file("min_freq"))
         self.max_hz = _read_int(gpu.file("max_freq"))
-        cur = sysfs.read_text(gpu.file("cur_freq"))
-        self.cur_hz = int(cur) if cur and cur.isdigit() else None
+        self.cur_hz = _read_cur_hz(gpu)
         self.governor = sysfs.read_text(gpu.file("governor"))
         self.governors = (sysfs.read_text(gpu.file("available_governors")) or "").split()
 
@@ -336,8 +341,7 @@ class GpuClockPin(object):
             raise UserError("the kernel clamped the GPU clock to min {} / max {} instead of {} (a power-mode "
                             "or thermal cap: check sudo nvpmodel -q)".format(
                                 fmt_mhz(low), fmt_mhz(high), fmt_mhz(target)))
-        cur = sysfs.read_text(gpu.file("cur_freq"))
-        cur_hz = int(cur) if cur and cur.isdigit() else None
+        cur_hz = _read_cur_hz(gpu)
         if gpu is self.saved[0][0]:
             self.cur_mhz = mhz(cur_hz) if cur_hz is not None else None
             self.rail_gated = cur_hz == 0

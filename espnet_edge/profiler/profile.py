@@ -88,19 +88,18 @@ def profile_run(segmenter, source="auto", interval_ms=100, idle_s=2.0, warmup=10
         if performance.get("warmup_start") is not None:
             phases["warmup"] = {"start": performance["warmup_start"], "end": performance["warmup_end"]}
         phases["measured"] = {"start": performance["start"], "end": performance["end"]}
-        if hasattr(sampler, "exited_early"):
-            early = sampler.exited_early()
-            if early:
-                raise UserError(early)
+        early = sampler.exited_early()
+        if early:
+            raise UserError(early)
     finally:
         sampler.stop()
     samples = sampler.snapshot()
     summary = summarize(samples, phases, performance, sampler.source, interval_ms)
     summary["phases"] = phases
     summary["warnings"] = list(sampler.warnings)
-    missing = list(getattr(sampler, "missing", []))
+    missing = list(sampler.missing)
     summary["missing"] = missing + [m for m in summary["missing"] if m not in missing]
-    raw = sampler.raw_log_text() if hasattr(sampler, "raw_log_text") else None
+    raw = sampler.raw_log_text()
     return summary, samples, raw
 
 
@@ -121,9 +120,7 @@ def new_run_dir(out_dir, name, exact=False):
 
 def write_run(target, summary, samples, raw_log, settings):
     """Write the run's files into a temporary folder beside ``target``, then rename it into place."""
-    parent = os.path.dirname(os.path.abspath(target))
-    ensure_writable_dir(parent)
-    tmp = tempfile.mkdtemp(prefix="." + os.path.basename(target) + ".", suffix=".tmp", dir=parent)
+    tmp = staging_dir(target)
     try:
         write_json(os.path.join(tmp, "summary.json"), summary)
         write_json(os.path.join(tmp, "settings.json"), settings)
@@ -139,6 +136,13 @@ def write_run(target, summary, samples, raw_log, settings):
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return target
+
+
+def staging_dir(target):
+    """A new hidden temporary folder beside ``target``, to fill and then hand to ``publish_dir``."""
+    parent = os.path.dirname(os.path.abspath(target))
+    ensure_writable_dir(parent)
+    return tempfile.mkdtemp(prefix="." + os.path.basename(target) + ".", suffix=".tmp", dir=parent)
 
 
 def publish_dir(tmp, target):

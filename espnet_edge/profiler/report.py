@@ -29,9 +29,9 @@ def write_samples_csv(path, samples, phases, total_rails):
         writer.writerow(header)
         for s in samples:
             cpu = s.get("cpu") or []
-            loads = [(cpu[i] or {}).get("load_pct") if i < len(cpu) and cpu[i] else ("off" if i < len(cpu) else "")
+            loads = [cpu[i].get("load_pct") if i < len(cpu) and cpu[i] else ("off" if i < len(cpu) else "")
                      for i in range(cores)]
-            freqs = [(cpu[i] or {}).get("freq_mhz") if i < len(cpu) and cpu[i] else "" for i in range(cores)]
+            freqs = [cpu[i].get("freq_mhz") if i < len(cpu) and cpu[i] else "" for i in range(cores)]
             row = ([repr(s["t"]), _phase_of(s["t"], phases), s.get("time"), s.get("ram_used_mb"),
                     s.get("ram_total_mb"), s.get("swap_used_mb"), tegrastats.cpu_load_pct(s)]
                    + loads + freqs

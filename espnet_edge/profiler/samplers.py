@@ -38,6 +38,7 @@ def find_tegrastats():
 
 class Sampler(object):
     source = "none"
+    missing = ()  # figures this sampler cannot give here (HostSampler fills its own list)
 
     def __init__(self, interval_ms=100):
         if interval_ms < 1:
@@ -66,6 +67,14 @@ class Sampler(object):
 
     def _check_alive(self):
         pass
+
+    def exited_early(self):
+        """None while the sampler is still running as it should, else a one-line reason."""
+        return None
+
+    def raw_log_text(self):
+        """The raw output the samples were parsed from, when there is one (tegrastats)."""
+        return None
 
     def __enter__(self):
         self.start()
@@ -155,7 +164,6 @@ class TegrastatsSampler(Sampler):
             code, (": " + first) if first else "", self.executable, self.interval_ms)
 
     def exited_early(self):
-        """None while tegrastats is still running as it should, else a one-line reason."""
         if self.proc is None or self.stopping:
             return None
         if self.proc.poll() is not None:

@@ -66,21 +66,18 @@ def summarize(samples, phases, performance, source, interval_ms):
         if load and util[key]["load"] is None:
             missing.append(label)
 
-    ram_load = [s.get("ram_used_mb") for s in load if s.get("ram_used_mb") is not None]
-    swap_load = [s.get("swap_used_mb") for s in load if s.get("swap_used_mb") is not None]
     memory = {
         "ram_used_mb": {"idle": stats.mean(s.get("ram_used_mb") for s in idle),
-                        "load_max": max(ram_load) if ram_load else None},
+                        "load_max": _max(s.get("ram_used_mb") for s in load)},
         "ram_total_mb": next((s["ram_total_mb"] for s in samples if s.get("ram_total_mb")), None),
-        "swap_used_mb_max": max(swap_load) if swap_load else None,
+        "swap_used_mb_max": _max(s.get("swap_used_mb") for s in load),
     }
     if load and memory["ram_used_mb"]["load_max"] is None:
         missing.append("memory use")
     temps = {}
     for name in sorted(set(n for s in samples for n in s.get("temps_c") or {})):
-        load_values = [s["temps_c"].get(name) for s in load if s["temps_c"].get(name) is not None]
         temps[name] = {"idle": stats.mean(s["temps_c"].get(name) for s in idle),
-                       "load_max": max(load_values) if load_values else None}
+                       "load_max": _max(s["temps_c"].get(name) for s in load)}
     if load and not temps:
         missing.append("temperatures")
     return {

@@ -43,7 +43,7 @@ def gpu_table_mhz():
     from espnet_edge.jetson import clocks, detect
 
     info = detect.detect()
-    if not info.is_jetson or not info.gpus:
+    if not info.is_jetson:
         return []
     return [clocks.mhz(hz) for hz in clocks.GpuState(info.gpus[0]).table]
 

@@ -79,9 +79,7 @@ def run_benchmark(segmenter, warmup=10, iters=None, duration=None, end_to_end=Fa
         raise UserError("--warmup must be 0 or more")
     info = segmenter.info
     frames, frame_source = _load_frames(images, info.input_size)
-    batch = segmenter.preprocess(frames[0])
-    if info.batch > 1:
-        batch = np.ascontiguousarray(np.repeat(batch, info.batch, axis=0))
+    batch = _batched(segmenter.preprocess(frames[0]), info.batch)
 
     def step(index):
         if end_to_end:

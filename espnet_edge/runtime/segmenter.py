@@ -38,8 +38,7 @@ class Segmenter(object):
         return visualize.colorize(mask, self.info.palette)
 
     def overlay(self, frame_bgr, mask, alpha=0.5):
-        if mask.shape[:2] != frame_bgr.shape[:2]:
-            mask = resize_mask(mask, (frame_bgr.shape[1], frame_bgr.shape[0]))
+        mask = resize_mask(mask, (frame_bgr.shape[1], frame_bgr.shape[0]))
         return visualize.overlay(frame_bgr, mask, self.info.palette, alpha)
 
     def close(self):
@@ -48,9 +47,9 @@ class Segmenter(object):
 
 def resize_mask(mask, size):
     """Nearest-neighbour resize of a class map to (width, height), as the authors' scripts do."""
-    import cv2
-
     width, height = size
     if mask.shape[1] == width and mask.shape[0] == height:
         return mask
+    import cv2
+
     return cv2.resize(mask, (width, height), interpolation=cv2.INTER_NEAREST)

@@ -20,10 +20,11 @@ def ensure_writable_dir(path):
     return path
 
 
-def _umask():
+def default_permissions(path):
+    """mkstemp makes 0600 files; give ``path`` the usual umask-based mode."""
     mask = os.umask(0)
     os.umask(mask)
-    return mask
+    os.chmod(path, 0o666 & ~mask)
 
 
 @contextlib.contextmanager
@@ -36,7 +37,7 @@ def atomic_path(path):
     try:
         yield tmp
         if os.path.isfile(tmp):
-            os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; artifacts get normal permissions
+            default_permissions(tmp)
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):

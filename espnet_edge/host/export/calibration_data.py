@@ -10,6 +10,9 @@ That is 2 + 2 x 3 x 2 = 14 frames per image (``AUGMENTATIONS`` lists them).
 
 import numpy as np
 
+from espnet_edge.host.export.verify import network_input
+from espnet_edge.images import read_image
+
 CROP_SCALES = (0.75, 0.5)
 CROP_POSITIONS = ("left", "centre", "right")
 
@@ -49,15 +52,11 @@ def augmented_frames(frame):
     return out
 
 
-def calibration_batches(paths, info, augment=True, read=None, network_input=None):
+def calibration_batches(paths, info, augment=True):
     """Preprocessed network inputs for INT8 calibration from image ``paths`` (augmented unless told not)."""
-    if read is None:
-        from espnet_edge.images import read_image as read
-    if network_input is None:
-        from espnet_edge.host.export.verify import network_input
     batches = []
     for path in paths:
-        frame = read(path)
+        frame = read_image(path)
         views = augmented_frames(frame) if augment else [("full", frame)]
         batches.extend(network_input(view, info) for _, view in views)
     return batches

@@ -31,8 +31,7 @@ def _evaluate(node, inputs, opset):
     names = ["in{}".format(i) for i in range(len(node.input))]
     const_nodes = [helper.make_node("Constant", [], [n], value=numpy_helper.from_array(v, n))
                    for n, v in zip(names, inputs)]
-    copy = helper.make_node(node.op_type, [names[i] if node.input[i] else "" for i in range(len(names))],
-                            list(node.output), domain=node.domain)
+    copy = helper.make_node(node.op_type, names, list(node.output), domain=node.domain)
     copy.attribute.extend(node.attribute)
     outputs = [helper.make_tensor_value_info(o, onnx.TensorProto.UNDEFINED, None) for o in node.output]
     graph = helper.make_graph(const_nodes + [copy], "fold", [], outputs)
@@ -53,14 +52,12 @@ def fold_constants(model):
         if node.op_type == "Constant" and len(node.attribute) == 1 and node.attribute[0].name == "value":
             value = [numpy_helper.to_array(node.attribute[0].t)]
         elif node.op_type == "Shape" and node.input[0] in shapes:
-            value = [np.array(shapes[node.input[0]], dtype=np.int64)]
             start = next((a.i for a in node.attribute if a.name == "start"), 0)
             end = next((a.i for a in node.attribute if a.name == "end"), None)
-            value = [value[0][start:end]]
+            value = [np.array(shapes[node.input[0]], dtype=np.int64)[start:end]]
         elif node.op_type in _FOLDABLE and node.domain in ("", "ai.onnx") and node.input and \
-                all((not name) or name in consts for name in node.input):
-            value = _evaluate(node, [consts[n] for n in node.input if n], opset) \
-                if all(node.input) else None
+                all(name in consts for name in node.input):
+            value = _evaluate(node, [consts[n] for n in node.input], opset)
         if value is None:
             keep.append(node)
             continue

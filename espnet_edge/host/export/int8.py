@@ -79,7 +79,7 @@ def _quantize(fp32_path, out_path, batches, input_name, method, cache_path, node
             extra_options=extra)
 
 
-def calibrate(fp32_path, batches, method, cache_path, work, progress=None):
+def calibrate(fp32_path, batches, input_name, method, cache_path, work, progress=None):
     """Activation ranges of every Conv input, written to ``cache_path`` (onnxruntime's calibration
     cache, which ``quantize_static`` then reuses). The batches go through in chunks of
     CALIB_CHUNK: onnxruntime's calibrators keep every intermediate tensor of what they are given,
@@ -91,7 +91,7 @@ def calibrate(fp32_path, batches, method, cache_path, work, progress=None):
                                    calibrate_method=_method(method), extra_options=options)
     with _quiet():
         for start in range(0, len(batches), CALIB_CHUNK):
-            calibrator.collect_data(BatchReader(_input_name(fp32_path), batches[start:start + CALIB_CHUNK]))
+            calibrator.collect_data(BatchReader(input_name, batches[start:start + CALIB_CHUNK]))
             if progress is not None:
                 progress.update(len(batches[start:start + CALIB_CHUNK]))
         save_tensors_data(calibrator.compute_data(), cache_path)
@@ -104,12 +104,6 @@ def _method(method):
             "percentile": CalibrationMethod.Percentile}[method]
 
 
-def _input_name(path):
-    import onnx
-
-    return onnx.load(path, load_external_data=False).graph.input[0].name
-
-
 def _classes(session, batch):
     output = session.run(None, {session.get_inputs()[0].name: batch})[0]
     if np.issubdtype(output.dtype, np.integer):  # --fuse-post graphs already give the class map
@@ -117,11 +111,9 @@ def _classes(session, batch):
     return np.argmax(output, axis=1)
 
 
-def sensitivity(fp32_path, batches, input_name, method, work, cache_path, progress=None):
-    """-> [(agreement, conv name)], least agreement first: each Conv quantized alone, the mask of
-    the first SENSITIVITY_FRAMES calibration batches compared with fp32."""
-    import onnx
-
+def sensitivity(fp32_path, convs, batches, input_name, method, work, cache_path, progress=None):
+    """-> [(agreement, conv name)], least agreement first: each Conv in ``convs`` quantized alone,
+    the mask of the first SENSITIVITY_FRAMES calibration batches compared with fp32."""
     from espnet_edge.host.export.pipeline import ort_session
 
     frames = batches[:SENSITIVITY_FRAMES]
@@ -129,7 +121,7 @@ def sensitivity(fp32_path, batches, input_name, method, work, cache_path, progre
     expected = [_classes(reference, batch) for batch in frames]
     scores = []
     tmp = os.path.join(work, "one-conv.onnx")
-    for name in conv_names(onnx.load(fp32_path)):
+    for name in convs:
         _quantize(fp32_path, tmp, batches, input_name, method, cache_path, nodes_to_quantize=[name])
         session = ort_session(tmp)
         agreement = float(np.mean([np.mean(_classes(session, batch) == ref)
@@ -158,12 +150,12 @@ def quantize_qdq(fp32_path, out_path, batches, method="percentile", keep_float=0
         cache = os.path.join(work, "ranges.json")  # calibrate once, reuse for every quantization
         kept, scan = [], []
         with Progress(len(batches), "calibrating") as progress:
-            calibrate(fp32_path, batches, method, cache, work, progress)
+            calibrate(fp32_path, batches, input_name, method, cache, work, progress)
         if keep_float:
             log("INT8 sensitivity scan: {} Conv(s), one at a time, to keep the {} most sensitive in "
                 "float".format(len(convs), keep_float))
             with Progress(len(convs), "sensitivity") as progress:
-                scan = sensitivity(fp32_path, batches, input_name, method, work, cache, progress)
+                scan = sensitivity(fp32_path, convs, batches, input_name, method, work, cache, progress)
             kept = [name for _, name in scan[:keep_float]]
         _quantize(fp32_path, out_path, batches, input_name, method, cache, nodes_to_exclude=kept)
     return {"convs": len(convs), "float_convs": kept,

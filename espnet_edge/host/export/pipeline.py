@@ -12,7 +12,7 @@ import warnings
 
 from espnet_edge.errors import UserError
 from espnet_edge.runtime.model_info import ModelInfo
-from espnet_edge.utils.atomic import atomic_path, ensure_writable_dir, write_json
+from espnet_edge.utils.atomic import ensure_writable_dir, write_bytes, write_json
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 DEFAULT_OPSET = 13
@@ -97,9 +97,7 @@ def set_metadata(model, info, extra=None):
 
 
 def save_model(model, path):
-    with atomic_path(path) as tmp:
-        with open(tmp, "wb") as handle:
-            handle.write(model.SerializeToString())
+    write_bytes(path, model.SerializeToString())
     return path
 
 

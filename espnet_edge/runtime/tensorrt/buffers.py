@@ -1,6 +1,7 @@
 """Size arithmetic for engine I/O buffers: shapes (with -1 dims resolved) times element sizes."""
 
 from espnet_edge.errors import UserError
+from espnet_edge.runtime.tensorrt.shapes import is_dynamic
 
 # TensorRT DataType name -> (bytes per element, numpy dtype name or None where numpy has none)
 DTYPES = {
@@ -62,7 +63,7 @@ def resolve_shape(engine_shape, concrete):
 
 
 def nbytes(shape, dtype):
-    if any(int(d) < 0 for d in shape):
+    if is_dynamic(shape):
         raise UserError("cannot size a buffer for dynamic shape {}".format(list(shape)))
     return volume(shape) * element_size(dtype)
 
@@ -78,14 +79,10 @@ def plan_buffers(tensors, max_shapes):
     planned = []
     for name, is_input, engine_shape, dtype in tensors:
         shape = tuple(int(d) for d in engine_shape)
-        if any(d < 0 for d in shape):
+        if is_dynamic(shape):
             if name not in max_shapes:
                 raise UserError("tensor {} has dynamic shape {} and no profile shape".format(name, list(shape)))
             shape = resolve_shape(shape, max_shapes[name])
         planned.append({"name": name, "is_input": bool(is_input), "shape": shape,
                         "dtype": dtype_name(dtype), "nbytes": nbytes(shape, dtype)})
     return planned
-
-
-def shapes_dynamic(shape):
-    return any(int(d) < 0 for d in shape)

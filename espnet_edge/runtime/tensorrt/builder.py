@@ -113,8 +113,7 @@ def _flags(trt, names):
 
 def _parse(trt, network, logger, path, plan):
     parser = trt.OnnxParser(network, logger)
-    ok = parser.parse_from_file(path) if plan["parse_from_file"] else parser.parse(open(path, "rb").read())
-    if not ok:
+    if not parser.parse_from_file(path):
         errors = [str(parser.get_error(i)).replace("\n", " ") for i in range(parser.num_errors)]
         raise UserError("TensorRT {} cannot parse {}: {}; check the operators with `espnet-edge check-onnx "
                         "{}`".format(plan["version"], path, "; ".join(errors) or "unknown error", path))
@@ -159,8 +158,8 @@ def build_engine(onnx_path, fp16=False, int8=False, calib=None, calib_cache=None
 def _build(trt, plan, cuda, onnx_path, info, given_shapes, fp16, int8, calib, calib_cache, allow_fallback,
            workspace, dla, timing_cache, out, reuse, max_calib_images, progress):
     from espnet_edge.runtime.tensorrt import calibrator as calib_mod
-    from espnet_edge.runtime.tensorrt import onnxmeta
     from espnet_edge.utils.atomic import write_bytes
+    from espnet_edge.weights import sha256_of
 
     version = plan["version"]
     gpu_name, capability = cuda.device_name(), cuda.compute_capability()
@@ -182,14 +181,13 @@ def _build(trt, plan, cuda, onnx_path, info, given_shapes, fp16, int8, calib, ca
     if dla is not None and precision == "fp32":
         raise UserError("DLA runs FP16 or INT8 only: add --fp16 (or --int8) to --dla")
 
-    onnx_sha = onnxmeta.file_sha256(source)
+    onnx_sha = sha256_of(source)
     options = {"requested": "int8" if int8 else ("fp16" if fp16 else "fp32"),
                "workspace_mb": workspace, "dla": dla, "onnx_variant": decision["onnx_variant"],
                "calib": os.path.abspath(calib) if calib else None,
                "calib_cache": os.path.abspath(calib_cache) if calib_cache else None,
                "allow_fallback": bool(allow_fallback)}
-    shapes_key = {k: v for k, v in given_shapes.items()}
-    key = sidecar.cache_key(onnx_sha, precision, shapes_key, version, gpu_name, capability, options)
+    key = sidecar.cache_key(onnx_sha, precision, given_shapes, version, gpu_name, capability, options)
     out = out or default_engine_path(onnx_path, precision)
     if reuse:
         action, why = sidecar.cache_decision(out, key)
@@ -274,7 +272,7 @@ def _build(trt, plan, cuda, onnx_path, info, given_shapes, fp16, int8, calib, ca
         write_bytes(timing_cache, bytes(config.get_timing_cache().serialize()))
     info_dict = info.to_dict()
     info_dict["precision"] = precision
-    meta = sidecar.make_sidecar(out, data, source, onnx_sha, precision, shapes_key, version, gpu_name, capability,
+    meta = sidecar.make_sidecar(out, data, source, onnx_sha, precision, given_shapes, version, gpu_name, capability,
                                 sidecar.jetson_release(), seconds, options, info_dict, decision["notes"])
     meta["profile_shapes"] = {k: [list(s) for s in v] for k, v in profile_shapes.items()}
     meta["api"] = {k: plan[k] for k in ("build_call", "workspace_call", "io_api", "execute_call")}

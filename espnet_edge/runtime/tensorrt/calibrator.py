@@ -34,8 +34,8 @@ def prepare_image(path, info):
     from espnet_edge.images import read_image
     from espnet_edge.preprocess import preprocess
 
-    return preprocess(read_image(path), info.preprocess, info.input_size,
-                      layout="NHWC" if info.input_layout == "NHWC" else "NCHW", fused_pre=info.fused_pre)
+    return preprocess(read_image(path), info.preprocess, info.input_size, layout=info.input_layout,
+                      fused_pre=info.fused_pre)
 
 
 def prepare_batch(paths, info):

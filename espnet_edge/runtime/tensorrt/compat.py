@@ -59,7 +59,6 @@ def api_plan(version):
       execute_call         'execute_async_v2' or 'execute_async_v3'
       set_input_shape      'set_binding_shape' or 'set_input_shape'
       timing_cache         ITimingCache via config.create_timing_cache (>= 8.0)
-      parse_from_file      OnnxParser.parse_from_file (>= 7.1), resolves external weights
     """
     version = parse_version(version)
     major_minor = version[:2]
@@ -82,7 +81,6 @@ def api_plan(version):
         "execute_call": "execute_async_v3" if tensors else "execute_async_v2",
         "set_input_shape": "set_input_shape" if tensors else "set_binding_shape",
         "timing_cache": major_minor >= (8, 0),
-        "parse_from_file": True,
     }
 
 

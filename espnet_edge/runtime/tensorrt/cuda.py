@@ -121,6 +121,7 @@ class CudaPythonBackend(object):
             raise UserError("no CUDA device found (cuda-python sees none)")
         self._check(self.cudart.cudaSetDevice(device))
         self.props = self._check(self.cudart.cudaGetDeviceProperties(device))
+        self._pinned = {}  # id(array) -> cudaMallocHost pointer, for free_pinned
 
     def _check(self, result):
         err, rest = result[0], result[1:]
@@ -155,12 +156,11 @@ class CudaPythonBackend(object):
         raw = (ctypes.c_byte * nbytes).from_address(int(ptr))
         array = np.frombuffer(raw, dtype=np.uint8, count=nbytes)[:int(np.prod(shape)) * dtype.itemsize]
         array = array.view(dtype).reshape(tuple(shape))
-        self._pinned = getattr(self, "_pinned", {})
         self._pinned[id(array)] = int(ptr)
         return array
 
     def free_pinned(self, array):
-        ptr = getattr(self, "_pinned", {}).pop(id(array), None)
+        ptr = self._pinned.pop(id(array), None)
         if ptr:
             self._check(self.cudart.cudaFreeHost(ptr))
 

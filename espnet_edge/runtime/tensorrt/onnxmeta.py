@@ -5,8 +5,6 @@ StringStringEntryProto {key = 1, value = 2}. We walk the top-level fields and sk
 (the graph is one length-delimited field, skipped without being decoded).
 """
 
-import hashlib
-
 from espnet_edge.errors import UserError
 
 _METADATA_PROPS = 14
@@ -77,14 +75,3 @@ def model_info(path):
     from espnet_edge.runtime.model_info import ModelInfo
 
     return ModelInfo.from_metadata(read_metadata_props(path), source="ONNX file " + path)
-
-
-def file_sha256(path, chunk=1 << 20):
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        while True:
-            block = handle.read(chunk)
-            if not block:
-                break
-            digest.update(block)
-    return digest.hexdigest()

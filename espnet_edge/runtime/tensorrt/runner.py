@@ -16,6 +16,7 @@ import numpy as np
 from espnet_edge.errors import UserError
 from espnet_edge.runtime.base import Runner
 from espnet_edge.runtime.tensorrt import buffers, compat, sidecar
+from espnet_edge.runtime.tensorrt.shapes import is_dynamic
 
 
 class TensorRTRunner(Runner):
@@ -59,7 +60,6 @@ class TensorRTRunner(Runner):
         if info is None:
             info = ModelInfo.from_dict(self.meta.get("model_info") or {}, source=sidecar.sidecar_path(engine_path))
         Runner.__init__(self, info)
-        self._buffers = []
         self.cuda = None
         trt = require_tensorrt()
         self.trt = trt
@@ -133,16 +133,16 @@ class TensorRTRunner(Runner):
         if len(self.inputs) != 1 or not self.outputs:
             raise UserError("engine {} has {} inputs and {} outputs; espnet-edge engines have one input".format(
                 self.path, len(self.inputs), len(self.outputs)))
-        self.dynamic = any(buffers.shapes_dynamic(t[2]) for t in tensors)
+        self.dynamic = any(is_dynamic(t[2]) for t in tensors)
         max_shapes = {}
         for index in self.inputs:
             name, _, shape, _ = tensors[index]
-            if buffers.shapes_dynamic(shape):
+            if is_dynamic(shape):
                 max_shapes[name] = self._profile_max(index, name)
                 self._set_input_shape(index, name, max_shapes[name])
         for index in self.outputs:
             name = tensors[index][0]
-            if buffers.shapes_dynamic(tensors[index][2]):
+            if is_dynamic(tensors[index][2]):
                 max_shapes[name] = self._context_shape(index, name)
         self.layout = buffers.plan_buffers(tensors, max_shapes)
         self.host, self.device = [], []
@@ -150,7 +150,6 @@ class TensorRTRunner(Runner):
             dtype = buffers.numpy_dtype(spec["dtype"])
             self.host.append(self.cuda.pinned_empty(spec["shape"], dtype))
             self.device.append(self.cuda.alloc(spec["nbytes"]))
-        self._buffers = list(self.device)
         self.current = {}  # input index -> shape currently set in the context
         self.bindings = [buf.ptr for buf in self.device]
         if self.plan["io_api"] == "tensors":

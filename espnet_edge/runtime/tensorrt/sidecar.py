@@ -23,6 +23,11 @@ def sidecar_path(engine_path):
     return engine_path + SUFFIX
 
 
+def shapes_json(shapes):
+    """{name: (min, opt, max)} -> {name: [[...], [...], [...]]}, as the sidecar and cache key hold it."""
+    return {k: [list(s) for s in v] for k, v in sorted((shapes or {}).items())}
+
+
 def cache_key(onnx_sha256, precision, shapes, tensorrt_version, gpu_name, compute_capability,
               options=None):
     """A hex digest that changes when anything that changes the engine changes."""
@@ -31,7 +36,7 @@ def cache_key(onnx_sha256, precision, shapes, tensorrt_version, gpu_name, comput
     material = {
         "onnx_sha256": onnx_sha256,
         "precision": precision,
-        "shapes": {k: [list(s) for s in v] for k, v in sorted((shapes or {}).items())},
+        "shapes": shapes_json(shapes),
         "tensorrt": short_version(tensorrt_version),
         "gpu": gpu_name,
         "compute_capability": str(compute_capability),
@@ -50,7 +55,7 @@ def make_sidecar(engine_path, engine_bytes, onnx_path, onnx_sha256, precision, s
         "onnx": os.path.abspath(onnx_path),
         "onnx_sha256": onnx_sha256,
         "precision": precision,
-        "shapes": {k: [list(s) for s in v] for k, v in sorted((shapes or {}).items())},
+        "shapes": shapes_json(shapes),
         "tensorrt": tensorrt_version,
         "gpu": {"name": gpu_name, "compute_capability": str(compute_capability)},
         "jetson": jetson,  # {"l4t", "jetpack"} or None off Jetson
@@ -147,11 +152,9 @@ def verify_engine_file(engine_path, sidecar):
                             engine_path, size, expected, rebuild_command(sidecar, out=engine_path)))
     digest = sidecar.get("engine_sha256")
     if digest:
-        actual = hashlib.sha256()
-        with open(engine_path, "rb") as handle:
-            for block in iter(lambda: handle.read(1 << 20), b""):
-                actual.update(block)
-        if actual.hexdigest() != digest:
+        from espnet_edge.weights import sha256_of
+
+        if sha256_of(engine_path) != digest:
             raise UserError("engine {} does not match its sidecar (sha256 differs: corrupted or replaced); "
                             "rebuild it with `{}`".format(engine_path, rebuild_command(sidecar, out=engine_path)))
 
