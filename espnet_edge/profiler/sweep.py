@@ -17,10 +17,12 @@ def check_freqs(freqs, table_mhz):
     """Each requested MHz -> the table step it will run at; UserError for unknown or colliding steps."""
     if not table_mhz:
         return dict((f, None) for f in freqs)
+    from espnet_edge.jetson.clocks import RANGE_SLACK_MHZ
+
     steps = {}
     low, high = min(table_mhz), max(table_mhz)
     for freq in freqs:
-        if freq < low - 1 or freq > high + 1:
+        if freq < low - RANGE_SLACK_MHZ or freq > high + RANGE_SLACK_MHZ:
             raise UserError("{} MHz is outside this GPU's range {:g}..{:g} MHz; choose steps in it "
                             "(`espnet-edge clocks show`)".format(freq, low, high))
         nearest = min(table_mhz, key=lambda step: (abs(step - freq), step))
