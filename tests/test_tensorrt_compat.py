@@ -73,7 +73,7 @@ def test_plan_tensorrt_10_has_explicit_batch_by_default():
 
 def test_plan_tensorrt_11_is_strongly_typed():
     plan = api_plan("11.0.0.1")
-    assert plan["network_flags"] == ["STRONGLY_TYPED"]
+    assert plan["network_flags"] == []  # STRONGLY_TYPED is ignored (always on) in 11
     assert not plan["precision_flags"] and not plan["int8_calibration"] and plan["strongly_typed"]
 
 
@@ -130,4 +130,25 @@ def test_tensorrt_11_fp16_means_the_fp16_onnx():
 
 def test_fp32_plan_has_no_flags():
     plan = precision_plan("8.2.1.8")
-    assert plan == {"precision": "fp32", "flags": [], "calibrate": False, "onnx_variant": None, "notes": []}
+    assert plan == {"precision": "fp32", "flags": [], "calibrate": False, "onnx_variant": None,
+                    "network_flags": ["EXPLICIT_BATCH"], "notes": []}
+
+
+def test_tensorrt_10_12_builds_typed_onnx_instead_of_deprecated_flags():
+    plan = precision_plan("10.13.0.35", fp16=True, fp16_model=True)
+    assert plan["flags"] == [] and plan["onnx_variant"] == "fp16" and plan["network_flags"] == ["STRONGLY_TYPED"]
+    plan = precision_plan("10.13.0.35", int8=True, qdq_model=True)
+    assert plan["flags"] == [] and plan["onnx_variant"] == "int8" and plan["network_flags"] == ["STRONGLY_TYPED"]
+    # without the typed file the deprecated flag still works, and the note says how to avoid it
+    plan = precision_plan("10.13.0.35", fp16=True)
+    assert plan["flags"] == ["FP16"] and plan["network_flags"] == []
+    assert any("deprecates BuilderFlag.FP16" in note for note in plan["notes"])
+    # before 10.12 the flags are not deprecated and stay the way
+    assert precision_plan("10.3.0", fp16=True, fp16_model=True)["flags"] == ["FP16"]
+
+
+def test_platform_caps_and_calibrator_deprecation_by_version():
+    assert api_plan("10.4.0")["platform_caps"] and not api_plan("10.5.0")["platform_caps"]
+    plan = precision_plan("10.3.0", int8=True, calibration=True)
+    assert plan["calibrate"] and any("deprecates the INT8 calibrator" in note for note in plan["notes"])
+    assert not any("deprecates" in n for n in precision_plan("8.6.1", int8=True, calibration=True)["notes"])

@@ -71,6 +71,10 @@ def variant_path(onnx_path, variant):
     return base_stem(onnx_path) + "-{}.onnx".format(variant)
 
 
+def report_path(engine_path):
+    return engine_path + ".report.json"
+
+
 def default_engine_path(onnx_path, precision):
     return "{}-{}.engine".format(base_stem(onnx_path), precision)
 
@@ -120,6 +124,15 @@ def _parse(trt, network, logger, path, plan):
     return parser
 
 
+def _set_workspace(trt, config, plan, workspace_mb):
+    """Builder workspace limit in MiB, the byte count as an int (both APIs take integers)."""
+    nbytes = int(workspace_mb) << 20
+    if plan["workspace_call"] == "set_memory_pool_limit":
+        config.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, nbytes)
+    else:
+        config.max_workspace_size = nbytes
+
+
 def _network_inputs(network):
     return [(network.get_input(i).name, tuple(network.get_input(i).shape)) for i in range(network.num_inputs)]
 
@@ -131,11 +144,12 @@ def _log(message):
 
 def build_engine(onnx_path, fp16=False, int8=False, calib=None, calib_cache=None, allow_fallback=False,
                  workspace=None, dla=None, timing_cache=None, shapes=None, out=None, reuse=True, info=None,
-                 max_calib_images=500, progress=True, cuda=None):
+                 max_calib_images=500, progress=True, cuda=None, report=False):
     """Build (or reuse) the engine for ``onnx_path``; returns the engine path.
 
     ``workspace`` in MiB; ``dla`` a DLA core; ``shapes`` a --shapes spec (see shapes.py); ``info`` a
-    ModelInfo for ONNX files without espnet-edge metadata.
+    ModelInfo for ONNX files without espnet-edge metadata; ``report`` also writes the engine
+    inspector's layer table as ``<engine>.report.json`` (see report.py).
     """
     given_shapes = check_request(onnx_path, int8, calib, calib_cache, shapes, workspace, dla)
     from espnet_edge.runtime.tensorrt import onnxmeta
@@ -149,14 +163,15 @@ def build_engine(onnx_path, fp16=False, int8=False, calib=None, calib_cache=None
     cuda = cuda or open_cuda()
     try:
         return _build(trt, plan, cuda, onnx_path, info, given_shapes, fp16, int8, calib, calib_cache,
-                      allow_fallback, workspace, dla, timing_cache, out, reuse, max_calib_images, progress)
+                      allow_fallback, workspace, dla, timing_cache, out, reuse, max_calib_images, progress,
+                      report)
     finally:
         if own_cuda:
             cuda.close()
 
 
 def _build(trt, plan, cuda, onnx_path, info, given_shapes, fp16, int8, calib, calib_cache, allow_fallback,
-           workspace, dla, timing_cache, out, reuse, max_calib_images, progress):
+           workspace, dla, timing_cache, out, reuse, max_calib_images, progress, report=False):
     from espnet_edge.runtime.tensorrt import calibrator as calib_mod
     from espnet_edge.utils.atomic import write_bytes
     from espnet_edge.weights import sha256_of
@@ -170,7 +185,8 @@ def _build(trt, plan, cuda, onnx_path, info, given_shapes, fp16, int8, calib, ca
     qdq_path = variant_path(onnx_path, "int8")
     decision = compat.precision_plan(version, fp16=fp16, int8=int8, fast_fp16=fast_fp16, fast_int8=fast_int8,
                                      allow_fallback=allow_fallback, calibration=bool(calib or calib_cache),
-                                     qdq_model=os.path.isfile(qdq_path))
+                                     qdq_model=os.path.isfile(qdq_path),
+                                     fp16_model=os.path.isfile(variant_path(onnx_path, "fp16")))
     for note in decision["notes"]:
         _log("espnet-edge build: " + note)
     precision = decision["precision"]
@@ -191,20 +207,20 @@ def _build(trt, plan, cuda, onnx_path, info, given_shapes, fp16, int8, calib, ca
     out = out or default_engine_path(onnx_path, precision)
     if reuse:
         action, why = sidecar.cache_decision(out, key)
-        if action == "reuse":
+        if action == "reuse" and (not report or os.path.isfile(report_path(out))):
             _log("espnet-edge build: reusing " + why)
             return out
         if os.path.exists(out):
             _log("espnet-edge build: rebuilding: " + why)
 
-    network = builder.create_network(_flags(trt, plan["network_flags"]))
+    network = builder.create_network(_flags(trt, decision["network_flags"]))
     parser = _parse(trt, network, logger, source, plan)  # noqa: F841 - the parser owns layer storage
     config = builder.create_builder_config()
     if workspace:
-        if plan["workspace_call"] == "set_memory_pool_limit":
-            config.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, int(workspace) << 20)
-        else:
-            config.max_workspace_size = int(workspace) << 20
+        _set_workspace(trt, config, plan, workspace)
+    if report:
+        # layer names, tactics and formats in the engine, for the inspector (8.2+)
+        config.profiling_verbosity = trt.ProfilingVerbosity.DETAILED
     for flag in decision["flags"]:
         config.set_flag(getattr(trt.BuilderFlag, flag))
 
@@ -256,11 +272,17 @@ def _build(trt, plan, cuda, onnx_path, info, given_shapes, fp16, int8, calib, ca
          "Jetson".format(os.path.basename(source), precision.upper(), version, gpu_name,
                          capability.replace(".", "")))
     started = time.time()
-    if plan["build_call"] == "build_serialized_network":
-        serialized = builder.build_serialized_network(network, config)
-    else:
-        engine = builder.build_engine(network, config)
-        serialized = engine.serialize() if engine is not None else None
+    try:
+        if plan["build_call"] == "build_serialized_network":
+            serialized = builder.build_serialized_network(network, config)
+        else:
+            engine = builder.build_engine(network, config)
+            serialized = engine.serialize() if engine is not None else None
+    finally:
+        if calibrator is not None:
+            calibrator.close()
+    if calibrator is not None:
+        calibrator.raise_stored()  # a callback failed inside TensorRT: that, not TensorRT's message
     if serialized is None:
         raise UserError("TensorRT could not build the engine for {} (its log above says why); try a larger "
                         "--workspace, or {}".format(source, "drop --dla" if dla is not None else
@@ -277,6 +299,11 @@ def _build(trt, plan, cuda, onnx_path, info, given_shapes, fp16, int8, calib, ca
     meta["profile_shapes"] = {k: [list(s) for s in v] for k, v in profile_shapes.items()}
     meta["api"] = {k: plan[k] for k in ("build_call", "workspace_call", "io_api", "execute_call")}
     sidecar.write_sidecar(out, meta)
+    if report:
+        from espnet_edge.runtime.tensorrt import report as report_mod
+
+        layers = report_mod.inspect_serialized(trt, logger, data)
+        report_mod.write_report(report_path(out), report_mod.make_report(layers, meta, dla=dla))
     _log("espnet-edge build: wrote {} ({:.1f} MB, {:.0f} s; inputs {})".format(
         out, len(data) / 1e6, seconds, ", ".join("{} {}".format(k, format_dims(v[1]))
                                                  for k, v in profile_shapes.items())))

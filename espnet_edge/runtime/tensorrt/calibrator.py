@@ -106,6 +106,101 @@ def write_cache(path, data):
     write_bytes(path, bytes(data))
 
 
+class CalibrationError(UserError):
+    """A calibration callback failed inside TensorRT; raised by the build once TensorRT returns."""
+
+
+def _one_line(exc):
+    text = str(exc).strip().splitlines()
+    return "{}: {}".format(type(exc).__name__, text[0]) if text else type(exc).__name__
+
+
+class CalibratorCallbacks(object):
+    """What TensorRT calls during INT8 calibration, made safe to call from inside TensorRT.
+
+    TensorRT 8.2's Python wrapper has no try/catch around these calls and >= 8.5 prints the
+    exception and treats it as "no more data". So every callback catches whatever it raises, stores
+    the first failure, returns None (TensorRT's "no batch" / "no cache"), and returns None from then
+    on; ``raise_stored()`` (the builder calls it after the build) raises it as one clear line.
+    """
+
+    def __init__(self, info, batch_size, files, cache_path, cuda, cache_data=None, progress=True):
+        from espnet_edge.utils.progress import Progress
+
+        self.batch_size = int(batch_size)
+        self.batches = iter_batches(files, info, batch_size) if files else iter(())
+        self.shape = (self.batch_size,) + tuple(info.input_shape[1:])
+        self.cuda = cuda
+        self.cache_path = cache_path
+        self.cache_data = cache_data
+        self.device = cuda.alloc(int(np.prod(self.shape)) * 4)
+        count = len(files) // self.batch_size if files else 0
+        self.progress = Progress(count, "calibrating", enabled=None if progress else False)
+        self.failure = None  # (callback name, exception)
+
+    def _guard(self, name, call, *args):
+        if self.failure is not None:
+            return None
+        try:
+            return call(*args)
+        except BaseException as exc:  # noqa: BLE001 - nothing may escape into TensorRT's C++ frames
+            self.failure = (name, exc)
+            self.progress.close()
+            return None
+
+    # the TensorRT interface
+    def get_batch_size(self):
+        return self.batch_size
+
+    def get_batch(self, names, *args):
+        return self._guard("get_batch", self._next_batch)
+
+    def read_calibration_cache(self):
+        return self._guard("read_calibration_cache", self._read_cache)
+
+    def write_calibration_cache(self, cache):
+        return self._guard("write_calibration_cache", self._write_cache, cache)
+
+    # the work behind it
+    def _next_batch(self):
+        try:
+            batch = next(self.batches)
+        except StopIteration:
+            self.progress.close()
+            return None
+        if batch.shape != self.shape:
+            raise UserError("calibration batch {} does not match the input {}".format(batch.shape, self.shape))
+        self.cuda.htod(self.device, batch)
+        self.progress.update()
+        return [int(self.device.ptr)]
+
+    def _read_cache(self):
+        if self.cache_data:
+            sys.stderr.write("using calibration cache ({} bytes)\n".format(len(self.cache_data)))
+            return self.cache_data
+        return None
+
+    def _write_cache(self, cache):
+        if self.cache_path:
+            write_cache(self.cache_path, cache)
+        return None
+
+    def close(self):
+        """Free the device buffer (idempotent); the builder calls it once TensorRT is done."""
+        if self.device is not None:
+            self.cuda.free(self.device)
+            self.device = None
+
+    def raise_stored(self):
+        if self.failure is None:
+            return
+        name, exc = self.failure
+        if isinstance(exc, KeyboardInterrupt):
+            raise exc
+        detail = str(exc) if isinstance(exc, UserError) else _one_line(exc)
+        raise CalibrationError("INT8 calibration stopped in {}: {}".format(name, detail))
+
+
 def make_calibrator(info, batch_size, files, cache_path, tensorrt_version, cuda, cache_data=None,
                     progress=True):
     """An IInt8EntropyCalibrator2 (subclassed here, when tensorrt is importable) over ``files``.
@@ -114,42 +209,10 @@ def make_calibrator(info, batch_size, files, cache_path, tensorrt_version, cuda,
     """
     import tensorrt as trt
 
-    from espnet_edge.utils.progress import Progress
-
-    class EntropyCalibrator(trt.IInt8EntropyCalibrator2):
+    class EntropyCalibrator(CalibratorCallbacks, trt.IInt8EntropyCalibrator2):
         def __init__(self):
             trt.IInt8EntropyCalibrator2.__init__(self)
-            self.batches = iter_batches(files, info, batch_size) if files else iter(())
-            shape = (batch_size,) + tuple(info.input_shape[1:])
-            self.device = cuda.alloc(int(np.prod(shape)) * 4)
-            self.shape = shape
-            count = len(files) // batch_size if files else 0
-            self.progress = Progress(count, "calibrating", enabled=None if progress else False)
-
-        def get_batch_size(self):
-            return batch_size
-
-        def get_batch(self, names, *args):
-            try:
-                batch = next(self.batches)
-            except StopIteration:
-                self.progress.close()
-                return None
-            if batch.shape != self.shape:
-                raise UserError("calibration batch {} does not match the input {}".format(
-                    batch.shape, self.shape))
-            cuda.htod(self.device, batch)
-            self.progress.update()
-            return [self.device.ptr]
-
-        def read_calibration_cache(self):
-            if cache_data:
-                sys.stderr.write("using calibration cache ({} bytes)\n".format(len(cache_data)))
-                return cache_data
-            return None
-
-        def write_calibration_cache(self, cache):
-            if cache_path:
-                write_cache(cache_path, cache)
+            CalibratorCallbacks.__init__(self, info, batch_size, files, cache_path, cuda,
+                                         cache_data=cache_data, progress=progress)
 
     return EntropyCalibrator()

@@ -59,6 +59,14 @@ def api_plan(version):
       execute_call         'execute_async_v2' or 'execute_async_v3'
       set_input_shape      'set_binding_shape' or 'set_input_shape'
       timing_cache         ITimingCache via config.create_timing_cache (>= 8.0)
+      typed_preferred      BuilderFlag.FP16/INT8 are deprecated (10.12, "superseded by strong typing"):
+                           build the exported -fp16/-int8 ONNX strongly typed where it exists
+      calibrator_deprecated  the IInt8 calibrator API is deprecated (10.1); QDQ is the way
+    Sources: the [DEPRECATED] notes in NVIDIA's own bindings (tensorrt-cu11-bindings 10.13.0.35,
+    tensorrt-cu12-bindings 11.4.0.106 docstrings: EXPLICIT_BATCH "ignored ... in TensorRT 10.0",
+    STRONGLY_TYPED "Deprecated in TensorRT 11.0 ... ignored", BuilderFlag FP16/INT8 "Deprecated in
+    TensorRT 10.12"); calibrator 10.1 and platform_has_fast_* 10.5 from the TensorRT 10 release notes
+    as quoted in issue 15 (unsourced here).
     """
     version = parse_version(version)
     major_minor = version[:2]
@@ -69,14 +77,17 @@ def api_plan(version):
     strongly_typed = version[0] >= 11
     return {
         "version": format_version(version),
-        "network_flags": ["EXPLICIT_BATCH"] if version[0] < 10 else
-                         (["STRONGLY_TYPED"] if strongly_typed else []),
+        # EXPLICIT_BATCH is ignored from 10.0 on and absent in 11; STRONGLY_TYPED is ignored in 11
+        # (always strongly typed), so both are only passed where they still mean something.
+        "network_flags": ["EXPLICIT_BATCH"] if version[0] < 10 else [],
         "build_call": "build_serialized_network" if major_minor >= (8, 0) else "build_engine",
         "workspace_call": "set_memory_pool_limit" if major_minor >= (8, 4) else "max_workspace_size",
         "precision_flags": not strongly_typed,
         "strongly_typed": strongly_typed,
         "int8_calibration": not strongly_typed,
-        "platform_caps": not strongly_typed,
+        "platform_caps": major_minor < (10, 5),
+        "typed_preferred": major_minor >= (10, 12) and not strongly_typed,
+        "calibrator_deprecated": major_minor >= (10, 1),
         "io_api": "tensors" if tensors else "bindings",
         "execute_call": "execute_async_v3" if tensors else "execute_async_v2",
         "set_input_shape": "set_input_shape" if tensors else "set_binding_shape",
@@ -88,13 +99,15 @@ PRECISIONS = ("fp32", "fp16", "int8")
 
 
 def precision_plan(version, fp16=False, int8=False, fast_fp16=True, fast_int8=True, allow_fallback=False,
-                   calibration=False, qdq_model=False):
+                   calibration=False, qdq_model=False, fp16_model=False):
     """Decide how to build the requested precision; pure, so the refusal rules are testable.
 
     ``calibration``: calibration images or a calibration cache were given.
     ``qdq_model``: a QDQ (explicitly quantized) ONNX file is available for INT8.
+    ``fp16_model``: the exported -fp16.onnx is available (built strongly typed from 10.12 on).
     Returns {'precision', 'flags' (BuilderFlag names), 'calibrate' (bool), 'onnx_variant'
-    (None, 'fp16' or 'int8': which exported file to parse), 'notes' (list of str)}.
+    (None, 'fp16' or 'int8': which exported file to parse), 'network_flags' (creation flag names),
+    'notes' (list of str)}.
     Raises UserError when the request cannot be honoured and fallback was not allowed.
     """
     plan = api_plan(version)
@@ -114,7 +127,8 @@ def precision_plan(version, fp16=False, int8=False, fast_fp16=True, fast_int8=Tr
         notes.append(reason + ": falling back to FP32 (--allow-fallback)")
         precision = "fp32"
 
-    result = {"precision": precision, "flags": [], "calibrate": False, "onnx_variant": None, "notes": notes}
+    result = {"precision": precision, "flags": [], "calibrate": False, "onnx_variant": None,
+              "network_flags": list(plan["network_flags"]), "notes": notes}
     if plan["strongly_typed"]:
         # TensorRT >= 11 takes precision from the network's tensor types: build the exported variant.
         if precision != "fp32":
@@ -125,6 +139,10 @@ def precision_plan(version, fp16=False, int8=False, fast_fp16=True, fast_int8=Tr
             raise UserError("INT8 on TensorRT {} needs the QDQ model <model>-int8.onnx: export it with "
                             "`espnet-edge export --int8`".format(plan["version"]))
         return result
+    if plan["typed_preferred"] and precision != "fp32":
+        typed = _typed_plan(plan, precision, calibration, qdq_model, fp16_model, result)
+        if typed is not None:
+            return typed
     if precision == "fp16":
         result["flags"] = ["FP16"]
     elif precision == "int8":
@@ -142,4 +160,30 @@ def precision_plan(version, fp16=False, int8=False, fast_fp16=True, fast_int8=Tr
         if calibration and not plan["int8_calibration"]:
             raise UserError("TensorRT {} has no implicit INT8 calibration: use the QDQ "
                             "-int8.onnx".format(plan["version"]))
+        if calibration and plan["calibrator_deprecated"]:
+            notes.append("TensorRT {} deprecates the INT8 calibrator API (since 10.1): the QDQ model from "
+                         "`espnet-edge export --int8` is the lasting way".format(plan["version"]))
+    return result
+
+
+def _typed_plan(plan, precision, calibration, qdq_model, fp16_model, result):
+    """10.12+: build the exported typed ONNX strongly typed instead of the deprecated BuilderFlags.
+
+    Returns the finished plan, or None to fall back to the flags (with a note saying so).
+    """
+    notes = result["notes"]
+    if precision == "fp16" and fp16_model:
+        variant = "fp16"
+    elif precision == "int8" and qdq_model and not calibration:
+        variant = "int8"
+    else:
+        notes.append("TensorRT {} deprecates BuilderFlag.{} (since 10.12, superseded by strong typing): "
+                     "export the {} with `espnet-edge export --{}` to build without it".format(
+                         plan["version"], precision.upper(),
+                         "-fp16.onnx" if precision == "fp16" else "QDQ -int8.onnx", precision))
+        return None
+    result["onnx_variant"] = variant
+    result["network_flags"] = ["STRONGLY_TYPED"]
+    notes.append("TensorRT {}: building the exported -{}.onnx strongly typed (BuilderFlag.{} is "
+                 "deprecated since 10.12)".format(plan["version"], variant, precision.upper()))
     return result
