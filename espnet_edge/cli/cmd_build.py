@@ -32,6 +32,9 @@ def add_parser(subparsers):
     parser.add_argument("--out", metavar="FILE", help="engine path (default: beside the ONNX, "
                         "<model>-<precision>.engine)")
     parser.add_argument("--force", action="store_true", help="rebuild even if a matching engine exists")
+    parser.add_argument("--report", action="store_true", help="also write the engine inspector's layer table "
+                        "(layer, type, precision, tactic, fused ops; with --dla the GPU fallbacks) as "
+                        "ENGINE.report.json and print a short summary")
     parser.add_argument("--inspect", metavar="ENGINE", help="instead of building: check ENGINE against its "
                         "sidecar (and this machine when TensorRT is here) and print the sidecar")
     parser.set_defaults(func=run)
@@ -51,8 +54,17 @@ def run(args):
     path = build_engine(args.onnx, fp16=args.fp16, int8=args.int8, calib=args.calib, calib_cache=args.calib_cache,
                         allow_fallback=args.allow_fallback, workspace=args.workspace, dla=args.dla,
                         timing_cache=args.timing_cache, shapes=args.shapes, out=args.out,
-                        reuse=not args.force, max_calib_images=args.calib_images)
+                        reuse=not args.force, max_calib_images=args.calib_images, report=args.report)
     print(path)
+    if args.report:
+        from espnet_edge.runtime.tensorrt import report
+        from espnet_edge.runtime.tensorrt.builder import report_path
+
+        with open(report_path(path)) as handle:
+            data = json.load(handle)
+        for line in report.summary_lines(data):
+            print("  " + line)
+        print(report_path(path))
     return 0
 
 
@@ -70,15 +82,22 @@ def inspect(engine_path):
     except ImportError:
         meta["this_machine"] = "TensorRT not installed here: engine file checked against its sidecar only"
     else:
+        from espnet_edge.errors import MissingDependency
         from espnet_edge.runtime.tensorrt.compat import format_version
         from espnet_edge.runtime.tensorrt.cuda import open_cuda
 
-        cuda = open_cuda()
         try:
-            sidecar.check_compatible(meta, format_version(tensorrt.__version__), cuda.device_name(),
-                                     cuda.compute_capability(), engine_path)
-        finally:
-            cuda.close()
-        meta["this_machine"] = "compatible"
+            cuda = open_cuda()
+        except (UserError, MissingDependency) as exc:
+            # TensorRT but no GPU (or no CUDA binding): the sidecar check above is what can be done
+            meta["this_machine"] = "TensorRT {} here but no usable GPU ({}): engine file checked against its " \
+                                   "sidecar only".format(format_version(tensorrt.__version__), exc)
+        else:
+            try:
+                sidecar.check_compatible(meta, format_version(tensorrt.__version__), cuda.device_name(),
+                                         cuda.compute_capability(), engine_path)
+            finally:
+                cuda.close()
+            meta["this_machine"] = "compatible"
     print(json.dumps(meta, indent=2))
     return 0

@@ -86,6 +86,10 @@ class TensorRTRunner(Runner):
                                 self.version, engine_path,
                                 sidecar.rebuild_command(self.meta or {}, out=engine_path)))
         self.context = self.engine.create_execution_context()
+        if self.context is None:
+            raise UserError("TensorRT {} could not create an execution context for {} (usually out of GPU "
+                            "memory: close other GPU programs, or rebuild with a smaller --workspace)".format(
+                                self.version, engine_path))
         self.stream = self.cuda.stream()
         self.events = [self.cuda.event() for _ in range(4)]
         self.last_gpu_ms = None
@@ -151,10 +155,15 @@ class TensorRTRunner(Runner):
             self.host.append(self.cuda.pinned_empty(spec["shape"], dtype))
             self.device.append(self.cuda.alloc(spec["nbytes"]))
         self.current = {}  # input index -> shape currently set in the context
-        self.bindings = [buf.ptr for buf in self.device]
+        self._bind_addresses(tensors)
+
+    def _bind_addresses(self, tensors):
+        """Device addresses (ints, not the buffer objects) for the bindings list or each named tensor."""
+        self.bindings = [int(buf.ptr) for buf in self.device]
         if self.plan["io_api"] == "tensors":
-            for (name, _, _, _), buf in zip(tensors, self.device):
-                self.context.set_tensor_address(name, buf.ptr)
+            for (name, _, _, _), ptr in zip(tensors, self.bindings):
+                if self.context.set_tensor_address(name, ptr) is False:
+                    raise UserError("TensorRT refused the device address of tensor {}".format(name))
 
     # --- running -------------------------------------------------------------------------------
     def _enqueue(self):
