@@ -165,6 +165,18 @@ def test_context_none_and_calibrator_failure_are_one_line(bindings, drive):
             assert "\n" not in message and r["result"]["freed"] == 1  # the calibrator's buffer was released
 
 
+def test_doctor_selftest_runs_every_io_path_of_each_version(bindings, drive):
+    for version in PATHS[bindings["key"]]:
+        r = drive[(version, "selftest")]
+        assert r["status"] == "ok" and r["result"]["status"] == "ok", (version, r)
+        paths = sorted(set(io for io, _ in r["result"]["runs"]))
+        mm = _major_minor(version)
+        expected = (["bindings"] if mm < (10, 0) else []) + (["tensors"] if mm >= (8, 5) else [])
+        assert paths == sorted(expected), (version, paths)
+        assert [graph for _, graph in r["result"]["runs"]] == [False, True] * len(expected)
+        assert r["result"]["max_error"] == 0.0
+
+
 PLANTED = {
     "planted:wrong_keyword": "has no keyword 'size'",
     "planted:float_pool_size": "pool_size must be",

@@ -170,6 +170,23 @@ def case_calibrator_failure(work, world):
     return {"refused": None}
 
 
+def case_selftest(work, world):
+    """doctor --selftest's TensorRT step: every I/O path of the version, with and without CUDA graph."""
+    from espnet_edge.apps import selftest
+    from espnet_edge.runtime.tensorrt import cuda as cuda_module
+
+    folder = os.path.join(work, "selftest")
+    os.makedirs(folder, exist_ok=True)
+    original = cuda_module.open_cuda
+    cuda_module.open_cuda = lambda prefer=None, device=0: world.cuda
+    try:
+        status, reason, details = selftest.check_tensorrt(folder)
+    finally:
+        cuda_module.open_cuda = original
+    return {"status": status, "reason": reason, "max_error": max(r["max_abs_error"] for r in details["runs"]),
+            "runs": [[r["io_api"], r["cuda_graph_used"]] for r in details["runs"]]}
+
+
 # planted mistakes: each replaces one small piece of our code with a wrong call
 def plant_wrong_keyword():
     def wrong(trt, config, plan, workspace_mb):
@@ -224,6 +241,7 @@ CASES = [
     Case("tx2_int8_refusal", case_tx2_int8, world={"fast_int8": False}),
     Case("context_none", case_no_context, world={"context_fails": True}),
     Case("calibrator_failure", case_calibrator_failure),
+    Case("selftest", case_selftest),
     Case("planted:wrong_keyword", case_workspace_timing_report, planted=plant_wrong_keyword),
     Case("planted:float_pool_size", case_workspace_timing_report, planted=plant_float_pool),
     Case("planted:buffer_object", case_fp32, planted=plant_buffer_object),

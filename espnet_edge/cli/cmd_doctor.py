@@ -2,10 +2,12 @@
 
 import importlib
 import json
+import os
 import platform
 import sys
 
 from espnet_edge import __version__
+from espnet_edge.errors import UserError
 from espnet_edge.profiler.samplers import find_tegrastats
 
 
@@ -14,6 +16,12 @@ def add_parser(subparsers):
                                    description="Report Python, torch, ONNX Runtime, TensorRT, CUDA, the "
                                    "Jetson board and its tools, and what each missing piece disables.")
     parser.add_argument("--json", action="store_true", help="print JSON")
+    parser.add_argument("--selftest", action="store_true", help="for the first run on a board: build and run a "
+                        "tiny TensorRT engine through every I/O path (with and without CUDA graph) against numpy, "
+                        "read the GPU clock, dry-run a pin and restore, read 2 s of tegrastats and the power "
+                        "rails; writes one JSON report (what it could not do is listed with the reason)")
+    parser.add_argument("--out", metavar="FILE", default="espnet-edge-selftest.json",
+                        help="--selftest report path (default espnet-edge-selftest.json)")
     parser.set_defaults(func=run)
 
 
@@ -115,7 +123,30 @@ def _fmt(value):
     return str(value)
 
 
+def run_selftest(args):
+    from espnet_edge.apps import selftest
+    from espnet_edge.utils.atomic import ensure_writable_dir
+
+    out = os.path.abspath(args.out)
+    if os.path.isdir(out):
+        raise UserError("--out {} is a folder: give a file name for the JSON report".format(args.out))
+    ensure_writable_dir(os.path.dirname(out))
+    sys.stderr.write("espnet-edge doctor: self-test (a minute or two with TensorRT)\n")
+    report = selftest.run_selftest()
+    report["doctor"] = collect()
+    selftest.write_report(out, report)
+    if args.json:
+        print(json.dumps(report, indent=2, default=str))
+    else:
+        for line in selftest.summary_lines(report):
+            print(line)
+        print("report: {}".format(out))
+    return 1 if report["failed"] else 0
+
+
 def run(args):
+    if args.selftest:
+        return run_selftest(args)
     checks = collect()
     if args.json:
         print(json.dumps(checks, indent=2, default=str))

@@ -45,7 +45,10 @@ class TensorRTRunner(Runner):
             cuda.close()
             raise
 
-    def __init__(self, engine_path, info=None, cuda=None, cuda_backend=None, cuda_graph=False):
+    def __init__(self, engine_path, info=None, cuda=None, cuda_backend=None, cuda_graph=False, io_api=None,
+                 close_cuda=True):
+        """``io_api`` 'bindings' or 'tensors' forces one I/O path where the version has both (8.5-8.6,
+        for the self-test); ``close_cuda=False`` leaves a shared ``cuda`` open on close()."""
         from espnet_edge.runtime.model_info import ModelInfo
         from espnet_edge.runtime.tensorrt.builder import require_tensorrt
         from espnet_edge.runtime.tensorrt.cuda import open_cuda
@@ -65,6 +68,9 @@ class TensorRTRunner(Runner):
         self.trt = trt
         self.version = compat.format_version(trt.__version__)
         self.plan = compat.api_plan(trt.__version__)
+        if io_api is not None:
+            self.plan = dict(self.plan, **_io_plan(io_api, self.version))
+        self.close_cuda = close_cuda
         self.cuda = cuda or open_cuda(cuda_backend)
         try:
             self._load(trt, engine_path, cuda_graph)
@@ -250,5 +256,16 @@ class TensorRTRunner(Runner):
         self.context = None
         self.engine = None
         self.runtime = None
-        cuda.close()
+        if getattr(self, "close_cuda", True):
+            cuda.close()
         self.cuda = None
+
+
+def _io_plan(io_api, version):
+    """The plan entries for one engine I/O path, refused where ``version`` does not have it."""
+    major_minor = compat.parse_version(version)[:2]
+    if io_api == "tensors" and major_minor >= (8, 5):
+        return {"io_api": "tensors", "execute_call": "execute_async_v3", "set_input_shape": "set_input_shape"}
+    if io_api == "bindings" and major_minor < (10, 0):
+        return {"io_api": "bindings", "execute_call": "execute_async_v2", "set_input_shape": "set_binding_shape"}
+    raise UserError("TensorRT {} has no {!r} I/O path".format(version, io_api))
