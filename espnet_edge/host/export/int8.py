@@ -160,3 +160,210 @@ def quantize_qdq(fp32_path, out_path, batches, method="percentile", keep_float=0
         _quantize(fp32_path, out_path, batches, input_name, method, cache, nodes_to_exclude=kept)
     return {"convs": len(convs), "float_convs": kept,
             "sensitivity": [{"conv": name, "mask_agreement_alone": score} for score, name in scan[:10]]}
+
+
+# --- accuracy-aware INT8: per-layer errors, per-class IoU, float layers chosen for a target -------
+DEFAULT_TARGET = 0.99  # held-out mask agreement with fp32 the automatic choice aims for
+LAYER_CHUNK = 12  # Convs whose tensors are exposed per onnxruntime run (bounds memory at 1024x512)
+
+
+def _relative_error(reference, candidate):
+    reference = reference.astype(np.float64)
+    scale = np.linalg.norm(reference)
+    return float(np.linalg.norm(candidate.astype(np.float64) - reference) / (scale if scale > 0 else 1.0))
+
+
+def _with_outputs(model, names):
+    """Copy of ``model`` with the tensors ``names`` added as graph outputs (serialized bytes)."""
+    import onnx
+    from onnx import TensorProto, helper
+
+    copy = onnx.ModelProto()
+    copy.CopyFrom(model)
+    have = set(o.name for o in copy.graph.output)
+    for name in names:
+        if name not in have:
+            copy.graph.output.append(helper.make_tensor_value_info(name, TensorProto.FLOAT, None))
+    return copy.SerializeToString()
+
+
+def _qdq_conv_inputs(qdq):
+    """Conv output name -> (fp32 activation before QuantizeLinear, its DequantizeLinear output,
+    weight DequantizeLinear output or None) in a QDQ graph."""
+    producer = {out: node for node in qdq.graph.node for out in node.output}
+    found = {}
+    for node in qdq.graph.node:
+        if node.op_type != "Conv":
+            continue
+        act_dq = producer.get(node.input[0])
+        if act_dq is None or act_dq.op_type != "DequantizeLinear":
+            continue
+        act_q = producer.get(act_dq.input[0])
+        weight_dq = producer.get(node.input[1])
+        found[node.output[0]] = (act_q.input[0] if act_q is not None else None, node.input[0],
+                                 node.input[1] if weight_dq is not None and weight_dq.op_type == "DequantizeLinear"
+                                 else None)
+    return found
+
+
+def layer_errors(fp32_path, qdq_path, batches, progress=None):
+    """Polygraphy-style comparison of every Conv's tensors in the fp32 and QDQ graphs, on ``batches``.
+
+    -> [{'conv', 'input_error', 'output_error', 'activation_noise', 'weight_noise', 'injected'}],
+    largest ``injected`` first. ``input_error``/``output_error``: relative L2 error of the Conv's input
+    and output in the QDQ graph against fp32 (what has accumulated there). ``activation_noise``: the
+    relative error int8 rounding (and clipping) adds to this Conv's input, measured inside the QDQ graph
+    (QuantizeLinear input vs DequantizeLinear output), so upstream error does not count;
+    ``weight_noise``: the same for its weights. ``injected`` is their sum: what this Conv's
+    quantization itself costs, the order in which Convs go back to float.
+    """
+    import onnx
+    from onnx import numpy_helper
+
+    from espnet_edge.host.export.pipeline import ort_session
+
+    fp32, qdq = onnx.load(fp32_path), onnx.load(qdq_path)
+    input_name = fp32.graph.input[0].name
+    weights = {init.name: init for init in fp32.graph.initializer}
+    qdq_inputs = _qdq_conv_inputs(qdq)
+    convs = [(n.name, n.input[0], n.output[0], n.input[1]) for n in fp32.graph.node if n.op_type == "Conv"]
+    graph_inputs = set(i.name for i in fp32.graph.input)
+    totals = {name: [0.0, 0.0, 0.0, 0.0] for name, _, _, _ in convs}
+    for start in range(0, len(convs), LAYER_CHUNK):
+        chunk = convs[start:start + LAYER_CHUNK]
+        names = sorted(set(t for _, i, o, _ in chunk for t in (i, o) if t not in graph_inputs))
+        extra = sorted(set(t for _, _, o, _ in chunk for t in qdq_inputs.get(o, ())
+                           if t and t not in graph_inputs) - set(names))
+        ref_session = ort_session(_with_outputs(fp32, names))
+        qdq_session = ort_session(_with_outputs(qdq, names + extra))
+        ref_names = [o.name for o in ref_session.get_outputs()]
+        qdq_names = [o.name for o in qdq_session.get_outputs()]
+        for batch in batches:
+            ref = dict(zip(ref_names, ref_session.run(ref_names, {input_name: batch})))
+            ref[input_name] = batch
+            got = dict(zip(qdq_names, qdq_session.run(qdq_names, {input_name: batch})))
+            got[input_name] = batch
+            for name, conv_in, conv_out, weight in chunk:
+                row = totals[name]
+                row[0] += _relative_error(ref[conv_in], got[conv_in])
+                row[1] += _relative_error(ref[conv_out], got[conv_out])
+                before, after, weight_dq = qdq_inputs.get(conv_out, (None, None, None))
+                if before and after:
+                    row[2] += _relative_error(got[before], got[after])
+                if weight_dq and weight in weights:
+                    row[3] += _relative_error(numpy_helper.to_array(weights[weight]), got[weight_dq])
+        if progress is not None:
+            progress.update(len(chunk))
+    rows = []
+    for name, _, _, _ in convs:
+        err_in, err_out, act, wgt = (v / len(batches) for v in totals[name])
+        rows.append({"conv": name, "input_error": err_in, "output_error": err_out, "activation_noise": act,
+                     "weight_noise": wgt, "injected": act + wgt})
+    rows.sort(key=lambda row: -row["injected"])
+    return rows
+
+
+def class_maps(path, batches):
+    from espnet_edge.host.export.pipeline import ort_session
+
+    session = ort_session(path)
+    return [_classes(session, batch) for batch in batches]
+
+
+def agreement(reference_maps, maps):
+    """Pixel fraction where the class maps agree, pooled over all frames."""
+    same = sum(int(np.sum(a == b)) for a, b in zip(reference_maps, maps))
+    return same / float(sum(a.size for a in reference_maps))
+
+
+def per_class_iou(reference_maps, maps, classes):
+    """IoU of each class of ``maps`` against ``reference_maps`` (fp32); None where neither has it."""
+    from espnet_edge.apps.metrics import confusion_matrix, per_class_iou as iou_of
+
+    count = len(classes)
+    conf = sum(confusion_matrix(a.ravel(), b.ravel(), count, count) for a, b in zip(reference_maps, maps))
+    return {name: (None if np.isnan(v) else float(v)) for name, v in zip(classes, iou_of(conf))}
+
+
+def choose_float_convs(fp32_path, out_path, batches, held_batches, order, method, cache_path, target=DEFAULT_TARGET,
+                       reference_maps=None, log=None):
+    """Keep the first k Convs of ``order`` in float, with the smallest k whose QDQ graph reaches
+    ``target`` mask agreement with fp32 on ``held_batches`` (frames never calibrated on); k found by
+    bisection (agreement grows with k, checked at the end). Writes that graph to ``out_path``.
+
+    -> {'float_convs', 'agreement', 'target_met', 'trace': [(k, agreement)]}."""
+    import onnx
+
+    log = log or (lambda text: None)
+    input_name = onnx.load(fp32_path).graph.input[0].name
+    reference_maps = reference_maps or class_maps(fp32_path, held_batches)
+    tried = {}
+
+    def measure(k):
+        if k not in tried:
+            _quantize(fp32_path, out_path, batches, input_name, method, cache_path, nodes_to_exclude=order[:k])
+            tried[k] = agreement(reference_maps, class_maps(out_path, held_batches))
+            log("  {} Conv(s) in float: held-out mask agreement {:.4f}".format(k, tried[k]))
+        return tried[k]
+
+    low, high = 0, len(order)
+    if measure(0) >= target:
+        best = 0
+    elif measure(high) < target:
+        best = high
+    else:
+        while high - low > 1:  # measure(low) < target <= measure(high)
+            mid = (low + high) // 2
+            if measure(mid) >= target:
+                high = mid
+            else:
+                low = mid
+        best = high
+    _quantize(fp32_path, out_path, batches, input_name, method, cache_path, nodes_to_exclude=order[:best])
+    final = tried[best]
+    return {"float_convs": list(order[:best]), "agreement": final, "target_met": final >= target,
+            "trace": sorted(tried.items())}
+
+
+def split_frames(paths):
+    """Real frames -> (calibration, held out): within each folder, sorted, alternate frames (the 1st,
+    3rd, ... calibrate; the 2nd, 4th, ... are held out), so both sets see every kind of scene and
+    accuracy is never measured on a frame that was calibrated on."""
+    groups = {}
+    for path in sorted(paths):
+        groups.setdefault(os.path.dirname(path), []).append(path)
+    calib, held = [], []
+    for folder in sorted(groups):
+        for index, path in enumerate(groups[folder]):
+            (calib if index % 2 == 0 else held).append(path)
+    return calib, held
+
+
+def plot_class_iou(path, classes, series, title):
+    """Grouped bars: per-class IoU against fp32 for each ``series`` {label: {class: iou or None}}."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from espnet_edge.utils.atomic import atomic_path
+
+    shown = [c for c in classes if any(s.get(c) is not None for s in series.values())]
+    width = 0.8 / max(len(series), 1)
+    fig, ax = plt.subplots(figsize=(max(6, 0.55 * len(shown) + 2), 4.2))
+    for i, (label, values) in enumerate(series.items()):
+        xs = [j + (i - (len(series) - 1) / 2.0) * width for j in range(len(shown))]
+        ys = [values.get(c) if values.get(c) is not None else 0.0 for c in shown]
+        ax.bar(xs, ys, width=width, label=label)
+    ax.set_xticks(range(len(shown)))
+    ax.set_xticklabels(shown, rotation=45, ha="right")
+    ax.set_ylim(0, 1.05)
+    ax.set_ylabel("IoU against the fp32 mask")
+    ax.set_title(title)
+    ax.grid(axis="y", alpha=0.3)
+    ax.legend(loc="lower left", fontsize=8)
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=110)
+    plt.close(fig)
+    return path
