@@ -1,0 +1,115 @@
+"""Accuracy-aware INT8 at a small size (the full-size figure comes from scripts/int8_accuracy.py):
+fp32-vs-QDQ tensor comparison per Conv, per-class IoU, frames split so held-out frames are never
+calibrated on, float Convs chosen until a held-out agreement target is met, the IoU figure."""
+
+import os
+
+import numpy as np
+import onnx
+import pytest
+
+from conftest import IMAGES
+from espnet_edge import zoo
+from espnet_edge.images import list_images, read_image
+
+pytest.importorskip("onnxruntime.quantization")
+
+SIZE = (128, 64)
+MODEL = "espnetv2-s0.5-city-512"
+
+
+@pytest.fixture(scope="module")
+def setup(tmp_path_factory, shared):
+    from espnet_edge.host.export import int8
+    from espnet_edge.host.export.calibration_data import calibration_batches
+    from espnet_edge.host.export.pipeline import export_model
+    from espnet_edge.host.export.variants import _info
+    from espnet_edge.host.export.verify import network_input
+
+    work = str(tmp_path_factory.mktemp("int8acc"))
+    report = export_model(zoo.get_model(MODEL), size=SIZE, out_dir=work)
+    fp32 = report["onnx"]
+    info = _info(onnx.load(fp32), fp32)
+    calib, held = int8.split_frames(list_images(IMAGES))
+    batches = calibration_batches(calib[:3], info, augment=False)
+    held_batches = [network_input(read_image(p), info) for p in held[:3]]
+    cache = os.path.join(work, "ranges")
+    input_name = onnx.load(fp32).graph.input[0].name
+    int8.calibrate(fp32, batches, input_name, "percentile", cache, work)
+    qdq = os.path.join(work, "all-int8.onnx")
+    int8._quantize(fp32, qdq, batches, input_name, "percentile", cache)
+    return {"fp32": fp32, "qdq": qdq, "info": info, "batches": batches, "held": held_batches, "cache": cache,
+            "work": work, "calib_paths": calib, "held_paths": held}
+
+
+def test_split_keeps_held_out_frames_out_of_calibration():
+    from espnet_edge.host.export.int8 import split_frames
+
+    paths = list_images(IMAGES)
+    calib, held = split_frames(paths)
+    assert not set(calib) & set(held) and sorted(calib + held) == sorted(paths)
+    for folder in set(os.path.dirname(p) for p in paths):  # every kind of scene on both sides
+        assert any(os.path.dirname(p) == folder for p in calib) and any(os.path.dirname(p) == folder for p in held)
+
+
+def test_layer_errors_compare_every_conv(setup):
+    from espnet_edge.host.export.int8 import conv_names, layer_errors
+
+    rows = layer_errors(setup["fp32"], setup["qdq"], setup["batches"][:1])
+    assert sorted(r["conv"] for r in rows) == sorted(conv_names(onnx.load(setup["fp32"])))
+    injected = [r["injected"] for r in rows]
+    assert injected == sorted(injected, reverse=True)
+    # every quantized Conv adds int8 rounding to its input and its weights; nothing is exact
+    assert all(r["activation_noise"] > 0 and r["weight_noise"] > 0 for r in rows)
+    # int8 noise is a small fraction of the signal where it is injected (127 levels per side)
+    assert all(r["activation_noise"] < 0.5 and r["weight_noise"] < 0.1 for r in rows)
+    assert max(r["output_error"] for r in rows) > 0.01
+
+
+def test_per_class_iou_and_agreement(setup):
+    from espnet_edge.host.export.int8 import agreement, class_maps, per_class_iou
+
+    ref = class_maps(setup["fp32"], setup["held"])
+    got = class_maps(setup["qdq"], setup["held"])
+    classes = list(setup["info"].classes)
+    same = per_class_iou(ref, ref, classes)
+    present = set(int(c) for m in ref for c in np.unique(m))
+    assert all(same[classes[c]] == 1.0 for c in present)
+    assert all(same[name] is None for i, name in enumerate(classes) if i not in present)
+    iou = per_class_iou(ref, got, classes)
+    assert all(v is None or 0.0 <= v <= 1.0 for v in iou.values())
+    value = agreement(ref, got)
+    assert agreement(ref, ref) == 1.0 and 0.5 < value < 1.0
+
+
+def test_float_convs_chosen_until_held_out_target(setup):
+    from espnet_edge.host.export.int8 import agreement, choose_float_convs, class_maps, layer_errors
+
+    order = [r["conv"] for r in layer_errors(setup["fp32"], setup["qdq"], setup["batches"][:1])]
+    start = agreement(class_maps(setup["fp32"], setup["held"]), class_maps(setup["qdq"], setup["held"]))
+    target = min(0.999, start + (1 - start) / 2)  # halfway from all-INT8 to fp32: needs some float Convs
+    out = os.path.join(setup["work"], "chosen.onnx")
+    chosen = choose_float_convs(setup["fp32"], out, setup["batches"], setup["held"], order, "percentile",
+                                setup["cache"], target=target)
+    assert chosen["target_met"] and chosen["agreement"] >= target
+    k = len(chosen["float_convs"])
+    assert 0 < k <= len(order) and chosen["float_convs"] == order[:k]
+    # the graph written is the chosen one: the Convs whose weights are not int8 are exactly the float ones
+    model = onnx.load(out)
+    produced = {o: n for n in model.graph.node for o in n.output}
+    float_convs = [n.name for n in model.graph.node if n.op_type == "Conv"
+                   and getattr(produced.get(n.input[1]), "op_type", None) != "DequantizeLinear"]
+    assert set(float_convs) == set(chosen["float_convs"])
+    trace = dict(chosen["trace"])
+    assert trace[k] >= target and all(v < target for kk, v in trace.items() if kk < k)
+
+
+def test_class_iou_figure(setup, tmp_path):
+    from espnet_edge.host.export.int8 import plot_class_iou
+
+    classes = list(setup["info"].classes)
+    path = plot_class_iou(str(tmp_path / "iou.png"), classes,
+                          {"fp16": {classes[0]: 0.99, classes[1]: 0.9}, "INT8": {classes[0]: 0.95, classes[1]: None}},
+                          "test")
+    with open(path, "rb") as handle:
+        assert handle.read(8) == b"\x89PNG\r\n\x1a\n"
