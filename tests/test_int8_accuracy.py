@@ -113,3 +113,32 @@ def test_class_iou_figure(setup, tmp_path):
                           "test")
     with open(path, "rb") as handle:
         assert handle.read(8) == b"\x89PNG\r\n\x1a\n"
+
+
+def test_export_int8_target_keeps_float_convs_and_records_them(tmp_path, shared):
+    from conftest import PHOTOS, TRT_SUPPORT, run_cli
+
+    out = str(tmp_path)
+    result = run_cli("export", "--model", "espnet-c-q8", "--size", "128x64", "--int8", "--calib", PHOTOS,
+                     "--no-calib-augment", "--int8-target", "0.97", "--out", out,
+                     env={"ESPNET_EDGE_TRT_SUPPORT": TRT_SUPPORT})
+    assert result.returncode == 0, result.stderr
+    path = os.path.join(out, "espnet-c-q8-128x64-int8.onnx")
+    import json
+
+    report = json.load(open(path + ".report.json"))["quantization"]
+    assert report["target"] == 0.97 and report["target_met"]
+    search = {row["float_convs"]: row["agreement"] for row in report["search"]}
+    assert search[len(report["float_convs"])] >= 0.97
+    props = {p.key: p.value for p in onnx.load(path).metadata_props}
+    assert json.loads(props["espnet_edge.int8_float_convs"]) == report["float_convs"]
+    assert "held-out mask agreement" in result.stdout
+
+
+def test_export_int8_target_must_be_a_fraction(tmp_path):
+    from conftest import PHOTOS, run_cli
+
+    result = run_cli("export", "--model", "espnet-c-q8", "--int8", "--calib", PHOTOS, "--int8-target", "99",
+                     "--out", str(tmp_path))
+    assert result.returncode == 2 and "--int8-target" in result.stderr and "Traceback" not in result.stderr
+    assert not os.listdir(str(tmp_path))

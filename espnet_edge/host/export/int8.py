@@ -133,8 +133,13 @@ def sensitivity(fp32_path, convs, batches, input_name, method, work, cache_path,
     return scores
 
 
-def quantize_qdq(fp32_path, out_path, batches, method="percentile", keep_float=0, log=None):
-    """Write the QDQ INT8 graph of ``fp32_path`` to ``out_path``; -> dict of what was done."""
+def quantize_qdq(fp32_path, out_path, batches, method="percentile", keep_float=0, log=None, target=None,
+                 held_batches=None):
+    """Write the QDQ INT8 graph of ``fp32_path`` to ``out_path``; -> dict of what was done.
+
+    With ``target`` (a mask-agreement fraction) and ``held_batches`` (frames never calibrated on) the
+    Convs kept in float are chosen automatically (``choose_float_convs`` over the ``layer_errors``
+    order) instead of the ``keep_float`` most sensitive ones."""
     import tempfile
 
     import onnx
@@ -151,6 +156,21 @@ def quantize_qdq(fp32_path, out_path, batches, method="percentile", keep_float=0
         kept, scan = [], []
         with Progress(len(batches), "calibrating") as progress:
             calibrate(fp32_path, batches, input_name, method, cache, work, progress)
+        if target is not None:
+            if not held_batches:
+                from espnet_edge.errors import UserError
+
+                raise UserError("an INT8 agreement target needs held-out frames to measure it on")
+            all_int8 = os.path.join(work, "all-int8.onnx")
+            _quantize(fp32_path, all_int8, batches, input_name, method, cache)
+            errors = layer_errors(fp32_path, all_int8, batches[:SENSITIVITY_FRAMES])
+            log("INT8: keeping Convs in float until {:.2%} held-out mask agreement with fp32".format(target))
+            chosen = choose_float_convs(fp32_path, out_path, batches, held_batches, [r["conv"] for r in errors],
+                                        method, cache, target=target, log=log)
+            return {"convs": len(convs), "float_convs": chosen["float_convs"], "target": target,
+                    "target_met": chosen["target_met"], "heldout_agreement": chosen["agreement"],
+                    "search": [{"float_convs": k, "agreement": a} for k, a in chosen["trace"]],
+                    "layer_errors": errors[:20]}
         if keep_float:
             log("INT8 sensitivity scan: {} Conv(s), one at a time, to keep the {} most sensitive in "
                 "float".format(len(convs), keep_float))

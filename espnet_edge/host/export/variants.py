@@ -1,5 +1,6 @@
 """fp16 and INT8 (QDQ) variants of an exported fp32 graph, each checked against it on the CPU."""
 
+import json
 import os
 import tempfile
 
@@ -81,7 +82,7 @@ def split_calibration(paths, count=None):
 
 
 def export_int8(fp32_path, calib_dir, calib_count=None, method=DEFAULT_CALIB_METHOD, trt_version="8.2",
-                support=None, log=None, keep_float=DEFAULT_KEEP_FLOAT, augment=True):
+                support=None, log=None, keep_float=DEFAULT_KEEP_FLOAT, augment=True, target=None):
     """Write ``<fp32>-int8.onnx`` (QDQ: symmetric int8, zero points 0, per-channel weights, Q/DQ on
     Conv inputs; the ``keep_float`` most sensitive Convs stay float); -> report dict."""
     from espnet_edge.host.export.calibration_data import AUGMENTATIONS, calibration_batches
@@ -113,8 +114,16 @@ def export_int8(fp32_path, calib_dir, calib_count=None, method=DEFAULT_CALIB_MET
         method, len(calib_paths), len(batches), " with crops/mirrors" if augment else "", len(held_paths)))
     with tempfile.TemporaryDirectory(prefix="espnet-edge-int8-") as work:
         tmp = os.path.join(work, "int8.onnx")
-        done = quantize_qdq(fp32_path, tmp, batches, method=method, keep_float=int(keep_float), log=log)
+        held_batches = None
+        if target is not None:
+            if not 0 < target <= 1:
+                raise UserError("--int8-target is a fraction of pixels: 0 < target <= 1 (e.g. 0.99)")
+            held_batches = [network_input(read_image(p), info) for p in held_paths]
+        done = quantize_qdq(fp32_path, tmp, batches, method=method, keep_float=int(keep_float), log=log,
+                            target=target, held_batches=held_batches)
         quantized = _load(tmp)
+    entry = quantized.metadata_props.add()  # which Convs stay float travels with the graph
+    entry.key, entry.value = "espnet_edge.int8_float_convs", json.dumps(done["float_convs"])
     table = _finish(quantized, info, path, "int8", trt_version, support)
     reference, candidate = ort_session(fp32_path), ort_session(path)
     ref_masks, cand_masks, per_image = [], [], []
@@ -137,7 +146,9 @@ def export_int8(fp32_path, calib_dir, calib_count=None, method=DEFAULT_CALIB_MET
                          "augmentation": [name + ("-mirrored" if mirrored else "")
                                           for name, mirrored in AUGMENTATIONS] if augment else None,
                          "convs": done["convs"], "float_convs": done["float_convs"],
-                         "sensitivity": done["sensitivity"]},
+                         "sensitivity": done.get("sensitivity"),
+                         "target": done.get("target"), "target_met": done.get("target_met"),
+                         "search": done.get("search"), "layer_errors": done.get("layer_errors")},
         "tensorrt_check": {"version": table.version, "matrix": table.source, "passed": True},
         "verification": {"reference": "fp32 ONNX on onnxruntime CPU", "held_out_images": len(held_paths),
                          "mask_agreement_min": min(r["mask_agreement"] for r in per_image),
