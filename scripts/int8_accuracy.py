@@ -32,6 +32,10 @@ def main(argv=None):
     parser.add_argument("--images", default=os.path.join(os.path.dirname(os.path.dirname(HERE)), "shared", "images"))
     parser.add_argument("--methods", nargs="+", default=["percentile", "entropy", "minmax"])
     parser.add_argument("--target", type=float, default=0.99)
+    parser.add_argument("--order", choices=("sensitivity", "injected"), default="sensitivity",
+                        help="which Convs go back to float first: 'sensitivity' (each Conv quantized alone, "
+                        "the mask of 2 calibration frames compared with fp32; one quantization per Conv) or "
+                        "'injected' (the int8 noise each Conv adds, from the tensor comparison; cheap)")
     parser.add_argument("--no-augment", action="store_true", help="calibrate on the frames only (no crops/mirrors)")
     parser.add_argument("--out", default=os.path.join("export", "int8-accuracy"))
     args = parser.parse_args(argv)
@@ -125,7 +129,15 @@ def run_model(name, args, calib, held):
         errors = int8.layer_errors(fp32, best_qdq, full_frames)
         result["convs"] = len(errors)
         result["layer_errors"] = errors
-        order = [row["conv"] for row in errors]
+        if args.order == "sensitivity":
+            _log("  sensitivity scan: {} Conv(s), each quantized alone".format(len(errors)))
+            scan = int8.sensitivity(fp32, int8.conv_names(onnx.load(fp32)), batches, input_name, best, work,
+                                    caches[best])
+            result["sensitivity"] = [{"conv": name, "mask_agreement_alone": score} for score, name in scan]
+            order = [name for _, name in scan]
+        else:
+            order = [row["conv"] for row in errors]
+        result["order"] = args.order
         chosen_path = os.path.join(work, "chosen.onnx")
         chosen = int8.choose_float_convs(fp32, chosen_path, batches, held_batches, order, best, caches[best],
                                          target=args.target, reference_maps=ref_maps, log=_log)

@@ -119,11 +119,11 @@ def test_export_int8_target_keeps_float_convs_and_records_them(tmp_path, shared)
     from conftest import PHOTOS, TRT_SUPPORT, run_cli
 
     out = str(tmp_path)
-    result = run_cli("export", "--model", "espnet-c-q8", "--size", "128x64", "--int8", "--calib", PHOTOS,
+    result = run_cli("export", "--model", "espnet-c-q3", "--size", "128x64", "--int8", "--calib", PHOTOS,
                      "--no-calib-augment", "--int8-target", "0.97", "--out", out,
                      env={"ESPNET_EDGE_TRT_SUPPORT": TRT_SUPPORT})
     assert result.returncode == 0, result.stderr
-    path = os.path.join(out, "espnet-c-q8-128x64-int8.onnx")
+    path = os.path.join(out, "espnet-c-q3-128x64-int8.onnx")
     import json
 
     report = json.load(open(path + ".report.json"))["quantization"]

@@ -164,12 +164,18 @@ def quantize_qdq(fp32_path, out_path, batches, method="percentile", keep_float=0
             all_int8 = os.path.join(work, "all-int8.onnx")
             _quantize(fp32_path, all_int8, batches, input_name, method, cache)
             errors = layer_errors(fp32_path, all_int8, batches[:SENSITIVITY_FRAMES])
+            # the order: each Conv quantized alone on calibration frames (the tensor noise a Conv injects
+            # ranked ESPNet's decisive Convs last at 1024x512; see docs/export.md)
+            log("INT8 sensitivity scan: {} Conv(s), one at a time".format(len(convs)))
+            with Progress(len(convs), "sensitivity") as progress:
+                scan = sensitivity(fp32_path, convs, batches, input_name, method, work, cache, progress)
             log("INT8: keeping Convs in float until {:.2%} held-out mask agreement with fp32".format(target))
-            chosen = choose_float_convs(fp32_path, out_path, batches, held_batches, [r["conv"] for r in errors],
+            chosen = choose_float_convs(fp32_path, out_path, batches, held_batches, [name for _, name in scan],
                                         method, cache, target=target, log=log)
             return {"convs": len(convs), "float_convs": chosen["float_convs"], "target": target,
                     "target_met": chosen["target_met"], "heldout_agreement": chosen["agreement"],
                     "search": [{"float_convs": k, "agreement": a} for k, a in chosen["trace"]],
+                    "sensitivity": [{"conv": name, "mask_agreement_alone": score} for score, name in scan[:10]],
                     "layer_errors": errors[:20]}
         if keep_float:
             log("INT8 sensitivity scan: {} Conv(s), one at a time, to keep the {} most sensitive in "
