@@ -66,6 +66,7 @@ BUILTIN = {
         "QuantizeLinear": _op(_F, "y_zero_point must be 0"),
         "DequantizeLinear": _op(("INT8",), "x_zero_point must be zero"),
         "NonZero": {"supported": False, "types": [], "restrictions": ""},
+        "Floor": _op(_F), "Clip": _op(_F + ("INT8",)), "Gather": _op(_F + ("INT8", "INT32")),
     }),
 }
 BUILTIN["8.4"] = _builtin_version(17, 1, BUILTIN["8.2"]["data_types"], dict(BUILTIN["8.2"]["operators"]))
@@ -92,6 +93,7 @@ BUILTIN["10.0"] = _builtin_version(20, 9, ("DOUBLE", "FP32", "FP16", "BF16", "IN
     "QuantizeLinear": _op(_F10, "y_zero_point must be 0"),
     "DequantizeLinear": _op(("INT8", "FP8", "INT4"), "x_zero_point must be zero"),
     "NonZero": _op(_F),
+    "Floor": _op(_F10), "Clip": _op(_F10), "Gather": _op(_F10 + _I10 + ("BOOL",)),
 })
 BUILTIN["10.x-main"] = BUILTIN["10.0"]
 

@@ -28,8 +28,11 @@ def frames(images, size, limit=None):
 
 
 def network_input(frame, info):
+    """The batch for ``frame``; a frame graph (--input-size) gets frames of other sizes resized to
+    its frame size first (both sides of a comparison see the same frame)."""
     batch = preprocess(frame, info.preprocess, info.input_size, layout=info.input_layout,
-                       fused_pre=info.fused_pre)
+                       fused_pre=info.fused_pre, frame_size=info.frame_size, frame_dtype=info.frame_dtype,
+                       resize_frames=True)
     if info.batch > 1:
         batch = np.ascontiguousarray(np.repeat(batch, info.batch, axis=0))
     return batch
@@ -37,6 +40,8 @@ def network_input(frame, info):
 
 def to_classes(output, fused_post):
     output = np.asarray(output)
+    if output.ndim == 4 and output.shape[-1] == 4:  # --fuse-overlay: BGR overlay + class index
+        return output[..., 3]
     if fused_post:
         return output.reshape(output.shape[0], output.shape[-2], output.shape[-1])
     return np.argmax(output, axis=1)
@@ -69,7 +74,7 @@ def verify_against_torch(module, session, info, images=None, limit=None):
     """PyTorch ``module`` (what was exported) vs the ONNX Runtime ``session`` on the frames."""
     import torch
 
-    source, items = frames(images, info.input_size, limit)
+    source, items = frames(images, info.frame_size or info.input_size, limit)
     name = session.get_inputs()[0].name
     per_image = []
     for label, frame in items:
@@ -85,7 +90,7 @@ def verify_against_torch(module, session, info, images=None, limit=None):
 
 def verify_against_onnx(reference, candidate, info, images=None, limit=None, exclude=()):
     """Two ONNX Runtime sessions (fp32 reference, fp16/int8 candidate) on the frames."""
-    source, items = frames(images, info.input_size, limit)
+    source, items = frames(images, info.frame_size or info.input_size, limit)
     per_image = []
     ref_name = reference.get_inputs()[0].name
     cand_name = candidate.get_inputs()[0].name
