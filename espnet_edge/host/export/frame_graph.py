@@ -11,8 +11,9 @@ TensorRT 8.2 parses:
 - ESPNetv2 (Pillow's antialiased bilinear on uint8, then /255 and ImageNet normalisation): a
   separable triangle filter whose taps and fixed-point weights are known for every output pixel
   (``espnet_edge.preprocess.pil_bilinear_coefficients``). Each pass is a sum over the few taps of
-  Gather(rows or columns) x weight, then Pillow's rounding ``floor(x + 0.5)`` clipped to 0..255, in
-  Pillow's pass order. Works for every ratio, integer or not.
+  Gather(rows or columns) x Pillow's own fixed-point coefficient, summed exactly in float32 and
+  rounded as Pillow's integer shift does, clipped to 0..255, in Pillow's pass order. Works for every
+  ratio, integer or not; pixel-identical to Pillow.
 
 ``--fuse-overlay``: the graph also resizes the class map to the frame (nearest, as
 ``Segmenter.resize_mask``), colours it with the palette and alpha-blends it over the frame
@@ -27,16 +28,31 @@ import torch.nn.functional as F
 from espnet_edge.preprocess import PIL_PRECISION_BITS, pil_bilinear_coefficients, pil_vertical_first
 
 
+SPLIT_BITS = 11  # each fixed-point coefficient = hi * 2**11 + lo, both < 2**11 + 1
+_EXACT_LIMIT = float(1 << 24)  # float32 holds every integer below this exactly
+
+
 def _pil_taps(in_size, out_size):
-    """-> [(index LongTensor[out], weight FloatTensor[out])] for the taps with any non-zero weight."""
+    """-> [(index[out], hi[out], lo[out])] for the taps with any non-zero coefficient, plus whether
+    the split sums stay exact in float32 (see PilBilinearNHWC)."""
     index, coeffs = pil_bilinear_coefficients(in_size, out_size)
-    weights = coeffs.astype(np.float64) / float(1 << PIL_PRECISION_BITS)  # exact in float32 (<= 23 bits)
-    return [(torch.from_numpy(index[:, t].astype(np.int64)), torch.from_numpy(weights[:, t].astype(np.float32)))
-            for t in range(index.shape[1]) if coeffs[:, t].any()]
+    keep = [t for t in range(index.shape[1]) if coeffs[:, t].any()]
+    hi, lo = coeffs >> SPLIT_BITS, coeffs & ((1 << SPLIT_BITS) - 1)
+    worst = 255.0 * lo[:, keep].sum(axis=1).max() + (1 << (PIL_PRECISION_BITS - 1)) + (1 << PIL_PRECISION_BITS)
+    taps = [(torch.from_numpy(index[:, t].astype(np.int64)), torch.from_numpy(hi[:, t].astype(np.float32)),
+             torch.from_numpy(lo[:, t].astype(np.float32))) for t in keep]
+    return taps, worst < _EXACT_LIMIT
 
 
 class PilBilinearNHWC(nn.Module):
-    """Pillow's Image.resize(BILINEAR) of NHWC float pixels (integers 0..255), pass by pass."""
+    """Pillow's Image.resize(BILINEAR) of NHWC float pixels (integers 0..255), pass by pass.
+
+    Pillow computes ``(sum(x * c) + 2**21) >> 22`` in int32 with 22-bit coefficients ``c``; plain
+    float32 sums are off by a grey level wherever that lands near a rounding tie (1% of pixels on
+    some ratios). So each coefficient is split, c = hi * 2**11 + lo: both partial sums are integers
+    below 2**24, exact in float32, and the shift is done as exact float steps
+    (a1 = floor(S_hi / 2**11), a0 = S_hi - a1 * 2**11, out = a1 + floor((a0 * 2**11 + S_lo + 2**21) / 2**22)).
+    Downscales beyond ~8x per axis would overflow that bound; they fall back to float weights."""
 
     def __init__(self, frame_size, size):
         super().__init__()
@@ -45,25 +61,39 @@ class PilBilinearNHWC(nn.Module):
         if pil_vertical_first(in_w, in_h, out_w, out_h):
             passes = passes[::-1]
         self.passes = []
+        self.exact = True
         for number, (axis, n_in, n_out) in enumerate(passes):
             if n_in == n_out:
                 continue
-            taps = []
-            for t, (index, weight) in enumerate(_pil_taps(n_in, n_out)):
-                shape = [1, 1, 1, 1]
-                shape[axis] = n_out
-                self.register_buffer("i{}_{}".format(number, t), index)
-                self.register_buffer("w{}_{}".format(number, t), weight.view(shape))
-                taps.append(("i{}_{}".format(number, t), "w{}_{}".format(number, t)))
-            self.passes.append((axis, taps))
+            shape = [1, 1, 1, 1]
+            shape[axis] = n_out
+            found, exact = _pil_taps(n_in, n_out)
+            self.exact = self.exact and exact
+            names = []
+            for t, (index, hi, lo) in enumerate(found):
+                name = "p{}_t{}_".format(number, t)
+                self.register_buffer(name + "index", index)
+                self.register_buffer(name + "hi", hi.view(shape))
+                self.register_buffer(name + "lo", lo.view(shape))
+                names.append(name)
+            self.passes.append((axis, names, exact))
 
     def forward(self, x):
-        for axis, taps in self.passes:
-            acc = None
-            for index_name, weight_name in taps:
-                term = torch.index_select(x, axis, getattr(self, index_name)) * getattr(self, weight_name)
-                acc = term if acc is None else acc + term
-            x = torch.clamp(torch.floor(acc + 0.5), 0.0, 255.0)
+        unit = float(1 << SPLIT_BITS)
+        for axis, names, exact in self.passes:
+            s_hi = s_lo = None
+            for name in names:
+                taken = torch.index_select(x, axis, getattr(self, name + "index"))
+                hi, lo = taken * getattr(self, name + "hi"), taken * getattr(self, name + "lo")
+                s_hi = hi if s_hi is None else s_hi + hi
+                s_lo = lo if s_lo is None else s_lo + lo
+            if exact:
+                a1 = torch.floor(s_hi / unit)
+                rest = (s_hi - a1 * unit) * unit + s_lo + float(1 << (PIL_PRECISION_BITS - 1))
+                out = a1 + torch.floor(rest / float(1 << PIL_PRECISION_BITS))
+            else:
+                out = torch.floor((s_hi * unit + s_lo) / float(1 << PIL_PRECISION_BITS) + 0.5)
+            x = torch.clamp(out, 0.0, 255.0)
         return x
 
 
@@ -149,3 +179,24 @@ class FrameGraph(nn.Module):
         if self.fuse_post:
             return torch.argmax(logits, dim=1).to(torch.int32)
         return logits
+
+
+def preprocess_onnx(spec, frame_size, size, opset=13):
+    """The in-graph preprocessing alone as an ONNX model (float32 frame in, normalised NCHW out), for
+    checking it against the CPU path frame by frame without exporting a network per frame size."""
+    import io
+    import warnings
+
+    import onnx
+
+    from espnet_edge.host.export.graph_passes import clean
+
+    module = FramePreprocess(spec, frame_size, size).eval()
+    dummy = torch.zeros((1, frame_size[1], frame_size[0], 3), dtype=torch.float32)
+    buffer = io.BytesIO()
+    with warnings.catch_warnings(), torch.no_grad():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(module, (dummy,), buffer, opset_version=opset, input_names=["input"],
+                          output_names=["normalised"], do_constant_folding=True, dynamo=False)
+    model, _ = clean(onnx.load_from_string(buffer.getvalue()))
+    return model
