@@ -175,6 +175,15 @@ def test_uint8_frames_need_a_tensorrt_that_takes_them():
         pipeline.export_model(entry, size=NET_SIZE, overlay_alpha=0.5)
 
 
+def test_denormal_mask_reads_bits():
+    from espnet_edge.host.export.denormals import denormal_mask
+
+    values = np.array([0.0, -0.0, 1e-40, -1e-42, 1.2e-38, 1.0, np.inf, np.nan], np.float32)
+    assert denormal_mask(values).tolist() == [False, False, True, True, False, False, False, False]
+    assert denormal_mask(np.array([1e-310, 1e-300], np.float64)).tolist() == [True, False]
+    assert denormal_mask(np.array([1e-6, 1e-3], np.float16)).tolist() == [True, False]
+
+
 def test_export_flushes_denormals_and_reports_them(networks, tmp_path):
     report = pipeline.export_model(zoo.get_model("espnet-q8"), size=(256, 128), out_dir=str(tmp_path),
                                    images=[CITYSCAPES_IMAGES])
@@ -185,6 +194,7 @@ def test_export_flushes_denormals_and_reports_them(networks, tmp_path):
 
     for init in onnx.load(report["onnx"]).graph.initializer:
         array = numpy_helper.to_array(init)
-        if array.dtype == np.float32:
-            assert not np.any((array != 0) & (np.abs(array) < np.finfo(np.float32).tiny)), init.name
+        if array.dtype == np.float32:  # exponent bits all zero and mantissa not: a denormal
+            bits = array.view(np.uint32)
+            assert not np.any(((bits & 0x7F800000) == 0) & ((bits & 0x007FFFFF) != 0)), init.name
     assert report["verification"]["mask_agreement_min"] == 1.0  # vs the unflushed PyTorch network

@@ -9,10 +9,20 @@ so zero is the same network. The export report lists the count per tensor.
 import numpy as np
 
 
+_BITS = {2: np.uint16, 4: np.uint32, 8: np.uint64}
+
+
 def denormal_mask(array):
-    """True where ``array`` (float16/32/64) holds a non-zero value below its type's smallest normal."""
-    tiny = np.finfo(array.dtype).tiny
-    return (array != 0) & (np.abs(array) < tiny)
+    """True where ``array`` (float16/32/64) holds a denormal: exponent bits all zero, mantissa not.
+
+    Read from the bit pattern, not by comparing values: once a denormal-as-zero session has run in
+    this thread (ONNX Runtime sets the CPU's DAZ flag), float comparisons see denormals as 0."""
+    array = np.ascontiguousarray(array)
+    info = np.finfo(array.dtype)
+    bits = array.view(_BITS[array.dtype.itemsize])
+    mantissa = (1 << info.nmant) - 1
+    exponent = ((1 << (8 * array.dtype.itemsize - 1)) - 1) ^ mantissa
+    return ((bits & bits.dtype.type(exponent)) == 0) & ((bits & bits.dtype.type(mantissa)) != 0)
 
 
 def flush_denormals(model):

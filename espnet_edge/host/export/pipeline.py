@@ -131,7 +131,7 @@ def ort_session(path_or_bytes, threads=None):
 def export_model(entry, weights=None, size=None, batch=1, opset=DEFAULT_OPSET, fuse_pre=False,
                  fuse_post=False, out_dir=None, out_path=None, trt_version="8.2", support=None,
                  images=None, verify_limit=None, log=None, input_size=None, frame_dtype="float32",
-                 overlay_alpha=None):
+                 overlay_alpha=None, flush_denormals=True):
     """Export ``entry``; returns the report dict (also written to ``<onnx>.report.json``).
 
     ``input_size`` (W, H): the graph takes the raw frame of that size (needs ``fuse_pre``);
@@ -167,9 +167,9 @@ def export_model(entry, weights=None, size=None, batch=1, opset=DEFAULT_OPSET, f
                                                      ", fused: " + "+".join(fused) if fused else ""))
     model = _torch_export(module, info, opset)
     model, stats = graph_passes.clean(model)
-    from espnet_edge.host.export.denormals import flush_denormals
+    from espnet_edge.host.export import denormals as denormal_pass
 
-    denormals = flush_denormals(model)
+    denormals = denormal_pass.flush_denormals(model) if flush_denormals else {}
     model.producer_name = "espnet-edge"
     model.doc_string = "{} ({}), input {}x{}".format(entry.name, entry.dataset, size[0], size[1]) + (
         ", from raw {}x{} frames".format(*frame_size) if frame_size else "")
@@ -193,7 +193,8 @@ def export_model(entry, weights=None, size=None, batch=1, opset=DEFAULT_OPSET, f
                   "overlay_alpha": overlay_alpha} if frame_size else None,
         "precision": "fp32", "checkpoint": checkpoint, "checkpoint_sha256": info.checkpoint_sha256,
         "graph": {"nodes": len(model.graph.node), "ops": op_counts(model), "passes": stats},
-        "denormals_flushed": {"total": sum(denormals.values()), "per_tensor": denormals,
+        "denormals_flushed": None if not flush_denormals else {
+                              "total": sum(denormals.values()), "per_tensor": denormals,
                               "note": "float32 weights below 1.18e-38 set to 0; the verification "
                                       "below compares against the unflushed PyTorch network"},
         "tensorrt_check": {"version": table.version, "matrix": table.source, "passed": True},
