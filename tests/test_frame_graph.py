@@ -106,13 +106,20 @@ def test_in_graph_preprocessing_agrees_with_the_exact_cpu_path_on_every_image(na
 
 def test_pil_graph_resize_equals_pillow_itself():
     """The ESPNetv2 taps reproduce Pillow's own C resize (not only our numpy copy of it)."""
-    from espnet_edge.host.export.frame_graph import PilBilinearNHWC
+    from espnet_edge.host.export.frame_graph import PilBilinear
 
     frame = read_image(FRAME)
-    for size in [(1024, 512), (333, 217), (2048, 1024), (2500, 1100)]:
-        module = PilBilinearNHWC((frame.shape[1], frame.shape[0]), size)
+    # 2x and 4x down: strided convolutions with gathered borders; the others: gathered taps
+    for size, conv in [((1024, 512), True), ((512, 256), True), ((333, 217), False), ((2048, 1024), None),
+                       ((2500, 1100), False)]:
+        module = PilBilinear((frame.shape[1], frame.shape[0]), size)
+        if conv:
+            assert [p.conv is not None for p in module.passes] == [True, True]
+        elif conv is None:
+            assert not module.passes
         with torch.no_grad():
-            got = module(torch.from_numpy(frame[None].astype(np.float32))).numpy()[0]
+            nchw = torch.from_numpy(np.ascontiguousarray(frame.transpose(2, 0, 1)[None]).astype(np.float32))
+            got = module(nchw).numpy()[0].transpose(1, 2, 0)
         rgb = np.ascontiguousarray(frame[:, :, ::-1])
         expected = np.asarray(Image.fromarray(rgb).resize(size, Image.BILINEAR))[:, :, ::-1]
         assert np.array_equal(got, expected.astype(np.float32))

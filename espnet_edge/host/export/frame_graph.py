@@ -32,68 +32,161 @@ SPLIT_BITS = 11  # each fixed-point coefficient = hi * 2**11 + lo, both < 2**11 
 _EXACT_LIMIT = float(1 << 24)  # float32 holds every integer below this exactly
 
 
-def _pil_taps(in_size, out_size):
-    """-> [(index[out], hi[out], lo[out])] for the taps with any non-zero coefficient, plus whether
-    the split sums stay exact in float32 (see PilBilinearNHWC)."""
-    index, coeffs = pil_bilinear_coefficients(in_size, out_size)
-    keep = [t for t in range(index.shape[1]) if coeffs[:, t].any()]
-    hi, lo = coeffs >> SPLIT_BITS, coeffs & ((1 << SPLIT_BITS) - 1)
-    worst = 255.0 * lo[:, keep].sum(axis=1).max() + (1 << (PIL_PRECISION_BITS - 1)) + (1 << PIL_PRECISION_BITS)
-    taps = [(torch.from_numpy(index[:, t].astype(np.int64)), torch.from_numpy(hi[:, t].astype(np.float32)),
-             torch.from_numpy(lo[:, t].astype(np.float32))) for t in keep]
-    return taps, worst < _EXACT_LIMIT
+def _split(coeffs):
+    return coeffs >> SPLIT_BITS, coeffs & ((1 << SPLIT_BITS) - 1)
 
 
-class PilBilinearNHWC(nn.Module):
-    """Pillow's Image.resize(BILINEAR) of NHWC float pixels (integers 0..255), pass by pass.
+def _conv_plan(index, coeffs):
+    """Where Pillow's taps repeat with a fixed stride (integer ratios): -> (stride, pad, kernel
+    coefficients [K], first, last) so that outputs first..last-1 are a strided convolution;
+    the outputs outside (the borders, where Pillow renormalises the cut-off filter) are gathered.
+    None when the taps do not repeat."""
+    out_size = index.shape[0]
+    if out_size < 4:
+        return None
+    rows = []
+    for i in range(out_size):
+        nonzero = np.nonzero(coeffs[i])[0]
+        if not len(nonzero):
+            return None
+        taps = index[i, nonzero[0]:nonzero[-1] + 1]
+        if np.any(np.diff(taps) != 1):
+            return None
+        rows.append((int(taps[0]), tuple(coeffs[i, nonzero[0]:nonzero[-1] + 1].tolist())))
+    middle = out_size // 2
+    stride = rows[middle + 1][0] - rows[middle][0]
+    if stride < 1:
+        return None
+    offset = rows[middle][0] - stride * middle
+    kernel = rows[middle][1]
+    interior = [rows[i][1] == kernel and rows[i][0] == offset + stride * i for i in range(out_size)]
+    first = interior.index(True)
+    last = out_size - interior[::-1].index(True)
+    if not all(interior[first:last]) or offset > 0:
+        return None
+    return stride, -offset, np.asarray(kernel, dtype=np.int64), first, last
+
+
+def _dyadic(kernel):
+    """True when x * c / 2**22 for x in 0..255 and every partial sum fit float32's 24 bits exactly:
+    the coefficients share at least 6 trailing zero bits (8 bits of pixel + 16 of fraction)."""
+    zeros = min(int(np.log2(c & -c)) for c in kernel.tolist() if c)
+    return 8 + (PIL_PRECISION_BITS - zeros) <= 24
+
+
+def _exact_round(s_hi, s_lo):
+    """floor((s_hi * 2**11 + s_lo + 2**21) / 2**22) in exact float32 steps (both sums integers < 2**24)."""
+    unit = float(1 << SPLIT_BITS)
+    a1 = torch.floor(s_hi / unit)
+    rest = (s_hi - a1 * unit) * unit + s_lo + float(1 << (PIL_PRECISION_BITS - 1))
+    return a1 + torch.floor(rest / float(1 << PIL_PRECISION_BITS))
+
+
+class _PilPass(nn.Module):
+    """One separable pass of Pillow's bilinear filter along ``axis`` (2: rows/H, 3: columns/W) of NCHW."""
+
+    def __init__(self, axis, in_size, out_size):
+        super().__init__()
+        self.axis = axis
+        index, coeffs = pil_bilinear_coefficients(in_size, out_size)
+        keep = [t for t in range(index.shape[1]) if coeffs[:, t].any()]
+        hi, lo = _split(coeffs)
+        worst = 255.0 * lo[:, keep].sum(axis=1).max() + 3 * (1 << (PIL_PRECISION_BITS - 1))
+        self.exact = worst < _EXACT_LIMIT
+        shape = [1, 1, 1, 1]
+        shape[axis] = -1
+        plan = _conv_plan(index, coeffs) if self.exact else None
+        self.conv = None
+        rows = range(out_size)
+        if plan is not None:
+            stride, pad, kernel, first, last = plan
+            kshape = (3, 1, 1, len(kernel)) if axis == 3 else (3, 1, len(kernel), 1)
+            self.conv = {"stride": (1, stride) if axis == 3 else (stride, 1),
+                         "padding": (0, pad) if axis == 3 else (pad, 0), "first": first, "last": last,
+                         "out": out_size, "dyadic": _dyadic(kernel)}
+            if self.conv["dyadic"]:
+                # power-of-two ratios: every product and partial sum is a multiple of 2**-16 below 256,
+                # exact in float32, so one convolution (Pillow's +2**21 as its bias) and a floor are exact
+                weight = kernel.astype(np.float64) / float(1 << PIL_PRECISION_BITS)
+                self.register_buffer("k", torch.from_numpy(np.tile(weight.astype(np.float32), (3, 1))).view(kshape))
+                self.register_buffer("k_bias", torch.full((3,), 0.5, dtype=torch.float32))
+            else:
+                k_hi, k_lo = _split(kernel)
+                self.register_buffer("k_hi", torch.from_numpy(np.tile(k_hi.astype(np.float32), (3, 1))).view(kshape))
+                self.register_buffer("k_lo", torch.from_numpy(np.tile(k_lo.astype(np.float32), (3, 1))).view(kshape))
+            rows = [i for i in range(out_size) if i < first or i >= last]
+        self.gathered = list(rows)
+        self.taps = []
+        if self.gathered:
+            sub_index, sub_hi, sub_lo = index[self.gathered], hi[self.gathered], lo[self.gathered]
+            for t in keep:
+                name = "t{}_".format(t)
+                self.register_buffer(name + "index", torch.from_numpy(sub_index[:, t].astype(np.int64)))
+                self.register_buffer(name + "hi", torch.from_numpy(sub_hi[:, t].astype(np.float32)).view(shape))
+                self.register_buffer(name + "lo", torch.from_numpy(sub_lo[:, t].astype(np.float32)).view(shape))
+                self.taps.append(name)
+
+    def _gather(self, x):
+        s_hi = s_lo = None
+        for name in self.taps:
+            taken = torch.index_select(x, self.axis, getattr(self, name + "index"))
+            hi, lo = taken * getattr(self, name + "hi"), taken * getattr(self, name + "lo")
+            s_hi = hi if s_hi is None else s_hi + hi
+            s_lo = lo if s_lo is None else s_lo + lo
+        if self.exact:
+            return _exact_round(s_hi, s_lo)
+        unit = float(1 << SPLIT_BITS)
+        return torch.floor((s_hi * unit + s_lo) / float(1 << PIL_PRECISION_BITS) + 0.5)
+
+    def forward(self, x):
+        if self.conv is None:
+            return self._gather(x)
+        c = self.conv
+        if c["dyadic"]:
+            inner = torch.floor(F.conv2d(x, self.k, self.k_bias, stride=c["stride"], padding=c["padding"], groups=3))
+        else:
+            s_hi = F.conv2d(x, self.k_hi, stride=c["stride"], padding=c["padding"], groups=3)
+            s_lo = F.conv2d(x, self.k_lo, stride=c["stride"], padding=c["padding"], groups=3)
+            inner = _exact_round(s_hi, s_lo)
+        inner = inner.narrow(self.axis, c["first"], c["last"] - c["first"])
+        if not self.gathered:
+            return inner
+        border = self._gather(x)
+        left = c["first"]
+        parts = []
+        if left:
+            parts.append(border.narrow(self.axis, 0, left))
+        parts.append(inner)
+        if c["out"] - c["last"]:
+            parts.append(border.narrow(self.axis, left, c["out"] - c["last"]))
+        return torch.cat(parts, dim=self.axis)
+
+
+class PilBilinear(nn.Module):
+    """Pillow's Image.resize(BILINEAR) of NCHW float pixels (integers 0..255), pixel-identical.
 
     Pillow computes ``(sum(x * c) + 2**21) >> 22`` in int32 with 22-bit coefficients ``c``; plain
     float32 sums are off by a grey level wherever that lands near a rounding tie (1% of pixels on
     some ratios). So each coefficient is split, c = hi * 2**11 + lo: both partial sums are integers
-    below 2**24, exact in float32, and the shift is done as exact float steps
+    below 2**24, exact in float32 in any summation order, and the shift is done as exact float steps
     (a1 = floor(S_hi / 2**11), a0 = S_hi - a1 * 2**11, out = a1 + floor((a0 * 2**11 + S_lo + 2**21) / 2**22)).
-    Downscales beyond ~8x per axis would overflow that bound; they fall back to float weights."""
+    Where the taps repeat with a fixed stride (integer ratios: 2048 -> 1024 is a 4-tap, stride-2
+    filter) the sums are depthwise strided convolutions and only the border outputs (where Pillow
+    renormalises the cut-off filter) are gathered; other ratios gather every tap. Downscales beyond
+    ~8x per axis would overflow the exact bound; they fall back to float weights (not exact)."""
 
     def __init__(self, frame_size, size):
         super().__init__()
         (in_w, in_h), (out_w, out_h) = frame_size, size
-        passes = [(2, in_w, out_w), (1, in_h, out_h)]
+        order = [(3, in_w, out_w), (2, in_h, out_h)]
         if pil_vertical_first(in_w, in_h, out_w, out_h):
-            passes = passes[::-1]
-        self.passes = []
-        self.exact = True
-        for number, (axis, n_in, n_out) in enumerate(passes):
-            if n_in == n_out:
-                continue
-            shape = [1, 1, 1, 1]
-            shape[axis] = n_out
-            found, exact = _pil_taps(n_in, n_out)
-            self.exact = self.exact and exact
-            names = []
-            for t, (index, hi, lo) in enumerate(found):
-                name = "p{}_t{}_".format(number, t)
-                self.register_buffer(name + "index", index)
-                self.register_buffer(name + "hi", hi.view(shape))
-                self.register_buffer(name + "lo", lo.view(shape))
-                names.append(name)
-            self.passes.append((axis, names, exact))
+            order = order[::-1]
+        self.passes = nn.ModuleList([_PilPass(axis, n_in, n_out) for axis, n_in, n_out in order if n_in != n_out])
+        self.exact = all(p.exact for p in self.passes)
 
     def forward(self, x):
-        unit = float(1 << SPLIT_BITS)
-        for axis, names, exact in self.passes:
-            s_hi = s_lo = None
-            for name in names:
-                taken = torch.index_select(x, axis, getattr(self, name + "index"))
-                hi, lo = taken * getattr(self, name + "hi"), taken * getattr(self, name + "lo")
-                s_hi = hi if s_hi is None else s_hi + hi
-                s_lo = lo if s_lo is None else s_lo + lo
-            if exact:
-                a1 = torch.floor(s_hi / unit)
-                rest = (s_hi - a1 * unit) * unit + s_lo + float(1 << (PIL_PRECISION_BITS - 1))
-                out = a1 + torch.floor(rest / float(1 << PIL_PRECISION_BITS))
-            else:
-                out = torch.floor((s_hi * unit + s_lo) / float(1 << PIL_PRECISION_BITS) + 0.5)
-            x = torch.clamp(out, 0.0, 255.0)
+        for one in self.passes:
+            x = one(x)
         return x
 
 
@@ -120,17 +213,16 @@ class FramePreprocess(nn.Module):
         gain, offset = _affine(spec)
         self.register_buffer("gain", torch.tensor(gain, dtype=torch.float32).view(1, 3, 1, 1))
         self.register_buffer("offset", torch.tensor(offset, dtype=torch.float32).view(1, 3, 1, 1))
-        self.pil = PilBilinearNHWC(frame_size, size) if self.method == "pil_bilinear" else None
+        self.pil = PilBilinear(frame_size, size) if self.method == "pil_bilinear" else None
 
     def forward(self, frame):
         x = frame.float()
         width, height = self.size
+        x = x.permute(0, 3, 1, 2)
         if self.pil is not None:
-            x = self.pil(x).permute(0, 3, 1, 2)
-        else:
-            x = x.permute(0, 3, 1, 2)
-            if self.frame_size != self.size:
-                x = F.interpolate(x, size=(height, width), mode="bilinear", align_corners=False)
+            x = self.pil(x)
+        elif self.frame_size != self.size:
+            x = F.interpolate(x, size=(height, width), mode="bilinear", align_corners=False)
         if self.flip:
             x = torch.index_select(x, 1, self.bgr_to_rgb)
         return x * self.gain + self.offset
@@ -138,13 +230,15 @@ class FramePreprocess(nn.Module):
 
 class FrameOverlay(nn.Module):
     """Logits [N, C, h, w] + the raw frame -> [N, H, W, 4]: BGR overlay (palette blended with
-    ``alpha``) and the class index, at the frame size."""
+    ``alpha``, rounded half up as visualize.overlay does) and the class index, at the frame size."""
 
     def __init__(self, palette, frame_size, alpha):
         super().__init__()
         self.frame_size = tuple(frame_size)
         self.alpha = float(alpha)
-        bgr = np.asarray(palette, dtype=np.float32)[:, ::-1] * np.float32(alpha)
+        # alpha * colour + 0.5 (the rounding) folded into the table; a convex blend of 0..255 values
+        # stays in 0..255, so no clip is needed
+        bgr = np.asarray(palette, dtype=np.float32)[:, ::-1] * np.float32(alpha) + np.float32(0.5)
         self.register_buffer("colours", torch.from_numpy(np.ascontiguousarray(bgr)))
 
     def forward(self, logits, frame):
@@ -154,8 +248,7 @@ class FrameOverlay(nn.Module):
             classes = F.interpolate(classes, size=(height, width), mode="nearest")
         index = classes[:, 0].to(torch.int32)
         colours = self.colours[index.long()]  # [N, H, W, 3]
-        blended = frame.float() * (1.0 - self.alpha) + colours
-        overlay = torch.clamp(torch.floor(blended + 0.5), 0.0, 255.0)
+        overlay = torch.floor(frame.float() * (1.0 - self.alpha) + colours)
         return torch.cat([overlay, classes.permute(0, 2, 3, 1)], dim=3)
 
 
