@@ -198,3 +198,20 @@ def test_cli_port_in_use_and_headless_alias(tmp_path):
         holder.close()
     assert proc.returncode == 2
     assert proc.stderr.strip().count("\n") == 0 and "port {} is in use".format(port) in proc.stderr
+
+
+def test_low_latency_capture_options():
+    from espnet_edge.apps.sources import CaptureOptions, capture_plan, csi_pipeline, parse_source, rtsp_jetson_pipeline
+    from espnet_edge.cli.cmd_demo import camera_size_for
+    from espnet_edge.runtime.model_info import ModelInfo
+    from espnet_edge.zoo import get_model
+
+    assert "latency=50 drop-on-latency=true ! rtph264depay" in rtsp_jetson_pipeline("rtsp://cam/1", 50, "h264", True)
+    assert "drop-on-latency" not in rtsp_jetson_pipeline("rtsp://cam/1", 50, "h264", False)
+    assert csi_pipeline(0, 1024, 512, 30, 0, sensor_mode=4).startswith("nvarguscamerasrc sensor-id=0 sensor-mode=4 ! ")
+    options = CaptureOptions(rtsp_latency_ms=0, rtsp_drop_on_latency=True)
+    target, api = capture_plan(parse_source("rtsp://cam/1"), options, True, {"gstreamer": True, "ffmpeg": True})
+    assert api == "CAP_GSTREAMER" and "latency=0 drop-on-latency=true" in target
+    entry = get_model("espnet-q8")
+    assert camera_size_for(ModelInfo.from_zoo(entry)) == (1024, 512)
+    assert camera_size_for(ModelInfo.from_zoo(entry, fused=("pre",), frame_size=(1280, 720))) == (1280, 720)

@@ -87,12 +87,15 @@ _TO_BGR_APPSINK = ("nvvidconv ! video/x-raw, format=BGRx ! videoconvert ! video/
                    "appsink drop=1 max-buffers=1 sync=false")
 
 
-def csi_pipeline(sensor_id=0, width=1280, height=720, framerate=30, flip_method=0):
-    """Jetson CSI camera (libargus) -> BGR frames for cv2.VideoCapture(..., cv2.CAP_GSTREAMER)."""
+def csi_pipeline(sensor_id=0, width=1280, height=720, framerate=30, flip_method=0, sensor_mode=None):
+    """Jetson CSI camera (libargus) -> BGR frames for cv2.VideoCapture(..., cv2.CAP_GSTREAMER).
+    ``sensor_mode``: nvarguscamerasrc's sensor-mode (the sensor's own readout size and rate, listed
+    when the camera starts); None lets Argus choose it from the requested caps."""
     caps = "video/x-raw(memory:NVMM), {}, format=NV12".format(_caps_size(width, height, framerate))
-    return "nvarguscamerasrc sensor-id={} ! {} ! nvvidconv flip-method={} ! video/x-raw, format=BGRx ! " \
+    mode = " sensor-mode={}".format(int(sensor_mode)) if sensor_mode is not None else ""
+    return "nvarguscamerasrc sensor-id={}{} ! {} ! nvvidconv flip-method={} ! video/x-raw, format=BGRx ! " \
            "videoconvert ! video/x-raw, format=BGR ! appsink drop=1 max-buffers=1 sync=false".format(
-               int(sensor_id), caps, int(flip_method))
+               int(sensor_id), mode, caps, int(flip_method))
 
 
 def v4l2_jetson_pipeline(device, width=None, height=None, framerate=None):
@@ -148,7 +151,7 @@ def on_jetson():
 
 class CaptureOptions(object):
     def __init__(self, width=None, height=None, framerate=None, flip_method=0, rtsp_latency_ms=200,
-                 rtsp_codec="h264", jetson=None, rtsp_drop_on_latency=False):
+                 rtsp_codec="h264", jetson=None, rtsp_drop_on_latency=False, sensor_mode=None):
         self.width = width
         self.height = height
         self.framerate = framerate
@@ -157,6 +160,7 @@ class CaptureOptions(object):
         self.rtsp_codec = rtsp_codec
         self.jetson = jetson  # None: detect
         self.rtsp_drop_on_latency = rtsp_drop_on_latency
+        self.sensor_mode = sensor_mode
 
 
 def capture_plan(spec, options, jetson, flags):
@@ -168,7 +172,7 @@ def capture_plan(spec, options, jetson, flags):
         if not flags["gstreamer"]:
             raise UserError(_no_gstreamer(spec.text))
         return csi_pipeline(spec.sensor_id, options.width or 1280, options.height or 720,
-                            options.framerate or 30, options.flip_method), "CAP_GSTREAMER"
+                            options.framerate or 30, options.flip_method, options.sensor_mode), "CAP_GSTREAMER"
     if spec.kind == V4L2:
         if jetson and flags["gstreamer"]:
             return v4l2_jetson_pipeline(spec.device, options.width, options.height,

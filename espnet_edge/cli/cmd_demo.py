@@ -31,7 +31,10 @@ def add_parser(subparsers):
     parser.add_argument("--max-frames", type=int, metavar="N", help="stop after N frames")
     parser.add_argument("--record-stats", metavar="FILE", help="per-frame latency/FPS as .json or .csv")
     camera = parser.add_argument_group("camera options (live sources)")
-    camera.add_argument("--camera-size", metavar="WxH", help="capture size (CSI default 1280x720)")
+    camera.add_argument("--camera-size", metavar="WxH", help="capture size (CSI default: the graph's "
+                        "--input-size frame, else the network's input size, so the VIC scales and the CPU does not)")
+    camera.add_argument("--sensor-mode", type=int, metavar="N", help="CSI: nvarguscamerasrc sensor-mode "
+                        "(default: Argus picks one for the capture size)")
     camera.add_argument("--camera-fps", type=int, help="capture frame rate (CSI default 30)")
     camera.add_argument("--flip", type=int, default=0, choices=range(8), metavar="0-7",
                         help="nvvidconv flip-method for CSI cameras (default 0)")
@@ -42,6 +45,11 @@ def add_parser(subparsers):
     camera.add_argument("--rtsp-drop-on-latency", action="store_true",
                         help="rtspsrc drops packets later than --rtsp-latency instead of letting the delay grow")
     parser.set_defaults(func=run)
+
+
+def camera_size_for(info):
+    """CSI capture size: the frame a --input-size graph takes, else the network's input size."""
+    return tuple(info.frame_size or info.input_size)
 
 
 def run(args):
@@ -63,13 +71,26 @@ def run(args):
         if problem:
             raise UserError("cannot open a window: {}; pass --no-display (with --save FILE to keep "
                             "the output, or --output http://0.0.0.0:8080 to watch it in a browser)".format(problem))
+    if args.sensor_mode is not None and args.sensor_mode < 0:
+        raise UserError("--sensor-mode must be 0 or more (the modes nvarguscamerasrc lists)")
     width, height = parse_size(args.camera_size) if args.camera_size else (None, None)
     options = CaptureOptions(width=width, height=height, framerate=args.camera_fps, flip_method=args.flip,
                              rtsp_latency_ms=args.rtsp_latency, rtsp_codec=args.rtsp_codec,
-                             rtsp_drop_on_latency=args.rtsp_drop_on_latency)
-    source = open_source(args.source, options)
+                             rtsp_drop_on_latency=args.rtsp_drop_on_latency, sensor_mode=args.sensor_mode)
+    from espnet_edge.apps.sources import CSI, parse_source
+
+    segmenter = None
+    if parse_source(args.source).kind == CSI and not args.camera_size:
+        segmenter = segmenter_from_args(args)  # the capture size comes from the network
+        options.width, options.height = camera_size_for(segmenter.info)
     try:
-        segmenter = segmenter_from_args(args)
+        source = open_source(args.source, options)
+    except BaseException:
+        if segmenter is not None:
+            segmenter.close()
+        raise
+    try:
+        segmenter = segmenter or segmenter_from_args(args)
         segmenter.resize_frames = args.resize_frames
     except BaseException:
         source.close()
