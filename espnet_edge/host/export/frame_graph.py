@@ -265,6 +265,7 @@ class FrameGraph(nn.Module):
         self.uint8 = frame_dtype == "uint8"
 
     def forward(self, frame):
+        frame = frame.float()  # one Cast for both uses (a no-op for float32 frames)
         logits = self.net(self.pre(frame))
         if self.overlay is not None:
             out = self.overlay(logits, frame)
