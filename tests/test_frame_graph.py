@@ -205,3 +205,21 @@ def test_export_flushes_denormals_and_reports_them(networks, tmp_path):
             bits = array.view(np.uint32)
             assert not np.any(((bits & 0x7F800000) == 0) & ((bits & 0x007FFFFF) != 0)), init.name
     assert report["verification"]["mask_agreement_min"] == 1.0  # vs the unflushed PyTorch network
+
+
+def test_uint8_overlay_graph_equals_the_float32_one(tmp_path):
+    """uint8 frames in and overlay out (TensorRT 10, ONNX Runtime): the same pixels as the float32
+    graph (whose Floor the uint8 Cast's truncation replaces)."""
+    from espnet_edge.runtime.onnxruntime_runner import OnnxRuntimeRunner
+    from espnet_edge.runtime.segmenter import Segmenter
+
+    entry = zoo.get_model("espnet-c-q3")
+    common = dict(size=(256, 128), fuse_pre=True, input_size=(2048, 1024), overlay_alpha=0.5,
+                  out_dir=str(tmp_path), support=TRT_SUPPORT)
+    f32 = pipeline.export_model(entry, **common)
+    u8 = pipeline.export_model(entry, frame_dtype="uint8", trt_version="10", **common)
+    assert u8["frame"]["dtype"] == "uint8" and u8["output"]["dtype"] == "uint8"
+    frame = read_image(FRAME)
+    mask32, image32 = Segmenter(OnnxRuntimeRunner(f32["onnx"])).segment_overlay(frame)
+    mask8, image8 = Segmenter(OnnxRuntimeRunner(u8["onnx"])).segment_overlay(frame)
+    assert np.array_equal(mask32, mask8) and np.array_equal(image32, image8)

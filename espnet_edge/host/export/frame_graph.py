@@ -216,9 +216,8 @@ class FramePreprocess(nn.Module):
         self.pil = PilBilinear(frame_size, size) if self.method == "pil_bilinear" else None
 
     def forward(self, frame):
-        x = frame.float()
         width, height = self.size
-        x = x.permute(0, 3, 1, 2)
+        x = frame.float().permute(0, 3, 1, 2)  # TensorRT 10 transposes no UINT8 (its matrix)
         if self.pil is not None:
             x = self.pil(x)
         elif self.frame_size != self.size:
@@ -232,10 +231,11 @@ class FrameOverlay(nn.Module):
     """Logits [N, C, h, w] + the raw frame -> [N, H, W, 4]: BGR overlay (palette blended with
     ``alpha``, rounded half up as visualize.overlay does) and the class index, at the frame size."""
 
-    def __init__(self, palette, frame_size, alpha):
+    def __init__(self, palette, frame_size, alpha, truncating_cast=False):
         super().__init__()
         self.frame_size = tuple(frame_size)
         self.alpha = float(alpha)
+        self.floor = not truncating_cast  # a Cast to uint8 truncates: the floor is implied
         # alpha * colour + 0.5 (the rounding) folded into the table; a convex blend of 0..255 values
         # stays in 0..255, so no clip is needed
         bgr = np.asarray(palette, dtype=np.float32)[:, ::-1] * np.float32(alpha) + np.float32(0.5)
@@ -248,7 +248,9 @@ class FrameOverlay(nn.Module):
             classes = F.interpolate(classes, size=(height, width), mode="nearest")
         index = classes[:, 0].to(torch.int32)
         colours = self.colours[index.long()]  # [N, H, W, 3]
-        overlay = torch.floor(frame.float() * (1.0 - self.alpha) + colours)
+        overlay = frame.float() * (1.0 - self.alpha) + colours
+        if self.floor:
+            overlay = torch.floor(overlay)
         return torch.cat([overlay, classes.permute(0, 2, 3, 1)], dim=3)
 
 
@@ -261,8 +263,9 @@ class FrameGraph(nn.Module):
         self.pre = FramePreprocess(spec, frame_size, size)
         self.net = net
         self.fuse_post = fuse_post
-        self.overlay = FrameOverlay(palette, frame_size, overlay_alpha) if overlay_alpha is not None else None
         self.uint8 = frame_dtype == "uint8"
+        self.overlay = FrameOverlay(palette, frame_size, overlay_alpha, truncating_cast=self.uint8) \
+            if overlay_alpha is not None else None
 
     def forward(self, frame):
         frame = frame.float()  # one Cast for both uses (a no-op for float32 frames)
