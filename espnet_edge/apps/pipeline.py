@@ -29,7 +29,8 @@ def _ms(start):
 
 def infer_frame(segmenter, frame, alpha=0.5):
     """-> (mask, overlay, timings) for one frame; overlay is None unless the graph drew it
-    (``--fuse-overlay``): it is made in render_frame then."""
+    (``--fuse-overlay``: then the mask is the network-size class map), else it is made in
+    render_frame and the mask has the frame's size."""
     from espnet_edge.runtime.segmenter import resize_mask, split_overlay
 
     timings = {}
@@ -47,8 +48,8 @@ def infer_frame(segmenter, frame, alpha=0.5):
         timings.update({"h2d": None, "compute": whole, "d2h": None})
     start = time.perf_counter()
     overlay = None
-    if segmenter.info.fused_overlay:
-        mask, overlay = split_overlay(np.asarray(output)[0])
+    if segmenter.info.fused_overlay:  # mask at the network size: enough for the legend
+        mask, overlay = split_overlay(np.asarray(output)[0], segmenter.info)
     else:
         mask = resize_mask(segmenter.postprocess(output)[0], (frame.shape[1], frame.shape[0]))
     timings["postprocess"] = _ms(start)

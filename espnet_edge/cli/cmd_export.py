@@ -36,8 +36,8 @@ def add_parser(subparsers):
                         help="type of the raw frame input (and overlay output): float32 (default; "
                         "TensorRT 8.2 has no UINT8) or uint8 (TensorRT versions that take it, ONNX Runtime)")
     parser.add_argument("--fuse-overlay", action="store_true", help="with --input-size: the graph also "
-                        "resizes the class map to the frame, colours and blends it: output [N, H, W, 4] "
-                        "= BGR overlay + class index")
+                        "resizes the class map to the frame, colours and blends it: output [N, H + R, W, 3] "
+                        "= BGR overlay, then R rows holding the network-size class map")
     parser.add_argument("--overlay-alpha", type=float, default=0.5, help="overlay opacity fixed in a "
                         "--fuse-overlay graph (default 0.5)")
     parser.add_argument("--images", metavar="DIR", help="real images to verify on (default: a synthetic frame)")

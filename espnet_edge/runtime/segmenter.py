@@ -36,7 +36,7 @@ class Segmenter(object):
         """Runner output -> uint8 class maps [N, H, W] at the network size."""
         output = np.asarray(output)
         if self.info.fused_overlay:
-            return output[..., 3].astype(np.uint8)
+            return np.stack([split_overlay(o, self.info)[0] for o in output])
         if self.info.fused_post:
             classes = output.reshape(output.shape[0], output.shape[-2], output.shape[-1])
         else:
@@ -54,8 +54,8 @@ class Segmenter(object):
         """One BGR frame -> (class map, overlay), both at the frame's size. A graph exported with
         --fuse-overlay returns both (its alpha was fixed at export); otherwise they are made here."""
         if self.info.fused_overlay:
-            output = np.asarray(self.infer(self.preprocess(frame_bgr)))[0]
-            return split_overlay(output)
+            mask, overlay = split_overlay(np.asarray(self.infer(self.preprocess(frame_bgr)))[0], self.info)
+            return resize_mask(mask, (overlay.shape[1], overlay.shape[0])), overlay
         mask = self.segment(frame_bgr)
         return mask, visualize.overlay(frame_bgr, mask, self.info.palette, alpha)
 
@@ -70,14 +70,16 @@ class Segmenter(object):
         self.runner.close()
 
 
-def split_overlay(output):
-    """[H, W, 4] overlay-graph output -> (uint8 class map (a view), contiguous uint8 BGR overlay)."""
-    import cv2
-
-    overlay = cv2.cvtColor(output, cv2.COLOR_BGRA2BGR)  # drops the 4th channel, SIMD: ~25x numpy's copy
-    if output.dtype == np.uint8:
-        return output[..., 3], overlay
-    return output[..., 3].astype(np.uint8), overlay.astype(np.uint8)
+def split_overlay(output, info):
+    """[H + R, W, 3] overlay-graph output -> (uint8 class map at the network size, uint8 BGR overlay
+    at the frame size; a view of ``output`` when it is uint8)."""
+    width, height = info.frame_size
+    net_w, net_h = info.input_size
+    overlay = output[:height]
+    classes = output[height:].reshape(-1)[:net_w * net_h].reshape(net_h, net_w)
+    if output.dtype != np.uint8:
+        overlay = overlay.astype(np.uint8)
+    return classes.astype(np.uint8), overlay
 
 
 def resize_mask(mask, size):

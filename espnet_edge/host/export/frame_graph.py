@@ -17,7 +17,8 @@ TensorRT 8.2 parses:
 
 ``--fuse-overlay``: the graph also resizes the class map to the frame (nearest, as
 ``Segmenter.resize_mask``), colours it with the palette and alpha-blends it over the frame
-(``visualize.overlay``'s arithmetic); its single output is [N, H, W, 4]: BGR overlay + class index.
+(``visualize.overlay``'s arithmetic); its single output is [N, H + R, W, 3]: the BGR overlay, then R
+rows holding the network-size class map (``class_rows``), so the host splits it without copying.
 """
 
 import numpy as np
@@ -227,15 +228,24 @@ class FramePreprocess(nn.Module):
         return x * self.gain + self.offset
 
 
-class FrameOverlay(nn.Module):
-    """Logits [N, C, h, w] + the raw frame -> [N, H, W, 4]: BGR overlay (palette blended with
-    ``alpha``, rounded half up as visualize.overlay does) and the class index, at the frame size."""
+def class_rows(frame_size, size):
+    """Rows appended below the overlay that hold the network-size class map: ceil(h*w / (W*3))."""
+    return -(-size[0] * size[1] // (frame_size[0] * 3))
 
-    def __init__(self, palette, frame_size, alpha, truncating_cast=False):
+
+class FrameOverlay(nn.Module):
+    """Logits [N, C, h, w] + the raw frame -> [N, H + R, W, 3]: rows 0..H-1 the BGR overlay (palette
+    blended with ``alpha``, rounded half up as visualize.overlay does), then R = class_rows() rows
+    holding the class map at the network size, flattened. The host takes the overlay as a view
+    (no copy for uint8) and the class map for the legend from the same buffer."""
+
+    def __init__(self, palette, frame_size, size, alpha, truncating_cast=False):
         super().__init__()
         self.frame_size = tuple(frame_size)
+        self.size = tuple(size)
         self.alpha = float(alpha)
         self.floor = not truncating_cast  # a Cast to uint8 truncates: the floor is implied
+        self.rows = class_rows(frame_size, size)
         # alpha * colour + 0.5 (the rounding) folded into the table; a convex blend of 0..255 values
         # stays in 0..255, so no clip is needed
         bgr = np.asarray(palette, dtype=np.float32)[:, ::-1] * np.float32(alpha) + np.float32(0.5)
@@ -243,15 +253,17 @@ class FrameOverlay(nn.Module):
 
     def forward(self, logits, frame):
         width, height = self.frame_size
-        classes = torch.argmax(logits, dim=1, keepdim=True).float()
+        classes = torch.argmax(logits, dim=1, keepdim=True).float()  # [N, 1, h, w]
+        full = classes
         if tuple(classes.shape[-2:]) != (height, width):
-            classes = F.interpolate(classes, size=(height, width), mode="nearest")
-        index = classes[:, 0].to(torch.int32)
-        colours = self.colours[index.long()]  # [N, H, W, 3]
-        overlay = frame.float() * (1.0 - self.alpha) + colours
+            full = F.interpolate(classes, size=(height, width), mode="nearest")
+        colours = self.colours[full[:, 0].long()]  # [N, H, W, 3]
+        overlay = frame * (1.0 - self.alpha) + colours
         if self.floor:
             overlay = torch.floor(overlay)
-        return torch.cat([overlay, classes.permute(0, 2, 3, 1)], dim=3)
+        count = self.size[0] * self.size[1]
+        flat = F.pad(classes.reshape(-1, count), (0, self.rows * width * 3 - count))
+        return torch.cat([overlay, flat.reshape(-1, self.rows, width, 3)], dim=1)
 
 
 class FrameGraph(nn.Module):
@@ -264,7 +276,7 @@ class FrameGraph(nn.Module):
         self.net = net
         self.fuse_post = fuse_post
         self.uint8 = frame_dtype == "uint8"
-        self.overlay = FrameOverlay(palette, frame_size, overlay_alpha, truncating_cast=self.uint8) \
+        self.overlay = FrameOverlay(palette, frame_size, size, overlay_alpha, truncating_cast=self.uint8) \
             if overlay_alpha is not None else None
 
     def forward(self, frame):

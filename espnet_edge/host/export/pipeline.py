@@ -186,7 +186,8 @@ def export_model(entry, weights=None, size=None, batch=1, opset=DEFAULT_OPSET, f
         "opset": opset, "fused": list(fused), "input": {"name": "input", "shape": list(info.input_shape),
                                                         "layout": info.input_layout},
         "output": {"name": "logits", "dtype": _output_dtype(info),
-                   "shape": "[N, H, W, 4]: BGR overlay + class index at the frame size"
+                   "shape": "[N, H + R, W, 3]: BGR overlay at the frame size, then R rows holding the "
+                            "network-size class map, flattened"
                    if info.fused_overlay else None},
         "frame": {"size": list(frame_size), "dtype": info.frame_dtype, "layout": "NHWC, BGR, 0..255",
                   "preprocessing": "in the graph (host/export/frame_graph.py)",

@@ -38,18 +38,21 @@ def network_input(frame, info):
     return batch
 
 
-def to_classes(output, fused_post):
+def to_classes(output, fused_post, info_overlay=None):
     output = np.asarray(output)
-    if output.ndim == 4 and output.shape[-1] == 4:  # --fuse-overlay: BGR overlay + class index
-        return output[..., 3]
+    if info_overlay is not None:  # --fuse-overlay: the class rows under the overlay
+        from espnet_edge.runtime.segmenter import split_overlay
+
+        return np.stack([split_overlay(o, info_overlay)[0] for o in output])
     if fused_post:
         return output.reshape(output.shape[0], output.shape[-2], output.shape[-1])
     return np.argmax(output, axis=1)
 
 
-def compare_outputs(reference, candidate, fused_post):
+def compare_outputs(reference, candidate, fused_post, info=None):
     """-> {max_abs_logit_diff, mask_agreement} for one batch (diff None for class-map outputs)."""
-    agreement = float(np.mean(to_classes(reference, fused_post) == to_classes(candidate, fused_post)))
+    overlay = info if info is not None and info.fused_overlay else None
+    agreement = float(np.mean(to_classes(reference, fused_post, overlay) == to_classes(candidate, fused_post, overlay)))
     diff = None
     if not fused_post:
         diff = float(np.max(np.abs(np.asarray(reference, np.float32) - np.asarray(candidate, np.float32))))
@@ -82,7 +85,7 @@ def verify_against_torch(module, session, info, images=None, limit=None):
         with torch.no_grad():
             expected = module(torch.from_numpy(batch)).numpy()
         got = session.run(None, {name: batch})[0]
-        row = compare_outputs(expected, got, info.fused_post)
+        row = compare_outputs(expected, got, info.fused_post, info)
         row["image"] = label
         per_image.append(row)
     return summarize(per_image, source)
@@ -99,7 +102,7 @@ def verify_against_onnx(reference, candidate, info, images=None, limit=None, exc
             continue
         batch = network_input(frame, info)
         row = compare_outputs(reference.run(None, {ref_name: batch})[0],
-                              candidate.run(None, {cand_name: batch})[0], info.fused_post)
+                              candidate.run(None, {cand_name: batch})[0], info.fused_post, info)
         row["image"] = label
         per_image.append(row)
     return summarize(per_image, source)
