@@ -12,11 +12,8 @@ import logging
 import socket
 import threading
 
-try:
-    from http.server import BaseHTTPRequestHandler, HTTPServer
-    from socketserver import ThreadingMixIn
-except ImportError:  # pragma: no cover - Python 2 is not supported; keeps vermin quiet
-    raise
+from http.server import BaseHTTPRequestHandler, HTTPServer
+from socketserver import ThreadingMixIn
 
 from espnet_edge.errors import UserError
 
