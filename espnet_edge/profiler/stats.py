@@ -29,13 +29,7 @@ def total_rails(samples):
 
 def total_power(sample, rails):
     """Sum of the rails' current readings (mW); None if any is missing in this sample."""
-    if not rails:
-        return None
-    readings = sample.get("rails_mw") or {}
-    values = [readings.get(name, {}).get("current") for name in rails]
-    if any(v is None for v in values):
-        return None
-    return sum(values)
+    return tegrastats.rails_sum(sample, rails)
 
 
 def rail_means(samples, name):
