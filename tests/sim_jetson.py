@@ -248,7 +248,8 @@ class SimKernel(object):
     not in available_governors, registers a rail-gated GPU's devfreq entry when railgate_enable := 0, and
     records every write with the min/max it leaves. ``reject`` = {file name: errno} forces a rejection."""
 
-    def __init__(self, reject=None, refuse_governor=False, kernel=None):
+    def __init__(self, reject=None, refuse_governor=False, kernel=None, qos_max_hz=None):
+        self.qos_max_hz = qos_max_hz   # another PM-QoS max request (thermal, nvpmodel) held on 5.10+
         self.writes = []       # (file name, value, min after, max after)
         self.reject = dict(reject or {})
         self.refuse_governor = refuse_governor
@@ -309,7 +310,7 @@ class SimKernel(object):
                                                     "max": int(self._read(folder, "max_freq"))})
         request["min" if name == "min_freq" else "max"] = value
         low = max(min(table), request["min"])
-        high = min(max(table), request["max"])
+        high = min(max(table), request["max"], self.qos_max_hz or max(table))
         if low > high:
             low = high       # 'max_freq takes precedence over min_freq'
         return low, high
@@ -323,7 +324,8 @@ class SimKernel(object):
         if request is None:
             return
         table = [int(v) for v in self._read(folder, "available_frequencies").split()]
-        low, high = max(min(table), request["min"]), min(max(table), request["max"])
+        low = max(min(table), request["min"])
+        high = min(max(table), request["max"], self.qos_max_hz or max(table))
         low = min(low, high)
         self._put(folder, "min_freq", low)
         self._put(folder, "max_freq", high)
