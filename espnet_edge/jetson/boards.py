@@ -66,6 +66,12 @@ INA3221 = "ina3221"     # L4T >= R34: hwmon driver, channels 1..3, power = in<i>
 INA238 = "ina238"       # Thor carrier: hwmon, power1_input in microwatts (Linux hwmon ABI)
 S_DRIVERS = ("sysfs.md §6: energymon/energymon jetson/README.md, jetson/ina3221x.c, jetson/ina3221.c; "
              "rbonghi/jetson_stats jtop/core/power.py")
+# Where each power-monitor driver puts its nodes (read by profiler/power_node.py).
+POWER_NODE_DIRS = fact({INA3221X: "/sys/bus/i2c/drivers/ina3221x", INA3221: "/sys/bus/i2c/drivers/ina3221",
+                        INA238: "/sys/class/hwmon"},
+                       "sysfs.md §6: energymon jetson/README.md (ina3221x IIO: rail_name_<i>, in_power<i>_input mW; "
+                       "ina3221 hwmon: in<i>_label, in<i>_input mV, curr<i>_input mA); INA238 hwmon power1_input in "
+                       "microwatts: rbonghi/jetson_stats PR #900 and the Linux hwmon sysfs ABI")
 S_RAILS = "sysfs.md §6: energymon/energymon jetson/JetsonPowerRails.md (L4T 32.6.1 / 34.1 docs and device trees)"
 
 # -- the board's input power: which rail (or documented sum) is the total ----------------------------
@@ -542,6 +548,7 @@ def all_facts():
         found.append(("L4T {}".format(release), fact(jetpack, source)))
     for rule in TOTAL_POWER_RULES:
         found.append(("total power {}".format("+".join(rule["rails"])), fact(rule["how"], rule["source"])))
+    found.append(("power node dirs", POWER_NODE_DIRS))
     found.append(("fan files", FAN_FILES))
     found.append(("constant sensors", CONSTANT_SENSORS))
     return found
