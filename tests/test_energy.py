@@ -254,3 +254,20 @@ def test_profile_with_emc_records_and_restores_it(onnx_file, tmp_path):
     assert summary["board_settings"]["emc_mhz"] == 665.6     # recorded while pinned
     assert open(paths["emc_rate"]).read().strip() == "1866000000"
     assert open(paths["emc_lock"]).read().strip() == "0"
+
+
+def test_sweep_marks_throttled_runs(tmp_path):
+    from espnet_edge.profiler import sweep
+
+    runs = []
+    for freq, fps, hot in ((114.75, 10.0, False), (828.75, 40.0, True)):
+        runs.append({"label": "m", "run": "m-{:g}".format(freq), "gpu_freq": {"applied_mhz": freq},
+                     "performance": {"fps": fps, "frames": 20, "seconds": 20 / fps, "latency_ms": {"mean": 1.0}},
+                     "power": {"total_mw": {"idle": 1800, "load": 2500}, "total_method": "VDD_IN"},
+                     "energy_mj_per_frame": {"gross": 2500 / fps, "above_idle": 700 / fps, "source": "power node"},
+                     "thermal": {"throttled": hot}, "settle": {"settle_s": 0.3}, "idle_baseline": {"valid": True}})
+    report = sweep.build_report(runs)
+    assert [r["throttled"] for r in report["rows"]] == [False, True]
+    pngs = sweep.write_report(str(tmp_path), report)
+    assert len(pngs) == 6 and all(os.path.getsize(p) > 10000 for p in pngs)
+    assert "throttled" in open(os.path.join(str(tmp_path), "sweep.csv")).readline()

@@ -115,6 +115,10 @@ def table_rows(runs):
             "emc_util_pct": _get(s, "utilisation", "emc_pct", "load"),
             "gpu_clock_seen_mhz": _get(s, "utilisation", "gpu_freq_mhz", "load"),
             "power_method": _get(s, "power", "total_method"),
+            "energy_source": _get(s, "energy_mj_per_frame", "source"),
+            "settle_s": _get(s, "settle", "settle_s"),
+            "throttled": _get(s, "thermal", "throttled"),
+            "idle_baseline_valid": _get(s, "idle_baseline", "valid"),
         })
     rows.sort(key=lambda r: (str(r["label"]), r["freq_mhz"] if r["freq_mhz"] is not None else -1))
     return rows
@@ -166,7 +170,8 @@ def build_report(runs):
 
 CSV_COLUMNS = ("label", "freq_mhz", "fps", "exec_ms", "latency_ms", "frames", "seconds", "power_idle_mw",
                "power_load_mw", "gpu_power_load_mw", "energy_mj", "energy_above_idle_mj", "gpu_util_pct",
-               "cpu_util_pct", "emc_util_pct", "gpu_clock_seen_mhz", "run", "power_method")
+               "cpu_util_pct", "emc_util_pct", "gpu_clock_seen_mhz", "run", "power_method", "energy_source",
+               "settle_s", "throttled", "idle_baseline_valid")
 
 
 def write_report(folder, report, make_plots=True):
