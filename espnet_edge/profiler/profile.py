@@ -130,6 +130,34 @@ def _read_cur_mhz(path):
     return read
 
 
+def settle_clock(target_mhz, timeout_s=SETTLE_TIMEOUT_S, interval_ms=None):
+    """After a clock change outside a profiled run (bench --freq): sample the power node and cur_freq
+    just long enough to see the clock at ``target_mhz`` and the power settled; -> wait_settled's dict
+    plus 'power_source' (the node, or None when only the clock could be watched)."""
+    from espnet_edge.profiler import power_node
+
+    interval_ms = interval_ms or power_node.DEFAULT_INTERVAL_MS
+    cur_file = _gpu_cur_file()
+    node = power_node.PowerNodeSampler(interval_ms, gpu_cur_file=cur_file)
+    node.open()
+    started = False
+    if node.available or cur_file:
+        try:
+            node.start()
+            started = True
+        except UserError:
+            started = False
+    try:
+        points = (lambda: _total_points(node.snapshot())) if started and node.available else (lambda: [])
+        settle = wait_settled(target_mhz, _read_cur_mhz(cur_file) if cur_file else None, points, interval_ms,
+                              timeout_s)
+    finally:
+        if started:
+            node.stop()
+    settle["power_source"] = node.describe()
+    return settle
+
+
 def profile_run(segmenter, source="auto", interval_ms=100, idle_s=2.0, warmup=10, duration_s=10.0,
                 images=None, progress=True, power_interval_ms=None, pinned_mhz=None,
                 settle_timeout_s=SETTLE_TIMEOUT_S):
