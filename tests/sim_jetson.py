@@ -105,8 +105,10 @@ def nvpmodel_conf_text(board, release=None):
              "MAX_FREQ {}/max_freq".format(devfreq_dir),
              "MIN_FREQ {}/min_freq".format(devfreq_dir), ""]
     for mode_id, (name, cap) in sorted(facts["modes"].items()):
-        lines += ["< POWER_MODEL ID={} NAME={} >".format(mode_id, name), "GPU MIN_FREQ 0",
-                  "GPU MAX_FREQ {}".format(cap if cap is not None else -1), ""]
+        lines += ["< POWER_MODEL ID={} NAME={} >".format(mode_id, name), "GPU MIN_FREQ 0"]
+        if cap != boards.UNKNOWN_CAP:   # a cap no source gives is left out, not invented
+            lines.append("GPU MAX_FREQ {}".format(cap if cap is not None else -1))
+        lines.append("")
     if facts.get("default") is not None:
         lines.append("< PM_CONFIG DEFAULT={} >".format(facts["default"]))
     return "\n".join(lines) + "\n"

@@ -132,3 +132,12 @@ def test_rail_gated_gpu_without_write_access_is_a_one_line_error(root):
         clocks.detect_or_power_up(SysfsWriter(), None, dry_run=True)
     assert "rail-gated since boot" in str(error.value) and "sudo" in str(error.value)
     assert not os.path.exists(paths["min_freq"])
+
+
+def test_docs_table_lists_every_fact_with_its_source():
+    with open(os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "docs", "jetson.md")) as handle:
+        rows = [line for line in handle if line.startswith("| ")]
+    for where, entry in boards.all_facts():
+        row = next((r for r in rows if r.startswith("| {} |".format(where))), None)
+        assert row is not None, "docs/jetson.md has no row for {}".format(where)
+        assert entry["source"].replace("|", "/")[:60] in row, where

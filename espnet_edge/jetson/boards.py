@@ -11,6 +11,7 @@ the power-node sampler and the test simulator (tests/sim_jetson.py) all read the
 """
 
 UNSOURCED = "UNSOURCED"
+UNKNOWN_CAP = "cap not collected"   # an nvpmodel mode whose GPU cap no source gives (None = uncapped)
 SYSFS_MD = "../shared/jetson/sysfs.md"
 
 
@@ -265,12 +266,13 @@ BOARDS = (
                                        "sysfs.md §4: rbonghi/jetson_stats tests/nvpmodel (Orin dump, JP5 era, "
                                        "an emulator's pasted text)")},
             "jp5.1": {"table": fact(ORIN_TABLE_JP51, S_ORIN_JP51),
-                      "nvpmodel": fact({"default": 2, "modes": {0: ("MAXN", None), 1: ("MODE_15W", None),
-                                                                2: ("MODE_30W", None), 3: ("MODE_50W", None)}},
+                      "nvpmodel": fact({"default": 2, "modes": {0: ("MAXN", None), 1: ("MODE_15W", UNKNOWN_CAP),
+                                                                2: ("MODE_30W", UNKNOWN_CAP),
+                                                                3: ("MODE_50W", UNKNOWN_CAP)}},
                                        "mode names: rbonghi/jetson_stats issue #292; caps on JP5.1: " + UNSOURCED
                                        + " (the board's own /etc/nvpmodel.conf is read instead)")},
             "jp6": {"table": fact(ORIN_TABLE_JP51, S_ORIN_JP51),
-                    "nvpmodel": fact({"default": 2, "modes": {0: ("MAXN", None), 1: ("MODE_15W", None),
+                    "nvpmodel": fact({"default": 2, "modes": {0: ("MAXN", None), 1: ("MODE_15W", UNKNOWN_CAP),
                                                               2: ("MODE_30W", 612000000),
                                                               3: ("MODE_50W", 816000000)}},
                                      "weak: issue 12 of this project ('on JetPack 6 the nvpmodel caps are 612 MHz "
@@ -544,8 +546,9 @@ def all_facts():
         found.append(("EMC {}".format(soc), entry))
     for name, entry in sorted(KERNEL_SEMANTICS.items()):
         found.append(("devfreq kernel {}".format(name), entry))
-    for release, (jetpack, source, _other) in sorted(L4T_JETPACK.items(), key=lambda kv: _release_tuple(kv[0])):
-        found.append(("L4T {}".format(release), fact(jetpack, source)))
+    for release, (jetpack, source, other) in sorted(L4T_JETPACK.items(), key=lambda kv: _release_tuple(kv[0])):
+        found.append(("L4T {}".format(release), fact(jetpack, source + ("; sources disagree: " + other
+                                                                         if other else ""))))
     for rule in TOTAL_POWER_RULES:
         found.append(("total power {}".format("+".join(rule["rails"])), fact(rule["how"], rule["source"])))
     found.append(("power node dirs", POWER_NODE_DIRS))
