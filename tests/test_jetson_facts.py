@@ -141,3 +141,34 @@ def test_docs_table_lists_every_fact_with_its_source():
         row = next((r for r in rows if r.startswith("| {} |".format(where))), None)
         assert row is not None, "docs/jetson.md has no row for {}".format(where)
         assert entry["source"].replace("|", "/")[:60] in row, where
+
+
+def test_unknown_board_gets_the_closest_facts_and_says_they_are_guessed(root):
+    make_board_tree(root, board="tx2", release="36.4.4")   # a TX2 never ran JetPack 6
+    with open(os.path.join(str(root), "proc/device-tree/model"), "w") as handle:
+        handle.write("Some Carrier Board\0")
+    with open(os.path.join(str(root), "proc/device-tree/compatible"), "w") as handle:
+        handle.write("vendor,carrier\0nvidia,tegra186\0")
+    report = detect.detect().to_dict()
+    assert (report["board_match"], report["board_guessed"]) == ("soc", True)
+    assert boards.by_key(report["board"])["soc"] == "tegra186"
+    assert report["facts_guessed"] is True and report["facts_generation"] == "r32"
+
+
+def test_nvpmodel_cap_follows_the_kernel_generation():
+    from espnet_edge.jetson import nvpmodel
+
+    # 4.9: rounded up to the next step (nvpmodel REAL_VAL 1134750000 for 1120000000 on a TX2)
+    assert nvpmodel.effective_cap_hz(1120000000, boards.TX2_TABLE_R32, boards.KERNEL_LEGACY) == 1134750000
+    # 5.10+: a max request; the highest step not above it
+    assert nvpmodel.effective_cap_hz(1120000000, boards.TX2_TABLE_R32, boards.KERNEL_PM_QOS) == 1032750000
+    assert nvpmodel.effective_cap_hz(612000000, boards.ORIN_TABLE_JP51, boards.KERNEL_PM_QOS) == 612000000
+
+
+def test_pin_above_a_jp6_nvpmodel_cap_is_refused_with_what_the_kernel_does(root):
+    make_board_tree(root, board="agx-orin", release="36.4.4", nvpmodel_mode=2)
+    with pytest.raises(UserError) as error:
+        with pin_gpu(816, log=None):
+            pass
+    message = str(error.value)
+    assert "MODE_30W" in message and "max request of 612 MHz" in message and "nvpmodel -m 0" in message

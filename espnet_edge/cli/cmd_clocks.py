@@ -30,7 +30,8 @@ def gather():
     report["gpus"] = [state.to_dict() for state in states]
     report["pinned_by_clocks_set"] = bool(clocks.read_saved_state())
     if mode and mode.get("gpu_max_hz"):
-        mode["gpu_cap_mhz"] = clocks.mhz(nvpmodel.effective_cap_hz(mode["gpu_max_hz"], states[0].table))
+        mode["gpu_cap_mhz"] = clocks.mhz(nvpmodel.effective_cap_hz(mode["gpu_max_hz"], states[0].table,
+                                                                  info.kernel_generation))
     return report
 
 

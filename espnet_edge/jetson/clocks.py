@@ -230,19 +230,21 @@ class ClockLock(object):
                 self.handle = None
 
 
-def _mode_cap_error(applied_hz, table):
+def _mode_cap_error(applied_hz, table, kernel=None):
     mode = nvpmodel.current_mode()
     if not mode or mode.get("gpu_max_hz") is None:
         return None, mode
-    cap = nvpmodel.effective_cap_hz(mode["gpu_max_hz"], table)
+    cap = nvpmodel.effective_cap_hz(mode["gpu_max_hz"], table, kernel)
     if applied_hz <= cap:
         return None, mode
-    better = nvpmodel.modes_reaching(applied_hz, table)
+    better = nvpmodel.modes_reaching(applied_hz, table, kernel)
     switch = ("sudo nvpmodel -m {} ({})".format(better[0][0], better[0][1]) if better
               else "sudo nvpmodel -m <mode> with a higher GPU cap")
-    return UserError("nvpmodel mode {} ({}) caps the GPU at {} (the kernel clamps max_freq there), so {} is "
-                     "unreachable: choose <= {} or switch mode: {}".format(
-                         mode["id"], mode["name"], fmt_mhz(cap), fmt_mhz(applied_hz), fmt_mhz(cap), switch)), mode
+    how = ("holds a GPU max request of {} (kernel >= 5.10: the effective maximum is the highest step not above "
+           "it, {})".format(fmt_mhz(mode["gpu_max_hz"]), fmt_mhz(cap)) if kernel == boards.KERNEL_PM_QOS
+           else "caps the GPU at {} (nvpmodel sets max_freq there, rounded up to a table step)".format(fmt_mhz(cap)))
+    return UserError("nvpmodel mode {} ({}) {}, so {} is unreachable: choose <= {} or switch mode: {}".format(
+        mode["id"], mode["name"], how, fmt_mhz(applied_hz), fmt_mhz(cap), switch)), mode
 
 
 def readback_problem(low, high, target, kernel):
@@ -326,7 +328,7 @@ class GpuClockPin(object):
         primary = states[0][1]
         self.applied_hz = snap_to_table(self.requested_mhz, primary.table)
         self.applied_mhz = mhz(self.applied_hz)
-        cap_error, self.nvpmodel_mode = _mode_cap_error(self.applied_hz, primary.table)
+        cap_error, self.nvpmodel_mode = _mode_cap_error(self.applied_hz, primary.table, info.kernel_generation)
         if cap_error:
             raise cap_error
         paths = []

@@ -166,29 +166,35 @@ def read_identity():
 
 def identify_board(identity, gpu_node=None):
     """Best board entry from the identity strings (module numbers, then model words, then GPU node)."""
+    return identify_board_match(identity, gpu_node)[0]
+
+
+def identify_board_match(identity, gpu_node=None):
+    """-> (board entry or None, how: 'module' | 'model' | 'soc' (the closest board of that SoC: a guess))."""
     compat = " ".join(identity.get("compatible") or []).lower()
     for board in boards.BOARDS:
         if any("nvidia," + module in compat or module + "+" in compat or "+" + module in compat
                for module in board["modules"]):
-            return board
+            return board, "module"
     for text in (identity.get("model"), identity.get("machine")):
         text = (text or "").lower().replace("_", " ").replace("-", " ")
         if not text:
             continue
         for board in boards.BOARDS:
             if any(word.replace("-", " ") in text for word in board["model_words"]):
-                return board
+                return board, "model"
     soc = boards.GPU_NODE_SOC.get(gpu_node or "")
     for hint in [soc] + [c.split(",")[-1] for c in identity.get("compatible") or []]:
         for board in boards.BOARDS:
             if hint and board["soc"] == hint:
-                return board
-    return None
+                return board, "soc"
+    return None, None
 
 
 class JetsonInfo(object):
-    def __init__(self, board, identity, release, gpus):
+    def __init__(self, board, identity, release, gpus, board_match=None):
         self.board = board
+        self.board_match = board_match
         self.identity = identity
         self.release = release
         self.gpus = gpus
@@ -230,6 +236,9 @@ class JetsonInfo(object):
                 "jetpack_source": facts.get("source"), "jetpack_guessed": facts.get("guessed"),
                 "jetpack_disagreement": facts.get("disagreement"),
                 "devfreq_kernel": self.kernel_generation,
+                "board_match": self.board_match, "board_guessed": self.board_match == "soc",
+                "facts_generation": (self.gpu_facts() or (None,))[0],
+                "facts_guessed": (self.gpu_facts() or (None, None, None))[2],
                 "gpu_devfreq": [sysfs.unprefix(gpu.freq_dir) for gpu in self.gpus],
                 "gpu_node": self.gpus[0].node_name if self.gpus else None}
 
@@ -237,5 +246,5 @@ class JetsonInfo(object):
 def detect():
     gpus = find_gpu_devfreq()
     identity = read_identity()
-    board = identify_board(identity, gpus[0].node_name if gpus else None)
-    return JetsonInfo(board, identity, read_release(), gpus)
+    board, match = identify_board_match(identity, gpus[0].node_name if gpus else None)
+    return JetsonInfo(board, identity, read_release(), gpus, match)
