@@ -72,7 +72,14 @@ def test_profile_simulated_tx2(onnx_file, tx2, tmp_path):
     assert read_freqs(paths) == before  # clocks restored
     folder = only_run(out)
     assert folder.endswith("-828MHz") and os.path.basename(folder).startswith("espnet-c-q3-256x128-")
-    assert sorted(os.listdir(folder)) == ["samples.csv", "settings.json", "summary.json", "tegrastats.log"]
+    assert sorted(os.listdir(folder)) == ["power.csv", "samples.csv", "settings.json", "summary.json",
+                                          "tegrastats.log"]
+    with open(os.path.join(folder, "power.csv")) as handle:
+        power_rows = list(csv.DictReader(handle))
+    measured_rows = [r for r in power_rows if r["phase"] == "measured"]
+    assert len(measured_rows) >= 50   # every 10 ms over the 2 s measured phase (loaded 2-core machine)
+    assert {float(r["total_mw"]) for r in measured_rows} == {1000.0}
+    assert {float(r["gpu_cur_mhz"]) for r in measured_rows} == {828.75}
     summary = load(folder, "summary.json")
     settings = load(folder, "settings.json")
     assert settings["onnx"] == onnx_file and settings["gpu_freq"]["applied_mhz"] == 828.75

@@ -116,12 +116,13 @@ def profile_one(args, segmenter, out_dir, label, freq_mhz=None, name=None, exact
     from espnet_edge.profiler.profile import new_run_dir, profile_run, run_name, write_run
 
     target = new_run_dir(out_dir, name or run_name(label, freq_mhz), exact=exact)
+    power_samples = []
     with pinned(freq_mhz) as freq, pinned_emc(getattr(args, "emc", None)) as emc:
         summary, samples, raw = profile_run(
             segmenter, source=args.source, interval_ms=args.interval, idle_s=args.idle, warmup=args.warmup,
             duration_s=args.duration, power_interval_ms=getattr(args, "power_interval", None),
             pinned_mhz=freq["applied_mhz"] if freq else None,
-            settle_timeout_s=getattr(args, "settle_timeout", 10.0))
+            settle_timeout_s=getattr(args, "settle_timeout", 10.0), power_samples_out=power_samples)
     summary["emc_pin"] = emc
     summary["run"] = os.path.basename(target)
     summary["label"] = label
@@ -132,7 +133,7 @@ def profile_one(args, segmenter, out_dir, label, freq_mhz=None, name=None, exact
     except Exception:
         pass
     summary["runner"] = describe
-    write_run(target, summary, samples, raw, settings_of(args, describe, freq))
+    write_run(target, summary, samples, raw, settings_of(args, describe, freq), power_samples=power_samples)
     return target, summary
 
 

@@ -160,11 +160,12 @@ def settle_clock(target_mhz, timeout_s=SETTLE_TIMEOUT_S, interval_ms=None):
 
 def profile_run(segmenter, source="auto", interval_ms=100, idle_s=2.0, warmup=10, duration_s=10.0,
                 images=None, progress=True, power_interval_ms=None, pinned_mhz=None,
-                settle_timeout_s=SETTLE_TIMEOUT_S):
+                settle_timeout_s=SETTLE_TIMEOUT_S, power_samples_out=None):
     """Sample the board through settling, an idle baseline, a warm-up and a measured phase.
 
     Beside ``source`` (tegrastats...), a PowerNodeSampler reads the INA3221/INA238 input rail and the GPU
-    cur_freq every ``power_interval_ms`` (default 10 ms; 0 = off)."""
+    cur_freq every ``power_interval_ms`` (default 10 ms; 0 = off); its records are appended to
+    ``power_samples_out`` when a list is given (for power.csv)."""
     from espnet_edge.profiler import power_node, thermal
 
     if idle_s < 0 or duration_s <= 0:
@@ -223,6 +224,8 @@ def profile_run(segmenter, source="auto", interval_ms=100, idle_s=2.0, warmup=10
             node.stop()
     samples = sampler.snapshot()
     node_samples = node.snapshot() if node is not None else []
+    if power_samples_out is not None:
+        power_samples_out.extend(node_samples)
     summary = summarize(samples, phases, performance, sampler.source, interval_ms)
     summary["phases"] = phases
     summary["warnings"] = list(sampler.warnings) + (list(node.warnings) if node is not None else [])
@@ -301,10 +304,27 @@ def new_run_dir(out_dir, name, exact=False):
     raise UserError("too many runs named {} in {}".format(name, out_dir))
 
 
-def write_run(target, summary, samples, raw_log, settings):
+def write_power_csv(path, power_samples, phases):
+    """power.csv: one row per power-node sample (time.time(), phase, input power mW, GPU cur_freq MHz)."""
+    import csv
+
+    from espnet_edge.profiler.report import _phase_of
+
+    with atomic_open(path) as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["t", "phase", "total_mw", "gpu_cur_mhz"])
+        for sample in power_samples:
+            writer.writerow([repr(sample["t"]), _phase_of(sample["t"], phases),
+                             "" if sample.get("total_mw") is None else sample["total_mw"],
+                             "" if sample.get("gpu_cur_mhz") is None else sample["gpu_cur_mhz"]])
+
+
+def write_run(target, summary, samples, raw_log, settings, power_samples=None):
     """Write the run's files into a temporary folder beside ``target``, then rename it into place."""
     tmp = staging_dir(target)
     try:
+        if power_samples:
+            write_power_csv(os.path.join(tmp, "power.csv"), power_samples, summary.get("phases") or {})
         write_json(os.path.join(tmp, "summary.json"), summary)
         write_json(os.path.join(tmp, "settings.json"), settings)
         write_samples_csv(os.path.join(tmp, "samples.csv"), samples, summary.get("phases") or {},

@@ -7,7 +7,7 @@ from espnet_edge.utils.atomic import atomic_open
 
 
 def _phase_of(t, phases):
-    for name in ("idle", "warmup", "measured"):
+    for name in ("settle", "idle", "warmup", "measured"):
         phase = phases.get(name)
         if phase and phase["start"] <= t <= phase["end"]:
             return name
