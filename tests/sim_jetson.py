@@ -22,37 +22,33 @@ from espnet_edge.jetson import boards
 
 GOVERNORS = "wmark_active wmark_simple nvhost_podgov userspace performance simple_ondemand"
 
-# board -> how its GPU appears in sysfs (device dir, devfreq entry name, of_node name, alias links),
-# identity strings and the i2c bus of its power monitors. See sysfs.md §1, §6, §7.
+# board -> which of boards.py's devfreq_dirs is the real device (the others become alias links where they
+# differ), the of_node name, extra alias links, identity strings and the i2c bus of its power monitors
+# (sysfs.md §1, §6, §7). Thor's devfreq fact is the class path, so its device dir is given here.
 LAYOUTS = {
-    "tx2": {"device": "/sys/devices/17000000.gp10b", "entry": "17000000.gp10b", "node": "gp10b",
-            "aliases": ("/sys/devices/gpu.0",), "model": "quill",
+    "tx2": {"devfreq_index": 1, "node": "gp10b", "aliases": ("/sys/devices/gpu.0",), "model": "quill",
             "compatible": ("nvidia,p2771-0000", "nvidia,tegra186"), "i2c_bus": 0},
-    "tx2-nx": {"device": "/sys/devices/17000000.gp10b", "entry": "17000000.gp10b", "node": "gp10b",
-               "aliases": ("/sys/devices/gpu.0",), "model": "NVIDIA Jetson TX2 NX Developer Kit",
+    "tx2-nx": {"devfreq_index": 1, "node": "gp10b", "aliases": ("/sys/devices/gpu.0",),
+               "model": "NVIDIA Jetson TX2 NX Developer Kit",
                "compatible": ("nvidia,p3509-0000+p3636-0001", "nvidia,tegra186"), "i2c_bus": 0},
-    "nano": {"device": "/sys/devices/57000000.gpu", "entry": "57000000.gpu", "node": "gpu",
-             "aliases": ("/sys/devices/gpu.0",), "model": "NVIDIA Jetson Nano Developer Kit",
+    "nano": {"devfreq_index": 1, "node": "gpu", "aliases": ("/sys/devices/gpu.0",),
+             "model": "NVIDIA Jetson Nano Developer Kit",
              "compatible": ("nvidia,p3450-0000", "nvidia,jetson-nano", "nvidia,tegra210"), "i2c_bus": 6},
-    "tx1": {"device": "/sys/devices/57000000.gpu", "entry": "57000000.gpu", "node": "gm20b",
-            "aliases": ("/sys/devices/gpu.0",), "model": "jetson_tx1",
+    "tx1": {"devfreq_index": 0, "node": "gm20b", "aliases": ("/sys/devices/gpu.0",), "model": "jetson_tx1",
             "compatible": ("nvidia,p2371-2180", "nvidia,tegra210"), "i2c_bus": 1},
-    "xavier-nx": {"device": "/sys/devices/17000000.gv11b", "entry": "17000000.gv11b", "node": "gv11b",
-                  "aliases": ("/sys/devices/gpu.0",), "model": "NVIDIA Jetson Xavier NX Developer Kit",
+    "xavier-nx": {"devfreq_index": 1, "node": "gv11b", "aliases": ("/sys/devices/gpu.0",),
+                  "model": "NVIDIA Jetson Xavier NX Developer Kit",
                   "compatible": ("nvidia,p3449-0000+p3668-0000", "nvidia,tegra194"), "i2c_bus": 7},
-    "agx-xavier": {"device": "/sys/devices/17000000.gv11b", "entry": "17000000.gv11b", "node": "gv11b",
-                   "aliases": ("/sys/devices/gpu.0",), "model": "Jetson-AGX",
+    "agx-xavier": {"devfreq_index": 0, "node": "gv11b", "aliases": ("/sys/devices/gpu.0",), "model": "Jetson-AGX",
                    "compatible": ("nvidia,p2972-0000", "nvidia,tegra194"), "i2c_bus": 1},
-    "agx-orin": {"device": "/sys/devices/17000000.ga10b", "entry": "17000000.ga10b", "node": "ga10b",
-                 "aliases": ("/sys/devices/gpu.0", "/sys/devices/platform/gpu.0"), "model": "Jetson AGX Orin",
+    "agx-orin": {"devfreq_index": 0, "node": "ga10b", "aliases": ("/sys/devices/gpu.0", "/sys/devices/platform/gpu.0"),
+                 "model": "Jetson AGX Orin",
                  "compatible": ("nvidia,p3737-0000+p3701-0000", "nvidia,tegra234"), "i2c_bus": 1},
-    "orin-nano": {"device": "/sys/devices/platform/bus@0/17000000.gpu", "entry": "17000000.gpu", "node": "gpu",
-                  "aliases": ("/sys/devices/platform/gpu.0",),
+    "orin-nano": {"devfreq_index": 0, "node": "gpu", "aliases": ("/sys/devices/platform/gpu.0",),
                   "model": "NVIDIA Jetson Orin Nano Engineering Reference Developer Kit Super",
                   "compatible": ("nvidia,p3768-0000+p3767-0005-super", "nvidia,p3767-0005", "nvidia,tegra234"),
                   "i2c_bus": 1},
-    "orin-nx": {"device": "/sys/devices/platform/bus@0/17000000.gpu", "entry": "17000000.gpu", "node": "gpu",
-                "aliases": ("/sys/devices/platform/gpu.0",),
+    "orin-nx": {"devfreq_index": 0, "node": "gpu", "aliases": ("/sys/devices/platform/gpu.0",),
                 "model": "NVIDIA Jetson Orin NX Engineering Reference Developer Kit",
                 "compatible": ("nvidia,p3768-0000+p3767-0000", "nvidia,p3767-0000", "nvidia,tegra234"),
                 "i2c_bus": 1},
@@ -60,6 +56,17 @@ LAYOUTS = {
              "aliases": (), "model": "NVIDIA Jetson AGX Thor Developer Kit",
              "compatible": ("nvidia,p3834-0008", "nvidia,tegra264"), "i2c_bus": 1},
 }
+
+
+def gpu_device(board):
+    """(device dir, devfreq entry name) of ``board`` in the simulated tree, from boards.py's devfreq facts."""
+    layout = LAYOUTS[board]
+    if "device" in layout:
+        return layout["device"], layout["entry"]
+    devfreq_dir = boards.value_of(boards.by_key(board)["devfreq_dirs"])[layout["devfreq_index"]]
+    device, entry = devfreq_dir.split("/devfreq/")
+    return device, entry
+
 
 NV_TEGRA_RELEASE = {
     "28.2": "# R28 (release), REVISION: 2.0, GCID: 10567845, BOARD: t186ref, EABI: aarch64, DATE: Fri Mar  2 04:57:01 UTC 2018",
@@ -135,8 +142,8 @@ def make_board_tree(root, board="tx2", release="32.7.1", cur_mhz=None, governor=
     min_hz = table[0] if min_hz is None else min_hz
     max_hz = table[-1] if max_hz is None else max_hz
     cur_hz = max_hz if cur_mhz is None else int(round(cur_mhz * 1e6))
-    device = layout["device"]
-    devfreq = "{}/devfreq/{}".format(device, layout["entry"])
+    device, entry = gpu_device(board)
+    devfreq = "{}/devfreq/{}".format(device, entry)
     paths = {"root": root}
     files = (("available_frequencies", " ".join(str(f) for f in table)),
              ("min_freq", str(min_hz)), ("max_freq", str(max_hz)), ("cur_freq", str(cur_hz)),
@@ -144,16 +151,16 @@ def make_board_tree(root, board="tx2", release="32.7.1", cur_mhz=None, governor=
              ("target_freq", str(cur_hz)), ("polling_interval", "0"))
     paths["device"] = os.path.join(root, device.lstrip("/"))
     if devfreq_registered:
-        _register_devfreq(root, device, layout["entry"], files, paths)
+        _register_devfreq(root, device, entry, files, paths)
     else:
-        _write(root, device + "/.sim_devfreq.json", json.dumps({"entry": layout["entry"], "files": files}))
+        _write(root, device + "/.sim_devfreq.json", json.dumps({"entry": entry, "files": files}))
         paths["devfreq"] = os.path.join(root, devfreq.lstrip("/"))
         for name, _value in files:
             paths[name] = os.path.join(paths["devfreq"], name)
     paths["load"] = _write(root, device + "/load", "0\n")
     paths["railgate_enable"] = _write(root, device + "/railgate_enable", "1\n")
     if layout["node"]:
-        of_node = "/sys/firmware/devicetree/base/{}@{}".format(layout["node"], layout["entry"].split(".")[0])
+        of_node = "/sys/firmware/devicetree/base/{}@{}".format(layout["node"], entry.split(".")[0])
         _write(root, of_node + "/name", layout["node"] + "\0")
         _write(root, of_node + "/compatible", "\0".join(layout["compatible"][:1] + ("nvidia,gpu",)) + "\0")
         _link(root, device + "/of_node", of_node)
