@@ -172,3 +172,11 @@ def test_pin_above_a_jp6_nvpmodel_cap_is_refused_with_what_the_kernel_does(root)
             pass
     message = str(error.value)
     assert "MODE_30W" in message and "max request of 612 MHz" in message and "nvpmodel -m 0" in message
+
+
+def test_clocks_show_says_when_the_jetpack_is_a_guess(tmp_path):
+    make_board_tree(tmp_path, board="agx-orin", release="36.9.0")
+    result = run_cli("clocks", "show", env={"ESPNET_EDGE_SYSFS_ROOT": str(tmp_path)}, timeout=60)
+    assert result.returncode == 0, result.stderr
+    line = next(l for l in result.stdout.splitlines() if l.startswith("release"))
+    assert "L4T 36.9.0 (JetPack 6.x) [guessed: not in the sourced L4T table]" in line

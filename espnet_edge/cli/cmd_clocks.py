@@ -41,6 +41,10 @@ def _fmt(value):
 
 def print_report(report, out=sys.stdout):
     release = "L4T {} (JetPack {})".format(report["l4t"], report["jetpack"] or "?") if report["l4t"] else "unknown"
+    if report.get("jetpack_guessed"):
+        release += " [guessed: not in the sourced L4T table]"
+    elif report.get("jetpack_disagreement"):
+        release += " [sources disagree: {}]".format(report["jetpack_disagreement"])
     lines = [("board", "{} [{}]".format(report["board_name"], report["model"] or "no model string")),
              ("release", release)]
     mode = report["nvpmodel"]
