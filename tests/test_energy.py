@@ -271,3 +271,28 @@ def test_sweep_marks_throttled_runs(tmp_path):
     pngs = sweep.write_report(str(tmp_path), report)
     assert len(pngs) == 6 and all(os.path.getsize(p) > 10000 for p in pngs)
     assert "throttled" in open(os.path.join(str(tmp_path), "sweep.csv")).readline()
+
+
+def test_tegrastats_only_energy_is_the_integral_of_its_lines_and_says_so(onnx_file, tmp_path):
+    import csv
+
+    paths = make_board_tree(tmp_path / "sys", board="tx2", release="32.7.1", with_power=False)
+    env = {"ESPNET_EDGE_SYSFS_ROOT": paths["root"], "ESPNET_EDGE_TEGRASTATS": REPLAY,
+           "REPLAY_TEGRASTATS_FILE": TX2_LOG}
+    proc = run_cli("profile", "--onnx", onnx_file, "--out", tmp_path / "p", "--json", "--interval", "50",
+                   *FAST, env=env)
+    assert proc.returncode == 0, proc.stderr
+    summary = json.loads(proc.stdout)
+    figures = summary["energy_mj_per_frame"]
+    assert figures["source"].startswith("tegrastats only (VDD_IN (board input rail) every 50 ms")
+    assert "no INA3221/INA238 power node" in figures["source"]
+    assert any("power node not used" in w for w in summary["warnings"])
+    folder = os.path.join(str(tmp_path / "p"), os.listdir(str(tmp_path / "p"))[0])
+    with open(os.path.join(folder, "samples.csv")) as handle:
+        points = [(float(r["t"]), float(r["total_power_mw"])) for r in csv.DictReader(handle)]
+    measured = summary["phases"]["measured"]
+    assert figures["gross"] == pytest.approx(
+        energy.integrate_mj(points, measured["start"], measured["end"]) / summary["performance"]["frames"])
+    with open(os.path.join(folder, "power.csv")) as handle:   # no power node: only the GPU clock was read
+        rows = list(csv.DictReader(handle))
+    assert rows and all(r["total_mw"] == "" and float(r["gpu_cur_mhz"]) == 1300.5 for r in rows)

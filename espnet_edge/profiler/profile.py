@@ -121,6 +121,16 @@ def wait_settled(target_mhz, read_cur_mhz, power_points, interval_ms, timeout_s=
         time.sleep(min(0.02, interval_ms / 1000.0))
 
 
+def _wait_for_sample_after(sampler, t, timeout_s):
+    deadline = time.time() + timeout_s
+    while time.time() < deadline:
+        samples = sampler.snapshot()
+        if samples and samples[-1]["t"] >= t:
+            return True
+        time.sleep(0.01)
+    return False
+
+
 def _read_cur_mhz(path):
     from espnet_edge.jetson import sysfs
 
@@ -215,6 +225,10 @@ def profile_run(segmenter, source="auto", interval_ms=100, idle_s=2.0, warmup=10
             phases["warmup"] = {"start": performance["warmup_start"], "end": performance["warmup_end"]}
         phases["measured"] = {"start": performance["start"], "end": performance["end"]}
         thermal_end = thermal.read_zones()
+        # the integral needs a sample at or after the end of the measured phase
+        _wait_for_sample_after(sampler, performance["end"], 3 * interval_ms / 1000.0 + 0.5)
+        if node is not None:
+            _wait_for_sample_after(node, performance["end"], 3 * node.interval_ms / 1000.0 + 0.2)
         early = sampler.exited_early()
         if early:
             raise UserError(early)
