@@ -180,3 +180,11 @@ def test_clocks_show_says_when_the_jetpack_is_a_guess(tmp_path):
     assert result.returncode == 0, result.stderr
     line = next(l for l in result.stdout.splitlines() if l.startswith("release"))
     assert "L4T 36.9.0 (JetPack 6.x) [guessed: not in the sourced L4T table]" in line
+
+
+def test_clocks_show_names_a_rail_gated_gpu(tmp_path):
+    make_board_tree(tmp_path, board="nano", release="32.7.3", devfreq_registered=False)
+    result = run_cli("clocks", "show", env={"ESPNET_EDGE_SYSFS_ROOT": str(tmp_path)}, timeout=60)
+    assert result.returncode == 2 and len(result.stderr.strip().splitlines()) == 1
+    assert "found the Jetson GPU /sys/devices/57000000.gpu (gpu)" in result.stderr
+    assert "rail-gated since boot" in result.stderr

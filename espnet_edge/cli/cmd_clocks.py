@@ -23,6 +23,11 @@ def add_parser(subparsers):
 def gather():
     info = detect.detect()
     if not info.is_jetson:
+        gated = detect.find_gated_gpu()
+        if gated is not None:
+            raise UserError("found the Jetson GPU {} but its devfreq node is not registered (rail-gated since "
+                            "boot); `sudo espnet-edge clocks set MHZ` powers it up once, or run any CUDA program "
+                            "first".format(gated.describe()))
         raise UserError(clocks.NOT_JETSON.replace("--freq needs", "clocks needs"))
     report = info.to_dict()
     mode = report["nvpmodel"] = nvpmodel.current_mode()

@@ -479,6 +479,7 @@ def pin_gpu(freq_mhz, dry_run=False, log=sys.stderr, writer=None):
 def check_pinnable(freqs_mhz):
     """Fail before the first run when any of several frequencies cannot be pinned here (not a
     Jetson, outside the table, above the nvpmodel cap, no write access): a dry run of each pin."""
+    detect_or_power_up(SysfsWriter(), sys.stderr)   # a GPU rail-gated since boot is powered up once here
     for freq in freqs_mhz:
         with pin_gpu(freq, dry_run=True, log=None):
             pass
