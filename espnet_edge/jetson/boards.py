@@ -45,6 +45,7 @@ ORIN_TABLE_JP51 = (306000000, 408000000, 510000000, 612000000, 714000000, 816000
                    1020000000, 1122000000, 1224000000, 1300500000)
 ORIN_NANO_SUPER_TABLE = (306000000, 408000000, 510000000, 612000000, 714000000, 816000000, 918000000,
                          1020000000)
+ORIN_NX_TABLE = (306000000, 408000000, 510000000, 612000000, 714000000, 816000000, 918000000)
 
 S_TX2_R32 = ("sysfs.md §3: 13-entry list beside TX2 CPU table and ina3221x paths in two GitHub scripts "
              "(index ids 35809137997, 5982417982); MIDS-scaling-up/v2 JP4.2.1 nvpmodel REAL_VAL 1134750000")
@@ -56,11 +57,15 @@ S_XAVIER_NX = ("sysfs.md §3: NVIDIA 'Configuring GPU Clocks' text (index id 363
                "in NVIDIA-AI-IOT/jetson_benchmarks utils/benchmark_argparser.py")
 S_ORIN_JP50 = ("sysfs.md §3: weak - one GitHub script uses the TX2 13-entry list on an AGX Orin (index id "
                "21450746357); consistent with the JP5 nvpmodel caps 420.75/624.75/828.75 MHz")
-S_ORIN_JP51 = (UNSOURCED + ": only min 306000000 / max 1300500000 are sourced (sysfs.md §3: catid/blog2022 "
-               "content/posts/orin_opt.md, jetson_clocks --show on JP5.1); the steps between are inferred")
-S_ORIN_NANO_SUPER = (UNSOURCED + ": steps inferred from nvpmodel caps 612000000/918000000 and REAL_VAL "
-                     "1020000000 in two JP6 test fixtures (index ids 61655762628, 68376447656) and tegrastats "
-                     "'GR3D_FREQ 99%@[612]' (corpus orin-nano-8gb-super_l4t36.4.3)")
+S_ORIN_JP51 = ("weak: min 306000000 / max 1300500000 sourced (sysfs.md §3: catid/blog2022 content/posts/orin_opt.md, "
+               "jetson_clocks --show on JP5.1); the 102 MHz steps between are inferred from the same ga10b GPU's "
+               "lists on Orin NX/Nano (index ids 42206150317, 54550822629)")
+S_ORIN_NX = ("weak: gpufreq list [306000000 .. 918000000] in a TensorRT power-measurement script beside an Orin NX "
+             "CPU table up to 1984000 kHz (exact-substring index id 42206150317; the corpus Orin NX line shows CPUs "
+             "@1984); JetPack generation not stated")
+S_ORIN_NANO_SUPER = ("weak: a GPU sweep script over 306000000 .. 1020000000 beside EMC 3199/2133/665.6 MHz (index id "
+                     "54550822629); nvpmodel caps 612000000/918000000 and REAL_VAL 1020000000 in two JP6 test "
+                     "fixtures (index ids 61655762628, 68376447656)")
 
 INA3221X = "ina3221x"   # L4T <= R32: IIO driver, channels 0..2, in_power<i>_input in mW
 INA3221 = "ina3221"     # L4T >= R34: hwmon driver, channels 1..3, power = in<i>_input (mV) * curr<i>_input (mA)
@@ -245,7 +250,7 @@ BOARDS = (
                               "/sys/devices/17000000.ga10b/devfreq/17000000.ga10b"),
                              "as Orin Nano (same module family p3767); " + UNSOURCED + " for the exact parent"),
         "load_files": ("/sys/devices/platform/gpu.0/load", "/sys/devices/gpu.0/load"),
-        "generations": {"jp6": {"table": fact(None, UNSOURCED + ": no Orin NX table collected"),
+        "generations": {"jp6": {"table": fact(ORIN_NX_TABLE, S_ORIN_NX),
                                 "nvpmodel": fact(None, UNSOURCED + ": Orin NX GPU caps not collected")}},
         "power": fact({"driver": INA3221, "monitors": (("0x40", ("VDD_IN", "VDD_CPU_GPU_CV", "VDD_SOC")),)},
                       "rail names: sysfs.md §6 (tegrastats corpus); hwmon layout: " + UNSOURCED),
