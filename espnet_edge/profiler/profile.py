@@ -274,6 +274,9 @@ def add_trusted_figures(summary, samples, node, node_samples, node_note, phases,
             summary["warnings"].append("power node not used ({}); energy comes from {} samples".format(
                 node_note, summary["source"]))
     summary["energy_mj_per_frame"] = figures
+    if figures["gross"] is None:
+        summary["missing"].append("energy per frame: no power samples cover the measured phase ({})".format(
+            figures["source"]))
     util = summary["utilisation"]
     problems = energy.idle_baseline_problems(util["gpu_pct"]["idle"], util["cpu_pct"]["idle"], figures["above_idle"])
     summary["idle_baseline"] = {"valid": not problems, "problems": problems,

@@ -1,4 +1,4 @@
-"""Figures from timestamped samples: phase selection, means per rail, energy per frame."""
+"""Figures from timestamped samples: phase selection, means per rail (energy: profiler/energy.py)."""
 
 from espnet_edge.profiler import tegrastats
 
@@ -34,13 +34,6 @@ def total_power(sample, rails):
 
 def rail_means(samples, name):
     return mean((s.get("rails_mw") or {}).get(name, {}).get("current") for s in samples)
-
-
-def energy_per_frame_mj(power_mw, seconds, frames):
-    """Mean power (mW) x measured time (s) / frames = mJ per frame."""
-    if power_mw is None or not frames or seconds is None:
-        return None
-    return power_mw * seconds / float(frames)
 
 
 def gpu_freq(sample):
