@@ -296,3 +296,25 @@ def test_tegrastats_only_energy_is_the_integral_of_its_lines_and_says_so(onnx_fi
     with open(os.path.join(folder, "power.csv")) as handle:   # no power node: only the GPU clock was read
         rows = list(csv.DictReader(handle))
     assert rows and all(r["total_mw"] == "" and float(r["gpu_cur_mhz"]) == 1300.5 for r in rows)
+
+
+def test_emc_is_restored_when_profile_is_terminated(onnx_file, tmp_path):
+    import signal
+
+    paths = make_board_tree(tmp_path / "sys", board="tx2", release="32.7.1", emc_hz=1866000000)
+    env = dict(os.environ, ESPNET_EDGE_SYSFS_ROOT=paths["root"], ESPNET_EDGE_TEGRASTATS=REPLAY,
+               REPLAY_TEGRASTATS_FILE=TX2_LOG, PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    proc = subprocess.Popen([sys.executable, "-m", "espnet_edge", "profile", "--onnx", onnx_file, "--emc", "665",
+                             "--out", str(tmp_path / "p"), "--idle", "30"], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, universal_newlines=True, env=env, cwd=ROOT)
+    for line in proc.stderr:
+        if "idle baseline" in line:
+            assert open(paths["emc_rate"]).read().strip() == "665600000"
+            proc.send_signal(signal.SIGTERM)
+            break
+    proc.communicate(timeout=120)
+    assert proc.returncode != 0
+    assert open(paths["emc_rate"]).read().strip() == "1866000000"
+    assert open(paths["emc_lock"]).read().strip() == "0"
+    assert not os.path.exists(str(tmp_path / "p")) or not [d for d in os.listdir(str(tmp_path / "p"))
+                                                          if not d.startswith(".")]
