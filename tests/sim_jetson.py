@@ -229,7 +229,9 @@ def _make_power(root, facts, layout, release, power_mw):
         if hwmon:
             folder = "/sys/bus/i2c/drivers/ina3221/{}/hwmon/hwmon{}".format(client, index + 1)
         else:
-            folder = "/sys/bus/i2c/drivers/ina3221x/{}/iio:device{}".format(client, index)
+            legacy = release is not None and int(release.split(".")[0]) <= 28   # L4T 27/28 name it iio_device
+            folder = "/sys/bus/i2c/drivers/ina3221x/{}/{}".format(
+                client, "iio_device" if legacy else "iio:device{}".format(index))
         for channel, name in enumerate(names):
             mw = power_mw.get(name, 1000)
             if hwmon:

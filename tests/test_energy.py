@@ -76,6 +76,7 @@ def test_negative_energy_above_idle_is_never_printed_without_a_warning():
 # -- the power-node sampler on each driver ------------------------------------------------------------
 @pytest.mark.parametrize("board, release, rail, mw", [
     ("tx2", "32.7.1", "VDD_IN", 4321),          # ina3221x IIO: in_power0_input in mW
+    ("tx2", "28.2", "VDD_IN", 3456),            # L4T 28: the IIO folder is called iio_device
     ("nano", "32.7.3", "POM_5V_IN", 2100),
     ("agx-orin", "36.4.4", None, 1500),         # ina3221 hwmon: mV x mA, sum of the three module rails
     ("thor", "38.4.0", "VIN", 31000),           # ina238 hwmon: power1_input in uW

@@ -45,7 +45,8 @@ def find_rails():
     """Every rail node the drivers expose here, by label."""
     dirs = boards.value_of(boards.POWER_NODE_DIRS)
     rails = {}
-    for folder in sorted(glob.glob(os.path.join(sysfs.path(dirs[boards.INA3221X]), "*", "iio:device*"))):
+    # 'iio:deviceN' on L4T 32; 'iio_device' on L4T 27/28 (sysfs.md §6: hoony9x, JonghoKim-Harry TX2 paths)
+    for folder in sorted(glob.glob(os.path.join(sysfs.path(dirs[boards.INA3221X]), "*", "iio*device*"))):
         for label_file in sorted(glob.glob(os.path.join(folder, "rail_name_*"))):
             index = label_file.rsplit("_", 1)[1]
             name = sysfs.read_text(label_file)
