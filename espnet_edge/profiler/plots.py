@@ -200,3 +200,38 @@ def _describe(ax, report):
 def _wrap(text, width=70):
     import textwrap
     return "\n".join(textwrap.wrap(text, width)) or text
+
+
+# --- Fig. 7e: kernel efficiency ------------------------------------------------------------------------
+def draw_kernels(ax, kernels, styles=None):
+    """Grouped bars: one group per efficiency metric, one bar per network (``kernels``: label -> aggregate)."""
+    from espnet_edge.profiler.kernels import LABELS, METRICS
+
+    labels = sorted(kernels)
+    if not labels:
+        _no_data(ax, "kernel-efficiency data (profile --kernels, needs a GPU)")
+        ax.set_xticks([])
+        return
+    width = 0.8 / len(labels)
+    for index, label in enumerate(labels):
+        values = [kernels[label]["network"].get(m) for m in METRICS]
+        xs = [g + (index - (len(labels) - 1) / 2.0) * width for g in range(len(METRICS))]
+        color = (styles or {}).get(label, "C{}".format(index % 10))
+        ax.bar(xs, [v if v is not None else 0.0 for v in values], width, label=label, color=color)
+    ax.set_xticks(range(len(METRICS)))
+    ax.set_xticklabels([LABELS[m] for m in METRICS], fontsize=8)
+    ax.set_ylabel("efficiency (%), GPU-time weighted")
+    ax.set_ylim(0, 105)
+    ax.grid(True, axis="y", alpha=0.3)
+    ax.legend(fontsize=8)
+
+
+def write_kernel_figure(path, results, dpi=90):
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(6.4, 4.4))
+    draw_kernels(ax, results["networks"])
+    ax.set_title("Warp and memory efficiency ({})".format(results.get("tool", "profiler")))
+    fig.tight_layout()
+    _save(fig, path, dpi)
+    plt.close(fig)
+    return [path]
