@@ -55,6 +55,8 @@ def run(args):
     for path in args.kernels:
         if not os.path.isfile(path):
             raise UserError("--kernels {} does not exist".format(path))
+    # a sweep folder holds its own summary.json beside runs/: read the runs
+    folders = [os.path.join(f, "runs") if os.path.isdir(os.path.join(f, "runs")) else f for f in folders]
     runs = load_runs([os.path.abspath(f) for f in folders])
     data = fig7.build(runs, wanted, args.kernels, True if args.simulated else None)
     tmp = staging_dir(target)

@@ -102,7 +102,7 @@ def choose_power_freqs(freqs, wanted=None):
         for target in wanted:
             nearest = min(freqs, key=lambda f: abs(f - target))
             if abs(nearest - target) > POWER_MATCH_MHZ:
-                raise UserError("no run near {} MHz for the power panels (runs at {} MHz)".format(
+                raise UserError("no run near {:g} MHz for the power panels (runs at {} MHz)".format(
                     target, ", ".join("{:g}".format(f) for f in freqs)))
             chosen.append(nearest)
         return chosen

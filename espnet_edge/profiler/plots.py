@@ -217,13 +217,19 @@ def draw_kernels(ax, kernels, styles=None):
         values = [kernels[label]["network"].get(m) for m in METRICS]
         xs = [g + (index - (len(labels) - 1) / 2.0) * width for g in range(len(METRICS))]
         color = (styles or {}).get(label, "C{}".format(index % 10))
-        ax.bar(xs, [v if v is not None else 0.0 for v in values], width, label=label, color=color)
+        weights = "GPU-time" if kernels[label].get("weights") == "gpu time" else "call-count"
+        ax.bar(xs, [v if v is not None else 0.0 for v in values], width, color=color,
+               label="{} ({}-weighted)".format(label, weights))
+        for x, value in zip(xs, values):
+            if value is None:
+                ax.text(x, 1, "n/a", ha="center", va="bottom", fontsize=7, color=color, rotation=90)
     ax.set_xticks(range(len(METRICS)))
     ax.set_xticklabels([LABELS[m] for m in METRICS], fontsize=8)
-    ax.set_ylabel("efficiency (%), GPU-time weighted")
-    ax.set_ylim(0, 105)
+    ax.set_ylabel("efficiency (%), mean over kernels")
+    ax.set_ylim(0, 125)
+    ax.set_yticks(range(0, 101, 20))
     ax.grid(True, axis="y", alpha=0.3)
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=7, loc="upper center", ncol=2)
 
 
 def write_kernel_figure(path, results, dpi=90):
