@@ -209,7 +209,8 @@ def draw_kernels(ax, kernels, styles=None):
 
     labels = sorted(kernels)
     if not labels:
-        _no_data(ax, "kernel-efficiency data (profile --kernels, needs a GPU)")
+        ax.text(0.5, 0.5, "no kernel-efficiency data in these runs\n(espnet-edge profile --kernels,\nrun on the board's GPU)",
+                ha="center", va="center", transform=ax.transAxes, color="0.4")
         ax.set_xticks([])
         return
     width = 0.8 / len(labels)
