@@ -202,8 +202,13 @@ def test_small_exports_pass_tensorrt_82_and_match_pytorch(small_exports, name):
 
     report = small_exports[name]
     assert report["tensorrt_check"]["passed"] and report["checkpoint_sha256"] is None
+    from espnet_edge.runtime import trt_support
+
     ops = set(n.op_type for n in onnx.load(report["onnx"]).graph.node)
     assert not ops & {"MaxUnpool", "Resize"} or name.startswith("deeplab")
+    assert not ops & {"Shape", "Gather", "Pad", "Where"}, ops  # static graph, no Pad (VainF's padding in the conv)
+    _table, issues = trt_support.check_model(report["onnx"], "8.2")  # the built-in table a board uses
+    assert issues == []
     verification = report["verification"]
     assert verification["mask_agreement_min"] > 0.999
     if name != "enet-city":

@@ -38,17 +38,20 @@ class InvertedResidual(nn.Module):
     def __init__(self, in_ch, out_ch, stride, dilation, expansion):
         super().__init__()
         hidden = int(round(in_ch * expansion))
-        self.expand = ConvBNAct(in_ch, hidden, act=nn.ReLU6) if expansion != 1 else None
-        self.depthwise = ConvBNAct(hidden, hidden, 3, stride, 0, dilation, groups=hidden, act=nn.ReLU6)
+        # VainF pads the block's *input* and runs the 1x1 expansion on the padded map, so the depthwise
+        # conv sees relu6(bn(0)) at the border, not zeros; kept for its checkpoints. A bias-free 1x1 conv
+        # with padding gives exactly that (conv of zeros is 0) without a Pad node in the graph.
+        if expansion != 1:
+            self.expand = ConvBNAct(in_ch, hidden, padding=dilation, act=nn.ReLU6)
+            self.depthwise = ConvBNAct(hidden, hidden, 3, stride, 0, dilation, groups=hidden, act=nn.ReLU6)
+        else:
+            self.expand = None
+            self.depthwise = ConvBNAct(hidden, hidden, 3, stride, dilation, dilation, groups=hidden, act=nn.ReLU6)
         self.project = ConvBNAct(hidden, out_ch, act=None)
         self.residual = stride == 1 and in_ch == out_ch
-        self.pad = dilation
 
     def forward(self, x):
-        # VainF pads the block's *input* and runs the 1x1 expansion on the padded map, so the depthwise
-        # conv sees relu6(bn(0)) at the border, not zeros; kept for its checkpoints
-        y = F.pad(x, [self.pad] * 4)
-        y = self.expand(y) if self.expand is not None else y
+        y = self.expand(x) if self.expand is not None else x
         y = self.project(self.depthwise(y))
         return x + y if self.residual else y
 
