@@ -101,12 +101,25 @@ def _few(keys, count=3):
     return shown + (", ..." if len(keys) > count else "")
 
 
-def load_checkpoint(net, path, name="model"):
-    """Load ``path`` into ``net`` strictly; UserError naming what does not fit."""
+KEY_MAP_OF = {"enet": "enet", "erfnet": "erfnet", ("deeplabv3plus", "mobilenetv2"): "deeplabv3plus-mobilenetv2",
+              ("deeplabv3plus", "resnet101"): "deeplabv3plus-resnet101"}
+
+
+def key_map_for(entry):
+    """The keymaps.KeyMap that reads ``entry``'s public checkpoints, or None (ESPNet: our own names)."""
+    name = KEY_MAP_OF.get(entry.family) or KEY_MAP_OF.get((entry.family, entry.arch.get("backbone")))
+    return keymaps.KEY_MAPS[name] if name else None
+
+
+def load_checkpoint(net, path, name="model", key_map=None):
+    """Load ``path`` into ``net`` strictly (through ``key_map`` for checkpoints of a public
+    implementation with other module names); UserError naming what does not fit."""
     state = read_state_dict(path)
-    if any(k.startswith("module.") for k in state):
+    if any(k.startswith("module.") for k in state):  # saved from nn.DataParallel
         state = {k[len("module."):] if k.startswith("module.") else k: v for k, v in state.items()}
     expected = net.state_dict()
+    if key_map is not None:
+        state = key_map.convert(state, expected, "checkpoint {}".format(path))
     # PyTorch < 0.4.1 checkpoints (ESPNet) have no num_batches_tracked counters; they hold no weights.
     ignorable = {k for k in expected if k.endswith("num_batches_tracked")}
     missing = [k for k in expected if k not in state and k not in ignorable]
@@ -124,35 +137,6 @@ def load_checkpoint(net, path, name="model"):
                             path, name, len(wrong), k, list(state[k].shape), list(expected[k].shape)))
     full = dict(expected)
     full.update(state)
-    net.load_state_dict(full, strict=True)
-    return net
-
-
-KEY_MAP_OF = {"enet": "enet", "erfnet": "erfnet", ("deeplabv3plus", "mobilenetv2"): "deeplabv3plus-mobilenetv2",
-              ("deeplabv3plus", "resnet101"): "deeplabv3plus-resnet101"}
-
-
-def key_map_for(entry):
-    """The keymaps.KeyMap that reads ``entry``'s public checkpoints, or None (ESPNet: our own names)."""
-    name = KEY_MAP_OF.get(entry.family) or KEY_MAP_OF.get((entry.family, entry.arch.get("backbone")))
-    return keymaps.KEY_MAPS[name] if name else None
-
-
-def load_mapped_checkpoint(net, path, key_map, name="model"):
-    """Load a checkpoint of a public implementation through its key map; UserError naming what does not fit."""
-    state = read_state_dict(path)
-    if any(k.startswith("module.") for k in state):  # saved from nn.DataParallel
-        state = {k[len("module."):] if k.startswith("module.") else k: v for k, v in state.items()}
-    expected = net.state_dict()
-    mapped = key_map.convert(state, expected, "checkpoint {}".format(path))
-    wrong = sorted(k for k, v in mapped.items() if tuple(v.shape) != tuple(expected[k].shape))
-    if wrong:
-        raise UserError("checkpoint {} does not fit {}: {} tensor(s) have other shapes (e.g. {} is {} here {}); "
-                        "pass a {} checkpoint of this configuration".format(
-                            path, name, len(wrong), wrong[0], list(mapped[wrong[0]].shape),
-                            list(expected[wrong[0]].shape), key_map.source))
-    full = dict(expected)
-    full.update(mapped)
     net.load_state_dict(full, strict=True)
     return net
 
@@ -195,8 +179,7 @@ def build_model(entry_or_name, weights=None, pretrained=True):
         if not (pretrained and weights):
             return deterministic_init(entry.family, entry.arch)
         net = build_network(entry.family, entry.arch)
-        return load_mapped_checkpoint(net, find_weights(entry, explicit=weights), key_map_for(entry),
-                                      entry.name).eval()
+        return load_checkpoint(net, find_weights(entry, explicit=weights), entry.name, key_map_for(entry)).eval()
     net = build_network(entry.family, entry.arch)
     if pretrained:
         load_checkpoint(net, find_weights(entry, explicit=weights), entry.name)
