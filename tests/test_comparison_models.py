@@ -255,3 +255,15 @@ def test_enet_onnx_differs_from_pytorch_no_more_than_pytorch_float64_does(small_
     assert np.abs(got - ref).max() <= rounding.max() + 1e-3
     assert (np.abs(got - ref) > 1e-3).mean() <= 2 * (rounding > 1e-3).mean() + 1e-4
     assert (got.argmax(1) == ref.argmax(1)).mean() > 0.999
+
+
+def test_models_command_lists_them_with_params_and_gflops():
+    proc = run_cli("models", "--json")
+    assert proc.returncode == 0, proc.stderr
+    rows = dict((row["name"], row) for row in json.loads(proc.stdout))
+    for name in NEW:
+        entry = zoo.get_model(name)
+        assert rows[name]["params"] == entry.params and rows[name]["gflops"] == entry.gflops > 0
+        assert rows[name]["architecture_only"] is True and rows[name]["weights_from"] == entry.weights_from
+    table = run_cli("models").stdout
+    assert "enet-city" in table and "351,804" in table and "architecture only" in table
