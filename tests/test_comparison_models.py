@@ -5,6 +5,7 @@ one-line refusals of architecture-only models."""
 
 import json
 import os
+import re
 
 import numpy as np
 import pytest
@@ -15,7 +16,7 @@ from conftest import CITYSCAPES_IMAGES, TRT_SUPPORT, WEIGHTS, run_cli
 from espnet_edge import zoo
 from espnet_edge.errors import UserError
 from espnet_edge.host.models import build_model, build_network, count_parameters
-from espnet_edge.host.models import deeplabv3plus, enet, factory, keymaps
+from espnet_edge.host.models import deeplabv3plus, enet, factory
 
 HERE_DATA = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data")
 PUBLIC = json.load(open(os.path.join(HERE_DATA, "public_state_dicts.json")))
@@ -101,7 +102,7 @@ def test_key_map_loads_a_state_dict_shaped_like_the_public_checkpoint(name, netw
     net.load_state_dict(dict(net.state_dict(), **mapped), strict=True)
     ours = net.state_dict()
     # every public tensor lands somewhere, unchanged, and no two land in the same place
-    used = [k for k in theirs if not any(__import__("re").match(p, k) for p in key_map.ignored)]
+    used = [k for k in theirs if not any(re.match(p, k) for p in key_map.ignored)]
     assert len(mapped) == len(used)
     for key in used:
         target = key_map.rename(key)
