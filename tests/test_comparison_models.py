@@ -4,6 +4,7 @@ proven equal to MaxUnpool, deterministic initialisation, ONNX export with ONNX R
 one-line refusals of architecture-only models."""
 
 import json
+import math
 import os
 import re
 
@@ -107,6 +108,48 @@ def test_key_map_loads_a_state_dict_shaped_like_the_public_checkpoint(name, netw
     for key in used:
         target = key_map.rename(key)
         assert torch.equal(ours[target], theirs[key]), (key, target)
+
+
+def seeded_state(name, seed):
+    """Weights of a sane scale for every key of the public checkpoint (the recipe that made
+    tests/data/public_outputs.json with the public implementations' own code)."""
+    gen = torch.Generator().manual_seed(seed)
+    state = {}
+    for key, shape in PUBLIC[MANIFEST[name]]:
+        if not shape:
+            state[key] = torch.tensor(7)
+            continue
+        u = torch.rand(shape, generator=gen)
+        if key.endswith("running_var"):
+            state[key] = 0.5 + u
+        elif key.endswith("running_mean") or key.endswith("bias"):
+            state[key] = (u - 0.5) * 0.2
+        elif len(shape) == 4:  # conv weights: uniform with unit gain
+            state[key] = (u - 0.5) * 2 * math.sqrt(3.0 / (shape[1] * shape[2] * shape[3]))
+        else:  # batch-norm scale, PReLU slope
+            state[key] = 0.5 + u * 0.5
+    return state
+
+
+@pytest.mark.parametrize("name", NEW)
+def test_same_logits_as_the_public_implementation(name, networks):
+    """With the same weights (through the key map) our network gives the public code's logits,
+    recorded from their module code in tests/data/public_outputs.json."""
+    recorded = json.load(open(os.path.join(HERE_DATA, "public_outputs.json")))[MANIFEST[name]]
+    net = networks[name]
+    mapped = factory.key_map_for(zoo.get_model(name)).convert(seeded_state(name, 3), net.state_dict())
+    assert set(mapped) == set(net.state_dict())
+    net.load_state_dict(mapped, strict=True)
+    net.eval()
+    x = torch.rand(1, 3, 64, 128, generator=torch.Generator().manual_seed(4))
+    with torch.no_grad():
+        y = net(x).double()
+    assert list(y.shape) == recorded["shape"]
+    index = torch.randint(0, y.numel(), (64,), generator=torch.Generator().manual_seed(5))
+    scale = recorded["abs_max"]  # float32 rounding over 20-100 layers, relative to the logits' size
+    assert np.allclose(y.flatten()[index].numpy(), recorded["probe"], rtol=0, atol=1e-5 * scale)
+    assert float(y.mean()) == pytest.approx(recorded["mean"], abs=1e-6 * scale)
+    assert float(y.std()) == pytest.approx(recorded["std"], rel=1e-5)
 
 
 def test_checkpoint_files_load_through_the_cli_path(tmp_path):
