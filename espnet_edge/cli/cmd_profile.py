@@ -47,6 +47,11 @@ def add_parser(subparsers):
     parser.add_argument("--name", help="run folder name (default <model>-<timestamp>[-<freq>MHz]); "
                         "an existing folder is an error")
     parser.add_argument("--json", action="store_true", help="print summary.json instead of the text summary")
+    parser.add_argument("--kernels", action="store_true",
+                        help="instead: kernel efficiency (Fig. 7e) under nvprof (JetPack 4.x) or ncu (JetPack 5+, "
+                        "desktop): kernels.json, kernels.csv, kernel_efficiency.png")
+    parser.add_argument("--kernel-iters", type=int, default=20, metavar="N",
+                        help="inferences profiled with --kernels (default 20; every kernel launch is replayed)")
     parser.set_defaults(func=run)
 
 
@@ -69,6 +74,8 @@ def settings_of(args, describe=None, freq=None):
         "interval_ms": args.interval, "source": args.source,
         "power_interval_ms": getattr(args, "power_interval", None), "emc_mhz": getattr(args, "emc", None),
         "gpu_freq": freq, "runner": describe,
+        # a simulated board (tests, demos): sysfs read from a prefix; `report` labels such runs simulated
+        "simulated": bool(os.environ.get("ESPNET_EDGE_SYSFS_ROOT")),
     }
 
 
@@ -151,6 +158,8 @@ def run(args):
         raise UserError("--freq must be a positive GPU frequency in MHz")
     check_measuring_args(args)
     out_dir = os.path.abspath(args.out or default_out_dir())
+    if args.kernels:
+        return run_kernels(args, out_dir)
     with signals_as_interrupt():
         segmenter = segmenter_from_args(args)
         try:
@@ -163,4 +172,47 @@ def run(args):
     else:
         print(format_summary(summary))
         print("wrote {}".format(target))
+    return 0
+
+
+def kernel_workload(args):
+    """argv of the workload profiled by --kernels: `espnet-edge bench` on the same network and backend."""
+    argv = [sys.executable, "-m", "espnet_edge", "bench"]
+    for flag in ("model", "onnx", "engine", "weights", "backend", "size", "threads"):
+        value = getattr(args, flag, None)
+        if value:
+            argv += ["--" + flag, str(value)]
+    return argv + ["--warmup", "3", "--iters", str(args.kernel_iters)]
+
+
+def run_kernels(args, out_dir):
+    """profile --kernels: the workload under nvprof/ncu; per-kernel and per-network efficiencies."""
+    import shutil
+
+    from espnet_edge.profiler import kernels
+    from espnet_edge.profiler.profile import new_run_dir, publish_dir, run_name, staging_dir
+
+    if args.kernel_iters < 1:
+        raise UserError("--kernel-iters must be at least 1")
+    if args.freq:
+        raise UserError("--kernels runs at the current GPU clock; pin it first with `espnet-edge clocks`, "
+                        "or drop --freq")
+    tool = kernels.choose_tool()  # one-line error off a GPU, before anything is written
+    label = source_label(args)
+    target = new_run_dir(out_dir, args.name or run_name(label) + "-kernels", exact=bool(args.name))
+    tmp = staging_dir(target)
+    try:
+        workload = kernel_workload(args)
+        result = kernels.profile_kernels(workload, tmp, tool)
+        results = {"tool": result.pop("tool"), "workload": workload, "networks": {label: result}}
+        kernels.write_results(tmp, results)
+        publish_dir(tmp, target)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    network = result["network"]
+    print("{} ({}): warp execution {}, global load {}, global store {}, shared {} ({}-weighted)".format(
+        label, results["tool"], *["n/a" if network[m] is None else "{:.1f}%".format(network[m])
+                                  for m in kernels.METRICS] + [result["weights"]]))
+    print("wrote {}".format(target))
     return 0

@@ -219,3 +219,45 @@ def _describe(ax, report):
 def _wrap(text, width=70):
     import textwrap
     return "\n".join(textwrap.wrap(text, width)) or text
+
+
+# --- Fig. 7e: kernel efficiency ------------------------------------------------------------------------
+def draw_kernels(ax, kernels, styles=None):
+    """Grouped bars: one group per efficiency metric, one bar per network (``kernels``: label -> aggregate)."""
+    from espnet_edge.profiler.kernels import LABELS, METRICS
+
+    labels = sorted(kernels)
+    if not labels:
+        ax.text(0.5, 0.5, "no kernel-efficiency data in these runs\n(espnet-edge profile --kernels,\nrun on the board's GPU)",
+                ha="center", va="center", transform=ax.transAxes, color="0.4")
+        ax.set_xticks([])
+        return
+    width = 0.8 / len(labels)
+    for index, label in enumerate(labels):
+        values = [kernels[label]["network"].get(m) for m in METRICS]
+        xs = [g + (index - (len(labels) - 1) / 2.0) * width for g in range(len(METRICS))]
+        color = (styles or {}).get(label, "C{}".format(index % 10))
+        weights = "GPU-time" if kernels[label].get("weights") == "gpu time" else "call-count"
+        ax.bar(xs, [v if v is not None else 0.0 for v in values], width, color=color,
+               label="{} ({}-weighted)".format(label, weights))
+        for x, value in zip(xs, values):
+            if value is None:
+                ax.text(x, 1, "n/a", ha="center", va="bottom", fontsize=7, color=color, rotation=90)
+    ax.set_xticks(range(len(METRICS)))
+    ax.set_xticklabels([LABELS[m] for m in METRICS], fontsize=8)
+    ax.set_ylabel("efficiency (%), mean over kernels")
+    ax.set_ylim(0, 125)
+    ax.set_yticks(range(0, 101, 20))
+    ax.grid(True, axis="y", alpha=0.3)
+    ax.legend(fontsize=7, loc="upper center", ncol=2)
+
+
+def write_kernel_figure(path, results, dpi=90):
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(6.4, 4.4))
+    draw_kernels(ax, results["networks"])
+    ax.set_title("Warp and memory efficiency ({})".format(results.get("tool", "profiler")))
+    fig.tight_layout()
+    _save(fig, path, dpi)
+    plt.close(fig)
+    return [path]

@@ -78,6 +78,7 @@ def load_runs(folders):
             if "performance" not in summary or "power" not in summary:
                 raise UserError("{} is not a summary written by espnet-edge profile".format(path))
             summary.setdefault("run", os.path.basename(run_dir))
+            summary["_folder"] = run_dir  # where samples.csv and settings.json are (report: Fig. 7f/g)
             summary.setdefault("label", summary["run"])
             runs.append(summary)
     if not runs:
