@@ -140,10 +140,33 @@ def normalize(pixels, spec, divide=True):
     return out
 
 
-def preprocess(frame_bgr, spec, size, layout="NCHW", fused_pre=False):
-    """One BGR uint8 frame -> a 1-image batch for the network (float32)."""
+def frame_batch(frame_bgr, frame_size, dtype="float32", resize_frames=False):
+    """The raw frame as a 1-image NHWC batch for a graph exported with ``--input-size`` (which does
+    channel order, resize and normalisation itself). A frame of another size is a UserError naming
+    both sizes, unless ``resize_frames`` (then it is resized on the CPU, bilinearly: no longer the
+    exact preprocessing; callers warn)."""
+    width, height = frame_size
+    if frame_bgr.shape[1] != width or frame_bgr.shape[0] != height:
+        if not resize_frames:
+            raise UserError("the frame is {}x{} but the graph takes {}x{} frames (exported with "
+                            "--input-size {}x{}); export it with --input-size {}x{}, or pass "
+                            "--resize-frames to resize on the CPU".format(
+                                frame_bgr.shape[1], frame_bgr.shape[0], width, height, width, height,
+                                frame_bgr.shape[1], frame_bgr.shape[0]))
+        frame_bgr = _cv2().resize(frame_bgr, (width, height), interpolation=_cv2().INTER_LINEAR)
+    if frame_bgr.dtype != np.dtype(dtype):
+        frame_bgr = frame_bgr.astype(dtype)
+    return np.ascontiguousarray(frame_bgr)[None]
+
+
+def preprocess(frame_bgr, spec, size, layout="NCHW", fused_pre=False, frame_size=None, frame_dtype="float32",
+               resize_frames=False):
+    """One BGR uint8 frame -> a 1-image batch for the network (float32; with ``frame_size`` the raw
+    frame, see frame_batch)."""
     if frame_bgr is None or frame_bgr.ndim != 3 or frame_bgr.shape[2] != 3:
         raise UserError("expected a 3-channel colour image")
+    if frame_size:
+        return frame_batch(frame_bgr, frame_size, frame_dtype, resize_frames)
     if fused_pre:
         pixels = resize_raw(frame_bgr, spec, size)
         return np.ascontiguousarray(pixels[None])  # NHWC, 0..255

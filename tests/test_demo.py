@@ -77,7 +77,9 @@ def decorated_pixels(shape, mask, info, label):
         draw_legend(canvas, mask, info.classes, info.palette)
         legend |= (canvas != value).any(axis=2)
     hud = np.zeros(shape[:2], bool)
-    x0, y0, x1, y1 = demo.draw_hud(canvas.copy(), demo.hud_lines(9999.9, 99999.9, 9999.0, label))
+    x0, y0, x1, y1 = demo.draw_hud(canvas.copy(), demo.hud_lines(
+        9999.9, 99999.9, 9999.0, label, 99999.0,
+        dict((stage, 9999.9) for stage in ("preprocess", "compute", "postprocess", "render"))))
     hud[:y1 + 2, :x1 + 40] = True  # the widest FPS/latency text that could appear, and a margin
     return legend | hud
 
@@ -134,7 +136,8 @@ def test_interrupt_keeps_a_finalised_video(tmp_path, clip, segmenter):
     assert result.reason == "interrupted" and result.frames == 2
     assert len(decoded_frames(video)) == 2
     lines = open(stats).read().splitlines()
-    assert lines[0] == "frame,source_frame,latency_ms,fps" and len(lines) == 3
+    assert lines[0].startswith("frame,source_frame,latency_ms,fps,glass_to_glass_ms,decode_ms,preprocess_ms,"
+                               "h2d_ms,compute_ms,d2h_ms,postprocess_ms,render_ms") and len(lines) == 3
     assert sorted(os.listdir(str(tmp_path))) == ["cut.mp4", "stats.csv"]
 
 

@@ -93,7 +93,8 @@ class FrameFolderSaver(object):
         return self.path if self.frames else None
 
 
-STAT_FIELDS = ("frame", "source_frame", "latency_ms", "fps")
+STAT_FIELDS = ("frame", "source_frame", "latency_ms", "fps", "glass_to_glass_ms", "decode_ms", "preprocess_ms",
+               "h2d_ms", "compute_ms", "d2h_ms", "postprocess_ms", "render_ms")
 
 
 def write_stats(path, rows, summary):

@@ -10,6 +10,7 @@ import queue
 import re
 import sys
 import threading
+import time
 
 from espnet_edge.errors import UserError
 from espnet_edge.images import is_image_file, list_images, read_image
@@ -86,12 +87,15 @@ _TO_BGR_APPSINK = ("nvvidconv ! video/x-raw, format=BGRx ! videoconvert ! video/
                    "appsink drop=1 max-buffers=1 sync=false")
 
 
-def csi_pipeline(sensor_id=0, width=1280, height=720, framerate=30, flip_method=0):
-    """Jetson CSI camera (libargus) -> BGR frames for cv2.VideoCapture(..., cv2.CAP_GSTREAMER)."""
+def csi_pipeline(sensor_id=0, width=1280, height=720, framerate=30, flip_method=0, sensor_mode=None):
+    """Jetson CSI camera (libargus) -> BGR frames for cv2.VideoCapture(..., cv2.CAP_GSTREAMER).
+    ``sensor_mode``: nvarguscamerasrc's sensor-mode (the sensor's own readout size and rate, listed
+    when the camera starts); None lets Argus choose it from the requested caps."""
     caps = "video/x-raw(memory:NVMM), {}, format=NV12".format(_caps_size(width, height, framerate))
-    return "nvarguscamerasrc sensor-id={} ! {} ! nvvidconv flip-method={} ! video/x-raw, format=BGRx ! " \
+    mode = " sensor-mode={}".format(int(sensor_mode)) if sensor_mode is not None else ""
+    return "nvarguscamerasrc sensor-id={}{} ! {} ! nvvidconv flip-method={} ! video/x-raw, format=BGRx ! " \
            "videoconvert ! video/x-raw, format=BGR ! appsink drop=1 max-buffers=1 sync=false".format(
-               int(sensor_id), caps, int(flip_method))
+               int(sensor_id), mode, caps, int(flip_method))
 
 
 def v4l2_jetson_pipeline(device, width=None, height=None, framerate=None):
@@ -101,12 +105,14 @@ def v4l2_jetson_pipeline(device, width=None, height=None, framerate=None):
     return "{} ! {}".format(head, _TO_BGR_APPSINK)
 
 
-def rtsp_jetson_pipeline(url, latency_ms=200, codec="h264"):
-    """RTSP stream decoded by the Jetson hardware decoder (nvv4l2decoder)."""
+def rtsp_jetson_pipeline(url, latency_ms=200, codec="h264", drop_on_latency=False):
+    """RTSP stream decoded by the Jetson hardware decoder (nvv4l2decoder). ``latency_ms`` is rtspsrc's
+    jitter buffer; ``drop_on_latency`` drops packets that arrive later than that instead of letting
+    the delay grow (rtspsrc's drop-on-latency property)."""
     if codec not in ("h264", "h265"):
         raise UserError("unknown RTSP codec {!r}; use h264 or h265".format(codec))
-    return "rtspsrc location={} latency={} ! rtp{}depay ! {}parse ! nvv4l2decoder ! {}".format(
-        url, int(latency_ms), codec, codec, _TO_BGR_APPSINK)
+    return "rtspsrc location={} latency={}{} ! rtp{}depay ! {}parse ! nvv4l2decoder ! {}".format(
+        url, int(latency_ms), " drop-on-latency=true" if drop_on_latency else "", codec, codec, _TO_BGR_APPSINK)
 
 
 # ---- what this machine offers ----
@@ -145,7 +151,7 @@ def on_jetson():
 
 class CaptureOptions(object):
     def __init__(self, width=None, height=None, framerate=None, flip_method=0, rtsp_latency_ms=200,
-                 rtsp_codec="h264", jetson=None):
+                 rtsp_codec="h264", jetson=None, rtsp_drop_on_latency=False, sensor_mode=None):
         self.width = width
         self.height = height
         self.framerate = framerate
@@ -153,6 +159,8 @@ class CaptureOptions(object):
         self.rtsp_latency_ms = rtsp_latency_ms
         self.rtsp_codec = rtsp_codec
         self.jetson = jetson  # None: detect
+        self.rtsp_drop_on_latency = rtsp_drop_on_latency
+        self.sensor_mode = sensor_mode
 
 
 def capture_plan(spec, options, jetson, flags):
@@ -164,7 +172,7 @@ def capture_plan(spec, options, jetson, flags):
         if not flags["gstreamer"]:
             raise UserError(_no_gstreamer(spec.text))
         return csi_pipeline(spec.sensor_id, options.width or 1280, options.height or 720,
-                            options.framerate or 30, options.flip_method), "CAP_GSTREAMER"
+                            options.framerate or 30, options.flip_method, options.sensor_mode), "CAP_GSTREAMER"
     if spec.kind == V4L2:
         if jetson and flags["gstreamer"]:
             return v4l2_jetson_pipeline(spec.device, options.width, options.height,
@@ -174,7 +182,8 @@ def capture_plan(spec, options, jetson, flags):
         return spec.index, "CAP_ANY"
     if spec.kind == RTSP:
         if jetson and flags["gstreamer"] and spec.url.lower().startswith(("rtsp://", "rtsps://")):
-            return rtsp_jetson_pipeline(spec.url, options.rtsp_latency_ms, options.rtsp_codec), "CAP_GSTREAMER"
+            return rtsp_jetson_pipeline(spec.url, options.rtsp_latency_ms, options.rtsp_codec,
+                                        options.rtsp_drop_on_latency), "CAP_GSTREAMER"
         if not flags["ffmpeg"]:
             raise UserError("{}: this OpenCV build has neither GStreamer nor FFmpeg to read network "
                             "streams (see cv2.getBuildInformation())".format(spec.text))
@@ -364,8 +373,10 @@ class FrameGrabber(object):
     or "error" (``error`` holds the UserError, re-raised by get()).
     """
 
-    def __init__(self, source, queue_size=4):
+    def __init__(self, source, queue_size=4, timestamps=False):
         self.source = source
+        # items (index, frame, captured_at perf_counter, decode ms) instead of (index, frame)
+        self.timestamps = timestamps
         self.buffer = LatestFrameSlot() if source.live else OrderedFrameQueue(queue_size)
         self.frames_read = 0
         self.end_reason = None
@@ -386,11 +397,14 @@ class FrameGrabber(object):
         reason = "end"
         try:
             while not self._stop.is_set():
+                start = time.perf_counter()
                 frame = self.source.read()
                 if frame is None:
                     reason = "lost" if self.source.live else "end"
                     break
-                item = (self.frames_read, frame)
+                captured = time.perf_counter()
+                item = (self.frames_read, frame, captured, (captured - start) * 1000.0) if self.timestamps \
+                    else (self.frames_read, frame)
                 self.frames_read += 1
                 if self.source.live:
                     self.buffer.put(item)

@@ -10,15 +10,24 @@ def add_parser(subparsers):
     parser = subparsers.add_parser(
         "bench", help="measure latency and FPS",
         description="Time a network: compute only (one preprocessed batch through the backend) or "
-        "--end-to-end (preprocess + infer + argmax + colourise on real frames).")
+        "--end-to-end (real frames through preprocessing, the runner, postprocessing and rendering, "
+        "pipelined, with decode/preprocess/h2d/compute/d2h/postprocess/render timings).")
     add_source_args(parser, size=True, batch=True, threads=True)
     parser.add_argument("--warmup", type=int, default=10, help="untimed iterations first (default 10)")
     parser.add_argument("--iters", type=int, help="timed iterations (default 100)")
     parser.add_argument("--duration", type=float, metavar="S", help="time for S seconds instead of --iters")
-    parser.add_argument("--end-to-end", action="store_true", help="include preprocessing and postprocessing")
+    parser.add_argument("--end-to-end", action="store_true", help="real frames through preprocess, runner, "
+                        "postprocess and render, pipelined, with per-stage timings and glass-to-glass latency")
+    parser.add_argument("--sequential", action="store_true", help="with --end-to-end: one frame at a time "
+                        "instead of capture / inference / render threads")
+    parser.add_argument("--resize-frames", action="store_true", help="frames of another size than an "
+                        "--input-size graph's: resize them on the CPU (slower, not exact) instead of an error")
     parser.add_argument("--images", metavar="DIR", help="frames for --end-to-end (default: synthetic)")
     parser.add_argument("--freq", metavar="MHZ[,MHZ...]", help="pin the GPU to each frequency in turn "
                         "(Jetson only; clocks are restored afterwards)")
+    parser.add_argument("--settle-timeout", type=float, default=10.0, metavar="S",
+                        help="with --freq: wait at most S seconds for the clock to read back and board power to "
+                        "settle before each run (default 10)")
     parser.add_argument("--json", metavar="FILE", help="write the results as JSON")
     parser.set_defaults(func=run)
 
@@ -37,8 +46,19 @@ def _describe_source(args, segmenter):
 def _one_run(args, segmenter, images, label):
     from espnet_edge.runtime.benchmark import host_details, run_benchmark
 
-    result = run_benchmark(segmenter, warmup=args.warmup, iters=args.iters, duration=args.duration,
-                           end_to_end=args.end_to_end, images=images, label=label)
+    if args.end_to_end:
+        from espnet_edge.apps.e2e_bench import run_end_to_end
+        from espnet_edge.runtime.benchmark import synthetic_frames
+
+        info = segmenter.info
+        result = run_end_to_end(segmenter, images or synthetic_frames(info.frame_size or info.input_size),
+                                warmup=args.warmup, iters=args.iters, duration=args.duration,
+                                pipelined=not args.sequential, label=label)
+        if images is None:
+            result["frames"] = "synthetic"
+    else:
+        result = run_benchmark(segmenter, warmup=args.warmup, iters=args.iters, duration=args.duration,
+                               end_to_end=False, images=images, label=label)
     runner = segmenter.runner
     description = runner.describe()
     out = {"backend": description.get("backend", runner.backend),
@@ -59,6 +79,14 @@ def _print(result):
           "min {:.2f}, max {:.2f} ({} iters)".format(
               result["backend"], result["model"], result["size"], result["mode"], freq, result["fps"],
               lat["mean"], lat["p50"], lat["p90"], lat["p99"], lat["min"], lat["max"], result["iters"]))
+    if "stages" in result:
+        from espnet_edge.apps.pipeline import format_stage_table
+
+        print("  {} on {} {} frame(s); CPU work outside the runtime {:.2f} ms/frame; {}".format(
+            "pipelined" if result["pipelined"] else "sequential", result["images"], result["frame_size"],
+            result["host_ms_per_frame"], result["decode_note"]))
+        for line in format_stage_table(result["stages"]):
+            print("  " + line)
 
 
 def run(args):
@@ -67,6 +95,8 @@ def run(args):
     if args.iters is not None and args.duration is not None:
         raise UserError("give --iters or --duration, not both")
     images = None
+    if args.sequential and not args.end_to_end:
+        raise UserError("--sequential is for --end-to-end; add --end-to-end")
     if args.images:
         if not args.end_to_end:
             raise UserError("--images is for --end-to-end; add --end-to-end")
@@ -74,6 +104,8 @@ def run(args):
 
         images = list_images(args.images)
     freqs = None
+    if getattr(args, "settle_timeout", 0) < 0:
+        raise UserError("--settle-timeout must be >= 0 seconds")
     if args.freq:
         from espnet_edge.jetson.clocks import check_pinnable, parse_freq_list
 
@@ -85,6 +117,7 @@ def run(args):
 
         ensure_writable_dir(os.path.dirname(os.path.abspath(args.json)))
     segmenter = segmenter_from_args(args)
+    segmenter.resize_frames = args.resize_frames
     results = []
     try:
         if freqs is None:
@@ -95,7 +128,11 @@ def run(args):
 
             for mhz in freqs:
                 with pin_gpu(mhz, dry_run=False) as pin:
+                    from espnet_edge.profiler.profile import settle_clock
+
+                    settle = settle_clock(pin.applied_mhz, timeout_s=args.settle_timeout)
                     result = _one_run(args, segmenter, images, "bench @{}MHz".format(mhz))
+                    result["settle"] = settle
                     result["freq_requested_mhz"] = pin.requested_mhz
                     result["freq_applied_mhz"] = pin.applied_mhz
                 results.append(result)

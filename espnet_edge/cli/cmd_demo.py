@@ -19,23 +19,43 @@ def add_parser(subparsers):
                         "an image folder or an image")
     parser.add_argument("--save", metavar="FILE|DIR",
                         help="write the overlay: a video (.mp4/.avi/.mov/.mkv, mp4v) or a folder of PNG frames")
-    parser.add_argument("--no-display", action="store_true", help="no window (headless boards, SSH)")
+    parser.add_argument("--no-display", "--headless", dest="no_display", action="store_true",
+                        help="no window (headless boards, SSH); --headless is the same")
+    parser.add_argument("--output", action="append", metavar="URL|FILE|display",
+                        help="also send the overlay to: http://HOST:PORT (MJPEG, open it in a browser), "
+                        "rtp://HOST:PORT or rtsp://SERVER:PORT/PATH (H.264 through GStreamer), a video "
+                        "file or folder (as --save), or display; repeat for several")
+    parser.add_argument("--resize-frames", action="store_true", help="frames of another size than an "
+                        "--input-size graph's: resize them on the CPU (slower, not exact) instead of an error")
     parser.add_argument("--alpha", type=float, default=0.5, help="overlay opacity 0..1 (default 0.5)")
     parser.add_argument("--max-frames", type=int, metavar="N", help="stop after N frames")
     parser.add_argument("--record-stats", metavar="FILE", help="per-frame latency/FPS as .json or .csv")
     camera = parser.add_argument_group("camera options (live sources)")
-    camera.add_argument("--camera-size", metavar="WxH", help="capture size (CSI default 1280x720)")
+    camera.add_argument("--camera-size", metavar="WxH", help="capture size (CSI default: the graph's "
+                        "--input-size frame, else the network's input size, so the VIC scales and the CPU does not)")
+    camera.add_argument("--sensor-mode", type=int, metavar="N", help="CSI: nvarguscamerasrc sensor-mode "
+                        "(default: Argus picks one for the capture size)")
     camera.add_argument("--camera-fps", type=int, help="capture frame rate (CSI default 30)")
     camera.add_argument("--flip", type=int, default=0, choices=range(8), metavar="0-7",
                         help="nvvidconv flip-method for CSI cameras (default 0)")
     camera.add_argument("--rtsp-codec", default="h264", choices=("h264", "h265"),
                         help="codec of an RTSP stream on a Jetson (default h264)")
     camera.add_argument("--rtsp-latency", type=int, default=200, metavar="MS",
-                        help="rtspsrc jitter buffer on a Jetson (default 200 ms)")
+                        help="rtspsrc jitter buffer on a Jetson (default 200 ms; lower for less delay)")
+    camera.add_argument("--rtsp-drop-on-latency", action="store_true",
+                        help="rtspsrc drops packets later than --rtsp-latency instead of letting the delay grow")
     parser.set_defaults(func=run)
 
 
+def camera_size_for(info):
+    """CSI capture size: the frame a --input-size graph takes, else the network's input size."""
+    return tuple(info.frame_size or info.input_size)
+
+
 def run(args):
+    from espnet_edge.cli.common import require_trained_model
+
+    require_trained_model(args, "run the demo")
     from espnet_edge.apps import demo
     from espnet_edge.apps.sources import CaptureOptions, open_source
 
@@ -43,25 +63,46 @@ def run(args):
         raise UserError("--max-frames must be at least 1")
     if not 0.0 <= args.alpha <= 1.0:
         raise UserError("--alpha must be between 0 and 1, got {}".format(args.alpha))
-    display = not args.no_display
+    if args.rtsp_latency < 0:
+        raise UserError("--rtsp-latency must be 0 or more milliseconds")
+    from espnet_edge.apps.streams import parse_output
+
+    kinds = [parse_output(text)[0] for text in args.output or ()]
+    display = not args.no_display or "display" in kinds
     if display:
         problem = demo.display_problem()
         if problem:
             raise UserError("cannot open a window: {}; pass --no-display (with --save FILE to keep "
-                            "the output)".format(problem))
+                            "the output, or --output http://0.0.0.0:8080 to watch it in a browser)".format(problem))
+    if args.sensor_mode is not None and args.sensor_mode < 0:
+        raise UserError("--sensor-mode must be 0 or more (the modes nvarguscamerasrc lists)")
     width, height = parse_size(args.camera_size) if args.camera_size else (None, None)
     options = CaptureOptions(width=width, height=height, framerate=args.camera_fps, flip_method=args.flip,
-                             rtsp_latency_ms=args.rtsp_latency, rtsp_codec=args.rtsp_codec)
-    source = open_source(args.source, options)
+                             rtsp_latency_ms=args.rtsp_latency, rtsp_codec=args.rtsp_codec,
+                             rtsp_drop_on_latency=args.rtsp_drop_on_latency, sensor_mode=args.sensor_mode)
+    from espnet_edge.apps.sources import CSI, parse_source
+
+    segmenter = None
+    if parse_source(args.source).kind == CSI and not args.camera_size:
+        segmenter = segmenter_from_args(args)  # the capture size comes from the network
+        options.width, options.height = camera_size_for(segmenter.info)
     try:
-        segmenter = segmenter_from_args(args)
+        source = open_source(args.source, options)
+    except BaseException:
+        if segmenter is not None:
+            segmenter.close()
+        raise
+    try:
+        segmenter = segmenter or segmenter_from_args(args)
+        segmenter.resize_frames = args.resize_frames
     except BaseException:
         source.close()
         raise
     try:
         label = "{} / {}".format(segmenter.info.name, segmenter.runner.backend)
         result = demo.run_demo(segmenter, source, save=args.save, display=display, alpha=args.alpha,
-                               max_frames=args.max_frames, record_stats=args.record_stats, label=label)
+                               max_frames=args.max_frames, record_stats=args.record_stats, label=label,
+                               outputs=[o for o, kind in zip(args.output or (), kinds) if kind != "display"])
     finally:
         segmenter.close()
     print(result.line())

@@ -33,6 +33,17 @@ def add_parser(subparsers):
     parser.add_argument("--fuse-pre", action="store_true", help="graph takes NHWC float32 pixels 0..255 "
                         "(resized, checkpoint channel order) and normalises them itself")
     parser.add_argument("--fuse-post", action="store_true", help="graph ends in ArgMax: an int32 class map")
+    parser.add_argument("--input-size", metavar="WxH", help="with --fuse-pre: the graph takes the camera's "
+                        "raw BGR frame of this size (NHWC, 0..255) and does channel order, resize and "
+                        "normalisation itself, exactly as the checkpoint's CPU preprocessing")
+    parser.add_argument("--frame-dtype", default="float32", choices=("float32", "uint8"),
+                        help="type of the raw frame input (and overlay output): float32 (default; "
+                        "TensorRT 8.2 has no UINT8) or uint8 (TensorRT versions that take it, ONNX Runtime)")
+    parser.add_argument("--fuse-overlay", action="store_true", help="with --input-size: the graph also "
+                        "resizes the class map to the frame, colours and blends it: output [N, H + R, W, 3] "
+                        "= BGR overlay, then R rows holding the network-size class map")
+    parser.add_argument("--overlay-alpha", type=float, default=0.5, help="overlay opacity fixed in a "
+                        "--fuse-overlay graph (default 0.5)")
     parser.add_argument("--images", metavar="DIR", help="real images to verify on (default: a synthetic frame)")
     parser.add_argument("--trt", default="8.2", help="TensorRT version to check against (8.2, 8.4, 8.5, "
                         "8.6, 10.0, 10; default 8.2)")
@@ -94,12 +105,16 @@ def run(args):
         raise UserError("--int8-target needs --int8 and a fraction 0 < FRACTION <= 1 (e.g. 0.99)")
     entry = get_model(args.model)
     size = parse_size(args.size) if args.size else None
+    input_size = parse_size(args.input_size) if args.input_size else None
+    overlay_alpha = args.overlay_alpha if args.fuse_overlay else None
     pipeline, variants = _host_export()
+    pipeline.check_frame_options(input_size, args.fuse_pre, args.frame_dtype, overlay_alpha, args.trt, args.support)
     images = [args.images] if args.images else None
     report = pipeline.export_model(entry, weights=args.weights, size=size, batch=args.batch,
                                    opset=args.opset, fuse_pre=args.fuse_pre, fuse_post=args.fuse_post,
                                    out_dir=args.out, trt_version=args.trt, support=args.support,
-                                   images=images, log=print)
+                                   images=images, log=print, input_size=input_size,
+                                   frame_dtype=args.frame_dtype, overlay_alpha=overlay_alpha)
     print("wrote {} ({} nodes; TensorRT {} check passed, matrix: {})".format(
         report["onnx"], report["graph"]["nodes"], report["tensorrt_check"]["version"],
         report["tensorrt_check"]["matrix"]))

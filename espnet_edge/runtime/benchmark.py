@@ -78,7 +78,7 @@ def run_benchmark(segmenter, warmup=10, iters=None, duration=None, end_to_end=Fa
     if warmup < 0:
         raise UserError("--warmup must be 0 or more")
     info = segmenter.info
-    frames, frame_source = _load_frames(images, info.input_size)
+    frames, frame_source = _load_frames(images, info.frame_size or info.input_size)
     batch = _batched(segmenter.preprocess(frames[0]), info.batch)
 
     def step(index):

@@ -16,19 +16,23 @@ REQUIRED_KEYS = ("model", "classes", "palette", "preprocess", "input_size", "inp
 class ModelInfo(object):
     def __init__(self, name, classes, palette, input_size, preprocess, input_layout="NCHW",
                  fused=(), checkpoint_sha256=None, version=__version__, precision="fp32",
-                 batch=1, dataset=None):
+                 batch=1, dataset=None, frame_size=None, frame_dtype="float32", overlay_alpha=None):
         self.name = name
         self.classes = tuple(classes)
         self.palette = tuple(tuple(int(v) for v in c) for c in palette)
         self.input_size = (int(input_size[0]), int(input_size[1]))  # (width, height)
         self.preprocess = dict(preprocess)
         self.input_layout = input_layout  # "NCHW" (normalised) or "NHWC" (raw pixels, fused pre)
-        self.fused = tuple(sorted(fused))  # subset of ("post", "pre")
+        self.fused = tuple(sorted(fused))  # subset of ("overlay", "post", "pre")
         self.checkpoint_sha256 = checkpoint_sha256
         self.version = version
         self.precision = precision
         self.batch = int(batch)
         self.dataset = dataset
+        # graphs exported with --input-size take the raw frame of this (width, height) and preprocess it
+        self.frame_size = (int(frame_size[0]), int(frame_size[1])) if frame_size else None
+        self.frame_dtype = frame_dtype  # "float32" or "uint8": the frame input's (and overlay's) type
+        self.overlay_alpha = overlay_alpha  # set when the graph returns the finished overlay
 
     @property
     def num_classes(self):
@@ -43,19 +47,27 @@ class ModelInfo(object):
         return "post" in self.fused
 
     @property
+    def fused_overlay(self):
+        return "overlay" in self.fused
+
+    @property
     def input_shape(self):
+        if self.frame_size:
+            return (self.batch, self.frame_size[1], self.frame_size[0], 3)
         width, height = self.input_size
         if self.input_layout == "NHWC":
             return (self.batch, height, width, 3)
         return (self.batch, 3, height, width)
 
     @classmethod
-    def from_zoo(cls, entry, size=None, fused=(), batch=1):
+    def from_zoo(cls, entry, size=None, fused=(), batch=1, frame_size=None, frame_dtype="float32",
+                 overlay_alpha=None):
         return cls(
             name=entry.name, classes=entry.classes, palette=entry.palette,
             input_size=size or entry.input_size, preprocess=entry.preprocess,
             input_layout="NHWC" if "pre" in fused else "NCHW", fused=fused,
             checkpoint_sha256=entry.sha256, batch=batch, dataset=entry.dataset,
+            frame_size=frame_size, frame_dtype=frame_dtype, overlay_alpha=overlay_alpha,
         )
 
     def to_dict(self):
@@ -65,7 +77,8 @@ class ModelInfo(object):
             "preprocess": self.preprocess, "input_layout": self.input_layout,
             "fused": list(self.fused), "checkpoint_sha256": self.checkpoint_sha256,
             "version": self.version, "precision": self.precision, "batch": self.batch,
-            "dataset": self.dataset,
+            "dataset": self.dataset, "frame_size": list(self.frame_size) if self.frame_size else None,
+            "frame_dtype": self.frame_dtype, "overlay_alpha": self.overlay_alpha,
         }
 
     @classmethod
@@ -82,7 +95,8 @@ class ModelInfo(object):
             input_layout=data["input_layout"], fused=data["fused"],
             checkpoint_sha256=data.get("checkpoint_sha256"), version=data.get("version"),
             precision=data.get("precision", "fp32"), batch=data.get("batch", 1),
-            dataset=data.get("dataset"),
+            dataset=data.get("dataset"), frame_size=data.get("frame_size"),
+            frame_dtype=data.get("frame_dtype", "float32"), overlay_alpha=data.get("overlay_alpha"),
         )
 
     def to_metadata(self):

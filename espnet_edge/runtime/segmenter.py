@@ -1,19 +1,33 @@
 """Frame in, class map out: preprocessing, inference through any Runner, postprocessing."""
 
+import logging
+
 import numpy as np
 
 from espnet_edge import visualize
 from espnet_edge.preprocess import preprocess
 
+log = logging.getLogger(__name__)
+
 
 class Segmenter(object):
-    def __init__(self, runner):
+    def __init__(self, runner, resize_frames=False):
         self.runner = runner
         self.info = runner.info
+        self.resize_frames = resize_frames  # frames of another size than a frame graph's: CPU resize
+        self._warned = False
 
     def preprocess(self, frame_bgr):
-        return preprocess(frame_bgr, self.info.preprocess, self.info.input_size,
-                          layout=self.info.input_layout, fused_pre=self.info.fused_pre)
+        info = self.info
+        if info.frame_size and self.resize_frames and not self._warned and \
+                (frame_bgr.shape[1], frame_bgr.shape[0]) != tuple(info.frame_size):
+            self._warned = True
+            log.warning("frames are %dx%d, the graph takes %dx%d: resizing on the CPU (slower, and no "
+                        "longer the checkpoint's exact preprocessing)", frame_bgr.shape[1],
+                        frame_bgr.shape[0], info.frame_size[0], info.frame_size[1])
+        return preprocess(frame_bgr, info.preprocess, info.input_size, layout=info.input_layout,
+                          fused_pre=info.fused_pre, frame_size=info.frame_size,
+                          frame_dtype=info.frame_dtype, resize_frames=self.resize_frames)
 
     def infer(self, batch):
         return self.runner.infer(batch)
@@ -21,6 +35,8 @@ class Segmenter(object):
     def postprocess(self, output):
         """Runner output -> uint8 class maps [N, H, W] at the network size."""
         output = np.asarray(output)
+        if self.info.fused_overlay:
+            return np.stack([split_overlay(o, self.info)[0] for o in output])
         if self.info.fused_post:
             classes = output.reshape(output.shape[0], output.shape[-2], output.shape[-1])
         else:
@@ -34,6 +50,15 @@ class Segmenter(object):
             return mask
         return resize_mask(mask, (frame_bgr.shape[1], frame_bgr.shape[0]))
 
+    def segment_overlay(self, frame_bgr, alpha=0.5):
+        """One BGR frame -> (class map, overlay), both at the frame's size. A graph exported with
+        --fuse-overlay returns both (its alpha was fixed at export); otherwise they are made here."""
+        if self.info.fused_overlay:
+            mask, overlay = split_overlay(np.asarray(self.infer(self.preprocess(frame_bgr)))[0], self.info)
+            return resize_mask(mask, (overlay.shape[1], overlay.shape[0])), overlay
+        mask = self.segment(frame_bgr)
+        return mask, visualize.overlay(frame_bgr, mask, self.info.palette, alpha)
+
     def colorize(self, mask):
         return visualize.colorize(mask, self.info.palette)
 
@@ -43,6 +68,18 @@ class Segmenter(object):
 
     def close(self):
         self.runner.close()
+
+
+def split_overlay(output, info):
+    """[H + R, W, 3] overlay-graph output -> (uint8 class map at the network size, uint8 BGR overlay
+    at the frame size; a view of ``output`` when it is uint8)."""
+    width, height = info.frame_size
+    net_w, net_h = info.input_size
+    overlay = output[:height]
+    classes = output[height:].reshape(-1)[:net_w * net_h].reshape(net_h, net_w)
+    if output.dtype != np.uint8:
+        overlay = overlay.astype(np.uint8)
+    return classes.astype(np.uint8), overlay
 
 
 def resize_mask(mask, size):

@@ -26,8 +26,10 @@ def default_out_dir():
     return os.path.join(os.getcwd(), "export")
 
 
-def artifact_name(entry_name, size, batch=1, fused=(), precision="fp32"):
+def artifact_name(entry_name, size, batch=1, fused=(), precision="fp32", frame_size=None, frame_dtype="float32"):
     name = "{}-{}x{}".format(entry_name, size[0], size[1])
+    if frame_size:
+        name += "-from{}x{}{}".format(frame_size[0], frame_size[1], "-u8" if frame_dtype == "uint8" else "")
     if batch > 1:
         name += "-b{}".format(batch)
     if fused:
@@ -57,14 +59,21 @@ def check_opset(opset, trt_version="8.2"):
     return opset
 
 
-def build_torch_module(entry, weights=None, fused=()):
-    """The eval-mode network as exported (with fused stages). -> (module, checkpoint path)."""
+def build_torch_module(entry, weights=None, fused=(), frame=None):
+    """The eval-mode network as exported (with fused stages). -> (module, checkpoint path).
+    ``frame``: ModelInfo of a frame graph (--input-size): raw frame in (host/export/frame_graph.py)."""
     from espnet_edge.host.export.wrappers import wrap
     from espnet_edge.host.models import build_model
     from espnet_edge.weights import find_weights
 
     path = find_weights(entry, explicit=weights)
     net = build_model(entry, weights=path)
+    if frame is not None:
+        from espnet_edge.host.export.frame_graph import FrameGraph
+
+        return FrameGraph(net, entry.preprocess, frame.frame_size, frame.input_size, entry.palette,
+                          fuse_post="post" in fused, overlay_alpha=frame.overlay_alpha,
+                          frame_dtype=frame.frame_dtype).eval(), path
     return wrap(net, entry.preprocess, "pre" in fused, "post" in fused), path
 
 
@@ -75,7 +84,7 @@ def _torch_export(module, info, opset):
 
     from espnet_edge.host.export.adaptive_pool import patched_pyramid_pool
 
-    dummy = torch.zeros(info.input_shape, dtype=torch.float32)
+    dummy = torch.zeros(info.input_shape, dtype=torch.uint8 if info.frame_dtype == "uint8" else torch.float32)
     buffer = io.BytesIO()
     with patched_pyramid_pool(), warnings.catch_warnings(), torch.no_grad():
         warnings.simplefilter("ignore")
@@ -115,13 +124,18 @@ def ort_session(path_or_bytes, threads=None):
     if threads:
         options.intra_op_num_threads = threads
     options.log_severity_level = 3
+    options.add_session_config_entry("session.set_denormal_as_zero", "1")
     return ort.InferenceSession(path_or_bytes, options, providers=["CPUExecutionProvider"])
 
 
 def export_model(entry, weights=None, size=None, batch=1, opset=DEFAULT_OPSET, fuse_pre=False,
                  fuse_post=False, out_dir=None, out_path=None, trt_version="8.2", support=None,
-                 images=None, verify_limit=None, log=None):
-    """Export ``entry``; returns the report dict (also written to ``<onnx>.report.json``)."""
+                 images=None, verify_limit=None, log=None, input_size=None, frame_dtype="float32",
+                 overlay_alpha=None, flush_denormals=True):
+    """Export ``entry``; returns the report dict (also written to ``<onnx>.report.json``).
+
+    ``input_size`` (W, H): the graph takes the raw frame of that size (needs ``fuse_pre``);
+    ``overlay_alpha``: it also returns the finished overlay (needs ``input_size``)."""
     from espnet_edge.host.export import graph_passes
     from espnet_edge.host.models import check_size
     from espnet_edge.runtime import trt_support
@@ -133,22 +147,32 @@ def export_model(entry, weights=None, size=None, batch=1, opset=DEFAULT_OPSET, f
     if batch < 1:
         raise UserError("--batch must be at least 1")
     check_opset(opset, trt_version)
-    fused = tuple(s for s, on in (("post", fuse_post), ("pre", fuse_pre)) if on)
+    frame_size = check_frame_options(input_size, fuse_pre, frame_dtype, overlay_alpha, trt_version, support)
+    if overlay_alpha is not None:
+        fuse_post = True
+    fused = tuple(s for s, on in (("overlay", overlay_alpha is not None), ("post", fuse_post),
+                                  ("pre", fuse_pre)) if on)
     if out_path is None:
         out_dir = ensure_writable_dir(out_dir or default_out_dir())
-        out_path = os.path.join(out_dir, artifact_name(entry.name, size, batch, fused))
+        out_path = os.path.join(out_dir, artifact_name(entry.name, size, batch, fused, frame_size=frame_size,
+                                                       frame_dtype=frame_dtype))
     else:
         ensure_writable_dir(os.path.dirname(os.path.abspath(out_path)))
     started = time.time()
-    module, checkpoint = build_torch_module(entry, weights, fused)
-    info = ModelInfo.from_zoo(entry, size=size, fused=fused, batch=batch)
+    info = ModelInfo.from_zoo(entry, size=size, fused=fused, batch=batch, frame_size=frame_size,
+                              frame_dtype=frame_dtype if frame_size else "float32", overlay_alpha=overlay_alpha)
+    module, checkpoint = build_torch_module(entry, weights, fused, frame=info if frame_size else None)
     info.checkpoint_sha256 = entry.sha256 if not weights else sha256_of(checkpoint)
     log("exporting {} at {}x{} (opset {}{})".format(entry.name, size[0], size[1], opset,
                                                      ", fused: " + "+".join(fused) if fused else ""))
     model = _torch_export(module, info, opset)
     model, stats = graph_passes.clean(model)
+    from espnet_edge.host.export import denormals as denormal_pass
+
+    denormals = denormal_pass.flush_denormals(model) if flush_denormals else {}
     model.producer_name = "espnet-edge"
-    model.doc_string = "{} ({}), input {}x{}".format(entry.name, entry.dataset, size[0], size[1])
+    model.doc_string = "{} ({}), input {}x{}".format(entry.name, entry.dataset, size[0], size[1]) + (
+        ", from raw {}x{} frames".format(*frame_size) if frame_size else "")
     set_metadata(model, info)
     table = trt_support.require_supported(model, trt_version, support, what=os.path.basename(out_path))
     save_model(model, out_path)
@@ -161,15 +185,55 @@ def export_model(entry, weights=None, size=None, batch=1, opset=DEFAULT_OPSET, f
         "onnx": os.path.abspath(out_path), "model": entry.name, "size": list(size), "batch": batch,
         "opset": opset, "fused": list(fused), "input": {"name": "input", "shape": list(info.input_shape),
                                                         "layout": info.input_layout},
-        "output": {"name": "logits", "dtype": "int32" if fuse_post else "float32"},
+        "output": {"name": "logits", "dtype": _output_dtype(info),
+                   "shape": "[N, H + R, W, 3]: BGR overlay at the frame size, then R rows holding the "
+                            "network-size class map, flattened"
+                   if info.fused_overlay else None},
+        "frame": {"size": list(frame_size), "dtype": info.frame_dtype, "layout": "NHWC, BGR, 0..255",
+                  "preprocessing": "in the graph (host/export/frame_graph.py)",
+                  "overlay_alpha": overlay_alpha} if frame_size else None,
         "precision": "fp32", "checkpoint": checkpoint, "checkpoint_sha256": info.checkpoint_sha256,
         "graph": {"nodes": len(model.graph.node), "ops": op_counts(model), "passes": stats},
+        "denormals_flushed": None if not flush_denormals else {
+                              "total": sum(denormals.values()), "per_tensor": denormals,
+                              "note": "float32 weights below 1.18e-38 set to 0; the verification "
+                                      "below compares against the unflushed PyTorch network"},
         "tensorrt_check": {"version": table.version, "matrix": table.source, "passed": True},
         "export_seconds": round(export_seconds, 2),
         "verification": dict(verification, reference="PyTorch fp32 (CPU)", backend="onnxruntime CPU"),
     }
     write_json(report_path(out_path), report)
     return report
+
+
+def _output_dtype(info):
+    if info.fused_overlay:
+        return info.frame_dtype
+    return "int32" if info.fused_post else "float32"
+
+
+def check_frame_options(input_size, fuse_pre, frame_dtype, overlay_alpha, trt_version="8.2", support=None):
+    """Validate --input-size / --frame-dtype / --fuse-overlay before any work; -> frame size or None."""
+    from espnet_edge.runtime.trt_support import load_support
+
+    if frame_dtype not in ("float32", "uint8"):
+        raise UserError("--frame-dtype must be float32 or uint8, got {!r}".format(frame_dtype))
+    if input_size is None:
+        if overlay_alpha is not None:
+            raise UserError("--fuse-overlay needs --fuse-pre --input-size WxH (the frame the overlay is drawn on)")
+        if frame_dtype != "float32":
+            raise UserError("--frame-dtype is for --input-size graphs; add --fuse-pre --input-size WxH")
+        return None
+    if not fuse_pre:
+        raise UserError("--input-size WxH is the raw frame size of a --fuse-pre graph; add --fuse-pre")
+    if overlay_alpha is not None and not 0.0 <= float(overlay_alpha) <= 1.0:
+        raise UserError("--overlay-alpha must be between 0 and 1, got {}".format(overlay_alpha))
+    if frame_dtype == "uint8":
+        table = load_support(trt_version, support)
+        if "UINT8" not in table.data_types:
+            raise UserError("--frame-dtype uint8: TensorRT {} takes no UINT8 inputs; use float32 "
+                            "(the default) or name a newer TensorRT with --trt".format(table.version))
+    return (int(input_size[0]), int(input_size[1]))
 
 
 def ensure_onnx(entry, weights=None, size=None, batch=1):

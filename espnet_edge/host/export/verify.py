@@ -28,23 +28,31 @@ def frames(images, size, limit=None):
 
 
 def network_input(frame, info):
+    """The batch for ``frame``; a frame graph (--input-size) gets frames of other sizes resized to
+    its frame size first (both sides of a comparison see the same frame)."""
     batch = preprocess(frame, info.preprocess, info.input_size, layout=info.input_layout,
-                       fused_pre=info.fused_pre)
+                       fused_pre=info.fused_pre, frame_size=info.frame_size, frame_dtype=info.frame_dtype,
+                       resize_frames=True)
     if info.batch > 1:
         batch = np.ascontiguousarray(np.repeat(batch, info.batch, axis=0))
     return batch
 
 
-def to_classes(output, fused_post):
+def to_classes(output, fused_post, info_overlay=None):
     output = np.asarray(output)
+    if info_overlay is not None:  # --fuse-overlay: the class rows under the overlay
+        from espnet_edge.runtime.segmenter import split_overlay
+
+        return np.stack([split_overlay(o, info_overlay)[0] for o in output])
     if fused_post:
         return output.reshape(output.shape[0], output.shape[-2], output.shape[-1])
     return np.argmax(output, axis=1)
 
 
-def compare_outputs(reference, candidate, fused_post):
+def compare_outputs(reference, candidate, fused_post, info=None):
     """-> {max_abs_logit_diff, mask_agreement} for one batch (diff None for class-map outputs)."""
-    agreement = float(np.mean(to_classes(reference, fused_post) == to_classes(candidate, fused_post)))
+    overlay = info if info is not None and info.fused_overlay else None
+    agreement = float(np.mean(to_classes(reference, fused_post, overlay) == to_classes(candidate, fused_post, overlay)))
     diff = None
     if not fused_post:
         diff = float(np.max(np.abs(np.asarray(reference, np.float32) - np.asarray(candidate, np.float32))))
@@ -69,7 +77,7 @@ def verify_against_torch(module, session, info, images=None, limit=None):
     """PyTorch ``module`` (what was exported) vs the ONNX Runtime ``session`` on the frames."""
     import torch
 
-    source, items = frames(images, info.input_size, limit)
+    source, items = frames(images, info.frame_size or info.input_size, limit)
     name = session.get_inputs()[0].name
     per_image = []
     for label, frame in items:
@@ -77,7 +85,7 @@ def verify_against_torch(module, session, info, images=None, limit=None):
         with torch.no_grad():
             expected = module(torch.from_numpy(batch)).numpy()
         got = session.run(None, {name: batch})[0]
-        row = compare_outputs(expected, got, info.fused_post)
+        row = compare_outputs(expected, got, info.fused_post, info)
         row["image"] = label
         per_image.append(row)
     return summarize(per_image, source)
@@ -85,7 +93,7 @@ def verify_against_torch(module, session, info, images=None, limit=None):
 
 def verify_against_onnx(reference, candidate, info, images=None, limit=None, exclude=()):
     """Two ONNX Runtime sessions (fp32 reference, fp16/int8 candidate) on the frames."""
-    source, items = frames(images, info.input_size, limit)
+    source, items = frames(images, info.frame_size or info.input_size, limit)
     per_image = []
     ref_name = reference.get_inputs()[0].name
     cand_name = candidate.get_inputs()[0].name
@@ -94,7 +102,7 @@ def verify_against_onnx(reference, candidate, info, images=None, limit=None, exc
             continue
         batch = network_input(frame, info)
         row = compare_outputs(reference.run(None, {ref_name: batch})[0],
-                              candidate.run(None, {cand_name: batch})[0], info.fused_post)
+                              candidate.run(None, {cand_name: batch})[0], info.fused_post, info)
         row["image"] = label
         per_image.append(row)
     return summarize(per_image, source)

@@ -1,0 +1,171 @@
+"""One frame through the whole pipeline, timed stage by stage, and the threads that overlap them.
+
+Stages (milliseconds, like trtexec's H2D / GPU compute / D2H split):
+decode (the source producing a frame), preprocess (host work before the runtime), h2d, compute,
+d2h (the runner's own split where it has one: ``runner.last_timings``; otherwise compute is the
+whole ``infer`` call and h2d/d2h are None), postprocess (runner output -> class map and overlay at
+the frame size), render (overlay, legend and HUD). ``glass_to_glass``: from the moment the frame was
+captured to the moment it was shown, encoded or served.
+
+Pipelined: a capture thread, an inference thread and the caller's render loop, joined by bounded
+buffers. Live sources hand over only the newest item (drop-oldest); files and folders lose nothing
+(the producer waits).
+"""
+
+import threading
+import time
+
+import numpy as np
+
+from espnet_edge import visualize
+
+STAGES = ("decode", "preprocess", "h2d", "compute", "d2h", "postprocess", "render")
+RUNNER_STAGES = ("h2d", "compute", "d2h")
+
+
+def _ms(start):
+    return (time.perf_counter() - start) * 1000.0
+
+
+def infer_frame(segmenter, frame, alpha=0.5):
+    """-> (mask, overlay, timings) for one frame; overlay is None unless the graph drew it
+    (``--fuse-overlay``: then the mask is the network-size class map), else it is made in
+    render_frame and the mask has the frame's size."""
+    from espnet_edge.runtime.segmenter import resize_mask, split_overlay
+
+    timings = {}
+    start = time.perf_counter()
+    batch = segmenter.preprocess(frame)
+    timings["preprocess"] = _ms(start)
+    start = time.perf_counter()
+    output = segmenter.infer(batch)
+    whole = _ms(start)
+    split = getattr(segmenter.runner, "last_timings", None)
+    if split:
+        for stage in RUNNER_STAGES:
+            timings[stage] = split.get(stage)
+    else:
+        timings.update({"h2d": None, "compute": whole, "d2h": None})
+    start = time.perf_counter()
+    overlay = None
+    if segmenter.info.fused_overlay:  # mask at the network size: enough for the legend
+        mask, overlay = split_overlay(np.asarray(output)[0], segmenter.info)
+    else:
+        mask = resize_mask(segmenter.postprocess(output)[0], (frame.shape[1], frame.shape[0]))
+    timings["postprocess"] = _ms(start)
+    return mask, overlay, timings
+
+
+LEGEND_SAMPLES = 256  # class-map pixels counted along the shorter side for the legend
+
+
+def legend_mask(mask):
+    """Every n-th pixel of the class map, about LEGEND_SAMPLES along the shorter side: counting a
+    2048x1024 map for the legend costs ~27 ms on a workstation core, this ~1 ms. A class covering
+    fewer than n x n pixels may be left out of the legend (not out of the overlay)."""
+    step = max(1, int(round(min(mask.shape[:2]) / float(LEGEND_SAMPLES))))
+    return mask[::step, ::step] if step > 1 else mask
+
+
+def render_frame(segmenter, frame, mask, overlay, alpha=0.5, hud=None):
+    """Overlay (unless the graph drew it), legend of the classes present and the HUD lines."""
+    from espnet_edge.apps.demo import draw_hud
+
+    image = visualize.overlay(frame, mask, segmenter.info.palette, alpha) if overlay is None else overlay
+    info = segmenter.info
+    visualize.draw_legend(image, legend_mask(mask), info.classes, info.palette)
+    if hud:
+        draw_hud(image, hud)
+    return image
+
+
+def stage_stats(records):
+    """Per-frame timing dicts -> {stage: {mean, p50, p99} or None (not measured)} for STAGES and
+    glass_to_glass."""
+    out = {}
+    for stage in STAGES + ("glass_to_glass",):
+        values = [r[stage] for r in records if r.get(stage) is not None]
+        out[stage] = None if not values else {
+            "mean": float(np.mean(values)), "p50": float(np.percentile(values, 50)),
+            "p99": float(np.percentile(values, 99)), "count": len(values)}
+    return out
+
+
+def format_stage_table(stats):
+    """Aligned text table of stage_stats."""
+    lines = ["{:<15} {:>9} {:>9} {:>9}".format("stage (ms)", "mean", "p50", "p99")]
+    for stage in STAGES + ("glass_to_glass",):
+        row = stats.get(stage)
+        if row is None:
+            lines.append("{:<15} {:>9} {:>9} {:>9}".format(stage, "-", "-", "-"))
+        else:
+            lines.append("{:<15} {:>9.2f} {:>9.2f} {:>9.2f}".format(stage, row["mean"], row["p50"], row["p99"]))
+    return lines
+
+
+class InferenceThread(object):
+    """Takes (index, frame, captured_at, decode_ms) items from ``get`` and puts
+    (index, frame, captured_at, mask, overlay, timings) into ``out`` (a sources.LatestFrameSlot for
+    live sources, an OrderedFrameQueue otherwise); closes ``out`` at END or on an error (kept in
+    ``error`` and re-raised by the caller)."""
+
+    def __init__(self, segmenter, get, out, alpha=0.5):
+        self.segmenter = segmenter
+        self._get = get
+        self.out = out
+        self.alpha = alpha
+        self.error = None
+        self.busy_s = 0.0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="inference")
+        self._thread.daemon = True
+
+    def start(self):
+        self._thread.start()
+        return self
+
+    def _put(self, item):
+        from espnet_edge.apps.sources import LatestFrameSlot
+
+        if isinstance(self.out, LatestFrameSlot):
+            self.out.put(item)
+            return True
+        return self.out.put(item, self._stop)
+
+    def _run(self):
+        from espnet_edge.apps.sources import END
+
+        try:
+            while not self._stop.is_set():
+                item = self._get(0.1)
+                if item is None:
+                    continue
+                if item is END:
+                    break
+                index, frame, captured_at, decode_ms = item
+                start = time.perf_counter()
+                mask, overlay, timings = infer_frame(self.segmenter, frame, self.alpha)
+                self.busy_s += time.perf_counter() - start
+                timings["decode"] = decode_ms
+                if not self._put((index, frame, captured_at, mask, overlay, timings)):
+                    break
+        except BaseException as exc:  # handed to the caller's thread (UserError stays one line there)
+            self.error = exc
+        self._close()
+
+    def _close(self):
+        from espnet_edge.apps.sources import LatestFrameSlot
+
+        if isinstance(self.out, LatestFrameSlot):
+            self.out.close()
+        else:
+            self.out.close(self._stop)
+
+    def stop(self):
+        from espnet_edge.apps.sources import END, OrderedFrameQueue
+
+        self._stop.set()
+        if isinstance(self.out, OrderedFrameQueue):
+            while self.out.get(timeout=0) not in (None, END):
+                pass
+        self._thread.join(timeout=10)

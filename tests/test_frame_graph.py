@@ -1,0 +1,225 @@
+"""Graphs that take the camera's raw frame (export --fuse-pre --input-size): the in-graph
+preprocessing equals the exact CPU path (espnet_edge.preprocess) on every real image, the masks
+agree, the graphs pass the TensorRT 8.2 operator check, and the overlay graph draws what
+visualize.overlay draws."""
+
+import glob
+import os
+
+import numpy as np
+import pytest
+
+from espnet_edge import visualize, zoo
+from espnet_edge.errors import UserError
+from espnet_edge.images import list_images, read_image
+from espnet_edge.preprocess import normalize, preprocess
+
+from conftest import CITYSCAPES_IMAGES, IMAGES, TRT_SUPPORT
+
+torch = pytest.importorskip("torch")
+ort = pytest.importorskip("onnxruntime")
+cv2 = pytest.importorskip("cv2")
+Image = pytest.importorskip("PIL.Image")
+
+from espnet_edge.host.export import pipeline  # noqa: E402
+from espnet_edge.host.export.frame_graph import preprocess_onnx  # noqa: E402
+from espnet_edge.runtime import trt_support  # noqa: E402
+
+NET_SIZE = (512, 256)  # small enough for CI; the benchmark reports 1024x512
+MODELS = ("espnet-q8", "espnetv2-s2.0-city-1024")
+FRAME = os.path.join(CITYSCAPES_IMAGES, "frankfurt_000000_000294_leftImg8bit.png")
+
+
+def _session(model_or_path):
+    data = model_or_path if isinstance(model_or_path, str) else model_or_path.SerializeToString()
+    options = ort.SessionOptions()
+    options.log_severity_level = 3
+    return ort.InferenceSession(data, options, providers=["CPUExecutionProvider"])
+
+
+@pytest.fixture(scope="module")
+def networks(tmp_path_factory):
+    """The plain exported networks at NET_SIZE (normalised NCHW in, logits out)."""
+    out = tmp_path_factory.mktemp("nets")
+    return {name: _session(pipeline.export_model(zoo.get_model(name), size=NET_SIZE, out_dir=str(out))["onnx"])
+            for name in MODELS}
+
+
+def test_espnet_normalise_then_resize_equals_resize_then_normalise():
+    """The authors normalise the full frame, then cv2-resize: bilinear weights sum to one, so the
+    cheaper resize-then-normalise gives the same tensor up to float32 rounding."""
+    spec = zoo.get_model("espnet-q8").preprocess
+    frame = read_image(FRAME)
+    first = cv2.resize(normalize(frame, spec, divide=False), NET_SIZE, interpolation=cv2.INTER_LINEAR)
+    second = normalize(cv2.resize(frame.astype(np.float32), NET_SIZE, interpolation=cv2.INTER_LINEAR),
+                       spec, divide=False)
+    assert np.max(np.abs(first - second)) < 1e-5 * 6  # values |x| <= ~4: a few float32 ulps
+
+
+@pytest.mark.parametrize("size", [(1024, 512), (640, 360), (1333, 777)])
+def test_onnx_resize_linear_half_pixel_matches_opencv_inter_linear(size):
+    from onnx import TensorProto, helper, numpy_helper
+
+    frame = read_image(FRAME).astype(np.float32)
+    x = np.ascontiguousarray(frame.transpose(2, 0, 1)[None])
+    sizes = numpy_helper.from_array(np.array([1, 3, size[1], size[0]], np.int64), "sizes")
+    node = helper.make_node("Resize", ["x", "", "", "sizes"], ["y"], mode="linear",
+                            coordinate_transformation_mode="half_pixel")
+    graph = helper.make_graph([node], "r", [helper.make_tensor_value_info("x", TensorProto.FLOAT, x.shape)],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)], [sizes])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    got = _session(model).run(None, {"x": x})[0][0].transpose(1, 2, 0)
+    expected = cv2.resize(frame, size, interpolation=cv2.INTER_LINEAR)
+    # both compute the source coordinate (dst + 0.5) * in/out - 0.5 in float32: it is a few ulps
+    # of the largest coordinate (2048) apart, which moves a 0..255 pixel by at most 255 x that
+    bound = 255 * 2 * 2048 * np.finfo(np.float32).eps
+    assert np.max(np.abs(got - expected)) < bound
+    assert np.mean(np.abs(got - expected) > 1e-3) < 0.01
+
+
+def _all_frames():
+    return list_images([IMAGES])
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_in_graph_preprocessing_agrees_with_the_exact_cpu_path_on_every_image(name, networks):
+    entry = zoo.get_model(name)
+    net = networks[name]
+    table = trt_support.load_support("8.2", TRT_SUPPORT)
+    rows = []
+    for path in _all_frames():
+        frame = read_image(path)
+        model = preprocess_onnx(entry.preprocess, (frame.shape[1], frame.shape[0]), NET_SIZE)
+        _, issues = trt_support.check_model(model, support=table)
+        assert not issues, [str(i) for i in issues]
+        graph_x = _session(model).run(None, {"input": frame[None].astype(np.float32)})[0]
+        cpu_x = preprocess(frame, entry.preprocess, NET_SIZE)
+        diff = np.abs(graph_x - cpu_x)
+        # ESPNet: the same bilinear arithmetic up to float32 rounding of coordinates and sums;
+        # ESPNetv2: Pillow's integer pixels reproduced exactly, then the normalisation's rounding
+        assert diff.max() < (1e-4 if entry.preprocess["resize"] == "cv2_bilinear" else 1e-5), path
+        masks = [np.argmax(net.run(None, {"input": x})[0], axis=1) for x in (graph_x, cpu_x)]
+        rows.append((path, float(np.mean(masks[0] == masks[1]))))
+    assert len(rows) == len(_all_frames()) >= 10
+    assert min(agreement for _, agreement in rows) >= 0.999, rows
+
+
+def test_pil_graph_resize_equals_pillow_itself():
+    """The ESPNetv2 taps reproduce Pillow's own C resize (not only our numpy copy of it)."""
+    from espnet_edge.host.export.frame_graph import PilBilinear
+
+    frame = read_image(FRAME)
+    # 2x and 4x down: strided convolutions with gathered borders; the others: gathered taps
+    for size, conv in [((1024, 512), True), ((512, 256), True), ((333, 217), False), ((2048, 1024), None),
+                       ((2500, 1100), False)]:
+        module = PilBilinear((frame.shape[1], frame.shape[0]), size)
+        if conv:
+            assert [p.conv is not None for p in module.passes] == [True, True]
+        elif conv is None:
+            assert not module.passes
+        with torch.no_grad():
+            nchw = torch.from_numpy(np.ascontiguousarray(frame.transpose(2, 0, 1)[None]).astype(np.float32))
+            got = module(nchw).numpy()[0].transpose(1, 2, 0)
+        rgb = np.ascontiguousarray(frame[:, :, ::-1])
+        expected = np.asarray(Image.fromarray(rgb).resize(size, Image.BILINEAR))[:, :, ::-1]
+        assert np.array_equal(got, expected.astype(np.float32))
+
+
+@pytest.fixture(scope="module")
+def overlay_graph(tmp_path_factory):
+    out = tmp_path_factory.mktemp("overlay")
+    return pipeline.export_model(zoo.get_model("espnet-q8"), size=NET_SIZE, fuse_pre=True, input_size=(2048, 1024),
+                                 overlay_alpha=0.5, out_dir=str(out), support=TRT_SUPPORT,
+                                 images=[CITYSCAPES_IMAGES])
+
+
+def test_overlay_graph_passes_trt82_and_draws_the_cpu_overlay(overlay_graph, networks):
+    report = overlay_graph
+    assert report["tensorrt_check"]["version"] == "8.2" and report["tensorrt_check"]["passed"]
+    assert report["frame"]["size"] == [2048, 1024] and report["frame"]["dtype"] == "float32"
+    assert report["verification"]["mask_agreement_min"] >= 0.999
+    from espnet_edge.runtime.onnxruntime_runner import OnnxRuntimeRunner
+    from espnet_edge.runtime.segmenter import Segmenter, resize_mask
+
+    runner = OnnxRuntimeRunner(report["onnx"])
+    assert runner.info.frame_size == (2048, 1024) and runner.info.fused_overlay
+    assert runner.info.input_shape == (1, 1024, 2048, 3)
+    segmenter = Segmenter(runner)
+    frame = read_image(FRAME)
+    mask, image = segmenter.segment_overlay(frame)
+    assert mask.shape == frame.shape[:2] and image.shape == frame.shape and image.dtype == np.uint8
+    cpu_mask = resize_mask(np.argmax(networks["espnet-q8"].run(
+        None, {"input": preprocess(frame, zoo.get_model("espnet-q8").preprocess, NET_SIZE)})[0], axis=1)[0]
+        .astype(np.uint8), (2048, 1024))
+    assert np.mean(mask == cpu_mask) >= 0.999
+    same = mask == cpu_mask
+    expected = visualize.overlay(frame, mask, runner.info.palette, 0.5)
+    assert np.max(np.abs(image.astype(int) - expected.astype(int))[same]) <= 1  # float rounding at .5
+
+
+def test_frame_of_another_size_is_one_line_naming_both(overlay_graph):
+    from espnet_edge.runtime.onnxruntime_runner import OnnxRuntimeRunner
+    from espnet_edge.runtime.segmenter import Segmenter
+
+    segmenter = Segmenter(OnnxRuntimeRunner(overlay_graph["onnx"]))
+    small = np.zeros((720, 1280, 3), np.uint8)
+    with pytest.raises(UserError) as err:
+        segmenter.segment_overlay(small)
+    assert "1280x720" in str(err.value) and "2048x1024" in str(err.value) and "\n" not in str(err.value)
+    segmenter.resize_frames = True
+    mask, image = segmenter.segment_overlay(small)
+    assert image.shape == (1024, 2048, 3)
+
+
+def test_uint8_frames_need_a_tensorrt_that_takes_them():
+    entry = zoo.get_model("espnet-q8")
+    with pytest.raises(UserError, match="UINT8"):
+        pipeline.export_model(entry, size=NET_SIZE, fuse_pre=True, input_size=(2048, 1024), frame_dtype="uint8",
+                              support=TRT_SUPPORT)
+    with pytest.raises(UserError, match="--fuse-pre"):
+        pipeline.export_model(entry, size=NET_SIZE, input_size=(2048, 1024))
+    with pytest.raises(UserError, match="--input-size"):
+        pipeline.export_model(entry, size=NET_SIZE, overlay_alpha=0.5)
+
+
+def test_denormal_mask_reads_bits():
+    from espnet_edge.host.export.denormals import denormal_mask
+
+    values = np.array([0.0, -0.0, 1e-40, -1e-42, 1.2e-38, 1.0, np.inf, np.nan], np.float32)
+    assert denormal_mask(values).tolist() == [False, False, True, True, False, False, False, False]
+    assert denormal_mask(np.array([1e-310, 1e-300], np.float64)).tolist() == [True, False]
+    assert denormal_mask(np.array([1e-6, 1e-3], np.float16)).tolist() == [True, False]
+
+
+def test_export_flushes_denormals_and_reports_them(networks, tmp_path):
+    report = pipeline.export_model(zoo.get_model("espnet-q8"), size=(256, 128), out_dir=str(tmp_path),
+                                   images=[CITYSCAPES_IMAGES])
+    flushed = report["denormals_flushed"]
+    assert flushed["total"] > 0 and flushed["total"] == sum(flushed["per_tensor"].values())
+    import onnx
+    from onnx import numpy_helper
+
+    for init in onnx.load(report["onnx"]).graph.initializer:
+        array = numpy_helper.to_array(init)
+        if array.dtype == np.float32:  # exponent bits all zero and mantissa not: a denormal
+            bits = array.view(np.uint32)
+            assert not np.any(((bits & 0x7F800000) == 0) & ((bits & 0x007FFFFF) != 0)), init.name
+    assert report["verification"]["mask_agreement_min"] == 1.0  # vs the unflushed PyTorch network
+
+
+def test_uint8_overlay_graph_equals_the_float32_one(tmp_path):
+    """uint8 frames in and overlay out (TensorRT 10, ONNX Runtime): the same pixels as the float32
+    graph (whose Floor the uint8 Cast's truncation replaces)."""
+    from espnet_edge.runtime.onnxruntime_runner import OnnxRuntimeRunner
+    from espnet_edge.runtime.segmenter import Segmenter
+
+    entry = zoo.get_model("espnet-c-q3")
+    common = dict(size=(256, 128), fuse_pre=True, input_size=(2048, 1024), overlay_alpha=0.5,
+                  out_dir=str(tmp_path), support=TRT_SUPPORT)
+    f32 = pipeline.export_model(entry, **common)
+    u8 = pipeline.export_model(entry, frame_dtype="uint8", trt_version="10", **common)
+    assert u8["frame"]["dtype"] == "uint8" and u8["output"]["dtype"] == "uint8"
+    frame = read_image(FRAME)
+    mask32, image32 = Segmenter(OnnxRuntimeRunner(f32["onnx"])).segment_overlay(frame)
+    mask8, image8 = Segmenter(OnnxRuntimeRunner(u8["onnx"])).segment_overlay(frame)
+    assert np.array_equal(mask32, mask8) and np.array_equal(image32, image8)
