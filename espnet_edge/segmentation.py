@@ -75,7 +75,7 @@ class Segmentation(object):
         """{class name: fraction of pixels} for the classes present."""
         counts = np.bincount(self.class_map.ravel(), minlength=len(self.class_names))
         total = float(self.class_map.size)
-        return dict((self.class_names[c], counts[c] / total) for c in range(len(self.class_names)) if counts[c])
+        return dict((self.class_names[c], float(counts[c]) / total) for c in range(len(self.class_names)) if counts[c])
 
     def colorize(self, channels=None):
         """The class map in the palette's colours, HxWx3 uint8 (``channels`` default: the input's)."""
