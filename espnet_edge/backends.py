@@ -52,10 +52,6 @@ class Source(NamedTuple("Source", [("backend", str), ("kind", str), ("path", Opt
     """A resolved choice: ``backend`` runs ``kind`` ("model", "onnx" or "engine"); ``path`` for files;
     ``entry`` the zoo entry (or None); ``info`` a ModelInfo from the zoo for a file run with --model."""
 
-    @property
-    def name(self):
-        return self.entry.name if self.path is None else self.path
-
 
 def resolve(model=None, onnx=None, engine=None, backend=AUTO, weights=None, size=None, batch=1):
     """Check the user's choice (cheap: no file is opened) and decide the backend -> Source."""

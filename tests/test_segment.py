@@ -50,7 +50,8 @@ def test_colour_and_overlay_use_the_palette(segmented):
     box = overlay[:rows.max() + 1, cols.min():]
     assert (box == 0).all(axis=2).mean() > 0.3  # the legend's black panel
     # a swatch per class present (up to 12), most frequent first, in the palette's colours
-    swatches = [tuple(int(v) for v in overlay[6 + 4 + i * 18 + 8, cols.min() + 6 + 7]) for i in range(min(12, len(present)))]
+    swatches = [tuple(int(v) for v in overlay[6 + 4 + i * 18 + 8, cols.min() + 6 + 7])
+                for i in range(min(12, len(present)))]
     assert swatches == [tuple(int(v) for v in palette_array(zoo.CITYSCAPES_PALETTE)[c]) for c in present[:12]]
 
 
