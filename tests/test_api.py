@@ -129,3 +129,14 @@ def test_export_then_load_the_file(tmp_path):
         assert loaded.backend == "onnxruntime" and loaded.input_size == (128, 64)
         result = loaded.segment(CATS)
     assert result.class_map.shape == (640, 640) and result.class_map.max() < 20
+
+
+def test_importing_the_package_loads_no_numerical_library():
+    code = ("import sys, espnet_edge as ee\n"
+            "assert callable(ee.load) and callable(ee.models) and callable(ee.export) and callable(ee.bench)\n"
+            "print(sorted(m for m in sys.modules if m.split('.')[0] in "
+            "('numpy', 'torch', 'cv2', 'onnx', 'onnxruntime', 'PIL', 'matplotlib')))\n")
+    proc = subprocess.run([sys.executable, "-c", code], env=dict(os.environ, PYTHONPATH=ROOT),
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "[]"
