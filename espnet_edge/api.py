@@ -86,6 +86,10 @@ def load(model_or_file, backend="auto", size=None, weights=None, threads=None, m
     SegmentationModel. ``size`` (width, height) or 'WxH' for zoo models (default: native);
     ``model`` names the zoo entry for a file without espnet-edge metadata; ``options`` go to the
     backend's opener (e.g. ``fp16=True`` when tensorrt builds from ONNX)."""
+    return _open(model_or_file, backend, size, weights, threads, model, batch, options, for_masks=True)
+
+
+def _open(model_or_file, backend, size, weights, threads, model, batch, options, for_masks):
     from espnet_edge.backends import Source, open_source, resolve_spec
 
     if isinstance(model_or_file, Source):
@@ -93,6 +97,10 @@ def load(model_or_file, backend="auto", size=None, weights=None, threads=None, m
     else:
         source = resolve_spec(str(model_or_file), backend=backend, model=model, weights=weights,
                               size=_size(size), batch=batch)
+    if for_masks and source.kind == "model":
+        from espnet_edge.zoo import require_weights
+
+        require_weights(source.entry, source.weights, "segment with it")
     return SegmentationModel(open_source(source, threads=threads, **options))
 
 
@@ -136,7 +144,8 @@ def bench(model_or_file, backend="auto", size=None, iters=None, warmup=10, durat
         from espnet_edge.images import list_images
 
         images = list_images([images])
-    with load(model_or_file, backend=backend, size=size, threads=threads, batch=batch, **options) as loaded:
+    # timing needs no trained weights: architecture-only zoo models run with their deterministic init
+    with _open(model_or_file, backend, size, None, threads, None, batch, options, for_masks=False) as loaded:
         result = run_benchmark(loaded.segmenter, warmup=warmup, iters=iters, duration=duration,
                                end_to_end=end_to_end, images=images, progress=progress)
         result.update(backend=loaded.backend, model=loaded.name, size="{}x{}".format(*loaded.input_size))

@@ -104,8 +104,10 @@ def test_bad_images_are_one_line_errors(model, tmp_path):
 def test_models_load_errors_and_bench(tmp_path):
     import espnet_edge as ee
 
+    from espnet_edge import zoo
+
     names = ee.models()
-    assert len(names) == 23 and MODEL in names
+    assert names == zoo.list_models() and len(names) >= 23 and MODEL in names
     assert ee.models("espnetv2-s2.0-*") == ["espnetv2-s2.0-city-1024", "espnetv2-s2.0-city-512",
                                             "espnetv2-s2.0-pascal-256", "espnetv2-s2.0-pascal-384"]
     with pytest.raises(UserError, match="unknown model"):
@@ -114,6 +116,8 @@ def test_models_load_errors_and_bench(tmp_path):
         ee.load(str(tmp_path / "none.onnx"))
     with pytest.raises(UserError, match="size must be"):
         ee.load(MODEL, size=256)
+    with pytest.raises(UserError, match="architecture only"):  # untrained: its masks would be noise
+        ee.load("torch:enet-city")
     result = ee.bench(MODEL, backend="torch", size="128x128", iters=3, warmup=1, threads=1)
     assert result["iters"] == 3 and result["fps"] > 0 and result["size"] == "128x128"
     assert result["backend"] == "torch" and result["latency_ms"]["min"] <= result["latency_ms"]["max"]

@@ -29,6 +29,14 @@ def add_source_args(parser, size=True, batch=False, threads=True):
         parser.add_argument("--threads", type=int, help="CPU threads for the backend")
 
 
+def require_trained_model(args, action):
+    """segment/eval/demo: one-line refusal for an architecture-only zoo model without --weights."""
+    if getattr(args, "model", None) and not (getattr(args, "onnx", None) or getattr(args, "engine", None)):
+        from espnet_edge.zoo import get_model, require_weights
+
+        require_weights(get_model(args.model), args.weights, action)
+
+
 def source_from_args(args):
     """The user's --model/--onnx/--engine/--backend/--size/--batch resolved (and checked) once."""
     from espnet_edge.backends import resolve
