@@ -19,6 +19,8 @@ setup(
     extras_require={
         # workstation: network definitions, ONNX export and verification
         "host": ["torch", "onnx", "onnxruntime", "opencv-python-headless", "matplotlib", "pillow"],
+        # a laptop/desktop: OpenCV with its GUI, so `espnet-edge demo` opens a window
+        "gui": ["opencv-python"],
         # Jetson: TensorRT and OpenCV come from JetPack; these are installed on top
         "jetson": ["pycuda", "jetson-stats"],
         # any machine that benchmarks or profiles

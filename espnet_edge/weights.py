@@ -1,24 +1,14 @@
-"""Find a zoo checkpoint: --weights, $ESPNET_EDGE_WEIGHTS (recursive), the models/ cache, download."""
+"""Find a zoo checkpoint: --weights, $ESPNET_EDGE_WEIGHTS (recursive), the user's cache, checked download."""
 
 import hashlib
 import os
 import socket
 
+from espnet_edge import paths
 from espnet_edge.errors import UserError
 from espnet_edge.utils.atomic import atomic_open, ensure_writable_dir
 
 WEIGHTS_ENV = "ESPNET_EDGE_WEIGHTS"
-CACHE_ENV = "ESPNET_EDGE_CACHE"
-
-
-def default_cache_dir():
-    """The top-level models/ folder of a source checkout, or ~/.cache/espnet-edge/models."""
-    if os.environ.get(CACHE_ENV):
-        return os.environ[CACHE_ENV]
-    checkout = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    if os.path.isfile(os.path.join(checkout, "models", "README.md")):
-        return os.path.join(checkout, "models")
-    return os.path.join(os.path.expanduser("~"), ".cache", "espnet-edge", "models")
 
 
 def sha256_of(path, chunk=1 << 20):
@@ -52,7 +42,7 @@ def find_weights(entry, explicit=None, download=True, cache_dir=None):
         found = _find_under(env_root, entry.weights_file, entry.weights_basename)
         if found:
             return found
-    cache = cache_dir or default_cache_dir()
+    cache = cache_dir or paths.weights_cache_dir()
     cached = os.path.join(cache, entry.weights_file)
     if os.path.isfile(cached):
         return cached
@@ -72,6 +62,8 @@ def download_weights(entry, destination, timeout=30):
     where = "put {} at {} or set ${} to a folder that holds it".format(
         entry.weights_basename, destination, WEIGHTS_ENV)
     ensure_writable_dir(os.path.dirname(destination))
+    paths.note("downloading the {} checkpoint from {} to {} (sha256-checked; later runs reuse it)".format(
+        entry.name, entry.url, destination))
     try:
         with atomic_open(destination, "wb") as handle:
             digest = hashlib.sha256()

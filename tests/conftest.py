@@ -1,6 +1,9 @@
+import atexit
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 
 import pytest
 
@@ -15,6 +18,10 @@ TEGRASTATS_DIR = os.path.join(SHARED, "jetson", "tegrastats")
 TRT_SUPPORT = os.path.join(SHARED, "tensorrt", "onnx_trt_operator_support.json")
 
 os.environ.setdefault("ESPNET_EDGE_WEIGHTS", WEIGHTS)
+# ONNX files exported on demand (and any download) go to a cache of this test session, not the user's
+if not os.environ.get("ESPNET_EDGE_CACHE"):
+    os.environ["ESPNET_EDGE_CACHE"] = tempfile.mkdtemp(prefix="espnet-edge-test-cache-")
+    atexit.register(shutil.rmtree, os.environ["ESPNET_EDGE_CACHE"], True)
 
 
 def pytest_configure(config):

@@ -7,7 +7,7 @@ import os
 import pytest
 
 from conftest import CITYSCAPES_IMAGES, PHOTOS, run_cli
-from espnet_edge.apps.compare import artifact_kind, check_tolerances, compare_runners
+from espnet_edge.apps.compare import check_tolerances, compare_runners
 from espnet_edge.errors import UserError
 from espnet_edge.images import read_image
 
@@ -31,7 +31,7 @@ def frames():
 
 @pytest.fixture(scope="module")
 def runners(onnx_file):
-    from espnet_edge.runtime.loader import open_runner
+    from espnet_edge.backends import open_runner
 
     opened = [open_runner(backend="torch", model=MODEL, size=SIZE, threads=1),
               open_runner(backend="onnxruntime", onnx=onnx_file, threads=1),
@@ -64,35 +64,26 @@ def test_another_checkpoint_fails(runners, frames):
     assert check_tolerances(report, min_agreement=0.0, max_logit_diff=100.0, min_miou=0.0) == []
 
 
-def test_artifact_kinds(tmp_path):
-    assert artifact_kind("espnet-q8") == ("torch", "model", "espnet-q8")
-    assert artifact_kind("export/a-fp16.onnx") == ("onnxruntime", "onnx", "export/a-fp16.onnx")
-    assert artifact_kind("tensorrt:a.onnx") == ("tensorrt", "onnx", "a.onnx")
-    assert artifact_kind("onnxruntime:espnet-q3") == ("onnxruntime", "model", "espnet-q3")
-    assert artifact_kind("b.engine")[:2] == ("tensorrt", "engine")
-    assert artifact_kind("b.plan")[:2] == ("tensorrt", "engine")
-    with pytest.raises(UserError, match="not an .onnx file or an engine"):
-        artifact_kind(str(tmp_path / "weights.pth"))
-
-
 def test_cli_pass_fail_and_json(tmp_path, onnx_file):
     images = str(tmp_path / "images")
     os.makedirs(images)
     for name in sorted(os.listdir(CITYSCAPES_IMAGES))[:1]:
         os.symlink(os.path.join(CITYSCAPES_IMAGES, name), os.path.join(images, name))
     out = tmp_path / "cmp.json"
-    # the zoo model takes the ONNX file's input size (512x256) so the logits line up
-    proc = run_cli("compare", MODEL, onnx_file, "--images", images, "--threads", "1", "--json", out)
+    # the zoo model (on PyTorch) takes the ONNX file's input size (512x256) so the logits line up
+    proc = run_cli("compare", "torch:" + MODEL, onnx_file, "--images", images, "--threads", "1", "--json", out)
     assert proc.returncode == 0, proc.stderr
     assert "PASSED" in proc.stdout and "512x256" in proc.stdout
     data = json.loads(out.read_text())
     assert data["artifacts"][1]["agreement"] >= 0.999 and data["artifacts"][1]["ok"]
 
-    proc = run_cli("compare", MODEL, onnx_file, "--images", images, "--threads", "1", "--max-logit-diff", "1e-9")
+    proc = run_cli("compare", "torch:" + MODEL, onnx_file, "--images", images, "--threads", "1",
+                   "--max-logit-diff", "1e-9")
     assert proc.returncode == 1 and "FAILED" in proc.stdout and "max |logit diff|" in proc.stdout
 
     for args, message in ((("espnet-c-q3",), "at least two"),
-                          (("espnet-c-q3", "espnetv2-s0.5-pascal-256"), "not the same network"),
+                          (("torch:espnet-c-q3", "torch:espnetv2-s0.5-pascal-256"), "not the same network"),
+                          ((str(tmp_path / "weights.pth"), onnx_file), "not an .onnx file or an engine"),
                           (("espnet-c-q3", str(tmp_path / "missing.onnx")), "does not exist"),
                           (("espnet-c-q3", onnx_file, "--min-agreement", "2"), "between 0 and 1")):
         proc = run_cli("compare", *args, "--images", images, "--threads", "1")
@@ -105,7 +96,7 @@ def test_fp16_onnx_against_fp32(tmp_path, onnx_file, frames):
     import onnx
 
     from espnet_edge.host.export.fp16 import to_fp16
-    from espnet_edge.runtime.loader import open_runner
+    from espnet_edge.backends import open_runner
     from espnet_edge.runtime.model_info import ModelInfo
 
     model = to_fp16(onnx.load(onnx_file))

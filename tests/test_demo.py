@@ -57,7 +57,7 @@ def onnx_file(tmp_path_factory):
 
 @pytest.fixture(scope="module", params=BACKENDS)
 def segmenter(request, onnx_file):
-    from espnet_edge.runtime.loader import open_runner
+    from espnet_edge.backends import open_runner
     from espnet_edge.runtime.segmenter import Segmenter
 
     if request.param == "torch":
@@ -255,7 +255,7 @@ def test_cli_signal_stops_cleanly_and_keeps_the_video(tmp_path, onnx_file, signa
 @pytest.mark.gpu
 def test_demo_on_tensorrt(tmp_path, clip, onnx_file):
     pytest.importorskip("tensorrt", reason="TensorRT is not installed here (NVIDIA GPU / Jetson only)")
-    from espnet_edge.runtime.loader import open_runner
+    from espnet_edge.backends import open_runner
     from espnet_edge.runtime.segmenter import Segmenter
 
     path, count = clip

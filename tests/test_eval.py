@@ -191,7 +191,7 @@ def test_labels_out_of_range_and_palette_decoding(tmp_path):
 
 @pytest.fixture(scope="module")
 def segmenter():
-    from espnet_edge.runtime.loader import open_runner
+    from espnet_edge.backends import open_runner
     from espnet_edge.runtime.segmenter import Segmenter
 
     seg = Segmenter(open_runner(backend="torch", model=MODEL, size=SIZE, threads=1))
@@ -263,7 +263,7 @@ def test_masks_layout_background_is_ignored(tmp_path, segmenter, predictions):
 
 def test_cityscapes_layout_needs_a_cityscapes_model(tmp_path):
     from espnet_edge.apps.eval import evaluate
-    from espnet_edge.runtime.loader import open_runner
+    from espnet_edge.backends import open_runner
     from espnet_edge.runtime.segmenter import Segmenter
 
     frames = _frames()[:1]
@@ -278,7 +278,7 @@ def test_cityscapes_layout_needs_a_cityscapes_model(tmp_path):
 
 def test_voc_layout_with_a_pascal_model(tmp_path):
     from espnet_edge.apps.eval import evaluate
-    from espnet_edge.runtime.loader import open_runner
+    from espnet_edge.backends import open_runner
     from espnet_edge.runtime.segmenter import Segmenter
     from espnet_edge import zoo
 

@@ -202,13 +202,22 @@ def test_calibration_augmentation_is_deterministic_crops_and_mirrors(shared):
     assert all(np.array_equal(views[k], again[k]) for k in views)
 
 
-def test_ensure_onnx_exports_once(monkeypatch, tmp_path, shared):
+def test_ensure_onnx_exports_once(monkeypatch, tmp_path, shared, capsys):
+    """On demand: ./export's file when `espnet-edge export` wrote one, else the cache's, else exported
+    into the cache (never the checkout) with a note."""
+    import shutil
+
     from espnet_edge.host.export import pipeline
 
-    monkeypatch.setattr(pipeline, "default_out_dir", lambda: str(tmp_path))
+    monkeypatch.setenv("ESPNET_EDGE_CACHE", str(tmp_path / "cache"))
+    monkeypatch.chdir(tmp_path)
     entry = zoo.get_model("espnet-c-q3")
     path = pipeline.ensure_onnx(entry, size=(128, 64))
-    assert path == os.path.join(str(tmp_path), "espnet-c-q3-128x64.onnx") and os.path.isfile(path)
+    assert path == str(tmp_path / "cache" / "export" / "espnet-c-q3-128x64.onnx") and os.path.isfile(path)
+    assert "note: exporting espnet-c-q3 at 128x64 to " + path in capsys.readouterr().err
     stamp = os.path.getmtime(path)
     assert pipeline.ensure_onnx(entry, size=(128, 64)) == path
-    assert os.path.getmtime(path) == stamp
+    assert os.path.getmtime(path) == stamp and "note" not in capsys.readouterr().err
+    (tmp_path / "export").mkdir()
+    shutil.copy(path, str(tmp_path / "export"))
+    assert pipeline.ensure_onnx(entry, size=(128, 64)) == str(tmp_path / "export" / "espnet-c-q3-128x64.onnx")

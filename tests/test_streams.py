@@ -143,8 +143,8 @@ def test_rtp_without_gstreamer_names_the_pipeline():
 
 @pytest.fixture(scope="module")
 def segmenter(tmp_path_factory):
+    from espnet_edge.backends import open_runner
     from espnet_edge.host.export.pipeline import export_model
-    from espnet_edge.runtime.loader import open_runner
     from espnet_edge.runtime.segmenter import Segmenter
     from espnet_edge.zoo import get_model
 

@@ -97,7 +97,7 @@ def test_truncated_engine_is_a_one_line_error(tmp_path):
     open(engine, "wb").write(data[:1000])
     line = _one_line_error(run_cli("build", "--inspect", engine))
     assert "1000 bytes but was written as 4096 bytes" in line and "espnet-edge build" in line
-    from espnet_edge.runtime.loader import open_runner
+    from espnet_edge.backends import open_runner
 
     with pytest.raises(UserError, match="truncated"):
         open_runner(engine=engine)
@@ -114,7 +114,7 @@ def test_inspect_intact_engine_without_tensorrt(tmp_path):
 def test_engine_without_sidecar(tmp_path):
     engine = str(tmp_path / "bare.engine")
     open(engine, "wb").write(b"\x01" * 64)
-    from espnet_edge.runtime.loader import open_runner
+    from espnet_edge.backends import open_runner
 
     with pytest.raises(UserError, match="has no sidecar"):
         open_runner(engine=engine)

@@ -2,53 +2,35 @@
 (Polygraphy-style): max |logit difference| where both give logits, mask agreement, mIoU.
 """
 
-import os
-
 import numpy as np
 
 from espnet_edge.apps import metrics
 from espnet_edge.errors import UserError
 from espnet_edge.utils.parsing import format_size
 
-ENGINE_EXTENSIONS = (".engine", ".trt", ".plan")
 DEFAULT_MIN_AGREEMENT = 0.99
 # Applied by default only when both artifacts are fp32: fp16/int8 logits legitimately move more.
 DEFAULT_MAX_LOGIT_DIFF_FP32 = 1e-3
 
 
-def artifact_kind(spec):
-    """'NAME' | 'FILE.onnx' | 'FILE.engine', optionally 'backend:...' -> (backend, what, value)."""
-    backend = None
-    if ":" in spec and spec.split(":", 1)[0] in ("torch", "onnxruntime", "tensorrt"):
-        backend, spec = spec.split(":", 1)
-    ext = os.path.splitext(spec)[1].lower()
-    if ext == ".onnx":
-        return backend or "onnxruntime", "onnx", spec
-    if ext in ENGINE_EXTENSIONS:
-        return "tensorrt", "engine", spec
-    if os.path.sep in spec or os.path.exists(spec):
-        raise UserError("{}: not an .onnx file or an engine ({}); name a zoo model, an .onnx or an "
-                        "engine".format(spec, ", ".join(ENGINE_EXTENSIONS)))
-    return backend or "torch", "model", spec
-
-
 def open_artifacts(specs, size=None, threads=None, weights=None):
-    """-> [(label, runner)] in the order given. Zoo models run at ``size``, or else at the input
-    size of the first file artifact (so logits can be compared), or else at their native size."""
-    from espnet_edge.runtime.loader import open_runner
+    """-> [(label, runner)] in the order given; each spec is resolved as espnet_edge.backends.resolve_spec
+    does (a bare zoo name runs where it runs in every command; prefix ``torch:`` for PyTorch). Zoo models
+    run at ``size``, or else at the input size of the first file artifact (so logits can be compared),
+    or else at their native size."""
+    from espnet_edge.backends import open_source, resolve_spec
 
-    kinds = [artifact_kind(s) for s in specs]
+    sources = [resolve_spec(spec, weights=weights, size=size) for spec in specs]
     opened = {}
     try:
-        for i, (backend, what, value) in enumerate(kinds):
-            if what != "model":
-                opened[i] = open_runner(backend=backend, **{what: value, "threads": threads})
+        for i, source in enumerate(sources):
+            if source.kind != "model":
+                opened[i] = open_source(source, threads=threads)
         if size is None and opened:
             size = opened[min(opened)].info.input_size
-        for i, (backend, what, value) in enumerate(kinds):
-            if what == "model":
-                opened[i] = open_runner(backend=backend, model=value, size=size, weights=weights,
-                                        threads=threads)
+        for i, source in enumerate(sources):
+            if source.kind == "model":
+                opened[i] = open_source(source._replace(size=size), threads=threads)
     except BaseException:
         for runner in opened.values():
             runner.close()

@@ -10,10 +10,10 @@ def add_parser(subparsers):
         "compare", help="compare backends/precisions of one network (logits, masks, mIoU)",
         description="Run every ARTIFACT on the same images and compare each with the first: "
         "max/mean |logit difference| (where both give logits), mask agreement and mIoU against "
-        "the first's masks. An ARTIFACT is a zoo model name (torch backend), an .onnx file "
-        "(onnxruntime; fp32/fp16/int8 exports) or a TensorRT engine (.engine/.trt/.plan); prefix "
-        "backend: to choose, e.g. onnxruntime:espnet-q3 or tensorrt:model.onnx. Exits 1 when a "
-        "tolerance is exceeded.")
+        "the first's masks. An ARTIFACT is a zoo model name, an .onnx file (fp32/fp16/int8 exports) "
+        "or a TensorRT engine (.engine/.trt/.plan), run where --model/--onnx/--engine run in every "
+        "command (a model on onnxruntime, exported on demand); prefix backend: to choose, e.g. "
+        "torch:espnet-q3 or tensorrt:model.onnx. Exits 1 when a tolerance is exceeded.")
     parser.add_argument("artifacts", nargs="+", metavar="ARTIFACT")
     parser.add_argument("--images", required=True, metavar="DIR", help="image folder (or one image)")
     parser.add_argument("--max-images", type=int, metavar="N", help="use only the first N images")

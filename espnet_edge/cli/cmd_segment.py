@@ -2,9 +2,10 @@
 
 import os
 
-from espnet_edge.cli.common import add_source_args, check_source_args, segmenter_from_args
+from espnet_edge.api import load
+from espnet_edge.cli.common import add_source_args, source_from_args
 from espnet_edge.errors import UserError
-from espnet_edge.images import list_images, read_image
+from espnet_edge.images import list_images
 from espnet_edge.utils.atomic import atomic_path, ensure_writable_dir
 from espnet_edge.utils.progress import Progress
 
@@ -20,7 +21,8 @@ def add_parser(subparsers):
     parser.add_argument("--at-network-size", action="store_true",
                         help="write masks at the network input size instead of the image size")
     parser.add_argument("--color", action="store_true", help="also write <stem>_color.png (palette)")
-    parser.add_argument("--overlay", action="store_true", help="also write <stem>_overlay.png")
+    parser.add_argument("--overlay", action="store_true", help="also write <stem>_overlay.png (with a legend of "
+                        "the classes present, as the demo draws)")
     parser.add_argument("--alpha", type=float, default=0.5, help="overlay opacity (default 0.5)")
     parser.set_defaults(func=run)
 
@@ -41,7 +43,7 @@ def run(args):
     require_trained_model(args, "segment")
     if not 0.0 <= args.alpha <= 1.0:
         raise UserError("--alpha must be between 0 and 1")
-    check_source_args(args)
+    source = source_from_args(args)
     images = list_images(args.inputs)
     ensure_writable_dir(args.out)
     stems = {}
@@ -51,21 +53,16 @@ def run(args):
             raise UserError("{} and {} would both write {}.png; segment them into different --out "
                             "folders".format(stems[stem], path, stem))
         stems[stem] = path
-    segmenter = segmenter_from_args(args)
-    try:
+    with load(source, threads=args.threads) as model:
         with Progress(len(images), "segment") as progress:
             for path in images:
-                frame = read_image(path)
-                mask = segmenter.segment(frame, at_network_size=args.at_network_size)
+                result = model.segment(path, channels="bgr", at_network_size=args.at_network_size)
                 stem = os.path.join(args.out, os.path.splitext(os.path.basename(path))[0])
-                _write_png(stem + ".png", mask)
+                _write_png(stem + ".png", result.class_map)
                 if args.color:
-                    _write_png(stem + "_color.png", segmenter.colorize(mask))
+                    _write_png(stem + "_color.png", result.colorize())
                 if args.overlay:
-                    _write_png(stem + "_overlay.png", segmenter.overlay(frame, mask, args.alpha))
+                    _write_png(stem + "_overlay.png", result.overlay(args.alpha))
                 progress.update()
-    finally:
-        segmenter.close()
-    print("segment: {} image(s) -> {} ({} backend, {})".format(
-        len(images), args.out, segmenter.runner.backend, segmenter.info.name))
+    print("segment: {} image(s) -> {} ({} backend, {})".format(len(images), args.out, model.backend, model.name))
     return 0

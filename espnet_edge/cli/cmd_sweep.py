@@ -6,7 +6,7 @@ import os
 import shutil
 
 from espnet_edge.cli.cmd_profile import add_profiling_args, profile_one, source_label
-from espnet_edge.cli.common import BACKEND_CHOICES
+from espnet_edge.cli.common import backend_choices
 from espnet_edge.errors import UserError
 
 
@@ -21,7 +21,7 @@ def add_parser(subparsers):
     group.add_argument("--onnx", action="append", default=[], metavar="FILE", help="ONNX file")
     group.add_argument("--engine", action="append", default=[], metavar="FILE", help="TensorRT engine")
     parser.add_argument("--weights", metavar="FILE", help="checkpoint for a single --model")
-    parser.add_argument("--backend", default="auto", choices=BACKEND_CHOICES)
+    parser.add_argument("--backend", default="auto", choices=backend_choices())
     parser.add_argument("--size", metavar="WxH", help="network input size (default: the model's)")
     parser.add_argument("--threads", type=int, help="CPU threads for the backend")
     parser.add_argument("--freqs", metavar="MHZ,...", help="GPU frequencies, e.g. 114,420,828,1134,1300")

@@ -1,9 +1,12 @@
 """Options shared by the subcommands that run a network, and how they become a Segmenter."""
 
-from espnet_edge.errors import UserError
 from espnet_edge.utils.parsing import parse_size
 
-BACKEND_CHOICES = ("auto", "torch", "onnxruntime", "tensorrt")
+
+def backend_choices():
+    from espnet_edge.backends import choices
+
+    return choices()
 
 
 def add_source_args(parser, size=True, batch=False, threads=True):
@@ -15,26 +18,15 @@ def add_source_args(parser, size=True, batch=False, threads=True):
     group.add_argument("--onnx", metavar="FILE", help="ONNX file exported by espnet-edge")
     group.add_argument("--engine", metavar="FILE", help="TensorRT engine built by espnet-edge")
     parser.add_argument("--weights", metavar="FILE", help="checkpoint for --model (default: zoo lookup)")
-    parser.add_argument("--backend", default="auto", choices=BACKEND_CHOICES,
-                        help="auto: tensorrt for --engine, else onnxruntime")
+    parser.add_argument("--backend", default="auto", choices=backend_choices(),
+                        help="auto: tensorrt for --engine, else onnxruntime (a --model is exported to "
+                        "ONNX on demand); torch runs --model in PyTorch")
     if size:
         parser.add_argument("--size", metavar="WxH", help="network input size (default: the model's)")
     if batch:
         parser.add_argument("--batch", type=int, default=1, help="batch size (default 1)")
     if threads:
         parser.add_argument("--threads", type=int, help="CPU threads for the backend")
-
-
-def check_source_args(args):
-    """Cheap checks of --model/--onnx/--engine/--backend before any slow work starts."""
-    from espnet_edge.runtime.loader import resolve_backend
-
-    backend = resolve_backend(args.backend, args.model, args.onnx, args.engine)
-    if args.model:
-        from espnet_edge.zoo import get_model
-
-        get_model(args.model)
-    return backend
 
 
 def require_trained_model(args, action):
@@ -45,19 +37,23 @@ def require_trained_model(args, action):
         require_weights(get_model(args.model), args.weights, action)
 
 
-def runner_from_args(args, **options):
-    from espnet_edge.runtime.loader import open_runner
+def source_from_args(args):
+    """The user's --model/--onnx/--engine/--backend/--size/--batch resolved (and checked) once."""
+    from espnet_edge.backends import resolve
 
     size = parse_size(args.size) if getattr(args, "size", None) else None
-    batch = getattr(args, "batch", 1) or 1
-    if batch < 1:
-        raise UserError("--batch must be at least 1")
-    return open_runner(backend=args.backend, model=args.model, onnx=args.onnx, engine=args.engine,
-                       weights=args.weights, size=size, batch=batch,
-                       threads=getattr(args, "threads", None), **options)
+    return resolve(model=args.model, onnx=args.onnx, engine=args.engine, backend=args.backend,
+                   weights=args.weights, size=size, batch=getattr(args, "batch", 1))
 
 
-def segmenter_from_args(args, **options):
+def runner_from_args(args, source=None, **options):
+    """A loaded Runner for ``source`` (already resolved by source_from_args), else for the args."""
+    from espnet_edge.backends import open_source
+
+    return open_source(source or source_from_args(args), threads=getattr(args, "threads", None), **options)
+
+
+def segmenter_from_args(args, source=None, **options):
     from espnet_edge.runtime.segmenter import Segmenter
 
-    return Segmenter(runner_from_args(args, **options))
+    return Segmenter(runner_from_args(args, source=source, **options))

@@ -20,11 +20,10 @@ from espnet_edge.utils.atomic import atomic_open, ensure_writable_dir, write_jso
 
 
 def default_out_dir():
-    """The repository's top-level profiles/ when running from a checkout, else ./profiles."""
-    repo = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-    if os.path.isfile(os.path.join(repo, "profiles", "README.md")):
-        return os.path.join(repo, "profiles")
-    return os.path.abspath("profiles")
+    """./profiles, in the current directory."""
+    from espnet_edge.paths import profiles_dir
+
+    return profiles_dir()
 
 
 def run_name(label, freq_mhz=None, when=None):

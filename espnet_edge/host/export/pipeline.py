@@ -10,20 +10,18 @@ import os
 import time
 import warnings
 
+from espnet_edge import paths
 from espnet_edge.errors import UserError
 from espnet_edge.runtime.model_info import ModelInfo
 from espnet_edge.utils.atomic import ensure_writable_dir, write_bytes, write_json
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 DEFAULT_OPSET = 13
 MIN_OPSET = 11  # Resize with align_corners
 
 
 def default_out_dir():
-    """The checkout's top-level export/ folder, or ./export elsewhere."""
-    if os.path.isfile(os.path.join(ROOT, "export", "README.md")):
-        return os.path.join(ROOT, "export")
-    return os.path.join(os.getcwd(), "export")
+    """./export, in the current directory."""
+    return paths.export_dir()
 
 
 def artifact_name(entry_name, size, batch=1, fused=(), precision="fp32", frame_size=None, frame_dtype="float32"):
@@ -237,10 +235,16 @@ def check_frame_options(input_size, fuse_pre, frame_dtype, overlay_alpha, trt_ve
 
 
 def ensure_onnx(entry, weights=None, size=None, batch=1):
-    """export/<model>-<W>x<H>.onnx for the loader, exported (and verified) first when missing."""
+    """<model>-<W>x<H>.onnx for running a zoo model on a file backend: ./export's (what `espnet-edge
+    export` wrote) or the cache's, else exported (and verified) into the cache first, with a note.
+    An explicit ``weights`` file is always exported afresh."""
     size = tuple(size or entry.input_size)
-    path = os.path.join(default_out_dir(), artifact_name(entry.name, size, batch))
-    if os.path.isfile(path) and not weights:
-        return path
+    name = artifact_name(entry.name, size, batch)
+    if not weights:
+        for folder in (default_out_dir(), paths.export_cache_dir()):
+            if os.path.isfile(os.path.join(folder, name)):
+                return os.path.join(folder, name)
+    path = os.path.join(paths.export_cache_dir(), name)
+    paths.note("exporting {} at {}x{} to {} (once; later runs reuse it)".format(entry.name, size[0], size[1], path))
     export_model(entry, weights=weights, size=size, batch=batch, out_path=path)
     return path
