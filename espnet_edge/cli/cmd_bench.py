@@ -2,7 +2,8 @@
 
 import sys
 
-from espnet_edge.cli.common import add_source_args, segmenter_from_args
+from espnet_edge.cli import validate
+from espnet_edge.cli.common import add_source_args, check_source_args, segmenter_from_args
 from espnet_edge.errors import UserError
 
 
@@ -12,9 +13,9 @@ def add_parser(subparsers):
         description="Time a network: compute only (one preprocessed batch through the backend) or "
         "--end-to-end (preprocess + infer + argmax + colourise on real frames).")
     add_source_args(parser, size=True, batch=True, threads=True)
-    parser.add_argument("--warmup", type=int, default=10, help="untimed iterations first (default 10)")
-    parser.add_argument("--iters", type=int, help="timed iterations (default 100)")
-    parser.add_argument("--duration", type=float, metavar="S", help="time for S seconds instead of --iters")
+    parser.add_argument("--warmup", type=validate.non_negative_int, default=10, help="untimed iterations first (default 10)")
+    parser.add_argument("--iters", type=validate.positive_int, help="timed iterations (default 100)")
+    parser.add_argument("--duration", type=validate.positive_float, metavar="S", help="time for S seconds instead of --iters")
     parser.add_argument("--end-to-end", action="store_true", help="include preprocessing and postprocessing")
     parser.add_argument("--images", metavar="DIR", help="frames for --end-to-end (default: synthetic)")
     parser.add_argument("--freq", metavar="MHZ[,MHZ...]", help="pin the GPU to each frequency in turn "
@@ -66,24 +67,19 @@ def run(args):
 
     if args.iters is not None and args.duration is not None:
         raise UserError("give --iters or --duration, not both")
+    check_source_args(args)
     images = None
     if args.images:
         if not args.end_to_end:
             raise UserError("--images is for --end-to-end; add --end-to-end")
-        from espnet_edge.images import list_images
-
-        images = list_images(args.images)
+        images = validate.image_folder(args.images, "--images")
     freqs = None
     if args.freq:
         from espnet_edge.jetson.clocks import check_pinnable, parse_freq_list
 
         freqs = parse_freq_list(args.freq)
-        check_pinnable(freqs)
-    if args.json:
-        from espnet_edge.utils.atomic import ensure_writable_dir
-        import os
-
-        ensure_writable_dir(os.path.dirname(os.path.abspath(args.json)))
+        check_pinnable(freqs, flag="--freq")
+    validate.output_file(args.json, "--json")
     segmenter = segmenter_from_args(args)
     results = []
     try:
@@ -103,6 +99,6 @@ def run(args):
     finally:
         segmenter.close()
     if args.json:
-        write_json(args.json, results[0] if freqs is None else {"runs": results})
+        write_json(args.json, results[0] if freqs is None else {"runs": results}, flag="--json")
         sys.stdout.write("wrote {}\n".format(args.json))
     return 0

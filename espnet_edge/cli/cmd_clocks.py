@@ -95,7 +95,12 @@ def run(args):
         freqs = clocks.parse_freq_list(args.mhz)
         if len(freqs) != 1:
             raise UserError("`clocks set` takes one frequency, got {}".format(args.mhz))
-        pin = clocks.set_persistent(freqs[0], dry_run=args.dry_run, log=sys.stderr)
+        try:
+            pin = clocks.set_persistent(freqs[0], dry_run=args.dry_run, log=sys.stderr)
+        except UserError as exc:
+            if str(exc) == clocks.NOT_JETSON:
+                raise UserError(clocks.NOT_JETSON.replace("--freq needs", "clocks set needs"))
+            raise
         result = {"requested_mhz": pin.requested_mhz, "applied_mhz": pin.applied_mhz, "cur_mhz": pin.cur_mhz,
                   "dry_run": args.dry_run, "state_file": clocks.STATE_PATH,
                   "kept_earlier_saved_state": pin.kept_earlier_state}

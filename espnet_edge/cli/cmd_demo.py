@@ -2,6 +2,7 @@
 
 import sys
 
+from espnet_edge.cli import validate
 from espnet_edge.cli.common import add_source_args, segmenter_from_args
 from espnet_edge.errors import UserError
 from espnet_edge.utils.parsing import parse_size
@@ -20,17 +21,17 @@ def add_parser(subparsers):
     parser.add_argument("--save", metavar="FILE|DIR",
                         help="write the overlay: a video (.mp4/.avi/.mov/.mkv, mp4v) or a folder of PNG frames")
     parser.add_argument("--no-display", action="store_true", help="no window (headless boards, SSH)")
-    parser.add_argument("--alpha", type=float, default=0.5, help="overlay opacity 0..1 (default 0.5)")
-    parser.add_argument("--max-frames", type=int, metavar="N", help="stop after N frames")
+    parser.add_argument("--alpha", type=validate.fraction, default=0.5, help="overlay opacity 0..1 (default 0.5)")
+    parser.add_argument("--max-frames", type=validate.positive_int, metavar="N", help="stop after N frames")
     parser.add_argument("--record-stats", metavar="FILE", help="per-frame latency/FPS as .json or .csv")
     camera = parser.add_argument_group("camera options (live sources)")
-    camera.add_argument("--camera-size", metavar="WxH", help="capture size (CSI default 1280x720)")
-    camera.add_argument("--camera-fps", type=int, help="capture frame rate (CSI default 30)")
+    camera.add_argument("--camera-size", metavar="WxH", type=validate.size_text, help="capture size (CSI default 1280x720)")
+    camera.add_argument("--camera-fps", type=validate.positive_int, help="capture frame rate (CSI default 30)")
     camera.add_argument("--flip", type=int, default=0, choices=range(8), metavar="0-7",
                         help="nvvidconv flip-method for CSI cameras (default 0)")
     camera.add_argument("--rtsp-codec", default="h264", choices=("h264", "h265"),
                         help="codec of an RTSP stream on a Jetson (default h264)")
-    camera.add_argument("--rtsp-latency", type=int, default=200, metavar="MS",
+    camera.add_argument("--rtsp-latency", type=validate.non_negative_int, default=200, metavar="MS",
                         help="rtspsrc jitter buffer on a Jetson (default 200 ms)")
     parser.set_defaults(func=run)
 
@@ -43,6 +44,8 @@ def run(args):
         raise UserError("--max-frames must be at least 1")
     if not 0.0 <= args.alpha <= 1.0:
         raise UserError("--alpha must be between 0 and 1, got {}".format(args.alpha))
+    if args.record_stats:
+        validate.output_file(args.record_stats, "--record-stats")
     display = not args.no_display
     if display:
         problem = demo.display_problem()

@@ -1,5 +1,6 @@
 """espnet-edge export: zoo model -> verified ONNX (and fp16 / INT8 variants) that TensorRT 8.2 parses."""
 
+from espnet_edge.cli import validate
 from espnet_edge.errors import MissingDependency, UserError
 from espnet_edge.utils.parsing import parse_size
 
@@ -12,17 +13,17 @@ def add_parser(subparsers):
         "PyTorch; the report goes to <file>.report.json.")
     parser.add_argument("--model", required=True, help="zoo model name (see `espnet-edge models`)")
     parser.add_argument("--weights", metavar="FILE", help="checkpoint (default: zoo lookup)")
-    parser.add_argument("--size", metavar="WxH", help="input size (default: the model's native size)")
-    parser.add_argument("--batch", type=int, default=1, help="batch size (default 1)")
-    parser.add_argument("--opset", type=int, default=13, help="ONNX opset (default 13; TensorRT 8.2 takes <= 13)")
+    parser.add_argument("--size", metavar="WxH", type=validate.size_text, help="input size (default: the model's native size)")
+    parser.add_argument("--batch", type=validate.positive_int, default=1, help="batch size (default 1)")
+    parser.add_argument("--opset", type=validate.positive_int, default=13, help="ONNX opset (default 13; TensorRT 8.2 takes <= 13)")
     parser.add_argument("--fp16", action="store_true", help="also write <name>-fp16.onnx (and an engine "
                         "when TensorRT and a GPU are here)")
     parser.add_argument("--int8", action="store_true", help="also write a QDQ INT8 <name>-int8.onnx (needs --calib)")
     parser.add_argument("--calib", metavar="DIR", help="folder of real images for INT8 calibration")
-    parser.add_argument("--calib-count", type=int, help="calibrate on at most N images")
+    parser.add_argument("--calib-count", type=validate.positive_int, help="calibrate on at most N images")
     parser.add_argument("--calib-method", default="percentile", choices=("minmax", "entropy", "percentile"),
                         help="INT8 calibration method (default percentile)")
-    parser.add_argument("--int8-float", type=int, default=4, metavar="N",
+    parser.add_argument("--int8-float", type=validate.non_negative_int, default=4, metavar="N",
                         help="keep the N Convs most sensitive to INT8 in float (default 4; 0: all INT8)")
     parser.add_argument("--no-calib-augment", action="store_true",
                         help="calibrate on the images only, without their crops and mirrors")
@@ -87,6 +88,15 @@ def run(args):
     if args.calib and not args.int8:
         raise UserError("--calib is for --int8; add --int8")
     entry = get_model(args.model)
+    # everything the export's later steps read is checked before the 10-25 s export starts
+    validate.image_folder(args.calib, "--calib")
+    validate.image_folder(args.images, "--images")
+    if args.out:
+        validate.output_dir(args.out, "--out")
+    if args.weights:
+        validate.input_file(args.weights, "--weights", "checkpoint")
+    if args.support:
+        validate.input_file(args.support, "--support", "operator table")
     size = parse_size(args.size) if args.size else None
     pipeline, variants = _host_export()
     images = [args.images] if args.images else None

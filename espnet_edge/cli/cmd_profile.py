@@ -6,19 +6,20 @@ import os
 import platform
 import sys
 
-from espnet_edge.cli.common import add_source_args
+from espnet_edge.cli import validate
+from espnet_edge.cli.common import add_source_args, check_source_args
 from espnet_edge.errors import UserError
 from espnet_edge.profiler.samplers import SOURCES
 
 
 def add_profiling_args(parser):
     """Options shared by profile and sweep."""
-    parser.add_argument("--idle", type=float, default=3.0, metavar="S",
+    parser.add_argument("--idle", type=validate.non_negative_float, default=3.0, metavar="S",
                         help="idle baseline before the run, seconds (default 3)")
-    parser.add_argument("--duration", type=float, default=10.0, metavar="S",
+    parser.add_argument("--duration", type=validate.positive_float, default=10.0, metavar="S",
                         help="measured phase, seconds (default 10)")
-    parser.add_argument("--warmup", type=int, default=10, metavar="N", help="warm-up inferences (default 10)")
-    parser.add_argument("--interval", type=int, default=100, metavar="MS",
+    parser.add_argument("--warmup", type=validate.non_negative_int, default=10, metavar="N", help="warm-up inferences (default 10)")
+    parser.add_argument("--interval", type=validate.positive_int, default=100, metavar="MS",
                         help="sampling interval in ms (default 100)")
     parser.add_argument("--source", default="auto", choices=SOURCES,
                         help="where samples come from: auto = tegrastats if present, else host "
@@ -33,7 +34,7 @@ def add_parser(subparsers):
         "RAPL on a PC); writes summary.json, samples.csv, the raw tegrastats log and settings.json to "
         "profiles/<run>/. Figures that cannot be measured here are listed as missing.")
     add_source_args(parser)
-    parser.add_argument("--freq", type=int, metavar="MHZ",
+    parser.add_argument("--freq", type=validate.positive_int, metavar="MHZ",
                         help="pin the GPU clock to this table step for the run (restored afterwards)")
     add_profiling_args(parser)
     parser.add_argument("--name", help="run folder name (default <model>-<timestamp>[-<freq>MHz]); "
@@ -77,22 +78,26 @@ def pinned(freq_mhz):
 
 def profile_one(args, segmenter, out_dir, label, freq_mhz=None, name=None, exact=False):
     """Pin (optionally), profile, write the run folder; returns (folder, summary)."""
-    from espnet_edge.profiler.profile import new_run_dir, profile_run, run_name, write_run
+    from espnet_edge.profiler.profile import new_run_dir, profile_run, release_run_dir, run_name, write_run
 
     target = new_run_dir(out_dir, name or run_name(label, freq_mhz), exact=exact)
-    with pinned(freq_mhz) as freq:
-        summary, samples, raw = profile_run(segmenter, source=args.source, interval_ms=args.interval,
-                                            idle_s=args.idle, warmup=args.warmup, duration_s=args.duration)
-    summary["run"] = os.path.basename(target)
-    summary["label"] = label
-    summary["gpu_freq"] = freq
-    describe = None
     try:
-        describe = segmenter.runner.describe()
-    except Exception:
-        pass
-    summary["runner"] = describe
-    write_run(target, summary, samples, raw, settings_of(args, describe, freq))
+        with pinned(freq_mhz) as freq:
+            summary, samples, raw = profile_run(segmenter, source=args.source, interval_ms=args.interval,
+                                                idle_s=args.idle, warmup=args.warmup, duration_s=args.duration)
+        summary["run"] = os.path.basename(target)
+        summary["label"] = label
+        summary["gpu_freq"] = freq
+        describe = None
+        try:
+            describe = segmenter.runner.describe()
+        except Exception:
+            pass
+        summary["runner"] = describe
+        write_run(target, summary, samples, raw, settings_of(args, describe, freq))
+    except BaseException:
+        release_run_dir(target)
+        raise
     return target, summary
 
 
@@ -108,7 +113,16 @@ def run(args):
         raise UserError("--interval must be at least 1 ms")
     if args.freq is not None and args.freq <= 0:
         raise UserError("--freq must be a positive GPU frequency in MHz")
-    out_dir = os.path.abspath(args.out or default_out_dir())
+    from espnet_edge.profiler.profile import check_run_name
+
+    check_source_args(args)
+    if args.name is not None:
+        check_run_name(args.name)
+    out_dir = validate.output_dir(os.path.abspath(args.out or default_out_dir()), "--out")
+    if args.freq:
+        from espnet_edge.jetson.clocks import check_pinnable
+
+        check_pinnable([args.freq], flag="--freq")
     with signals_as_interrupt():
         segmenter = segmenter_from_args(args)
         try:

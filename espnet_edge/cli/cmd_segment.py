@@ -2,10 +2,11 @@
 
 import os
 
+from espnet_edge.cli import validate
 from espnet_edge.cli.common import add_source_args, check_source_args, segmenter_from_args
 from espnet_edge.errors import UserError
 from espnet_edge.images import list_images, read_image
-from espnet_edge.utils.atomic import atomic_path, ensure_writable_dir
+from espnet_edge.utils.atomic import atomic_path
 from espnet_edge.utils.progress import Progress
 
 
@@ -21,7 +22,7 @@ def add_parser(subparsers):
                         help="write masks at the network input size instead of the image size")
     parser.add_argument("--color", action="store_true", help="also write <stem>_color.png (palette)")
     parser.add_argument("--overlay", action="store_true", help="also write <stem>_overlay.png")
-    parser.add_argument("--alpha", type=float, default=0.5, help="overlay opacity (default 0.5)")
+    parser.add_argument("--alpha", type=validate.fraction, default=0.5, help="overlay opacity (default 0.5)")
     parser.set_defaults(func=run)
 
 
@@ -40,7 +41,7 @@ def run(args):
         raise UserError("--alpha must be between 0 and 1")
     check_source_args(args)
     images = list_images(args.inputs)
-    ensure_writable_dir(args.out)
+    validate.output_dir(args.out, "--out")
     stems = {}
     for path in images:
         stem = os.path.splitext(os.path.basename(path))[0]

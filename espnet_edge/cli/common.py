@@ -1,5 +1,6 @@
 """Options shared by the subcommands that run a network, and how they become a Segmenter."""
 
+from espnet_edge.cli import validate
 from espnet_edge.errors import UserError
 from espnet_edge.utils.parsing import parse_size
 
@@ -18,17 +19,21 @@ def add_source_args(parser, size=True, batch=False, threads=True):
     parser.add_argument("--backend", default="auto", choices=BACKEND_CHOICES,
                         help="auto: tensorrt for --engine, else onnxruntime")
     if size:
-        parser.add_argument("--size", metavar="WxH", help="network input size (default: the model's)")
+        parser.add_argument("--size", metavar="WxH", type=validate.size_text,
+                            help="network input size (default: the model's)")
     if batch:
-        parser.add_argument("--batch", type=int, default=1, help="batch size (default 1)")
+        parser.add_argument("--batch", type=validate.positive_int, default=1, help="batch size (default 1)")
     if threads:
-        parser.add_argument("--threads", type=int, help="CPU threads for the backend")
+        parser.add_argument("--threads", type=validate.positive_int, help="CPU threads for the backend")
 
 
 def check_source_args(args):
     """Cheap checks of --model/--onnx/--engine/--backend before any slow work starts."""
     from espnet_edge.runtime.loader import resolve_backend
 
+    validate.input_file(getattr(args, "onnx", None), "--onnx", "ONNX file")
+    validate.input_file(getattr(args, "engine", None), "--engine", "engine")
+    validate.input_file(getattr(args, "weights", None), "--weights", "checkpoint")
     backend = resolve_backend(args.backend, args.model, args.onnx, args.engine)
     if args.model:
         from espnet_edge.zoo import get_model

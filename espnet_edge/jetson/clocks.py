@@ -532,12 +532,18 @@ def pin_gpu(freq_mhz, dry_run=False, log=sys.stderr, writer=None):
     return GpuClockPin(freq_mhz, dry_run=dry_run, log=log, writer=writer)
 
 
-def check_pinnable(freqs_mhz):
+def check_pinnable(freqs_mhz, flag="--freq"):
     """Fail before the first run when any of several frequencies cannot be pinned here (not a
-    Jetson, outside the table, above the nvpmodel cap, no write access): a dry run of each pin."""
+    Jetson, outside the table, above the nvpmodel cap, no write access): a dry run of each pin.
+    ``flag``: the option the user typed, for the messages."""
     for freq in freqs_mhz:
-        with pin_gpu(freq, dry_run=True, log=None):
-            pass
+        try:
+            with pin_gpu(freq, dry_run=True, log=None):
+                pass
+        except UserError as exc:
+            if str(exc) == NOT_JETSON:
+                raise UserError(NOT_JETSON.replace("--freq", flag))
+            raise
 
 
 # -- persistent pin: `espnet-edge clocks set` / `clocks restore` -----------------------------------
