@@ -6,7 +6,7 @@ from espnet_edge.cli import validate
 from espnet_edge.cli.common import add_source_args, check_source_args, segmenter_from_args
 from espnet_edge.errors import UserError
 from espnet_edge.images import list_images, read_image
-from espnet_edge.utils.atomic import atomic_path
+from espnet_edge.utils.atomic import write_bytes
 from espnet_edge.utils.progress import Progress
 
 
@@ -29,11 +29,10 @@ def add_parser(subparsers):
 def _write_png(path, image):
     import cv2
 
-    with atomic_path(path) as tmp:
-        ok, data = cv2.imencode(".png", image)
-        if not ok:
-            raise UserError("could not encode {}".format(path))
-        data.tofile(tmp)
+    ok, data = cv2.imencode(".png", image)
+    if not ok:
+        raise UserError("could not encode {}".format(path))
+    write_bytes(path, data.tobytes(), flag="--out")   # checked: a full disk is one line, no 0-byte PNG
 
 
 def run(args):

@@ -5,11 +5,18 @@ UserError naming the path; nothing appears under the final name.
 """
 
 import contextlib
+import errno
 import json
 import os
 import tempfile
 
 from espnet_edge.errors import UserError
+
+
+# what a failing write reports (disk full, quota, read-only, I/O error, permissions...): turned into one line
+WRITE_ERRNOS = frozenset(getattr(errno, name) for name in (
+    "ENOSPC", "EDQUOT", "EFBIG", "EROFS", "EIO", "EACCES", "EPERM", "EISDIR", "ENOTDIR", "ENAMETOOLONG")
+    if hasattr(errno, name))
 
 
 def _reason(exc):
@@ -94,7 +101,7 @@ def atomic_path(path, durable=False, flag=None):
                 os.unlink(tmp)
             except OSError:
                 pass
-        if isinstance(exc, OSError):
+        if isinstance(exc, OSError) and getattr(exc, "errno", None) in WRITE_ERRNOS:
             raise write_error(path, exc, flag)
         raise
 
