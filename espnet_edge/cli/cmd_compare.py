@@ -18,7 +18,7 @@ def add_parser(subparsers):
     parser.add_argument("artifacts", nargs="+", metavar="ARTIFACT")
     parser.add_argument("--images", required=True, metavar="DIR", help="image folder (or one image)")
     parser.add_argument("--max-images", type=validate.positive_int, metavar="N", help="use only the first N images")
-    parser.add_argument("--size", metavar="WxH",
+    parser.add_argument("--size", metavar="WxH", type=validate.size_text,
                         help="input size for zoo models (default: the first file artifact's, else native)")
     parser.add_argument("--weights", metavar="FILE", help="checkpoint for zoo models")
     parser.add_argument("--threads", type=validate.positive_int, help="CPU threads for torch/onnxruntime")
