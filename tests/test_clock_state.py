@@ -15,8 +15,7 @@ import time
 import pytest
 
 from conftest import ROOT, TEGRASTATS_DIR, run_cli
-from espnet_edge.errors import UserError
-from espnet_edge.jetson import clock_state, clocks
+from espnet_edge.jetson import clock_state
 from espnet_edge.jetson.clocks import SysfsWriter, pin_gpu
 from espnet_edge.utils import signals
 from sim_jetson import SimKernel, make_board_tree, read_freqs
