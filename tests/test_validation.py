@@ -196,3 +196,15 @@ def test_ctrl_c_during_start_up_imports_is_no_traceback():
     assert "Traceback" not in errors, errors[-3000:]
     assert proc.returncode in (130, 0)
     time.sleep(0)
+
+
+def test_export_leaves_no_unverified_onnx(tmp_path):
+    """An image that only fails when verification reads it: the .onnx must not stay behind."""
+    images = tmp_path / "images"
+    images.mkdir()
+    (images / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n truncated")
+    out = tmp_path / "onnx"
+    result = run_cli("export", "--model", "espnet-c-q3", "--size", "256x128", "--images", images, "--out", out)
+    line = one_line_error(result, "export")
+    assert "cannot decode image" in line
+    assert [f for f in os.listdir(str(out))] == []

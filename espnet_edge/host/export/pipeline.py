@@ -151,12 +151,15 @@ def export_model(entry, weights=None, size=None, batch=1, opset=DEFAULT_OPSET, f
     model.doc_string = "{} ({}), input {}x{}".format(entry.name, entry.dataset, size[0], size[1])
     set_metadata(model, info)
     table = trt_support.require_supported(model, trt_version, support, what=os.path.basename(out_path))
-    save_model(model, out_path)
-    export_seconds = time.time() - started
-    session = ort_session(out_path)
     from espnet_edge.host.export.verify import verify_against_torch
+    from espnet_edge.utils.atomic import atomic_path
 
-    verification = verify_against_torch(module, session, info, images, verify_limit)
+    with atomic_path(out_path, flag="--out") as unverified:   # the .onnx appears only once verified
+        save_model(model, unverified)
+        export_seconds = time.time() - started
+        session = ort_session(unverified)
+        verification = verify_against_torch(module, session, info, images, verify_limit)
+        del session
     report = {
         "onnx": os.path.abspath(out_path), "model": entry.name, "size": list(size), "batch": batch,
         "opset": opset, "fused": list(fused), "input": {"name": "input", "shape": list(info.input_shape),
