@@ -208,3 +208,16 @@ def test_export_leaves_no_unverified_onnx(tmp_path):
     line = one_line_error(result, "export")
     assert "cannot decode image" in line
     assert [f for f in os.listdir(str(out))] == []
+
+
+def test_segment_and_export_targets_that_are_folders(tmp_path):
+    out = tmp_path / "masks"
+    (out / "sample1_color.png").mkdir(parents=True)
+    line = one_line_error(run_cli("segment", "--model", "espnet-c-q3", PHOTO, "--color", "--out", out), "segment")
+    assert "sample1_color.png is a folder" in line
+    assert not (out / "sample1.png").exists()   # refused before the first image
+    onnx = tmp_path / "onnx"
+    (onnx / "espnet-c-q3-256x128.onnx").mkdir(parents=True)
+    result = run_cli("export", "--model", "espnet-c-q3", "--size", "256x128", "--out", onnx)
+    assert "espnet-c-q3-256x128.onnx is a folder" in one_line_error(result, "export")
+    assert "exporting" not in result.stdout

@@ -1,5 +1,7 @@
 """espnet-edge export: zoo model -> verified ONNX (and fp16 / INT8 variants) that TensorRT 8.2 parses."""
 
+import os
+
 from espnet_edge.cli import validate
 from espnet_edge.errors import MissingDependency, UserError
 from espnet_edge.utils.parsing import parse_size
@@ -99,6 +101,13 @@ def run(args):
         validate.input_file(args.support, "--support", "operator table")
     size = parse_size(args.size) if args.size else None
     pipeline, variants = _host_export()
+    fused = tuple(s for s, on in (("post", args.fuse_post), ("pre", args.fuse_pre)) if on)
+    target = os.path.join(args.out or pipeline.default_out_dir(),
+                          pipeline.artifact_name(entry.name, size or entry.input_size, args.batch, fused))
+    for path in (target, pipeline.report_path(target)):
+        if os.path.isdir(path):
+            raise UserError("{} is a folder where the export writes a file; move it or choose another "
+                            "--out".format(path))
     images = [args.images] if args.images else None
     report = pipeline.export_model(entry, weights=args.weights, size=size, batch=args.batch,
                                    opset=args.opset, fuse_pre=args.fuse_pre, fuse_post=args.fuse_post,

@@ -48,6 +48,11 @@ def run(args):
             raise UserError("{} and {} would both write {}.png; segment them into different --out "
                             "folders".format(stems[stem], path, stem))
         stems[stem] = path
+        for suffix in (".png", "_color.png", "_overlay.png"):
+            target = os.path.join(args.out, stem + suffix)
+            if os.path.isdir(target):
+                raise UserError("{} is a folder where segment writes {}; move it or choose another "
+                                "--out".format(target, os.path.basename(target)))
     segmenter = segmenter_from_args(args)
     try:
         with Progress(len(images), "segment") as progress:
