@@ -18,7 +18,8 @@ from conftest import ROOT, TEGRASTATS_DIR, run_cli
 from espnet_edge.jetson import clock_state
 from espnet_edge.jetson.clocks import SysfsWriter, pin_gpu
 from espnet_edge.utils import signals
-from sim_jetson import SimKernel, make_board_tree, read_freqs
+from sim_jetson import SimKernel, make_board_tree
+from sim_jetson import read_freqs as read_freqs_once
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPLAY = os.path.join(HERE, "replay_tegrastats.py")
@@ -35,6 +36,17 @@ with pin_gpu(int(sys.argv[1])) as pin:
     print("pinned", pin.applied_mhz, flush=True)
     time.sleep(60)
 """
+
+
+def read_freqs(paths):
+    """read_freqs that tolerates catching a simulated file between a writer's O_TRUNC and its write()
+    (a plain file, unlike a sysfs attribute, can be read empty in between)."""
+    for _ in range(1000):
+        try:
+            return read_freqs_once(paths)
+        except ValueError:
+            time.sleep(0.001)
+    return read_freqs_once(paths)
 
 
 @pytest.fixture(params=KERNEL_RELEASES)

@@ -67,6 +67,14 @@ def _finish(tmp, target):
     publish_dir(tmp, target)
 
 
+def _finished_runs(runs_dir):
+    """Run folders written completely (publish_dir renames a run in whole, summary.json included)."""
+    if not os.path.isdir(runs_dir):
+        return []
+    return sorted(name for name in os.listdir(runs_dir) if not name.startswith(".")
+                  and os.path.isfile(os.path.join(runs_dir, name, "summary.json")))
+
+
 def _report(runs, tmp, target):
     from espnet_edge.profiler.sweep import build_report, write_report
 
@@ -154,12 +162,13 @@ def run(args):
         _report(runs, tmp, target)
     except BaseException:
         release_run_dir(target)
-        if runs and os.path.isdir(tmp):
+        finished = _finished_runs(runs_dir)   # on disk: a run stopped right after it was written counts
+        if finished:
             # never delete a finished run: an earlier stopped sweep's -incomplete folder means -incomplete-2
             kept = new_run_dir(os.path.dirname(target), os.path.basename(target) + "-incomplete")
             publish_dir(tmp, kept)
             log("sweep stopped; the {} finished run(s) are in {} (rebuild with --from-logs)".format(
-                len(runs), kept))
+                len(finished), kept))
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return 0
