@@ -259,6 +259,25 @@ def small_onnx(tmp_path_factory):
     return path
 
 
+def test_nohup_bench_freq_survives_sighup(tx2, small_onnx):
+    """`nohup espnet-edge bench --freq ...`: the SIGHUP of a closed SSH session must not end it."""
+    argv = [sys.executable, "-m", "espnet_edge", "bench", "--onnx", small_onnx, "--freq", "828", "--duration", "30"]
+    proc = _start(argv, tx2, preexec_fn=_ignore_sighup)
+    try:
+        assert _wait_for(lambda: read_freqs(tx2)[:2] == (828750000, 828750000), proc), proc.communicate()
+        proc.send_signal(signal.SIGHUP)
+        time.sleep(1.5)
+        assert proc.poll() is None, proc.communicate()
+        assert read_freqs(tx2)[:2] == (828750000, 828750000)
+        proc.send_signal(signal.SIGTERM)
+        _out, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 143, err
+    assert read_freqs(tx2) == TX2_ORIGINAL
+
+
 def _commands(onnx, out):
     fast = ["--idle", "0.5", "--duration", "3", "--warmup", "1"]
     return {
