@@ -47,6 +47,8 @@ def find_weights(entry, explicit=None, download=True, cache_dir=None):
         if not os.path.isfile(explicit):
             raise UserError("weights file {} does not exist".format(explicit))
         return explicit
+    if entry.weights_file is None:
+        return None  # architecture only: nothing to look up (espnet_edge.zoo.require_weights)
     env_root = os.environ.get(WEIGHTS_ENV)
     if env_root and os.path.isdir(env_root):
         found = _find_under(env_root, entry.weights_file, entry.weights_basename)

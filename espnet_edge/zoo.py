@@ -88,7 +88,7 @@ class ModelEntry(object):
 
     def __init__(self, name, family, arch, dataset, classes, palette, input_size, preprocess,
                  weights_file, url, sha256, params, published_params_m=None, paper=None,
-                 output_stride=1):
+                 output_stride=1, weights_from=None):
         self.name = name
         self.family = family  # "espnet", "espnet-c" or "espnetv2"
         self.arch = dict(arch)
@@ -104,6 +104,13 @@ class ModelEntry(object):
         self.published_params_m = published_params_m  # the paper's figure, in millions
         self.paper = paper
         self.output_stride = output_stride  # raw network output resolution divisor (ESPNet-C: 8)
+        # architecture-only entries (no weights_file): the public implementation whose checkpoints
+        # --weights loads through a key map; without --weights the network is deterministically initialised
+        self.weights_from = weights_from
+
+    @property
+    def architecture_only(self):
+        return self.weights_file is None
 
     @property
     def num_classes(self):
@@ -111,7 +118,7 @@ class ModelEntry(object):
 
     @property
     def weights_basename(self):
-        return self.weights_file.rsplit("/", 1)[-1]
+        return self.weights_file.rsplit("/", 1)[-1] if self.weights_file else None
 
     def __repr__(self):
         return "ModelEntry({!r})".format(self.name)
@@ -214,6 +221,55 @@ for _s in ("0.5", "1.0", "1.5", "2.0"):
             ))
 
 
+# Comparison networks of the ESPNet paper (ENet, ERFNet) and the heavy reference (DeepLabv3+). Their
+# authors' weights are not reachable from here: architecture only (see ModelEntry.weights_from).
+# Preprocessing of the public implementations: davidtvs/PyTorch-ENet and Eromera/erfnet_pytorch resize
+# the PIL image (bilinear) and apply ToTensor only (RGB / 255); VainF/DeepLabV3Plus-Pytorch adds the
+# ImageNet mean/std.
+TO_TENSOR_PREPROCESS = {
+    "channel_order": "RGB", "resize_first": True, "resize": "pil_bilinear", "scale": 1.0 / 255.0,
+    "mean": [0.0, 0.0, 0.0], "std": [1.0, 1.0, 1.0], "divide": 1.0,
+}
+# davidtvs/PyTorch-ENet data/cityscapes.py: "unlabeled" is class 0, the 19 training classes follow
+ENET_CITYSCAPES_CLASSES = ("unlabeled",) + CITYSCAPES_CLASSES[:19]
+ENET_CITYSCAPES_PALETTE = ((0, 0, 0),) + CITYSCAPES_PALETTE[:19]
+
+# Exact trainable parameters of the networks as built here (= the public implementations' modules:
+# tests/data/public_state_dicts.json); published_params_m from the paper each cites.
+register(ModelEntry(
+    name="enet-city", family="enet", arch={"num_classes": 20},
+    dataset="cityscapes", classes=ENET_CITYSCAPES_CLASSES, palette=ENET_CITYSCAPES_PALETTE,
+    input_size=(1024, 512), preprocess=TO_TENSOR_PREPROCESS, weights_file=None, url=None, sha256=None,
+    params=351804, published_params_m=0.364, paper="ENet (Paszke et al. 2016); size: ESPNet (ECCV 2018) Table 1",
+    weights_from="davidtvs/PyTorch-ENet (save/ENet_Cityscapes/ENet)",
+))
+register(ModelEntry(
+    name="erfnet-city", family="erfnet", arch={"num_classes": 20},
+    dataset="cityscapes", classes=CITYSCAPES_CLASSES, palette=CITYSCAPES_PALETTE,
+    input_size=(1024, 512), preprocess=TO_TENSOR_PREPROCESS, weights_file=None, url=None, sha256=None,
+    params=2064256, published_params_m=2.06, paper="ERFNet (Romera et al. 2017); size: ESPNet (ECCV 2018) Table 1",
+    weights_from="Eromera/erfnet_pytorch (trained_models/erfnet_pretrained.pth)",
+))
+for _backbone, _count in (("mobilenetv2", 5225203), ("resnet101", 58753459)):
+    register(ModelEntry(
+        name="deeplabv3plus-{}-city".format(_backbone), family="deeplabv3plus",
+        arch={"backbone": _backbone, "num_classes": 19, "output_stride": 16},
+        dataset="cityscapes", classes=CITYSCAPES_CLASSES[:19], palette=CITYSCAPES_PALETTE[:19],
+        input_size=(1024, 512), preprocess=ESPNETV2_PREPROCESS, weights_file=None, url=None, sha256=None,
+        params=_count, paper="DeepLabv3+ (Chen et al., ECCV 2018), OS 16",
+        weights_from="VainF/DeepLabV3Plus-Pytorch (best_deeplabv3plus_{}_cityscapes_os16.pth)".format(
+            "mobilenet" if _backbone == "mobilenetv2" else _backbone),
+    ))
+
+
+def require_weights(entry, weights=None, action="segment"):
+    """UserError when ``entry`` is architecture only and no checkpoint was given (its output would be noise)."""
+    if entry.architecture_only and not weights:
+        raise UserError("{} is architecture only: no trained weights ship with it, so its masks would be "
+                        "noise; to {}, pass --weights FILE (a checkpoint of {})".format(
+                            entry.name, action, entry.weights_from))
+
+
 # Giga multiply-adds (one multiply-add = one FLOP, as the ESPNet/ESPNetv2 authors count) of every
 # Conv2d/ConvTranspose2d at the entry's input_size; espnet_edge.host.models.flops recomputes them.
 _GFLOPS = {
@@ -227,6 +283,8 @@ _GFLOPS = {
     "espnetv2-s1.5-pascal-256": 0.214, "espnetv2-s1.5-pascal-384": 0.482,
     "espnetv2-s2.0-city-1024": 2.698, "espnetv2-s2.0-city-512": 0.674,
     "espnetv2-s2.0-pascal-256": 0.337, "espnetv2-s2.0-pascal-384": 0.759,
+    "enet-city": 4.056, "erfnet-city": 26.613,
+    "deeplabv3plus-mobilenetv2-city": 33.526, "deeplabv3plus-resnet101-city": 157.891,
 }
 for _name, _gflops in _GFLOPS.items():
     _REGISTRY[_name].gflops = _gflops

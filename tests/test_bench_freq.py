@@ -21,15 +21,20 @@ def _read(paths):
 
 
 def test_one_run_per_frequency_with_requested_and_applied(onnx_file, tmp_path):
-    paths = make_board_tree(str(tmp_path / "root"), board="tx2", release="32.7.1")
+    paths = make_board_tree(str(tmp_path / "root"), board="tx2", release="32.7.1", cur_mhz=828.75)
     before = _read(paths)
     report = tmp_path / "bench.json"
     result = run_cli("bench", "--onnx", onnx_file, "--freq", "824,1134", "--iters", "2", "--warmup", "1",
-                     "--json", report, env={"ESPNET_EDGE_SYSFS_ROOT": str(tmp_path / "root")})
+                     "--settle-timeout", "1", "--json", report, env={"ESPNET_EDGE_SYSFS_ROOT": str(tmp_path / "root")})
     assert result.returncode == 0, result.stderr
     runs = json.loads(report.read_text())["runs"]
     assert [(r["freq_requested_mhz"], r["freq_applied_mhz"]) for r in runs] == [(824, 828.75), (1134, 1134.75)]
     assert all(r["iters"] == 2 and r["fps"] > 0 for r in runs)
+    # settle: 828.75 reads back at once; the simulated cur_freq never follows to 1134.75 (no kernel in a
+    # plain file tree), which is reported after --settle-timeout, not hidden
+    assert runs[0]["settle"]["settled"] and runs[0]["settle"]["clock_mhz"] == 828.75
+    assert not runs[1]["settle"]["settled"] and "not the pinned 1134.75 MHz" in runs[1]["settle"]["reason"]
+    assert "VDD_IN" in runs[0]["settle"]["power_source"]["rails"][0]
     assert "requested 824 MHz, applied 828.75 MHz" in result.stderr
     assert _read(paths) == before
 

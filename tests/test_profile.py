@@ -34,7 +34,7 @@ def onnx_file(tmp_path_factory):
 
 @pytest.fixture
 def tx2(tmp_path):
-    paths = make_board_tree(tmp_path / "sys", board="tx2", release="32.7.1", nvpmodel_mode=0)
+    paths = make_board_tree(tmp_path / "sys", board="tx2", release="32.7.1", nvpmodel_mode=0, cur_mhz=828.75)
     env = {"ESPNET_EDGE_SYSFS_ROOT": paths["root"], "ESPNET_EDGE_TEGRASTATS": REPLAY,
            "REPLAY_TEGRASTATS_FILE": TX2_LOG}
     return paths, env
@@ -72,7 +72,14 @@ def test_profile_simulated_tx2(onnx_file, tx2, tmp_path):
     assert read_freqs(paths) == before  # clocks restored
     folder = only_run(out)
     assert folder.endswith("-828MHz") and os.path.basename(folder).startswith("espnet-c-q3-256x128-")
-    assert sorted(os.listdir(folder)) == ["samples.csv", "settings.json", "summary.json", "tegrastats.log"]
+    assert sorted(os.listdir(folder)) == ["power.csv", "samples.csv", "settings.json", "summary.json",
+                                          "tegrastats.log"]
+    with open(os.path.join(folder, "power.csv")) as handle:
+        power_rows = list(csv.DictReader(handle))
+    measured_rows = [r for r in power_rows if r["phase"] == "measured"]
+    assert len(measured_rows) >= 50   # every 10 ms over the 2 s measured phase (loaded 2-core machine)
+    assert {float(r["total_mw"]) for r in measured_rows} == {1000.0}
+    assert {float(r["gpu_cur_mhz"]) for r in measured_rows} == {828.75}
     summary = load(folder, "summary.json")
     settings = load(folder, "settings.json")
     assert settings["onnx"] == onnx_file and settings["gpu_freq"]["applied_mhz"] == 828.75
@@ -109,9 +116,15 @@ def test_profile_simulated_tx2(onnx_file, tx2, tmp_path):
     assert summary["power"]["total_mw"]["load"] == pytest.approx(load_mw)
     assert summary["power"]["total_mw"]["idle"] == pytest.approx(idle_mw)
     assert summary["power"]["rails_mw"]["VDD_SYS_GPU"]["load"] is not None
+    # energy: from the simulated INA3221 node (VDD_IN, a constant 1000 mW here), not from tegrastats
     energy = summary["energy_mj_per_frame"]
-    assert energy["gross"] == pytest.approx(load_mw * perf["seconds"] / perf["frames"])
-    assert energy["above_idle"] == pytest.approx((load_mw - idle_mw) * perf["seconds"] / perf["frames"])
+    assert summary["power"]["source"]["kind"] == "power-node"
+    assert "VDD_IN" in energy["source"] and "in_power0_input" in energy["source"]
+    assert energy["gross"] == pytest.approx(1000 * perf["seconds"] / perf["frames"])
+    assert energy["above_idle"] == pytest.approx(0, abs=1e-6)
+    assert summary["settle"]["settled"] and summary["settle"]["clock_mhz"] == 828.75
+    assert summary["thermal"]["throttled"] is False
+    assert summary["board_settings"]["nvpmodel"]["name"] == "MAXN"
 
     util = summary["utilisation"]
     assert 0 <= util["gpu_pct"]["load"] <= 100 and 0 <= util["cpu_pct"]["load"] <= 100
@@ -131,8 +144,11 @@ def test_profile_partial_on_this_pc(onnx_file, tmp_path):
     assert proc.returncode == 0, proc.stderr
     summary = json.loads(proc.stdout)
     assert summary["source"] == "host"
-    assert summary["energy_mj_per_frame"] == {"gross": None, "above_idle": None}
-    assert any(m.startswith("power and energy per frame") for m in summary["missing"])
+    energy = summary["energy_mj_per_frame"]
+    assert (energy["gross"], energy["above_idle"]) == (None, None)
+    assert energy["source"].startswith("tegrastats only") is False and "host only" in summary["power"]["source"]["kind"]
+    assert any(m.startswith("power per rail from host") for m in summary["missing"])
+    assert any(m.startswith("energy per frame: no power samples") for m in summary["missing"])
     assert any("RAPL" in m for m in summary["missing"])
     assert summary["utilisation"]["cpu_pct"]["load"] > 0  # psutil: the CPU ran the network
     assert summary["memory"]["ram_total_mb"] > 0
@@ -145,12 +161,20 @@ def test_profile_partial_on_this_pc(onnx_file, tmp_path):
 def test_profile_without_power_rails(onnx_file, tx2, tmp_path):
     _paths, env = tx2
     env = dict(env, REPLAY_TEGRASTATS_FILE=NO_RAILS_LOG)
-    proc = run_cli("profile", "--onnx", onnx_file, "--out", tmp_path / "p", "--json", *FAST, env=env)
+    # tegrastats prints no rails and the power-node sampler is off: no energy, and the report says why
+    proc = run_cli("profile", "--onnx", onnx_file, "--out", tmp_path / "p", "--json", "--power-interval", "0",
+                   *FAST, env=env)
     assert proc.returncode == 0, proc.stderr
     summary = json.loads(proc.stdout)
     assert summary["power"]["total_mw"] is None and summary["energy_mj_per_frame"]["gross"] is None
+    assert summary["energy_mj_per_frame"]["source"].startswith("tegrastats only")
     assert any("no power rails" in m for m in summary["missing"])
     assert summary["utilisation"]["cpu_online"]["load"] == 4  # two Denver cores `off`
+    # the power node beside tegrastats still gives the energy
+    node = run_cli("profile", "--onnx", onnx_file, "--out", tmp_path / "q", "--json", *FAST, env=env)
+    assert node.returncode == 0, node.stderr
+    summary = json.loads(node.stdout)
+    assert summary["power"]["source"]["kind"] == "power-node" and summary["energy_mj_per_frame"]["gross"] > 0
 
 
 @pytest.mark.parametrize("case,expect", [

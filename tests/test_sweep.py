@@ -16,7 +16,7 @@ from sim_jetson import make_board_tree, read_freqs  # noqa: E402
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPLAY = os.path.join(HERE, "replay_tegrastats.py")
 TX2_LOG = os.path.join(TEGRASTATS_DIR, "tx2_l4t32-inferred_1.txt")
-FAST = ["--idle", "1", "--duration", "2", "--warmup", "2"]
+FAST = ["--idle", "1", "--duration", "2", "--warmup", "2", "--settle-timeout", "1"]
 FIGURES = ["energy_vs_freq.png", "fps_vs_freq.png", "power_vs_freq.png", "sensitivity.png", "sweep.png",
            "utilisation_vs_freq.png"]
 
@@ -74,8 +74,11 @@ def test_sweep_runs_every_model_at_every_frequency(swept):
         perf = run["performance"]
         assert float(row["fps"]) == pytest.approx(perf["frames"] / perf["seconds"])
         assert float(row["exec_ms"]) == pytest.approx(1000.0 * perf["seconds"] / perf["frames"])
-        assert float(row["energy_mj"]) == pytest.approx(
-            run["power"]["total_mw"]["load"] * perf["seconds"] / perf["frames"])
+        # energy from the simulated VDD_IN node (constant 1000 mW), integrated over the measured phase
+        assert float(row["energy_mj"]) == pytest.approx(1000 * perf["seconds"] / perf["frames"])
+        assert "VDD_IN" in row["energy_source"] and row["throttled"] == "False"
+        # the simulated cur_freq does not follow the pin (no kernel in a plain file tree): reported, not hidden
+        assert float(row["settle_s"]) >= 0
         assert run["gpu_freq"]["applied_mhz"] == float(row["freq_mhz"])
         assert row["power_method"].startswith("VDD_IN")
 

@@ -14,8 +14,13 @@ EXPECTED = (
 )
 
 
+# comparison networks without bundled weights (tests/test_comparison_models.py)
+ARCHITECTURE_ONLY = ["enet-city", "erfnet-city", "deeplabv3plus-mobilenetv2-city", "deeplabv3plus-resnet101-city"]
+
+
 def test_zoo_has_exactly_the_published_names():
-    assert sorted(zoo.list_models()) == sorted(EXPECTED)
+    assert sorted(zoo.list_models()) == sorted(EXPECTED + ARCHITECTURE_ONLY)
+    assert sorted(n for n in zoo.list_models() if zoo.get_model(n).architecture_only) == sorted(ARCHITECTURE_ONLY)
 
 
 def test_aliases():
@@ -52,8 +57,9 @@ def test_models_command_lists_every_entry(cli):
     result = cli("models", "--json")
     assert result.returncode == 0, result.stderr
     rows = {row["name"]: row for row in json.loads(result.stdout)}
-    assert set(rows) == set(EXPECTED)
-    assert all(row["weights"] for row in rows.values())  # ESPNET_EDGE_WEIGHTS points at ../shared
+    assert set(rows) == set(EXPECTED + ARCHITECTURE_ONLY)
+    assert all(rows[n]["weights"] for n in EXPECTED)  # ESPNET_EDGE_WEIGHTS points at ../shared
+    assert not any(rows[n]["weights"] for n in ARCHITECTURE_ONLY)
     assert rows["espnet-q8"]["classes"] == 20 and rows["espnet-q8"]["size"] == "1024x512"
 
 

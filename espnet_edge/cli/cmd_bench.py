@@ -20,6 +20,9 @@ def add_parser(subparsers):
     parser.add_argument("--images", metavar="DIR", help="frames for --end-to-end (default: synthetic)")
     parser.add_argument("--freq", metavar="MHZ[,MHZ...]", help="pin the GPU to each frequency in turn "
                         "(Jetson only; clocks are restored afterwards)")
+    parser.add_argument("--settle-timeout", type=float, default=10.0, metavar="S",
+                        help="with --freq: wait at most S seconds for the clock to read back and board power to "
+                        "settle before each run (default 10)")
     parser.add_argument("--json", metavar="FILE", help="write the results as JSON")
     parser.set_defaults(func=run)
 
@@ -74,6 +77,8 @@ def run(args):
             raise UserError("--images is for --end-to-end; add --end-to-end")
         images = validate.image_folder(args.images, "--images")
     freqs = None
+    if getattr(args, "settle_timeout", 0) < 0:
+        raise UserError("--settle-timeout must be >= 0 seconds")
     if args.freq:
         from espnet_edge.jetson.clocks import check_pinnable, parse_freq_list
 
@@ -91,7 +96,11 @@ def run(args):
 
             for mhz in freqs:
                 with pin_gpu(mhz, dry_run=False) as pin:
+                    from espnet_edge.profiler.profile import settle_clock
+
+                    settle = settle_clock(pin.applied_mhz, timeout_s=args.settle_timeout)
                     result = _one_run(args, segmenter, images, "bench @{}MHz".format(mhz))
+                    result["settle"] = settle
                     result["freq_requested_mhz"] = pin.requested_mhz
                     result["freq_applied_mhz"] = pin.applied_mhz
                 results.append(result)

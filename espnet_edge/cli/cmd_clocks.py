@@ -23,6 +23,11 @@ def add_parser(subparsers):
 def gather():
     info = detect.detect()
     if not info.is_jetson:
+        gated = detect.find_gated_gpu()
+        if gated is not None:
+            raise UserError("found the Jetson GPU {} but its devfreq node is not registered (rail-gated since "
+                            "boot); `sudo espnet-edge clocks set MHZ` powers it up once, or run any CUDA program "
+                            "first".format(gated.describe()))
         raise UserError(clocks.NOT_JETSON.replace("--freq needs", "clocks needs"))
     report = info.to_dict()
     mode = report["nvpmodel"] = nvpmodel.current_mode()
@@ -38,7 +43,8 @@ def gather():
         report["pin"] = {"owner": holder, "pid": pid, "saved_at": saved.get("saved_at"),
                          "original": saved["gpus"]}
     if mode and mode.get("gpu_max_hz"):
-        mode["gpu_cap_mhz"] = clocks.mhz(nvpmodel.effective_cap_hz(mode["gpu_max_hz"], states[0].table))
+        mode["gpu_cap_mhz"] = clocks.mhz(nvpmodel.effective_cap_hz(mode["gpu_max_hz"], states[0].table,
+                                                                  info.kernel_generation))
     return report
 
 
@@ -48,6 +54,10 @@ def _fmt(value):
 
 def print_report(report, out=sys.stdout):
     release = "L4T {} (JetPack {})".format(report["l4t"], report["jetpack"] or "?") if report["l4t"] else "unknown"
+    if report.get("jetpack_guessed"):
+        release += " [guessed: not in the sourced L4T table]"
+    elif report.get("jetpack_disagreement"):
+        release += " [sources disagree: {}]".format(report["jetpack_disagreement"])
     lines = [("board", "{} [{}]".format(report["board_name"], report["model"] or "no model string")),
              ("release", release)]
     mode = report["nvpmodel"]

@@ -37,6 +37,9 @@ def add_parser(subparsers):
 
 
 def run(args):
+    from espnet_edge.cli.common import require_trained_model
+
+    require_trained_model(args, "run the demo")
     from espnet_edge.apps import demo
     from espnet_edge.apps.sources import CaptureOptions, open_source
 

@@ -24,6 +24,9 @@ def add_parser(subparsers):
 
 
 def run(args):
+    from espnet_edge.cli.common import require_trained_model
+
+    require_trained_model(args, "evaluate")
     from espnet_edge.apps.datasets import open_dataset
     from espnet_edge.apps.eval import evaluate, format_report
     from espnet_edge.utils.atomic import write_json

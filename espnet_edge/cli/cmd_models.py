@@ -24,6 +24,7 @@ def rows():
             "size": format_size(entry.input_size), "params": entry.params,
             "gflops": getattr(entry, "gflops", None),
             "weights": locate_weights(entry),
+            "architecture_only": entry.architecture_only, "weights_from": entry.weights_from,
         })
     return out
 
@@ -39,10 +40,14 @@ def run(args):
         lines.append((row["name"], row["dataset"], str(row["classes"]), row["size"],
                       "{:,}".format(row["params"]),
                       "{:.2f}".format(row["gflops"]) if row["gflops"] is not None else "-",
-                      "found" if row["weights"] else "download"))
+                      "found" if row["weights"] else
+                      ("architecture only" if row["architecture_only"] else "download")))
     widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
     for line in lines:
         print("  ".join(cell.ljust(widths[i]) for i, cell in enumerate(line)).rstrip())
     aliases = ", ".join("{} = {}".format(k, v) for k, v in sorted(zoo.aliases().items()))
     print("aliases: " + aliases)
+    if any(row["architecture_only"] for row in table):
+        print("architecture only: deterministic weights for speed/power runs; segment/eval/demo need "
+              "--weights (a checkpoint of the implementation `models --json` names in weights_from)")
     return 0

@@ -25,6 +25,14 @@ def add_profiling_args(parser):
                         help="where samples come from: auto = tegrastats if present, else host "
                         "(psutil + NVML + RAPL)")
     parser.add_argument("--out", metavar="DIR", help="parent folder of the run folders (default: profiles/)")
+    parser.add_argument("--power-interval", type=int, default=10, metavar="MS",
+                        help="read the board's INA3221/INA238 input-power node every MS ms for the energy "
+                        "integral (default 10; 0 = tegrastats only)")
+    parser.add_argument("--settle-timeout", type=validate.non_negative_float, default=10.0, metavar="S",
+                        help="wait at most S seconds for the GPU clock and board power to settle (default 10)")
+    parser.add_argument("--emc", type=int, metavar="MHZ",
+                        help="pin the memory (EMC) clock for the run where the board allows it (restored "
+                        "afterwards)")
 
 
 def add_parser(subparsers):
@@ -40,6 +48,11 @@ def add_parser(subparsers):
     parser.add_argument("--name", help="run folder name (default <model>-<timestamp>[-<freq>MHz]); "
                         "an existing folder is an error")
     parser.add_argument("--json", action="store_true", help="print summary.json instead of the text summary")
+    parser.add_argument("--kernels", action="store_true",
+                        help="instead: kernel efficiency (Fig. 7e) under nvprof (JetPack 4.x) or ncu (JetPack 5+, "
+                        "desktop): kernels.json, kernels.csv, kernel_efficiency.png")
+    parser.add_argument("--kernel-iters", type=validate.positive_int, default=20, metavar="N",
+                        help="inferences profiled with --kernels (default 20; every kernel launch is replayed)")
     parser.set_defaults(func=run)
 
 
@@ -60,7 +73,10 @@ def settings_of(args, describe=None, freq=None):
         "size": getattr(args, "size", None), "threads": getattr(args, "threads", None),
         "idle_s": args.idle, "duration_s": args.duration, "warmup": args.warmup,
         "interval_ms": args.interval, "source": args.source,
+        "power_interval_ms": getattr(args, "power_interval", None), "emc_mhz": getattr(args, "emc", None),
         "gpu_freq": freq, "runner": describe,
+        # a simulated board (tests, demos): sysfs read from a prefix; `report` labels such runs simulated
+        "simulated": bool(os.environ.get("ESPNET_EDGE_SYSFS_ROOT")),
     }
 
 
@@ -76,15 +92,47 @@ def pinned(freq_mhz):
         yield {"requested_mhz": pin.requested_mhz, "applied_mhz": pin.applied_mhz}
 
 
+@contextlib.contextmanager
+def pinned_emc(emc_mhz):
+    """pin_emc(MHz) when asked for, else nothing; yields {'requested_mhz', 'applied_mhz'} or None."""
+    if not emc_mhz:
+        yield None
+        return
+    from espnet_edge.jetson.emc import pin_emc
+
+    with pin_emc(emc_mhz) as pin:
+        yield {"requested_mhz": pin.requested_mhz, "applied_mhz": pin.applied_mhz}
+
+
+def check_measuring_args(args):
+    """Validate the measuring options before any work starts."""
+    if getattr(args, "power_interval", 10) is not None and args.power_interval < 0:
+        raise UserError("--power-interval must be >= 0 ms (0 = tegrastats only)")
+    if getattr(args, "settle_timeout", 10.0) < 0:
+        raise UserError("--settle-timeout must be >= 0 seconds")
+    if getattr(args, "emc", None) is not None:
+        if args.emc <= 0:
+            raise UserError("--emc must be a positive memory clock in MHz")
+        from espnet_edge.jetson import emc as emc_module
+
+        with emc_module.pin_emc(args.emc, log=None, dry_run=True):
+            pass
+
+
 def profile_one(args, segmenter, out_dir, label, freq_mhz=None, name=None, exact=False):
     """Pin (optionally), profile, write the run folder; returns (folder, summary)."""
     from espnet_edge.profiler.profile import new_run_dir, profile_run, release_run_dir, run_name, write_run
 
     target = new_run_dir(out_dir, name or run_name(label, freq_mhz), exact=exact)
     try:
-        with pinned(freq_mhz) as freq:
-            summary, samples, raw = profile_run(segmenter, source=args.source, interval_ms=args.interval,
-                                                idle_s=args.idle, warmup=args.warmup, duration_s=args.duration)
+        power_samples = []
+        with pinned(freq_mhz) as freq, pinned_emc(getattr(args, "emc", None)) as emc:
+            summary, samples, raw = profile_run(
+                segmenter, source=args.source, interval_ms=args.interval, idle_s=args.idle, warmup=args.warmup,
+                duration_s=args.duration, power_interval_ms=getattr(args, "power_interval", None),
+                pinned_mhz=freq["applied_mhz"] if freq else None,
+                settle_timeout_s=getattr(args, "settle_timeout", 10.0), power_samples_out=power_samples)
+        summary["emc_pin"] = emc
         summary["run"] = os.path.basename(target)
         summary["label"] = label
         summary["gpu_freq"] = freq
@@ -94,7 +142,7 @@ def profile_one(args, segmenter, out_dir, label, freq_mhz=None, name=None, exact
         except Exception:
             pass
         summary["runner"] = describe
-        write_run(target, summary, samples, raw, settings_of(args, describe, freq))
+        write_run(target, summary, samples, raw, settings_of(args, describe, freq), power_samples=power_samples)
     except BaseException:
         release_run_dir(target)
         raise
@@ -113,6 +161,7 @@ def run(args):
         raise UserError("--interval must be at least 1 ms")
     if args.freq is not None and args.freq <= 0:
         raise UserError("--freq must be a positive GPU frequency in MHz")
+    check_measuring_args(args)
     from espnet_edge.profiler.profile import check_run_name
 
     check_source_args(args)
@@ -123,6 +172,8 @@ def run(args):
         from espnet_edge.jetson.clocks import check_pinnable
 
         check_pinnable([args.freq], flag="--freq")
+    if args.kernels:
+        return run_kernels(args, out_dir)
     with signals_as_interrupt():
         segmenter = segmenter_from_args(args)
         try:
@@ -135,4 +186,47 @@ def run(args):
     else:
         print(format_summary(summary))
         print("wrote {}".format(target))
+    return 0
+
+
+def kernel_workload(args):
+    """argv of the workload profiled by --kernels: `espnet-edge bench` on the same network and backend."""
+    argv = [sys.executable, "-m", "espnet_edge", "bench"]
+    for flag in ("model", "onnx", "engine", "weights", "backend", "size", "threads"):
+        value = getattr(args, flag, None)
+        if value:
+            argv += ["--" + flag, str(value)]
+    return argv + ["--warmup", "3", "--iters", str(args.kernel_iters)]
+
+
+def run_kernels(args, out_dir):
+    """profile --kernels: the workload under nvprof/ncu; per-kernel and per-network efficiencies."""
+    import shutil
+
+    from espnet_edge.profiler import kernels
+    from espnet_edge.profiler.profile import new_run_dir, publish_dir, run_name, staging_dir
+
+    if args.kernel_iters < 1:
+        raise UserError("--kernel-iters must be at least 1")
+    if args.freq:
+        raise UserError("--kernels runs at the current GPU clock; pin it first with `espnet-edge clocks`, "
+                        "or drop --freq")
+    tool = kernels.choose_tool()  # one-line error off a GPU, before anything is written
+    label = source_label(args)
+    target = new_run_dir(out_dir, args.name or run_name(label) + "-kernels", exact=bool(args.name))
+    tmp = staging_dir(target)
+    try:
+        workload = kernel_workload(args)
+        result = kernels.profile_kernels(workload, tmp, tool)
+        results = {"tool": result.pop("tool"), "workload": workload, "networks": {label: result}}
+        kernels.write_results(tmp, results)
+        publish_dir(tmp, target)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    network = result["network"]
+    print("{} ({}): warp execution {}, global load {}, global store {}, shared {} ({}-weighted)".format(
+        label, results["tool"], *["n/a" if network[m] is None else "{:.1f}%".format(network[m])
+                                  for m in kernels.METRICS] + [result["weights"]]))
+    print("wrote {}".format(target))
     return 0

@@ -36,6 +36,9 @@ def _write_png(path, image):
 
 
 def run(args):
+    from espnet_edge.cli.common import require_trained_model
+
+    require_trained_model(args, "segment")
     if not 0.0 <= args.alpha <= 1.0:
         raise UserError("--alpha must be between 0 and 1")
     check_source_args(args)

@@ -131,6 +131,8 @@ def run(args):
     freqs = parse_freq_list(args.freqs)
     steps = check_freqs(freqs, gpu_table_mhz())
     check_pinnable(freqs, flag="--freqs")
+    from espnet_edge.cli.cmd_profile import check_measuring_args
+    check_measuring_args(args)
     for freq, step in sorted(steps.items()):
         if step is not None and abs(step - freq) > 0.01:
             log("{} MHz runs at the table step {:g} MHz".format(freq, step))

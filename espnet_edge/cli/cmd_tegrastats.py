@@ -10,7 +10,8 @@ def add_parser(subparsers):
     parser = subparsers.add_parser(
         "tegrastats", help="parse a tegrastats log into a table or JSON lines",
         description="Parse tegrastats output from any Jetson generation (TX1 to Orin/JetPack 7, root "
-        "or not, with or without timestamps). Tokens the parser does not know are kept under 'unknown'.")
+        "or not, with or without timestamps). Tokens the parser does not know are kept under 'unknown'. "
+        "Each line's board input power is total_mw, made as total_rails says (docs/profiler.md).")
     parser.add_argument("file", metavar="FILE", help="tegrastats log ('-' reads stdin)")
     parser.add_argument("--json", action="store_true", help="one JSON object per line")
     parser.set_defaults(func=run)
@@ -31,12 +32,9 @@ def _fmt(value, spec="{}"):
 
 
 def table_row(record):
-    from espnet_edge.profiler.stats import total_power
-    from espnet_edge.profiler.tegrastats import cpu_load_pct, total_power_rails
+    from espnet_edge.profiler.tegrastats import cpu_load_pct, hottest
 
-    names, _how = total_power_rails(record["rails_mw"])
-    total = total_power(record, names)
-    temps = [v for v in record["temps_c"].values() if v is not None]
+    sensor, hottest_c = hottest(record)
     freqs = [f for f in record["gpu_freq_mhz"] if f is not None]
     return (
         record["time"] or "-",
@@ -46,8 +44,8 @@ def table_row(record):
         _fmt(record["gpu_load_pct"], "{}%"),
         ",".join(str(f) for f in freqs) or "-",
         _fmt(record["emc_load_pct"], "{}%") + "@" + _fmt(record["emc_freq_mhz"]),
-        _fmt(total),
-        _fmt(max(temps) if temps else None, "{:.1f}"),
+        _fmt(record["total_mw"]),
+        "-" if sensor is None else "{:.1f} {}".format(hottest_c, sensor),
         str(len(record["unknown"])),
     )
 
@@ -64,9 +62,9 @@ def run(args):
             args.file, len(lines)))
     if args.json:
         for record in records:
-            print(json.dumps(record, sort_keys=False))
+            print(json.dumps(record, sort_keys=False, allow_nan=False))
         return 0
-    header = ("time", "RAM MB", "CPU", "cores", "GPU", "GPU MHz", "EMC", "power mW", "max C", "unknown")
+    header = ("time", "RAM MB", "CPU", "cores", "GPU", "GPU MHz", "EMC", "input mW", "hottest C", "unknown")
     rows = [header] + [table_row(r) for r in records]
     widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
     for row in rows:

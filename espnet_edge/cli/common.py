@@ -42,6 +42,14 @@ def check_source_args(args):
     return backend
 
 
+def require_trained_model(args, action):
+    """segment/eval/demo: one-line refusal for an architecture-only zoo model without --weights."""
+    if getattr(args, "model", None) and not (getattr(args, "onnx", None) or getattr(args, "engine", None)):
+        from espnet_edge.zoo import get_model, require_weights
+
+        require_weights(get_model(args.model), args.weights, action)
+
+
 def runner_from_args(args, **options):
     from espnet_edge.runtime.loader import open_runner
 

@@ -23,6 +23,7 @@ COMMANDS = (
     ("demo", "cmd_demo"),
     ("eval", "cmd_eval"),
     ("compare", "cmd_compare"),
+    ("report", "cmd_report"),
 )
 
 

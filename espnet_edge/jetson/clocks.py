@@ -21,7 +21,7 @@ import threading
 import time
 
 from espnet_edge.errors import UserError
-from espnet_edge.jetson import clock_state, detect, nvpmodel, sysfs
+from espnet_edge.jetson import boards, clock_state, detect, nvpmodel, sysfs
 
 NOT_JETSON = "not a Jetson (no GPU devfreq under /sys/class/devfreq): --freq needs a Jetson board"
 LOCK_PATHS = ("/run/lock/espnet-edge-gpu-clock.lock", "/tmp/espnet-edge-gpu-clock.lock")
@@ -262,19 +262,68 @@ class ClockLock(object):
                 self.handle = None
 
 
-def _mode_cap_error(applied_hz, table):
+def _mode_cap_error(applied_hz, table, kernel=None):
     mode = nvpmodel.current_mode()
     if not mode or mode.get("gpu_max_hz") is None:
         return None, mode
-    cap = nvpmodel.effective_cap_hz(mode["gpu_max_hz"], table)
+    cap = nvpmodel.effective_cap_hz(mode["gpu_max_hz"], table, kernel)
     if applied_hz <= cap:
         return None, mode
-    better = nvpmodel.modes_reaching(applied_hz, table)
+    better = nvpmodel.modes_reaching(applied_hz, table, kernel)
     switch = ("sudo nvpmodel -m {} ({})".format(better[0][0], better[0][1]) if better
               else "sudo nvpmodel -m <mode> with a higher GPU cap")
-    return UserError("nvpmodel mode {} ({}) caps the GPU at {} (the kernel clamps max_freq there), so {} is "
-                     "unreachable: choose <= {} or switch mode: {}".format(
-                         mode["id"], mode["name"], fmt_mhz(cap), fmt_mhz(applied_hz), fmt_mhz(cap), switch)), mode
+    how = ("holds a GPU max request of {} (kernel >= 5.10: the effective maximum is the highest step not above "
+           "it, {})".format(fmt_mhz(mode["gpu_max_hz"]), fmt_mhz(cap)) if kernel == boards.KERNEL_PM_QOS
+           else "caps the GPU at {} (nvpmodel sets max_freq there, rounded up to a table step)".format(fmt_mhz(cap)))
+    return UserError("nvpmodel mode {} ({}) {}, so {} is unreachable: choose <= {} or switch mode: {}".format(
+        mode["id"], mode["name"], how, fmt_mhz(applied_hz), fmt_mhz(cap), switch)), mode
+
+
+def readback_problem(low, high, target, kernel):
+    """None when min_freq/max_freq read back the pin; else a one-line reason. Both kernel generations are
+    verified the same way (by read-back); what the reason says follows boards.KERNEL_SEMANTICS: on 4.9 a
+    write the kernel did not take fails, on 5.10+ a write is a PM-QoS request and the files show the
+    effective range, min clamped to max by other requests (nvpmodel, thermal)."""
+    if low == target and high == target:
+        return None
+    if kernel == boards.KERNEL_PM_QOS:
+        return ("the GPU devfreq reads min {} / max {} after requesting {}: on this kernel (>= 5.10) min/max "
+                "writes are requests and another one (an nvpmodel cap or a thermal limit) holds the range; "
+                "check sudo nvpmodel -q".format(fmt_mhz(low), fmt_mhz(high), fmt_mhz(target)))
+    return ("the kernel clamped the GPU clock to min {} / max {} instead of {} (a power-mode or thermal cap: "
+            "check sudo nvpmodel -q)".format(fmt_mhz(low), fmt_mhz(high), fmt_mhz(target)))
+
+
+def detect_or_power_up(writer, log, dry_run=False, wait_s=2.0):
+    """detect.detect(); when no GPU devfreq is registered but a rail-gated Jetson GPU is found by its
+    of_node, power it up once (railgate_enable := 0, then the old value back) so the devfreq node appears.
+    One-line UserError when that is not possible."""
+    info = detect.detect()
+    if info.is_jetson:
+        return info
+    gated = detect.find_gated_gpu()
+    if gated is None:
+        raise UserError(NOT_JETSON)
+    rail = gated.railgate_file
+    if not os.path.exists(rail) or not os.access(rail, os.W_OK) or dry_run:
+        raise UserError("found the Jetson GPU {} but its devfreq node is not registered (rail-gated since boot); "
+                        "run once with sudo so espnet-edge can power it up through railgate_enable, or run any "
+                        "CUDA program first".format(gated.describe()))
+    before = sysfs.read_text(rail) or "1"
+    _say(log, "GPU {} is rail-gated since boot (no devfreq node yet): powering it up once".format(gated.describe()))
+    writer.write(rail, "0")
+    deadline = time.time() + wait_s
+    try:
+        while time.time() < deadline:
+            info = detect.detect()
+            if info.is_jetson:
+                return info
+            time.sleep(0.05)
+    finally:
+        if before != "0":
+            writer.write(rail, before)
+    raise UserError("powered up the GPU {} but no devfreq node appeared in {:.0f} s; check dmesg".format(
+        gated.describe(), wait_s))
 
 
 class GpuClockPin(object):
@@ -307,15 +356,13 @@ class GpuClockPin(object):
 
     # -- entering ---------------------------------------------------------------------------------
     def __enter__(self):
-        info = detect.detect()
-        if not info.is_jetson:
-            raise UserError(NOT_JETSON)
+        info = detect_or_power_up(self.writer, self.log, self.dry_run)
         self.info = info
         states = [(gpu, GpuState(gpu)) for gpu in info.gpus]
         primary = states[0][1]
         self.applied_hz = snap_to_table(self.requested_mhz, primary.table)
         self.applied_mhz = mhz(self.applied_hz)
-        cap_error, self.nvpmodel_mode = _mode_cap_error(self.applied_hz, primary.table)
+        cap_error, self.nvpmodel_mode = _mode_cap_error(self.applied_hz, primary.table, info.kernel_generation)
         if cap_error:
             raise cap_error
         paths = []
@@ -434,10 +481,9 @@ class GpuClockPin(object):
 
     def _verify(self, gpu, target):
         low, high = _read_int(gpu.file("min_freq")), _read_int(gpu.file("max_freq"))
-        if high < target or low < target:
-            raise UserError("the kernel clamped the GPU clock to min {} / max {} instead of {} (a power-mode "
-                            "or thermal cap: check sudo nvpmodel -q)".format(
-                                fmt_mhz(low), fmt_mhz(high), fmt_mhz(target)))
+        problem = readback_problem(low, high, target, self.info.kernel_generation)
+        if problem:
+            raise UserError(problem)
         cur_hz = _read_cur_hz(gpu)
         if gpu is self.saved[0][0]:
             self.cur_mhz = mhz(cur_hz) if cur_hz is not None else None
@@ -536,14 +582,15 @@ def check_pinnable(freqs_mhz, flag="--freq"):
     """Fail before the first run when any of several frequencies cannot be pinned here (not a
     Jetson, outside the table, above the nvpmodel cap, no write access): a dry run of each pin.
     ``flag``: the option the user typed, for the messages."""
-    for freq in freqs_mhz:
-        try:
+    try:
+        detect_or_power_up(SysfsWriter(), sys.stderr)   # a GPU rail-gated since boot is powered up once here
+        for freq in freqs_mhz:
             with pin_gpu(freq, dry_run=True, log=None):
                 pass
-        except UserError as exc:
-            if str(exc) == NOT_JETSON:
-                raise UserError(NOT_JETSON.replace("--freq", flag))
-            raise
+    except UserError as exc:
+        if str(exc) == NOT_JETSON:
+            raise UserError(NOT_JETSON.replace("--freq", flag))
+        raise
 
 
 # -- persistent pin: `espnet-edge clocks set` / `clocks restore` -----------------------------------

@@ -3,7 +3,7 @@
 
 import re
 
-from espnet_edge.jetson import sysfs
+from espnet_edge.jetson import boards, sysfs
 
 CONF = "/etc/nvpmodel.conf"
 STATUS = "/var/lib/nvpmodel/status"
@@ -57,22 +57,33 @@ def parse_status(text):
     return int(match.group(1)) if match else None
 
 
-def effective_cap_hz(cap_hz, table_hz):
-    """nvpmodel's cap as the kernel applies it: rounded up to the next table entry (TX2: 1120 -> 1134.75)."""
+def effective_cap_hz(cap_hz, table_hz, kernel=None):
+    """nvpmodel's GPU cap as the kernel applies it.
+
+    4.9 kernels (L4T <= 32) and unknown ones: rounded up to the next table entry (TX2: 1120 -> 1134.75 MHz;
+    nvpmodel -q --verbose REAL_VAL 1134750000 for CONF_VAL 1120000000, MIDS-scaling-up/v2). 5.10+ kernels
+    (L4T >= 34): the cap is a PM-QoS max request; devfreq clamps a target above max_freq with
+    DEVFREQ_FLAG_LEAST_UPPER_BOUND (Linux drivers/devfreq/devfreq.c update_devfreq), i.e. the highest table
+    entry not above the cap (inferred from that flag; no Jetson capture confirms it)."""
     if cap_hz is None:
         return None
+    if kernel == boards.KERNEL_PM_QOS:
+        below = [f for f in table_hz or () if f <= cap_hz]
+        if below:
+            return max(below)
+        return min(table_hz) if table_hz else cap_hz
     above = [f for f in table_hz or () if f >= cap_hz]
     if above:
         return min(above)
     return max(table_hz) if table_hz else cap_hz
 
 
-def modes_reaching(hz, table_hz):
+def modes_reaching(hz, table_hz, kernel=None):
     """[(id, name)] of the conf's modes whose GPU cap allows ``hz`` (uncapped modes first)."""
     conf = parse_conf(sysfs.read_board(CONF))
     found = []
     for mode_id, mode in sorted(conf["modes"].items()):
-        cap = effective_cap_hz(mode["gpu_max_hz"], table_hz)
+        cap = effective_cap_hz(mode["gpu_max_hz"], table_hz, kernel)
         if cap is None or cap >= hz:
             found.append((cap is not None, mode_id, mode["name"]))
     return [(mode_id, name) for _capped, mode_id, name in sorted(found)]

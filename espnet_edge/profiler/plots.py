@@ -12,6 +12,7 @@ FIGURES = (
     ("utilisation_vs_freq", "Utilisation vs GPU frequency"),
 )
 MARKERS = "osD^vP*X"
+THROTTLED_LABEL = "throttled run"
 
 
 def _pyplot():
@@ -74,7 +75,21 @@ def _lines(ax, report, key, ylabel, what, style="-"):
     ax.grid(True, alpha=0.3)
     if not data:
         _no_data(ax, what)
+    _mark_throttled(ax, report, key)
     return data
+
+
+def _model_lines(ax):
+    return [line for line in ax.get_lines() if line.get_label() != THROTTLED_LABEL]
+
+
+def _mark_throttled(ax, report, key):
+    """A red ring around every point of a run the profiler flagged as throttled."""
+    hot = [(r["freq_mhz"], r[key]) for r in report["rows"]
+           if r.get("throttled") and r.get("freq_mhz") and r.get(key) is not None]
+    if hot:
+        ax.plot([x for x, _y in hot], [y for _x, y in hot], "o", markersize=14, markerfacecolor="none",
+                markeredgecolor="red", markeredgewidth=1.5, linestyle="none", label=THROTTLED_LABEL)
 
 
 def draw_fps(ax, report):
@@ -117,7 +132,7 @@ def draw_sensitivity(ax, report):
 
 def draw_power(ax, report):
     load = _lines(ax, report, "power_load_mw", "mean power (mW)", "power readings")
-    for line in ax.get_lines():
+    for line in _model_lines(ax):
         line.set_label(line.get_label() + " load")
     idle = _extra(ax, report, "power_idle_mw", " idle", ":")
     if load or idle:
@@ -127,7 +142,7 @@ def draw_power(ax, report):
 
 def draw_energy(ax, report):
     gross = _lines(ax, report, "energy_mj", "energy per frame (mJ)", "power readings")
-    for line in ax.get_lines():
+    for line in _model_lines(ax):
         line.set_label(line.get_label() + " gross")
     above = _extra(ax, report, "energy_above_idle_mj", " above idle", "--")
     if gross:
@@ -137,7 +152,7 @@ def draw_energy(ax, report):
 
 def draw_utilisation(ax, report):
     gpu = _lines(ax, report, "gpu_util_pct", "utilisation under load (%)", "utilisation readings")
-    for line in ax.get_lines():
+    for line in _model_lines(ax):
         line.set_label(line.get_label() + " GPU")
     cpu = _extra(ax, report, "cpu_util_pct", " CPU", "--")
     emc = _extra(ax, report, "emc_util_pct", " EMC", ":")
@@ -192,6 +207,10 @@ def _describe(ax, report):
             if overall else "n/a"))
     methods = sorted(set(r["power_method"] for r in report["rows"] if r.get("power_method")))
     lines += ["power: " + m for m in methods]
+    sources = sorted(set(r["energy_source"] for r in report["rows"] if r.get("energy_source")))
+    lines += ["energy: " + m for m in sources]
+    lines += ["THROTTLED: {} at {:g} MHz (red rings)".format(r["label"], r["freq_mhz"])
+              for r in report["rows"] if r.get("throttled") and r.get("freq_mhz")]
     lines += ["missing: " + m for m in report.get("missing") or []]
     ax.text(0.0, 1.0, "\n".join(_wrap(l) for l in lines), va="top", ha="left", fontsize=8,
             transform=ax.transAxes)
@@ -200,3 +219,45 @@ def _describe(ax, report):
 def _wrap(text, width=70):
     import textwrap
     return "\n".join(textwrap.wrap(text, width)) or text
+
+
+# --- Fig. 7e: kernel efficiency ------------------------------------------------------------------------
+def draw_kernels(ax, kernels, styles=None):
+    """Grouped bars: one group per efficiency metric, one bar per network (``kernels``: label -> aggregate)."""
+    from espnet_edge.profiler.kernels import LABELS, METRICS
+
+    labels = sorted(kernels)
+    if not labels:
+        ax.text(0.5, 0.5, "no kernel-efficiency data in these runs\n(espnet-edge profile --kernels,\nrun on the board's GPU)",
+                ha="center", va="center", transform=ax.transAxes, color="0.4")
+        ax.set_xticks([])
+        return
+    width = 0.8 / len(labels)
+    for index, label in enumerate(labels):
+        values = [kernels[label]["network"].get(m) for m in METRICS]
+        xs = [g + (index - (len(labels) - 1) / 2.0) * width for g in range(len(METRICS))]
+        color = (styles or {}).get(label, "C{}".format(index % 10))
+        weights = "GPU-time" if kernels[label].get("weights") == "gpu time" else "call-count"
+        ax.bar(xs, [v if v is not None else 0.0 for v in values], width, color=color,
+               label="{} ({}-weighted)".format(label, weights))
+        for x, value in zip(xs, values):
+            if value is None:
+                ax.text(x, 1, "n/a", ha="center", va="bottom", fontsize=7, color=color, rotation=90)
+    ax.set_xticks(range(len(METRICS)))
+    ax.set_xticklabels([LABELS[m] for m in METRICS], fontsize=8)
+    ax.set_ylabel("efficiency (%), mean over kernels")
+    ax.set_ylim(0, 125)
+    ax.set_yticks(range(0, 101, 20))
+    ax.grid(True, axis="y", alpha=0.3)
+    ax.legend(fontsize=7, loc="upper center", ncol=2)
+
+
+def write_kernel_figure(path, results, dpi=90):
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(6.4, 4.4))
+    draw_kernels(ax, results["networks"])
+    ax.set_title("Warp and memory efficiency ({})".format(results.get("tool", "profiler")))
+    fig.tight_layout()
+    _save(fig, path, dpi)
+    plt.close(fig)
+    return [path]

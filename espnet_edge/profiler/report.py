@@ -7,7 +7,7 @@ from espnet_edge.utils.atomic import atomic_open
 
 
 def _phase_of(t, phases):
-    for name in ("idle", "warmup", "measured"):
+    for name in ("settle", "idle", "warmup", "measured"):
         phase = phases.get(name)
         if phase and phase["start"] <= t <= phase["end"]:
             return name
@@ -62,11 +62,34 @@ def format_summary(summary):
     lines.append("power ({}): idle {} mW, load {} mW".format(
         power.get("total_method"), _f(total.get("idle"), "{:.0f}"), _f(total.get("load"), "{:.0f}")))
     energy = summary["energy_mj_per_frame"]
-    lines.append("energy per frame: {} mJ gross, {} mJ above idle".format(
-        _f(energy.get("gross"), "{:.2f}"), _f(energy.get("above_idle"), "{:.2f}")))
+    idle = summary.get("idle_baseline") or {"valid": True}
+    lines.append("energy per frame: {} mJ gross, {} mJ above idle{}".format(
+        _f(energy.get("gross"), "{:.2f}"), _f(energy.get("above_idle"), "{:.2f}"),
+        "" if idle.get("valid") else "  [WARNING: idle baseline not valid]"))
+    if energy.get("source"):
+        lines.append("energy from: {}".format(energy["source"]))
+    settle = summary.get("settle")
+    if settle:
+        lines.append("settled in {:.2f} s{}".format(settle["settle_s"], "" if settle["settled"] else
+                                                    " (NOT settled: {})".format(settle["reason"])))
+    thermal = summary.get("thermal")
+    if thermal:
+        start, end = thermal.get("hottest_start"), thermal.get("hottest_end")
+        lines.append("thermal: hottest {} at start, {} at end; {}".format(
+            "n/a" if not start or start[0] is None else "{} {:.1f} C".format(start[0], start[1]),
+            "n/a" if not end or end[0] is None else "{} {:.1f} C".format(end[0], end[1]),
+            "THROTTLED: " + "; ".join(thermal["findings"]) if thermal.get("throttled") else "no throttling seen"))
+    board = summary.get("board_settings")
+    if board:
+        mode = board.get("nvpmodel") or {}
+        lines.append("board: nvpmodel {}  EMC {}  fan {}".format(
+            "{} ({})".format(mode.get("id"), mode.get("name")) if mode else "n/a",
+            _f(board.get("emc_mhz"), "{:g} MHz"), board.get("fan") or "n/a"))
     lines.append("utilisation under load: GPU {}%  CPU {}%  EMC {}%  GPU clock {} MHz".format(
         _f(util["gpu_pct"]["load"]), _f(util["cpu_pct"]["load"]), _f(util["emc_pct"]["load"]),
         _f(util["gpu_freq_mhz"]["load"], "{:.0f}")))
+    for item in summary.get("warnings") or []:
+        lines.append("warning: " + item)
     for item in summary.get("missing") or []:
         lines.append("missing: " + item)
     return "\n".join(lines)

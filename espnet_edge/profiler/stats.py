@@ -1,4 +1,4 @@
-"""Figures from timestamped samples: phase selection, means per rail, energy per frame."""
+"""Figures from timestamped samples: phase selection, means per rail (energy: profiler/energy.py)."""
 
 from espnet_edge.profiler import tegrastats
 
@@ -29,24 +29,11 @@ def total_rails(samples):
 
 def total_power(sample, rails):
     """Sum of the rails' current readings (mW); None if any is missing in this sample."""
-    if not rails:
-        return None
-    readings = sample.get("rails_mw") or {}
-    values = [readings.get(name, {}).get("current") for name in rails]
-    if any(v is None for v in values):
-        return None
-    return sum(values)
+    return tegrastats.rails_sum(sample, rails)
 
 
 def rail_means(samples, name):
     return mean((s.get("rails_mw") or {}).get(name, {}).get("current") for s in samples)
-
-
-def energy_per_frame_mj(power_mw, seconds, frames):
-    """Mean power (mW) x measured time (s) / frames = mJ per frame."""
-    if power_mw is None or not frames or seconds is None:
-        return None
-    return power_mw * seconds / float(frames)
 
 
 def gpu_freq(sample):

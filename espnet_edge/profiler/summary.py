@@ -34,6 +34,7 @@ def summarize(samples, phases, performance, source, interval_ms):
         power["rails_mw"][name] = {
             "idle": stats.rail_means(idle, name), "load": stats.rail_means(load, name),
             "load_max": _max((s.get("rails_mw") or {}).get(name, {}).get("current") for s in load)}
+    # energy per frame is made in profile.add_trusted_figures (trapezoidal integral, power node first)
     energy = {"gross": None, "above_idle": None}
     if rails:
         power["total_mw"] = _idle_load(idle, load, lambda s: stats.total_power(s, rails))
@@ -41,15 +42,10 @@ def summarize(samples, phases, performance, source, interval_ms):
         if gpu_rail:
             power["gpu_rail"] = gpu_rail
             power["gpu_mw"] = _idle_load(idle, load, lambda s: stats.total_power(s, [gpu_rail]))
-        seconds, frames = performance.get("seconds"), performance.get("frames")
-        load_mw, idle_mw = power["total_mw"]["load"], power["total_mw"]["idle"]
-        energy["gross"] = stats.energy_per_frame_mj(load_mw, seconds, frames)
-        if load_mw is not None and idle_mw is not None:
-            energy["above_idle"] = stats.energy_per_frame_mj(load_mw - idle_mw, seconds, frames)
     else:
-        missing.append("power and energy per frame: {} (tegrastats prints power rails on Jetson "
+        missing.append("power per rail from {}: {} (tegrastats prints power rails on Jetson "
                        "modules with INA3221 monitors; on a PC install nvidia-ml-py for an NVIDIA GPU "
-                       "or make RAPL readable)".format(how))
+                       "or make RAPL readable)".format(source, how))
 
     util = {
         "gpu_pct": _idle_load(idle, load, lambda s: s.get("gpu_load_pct")),

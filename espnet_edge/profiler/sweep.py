@@ -78,6 +78,7 @@ def load_runs(folders):
             if "performance" not in summary or "power" not in summary:
                 raise UserError("{} is not a summary written by espnet-edge profile".format(path))
             summary.setdefault("run", os.path.basename(run_dir))
+            summary["_folder"] = run_dir  # where samples.csv and settings.json are (report: Fig. 7f/g)
             summary.setdefault("label", summary["run"])
             runs.append(summary)
     if not runs:
@@ -115,6 +116,10 @@ def table_rows(runs):
             "emc_util_pct": _get(s, "utilisation", "emc_pct", "load"),
             "gpu_clock_seen_mhz": _get(s, "utilisation", "gpu_freq_mhz", "load"),
             "power_method": _get(s, "power", "total_method"),
+            "energy_source": _get(s, "energy_mj_per_frame", "source"),
+            "settle_s": _get(s, "settle", "settle_s"),
+            "throttled": _get(s, "thermal", "throttled"),
+            "idle_baseline_valid": _get(s, "idle_baseline", "valid"),
         })
     rows.sort(key=lambda r: (str(r["label"]), r["freq_mhz"] if r["freq_mhz"] is not None else -1))
     return rows
@@ -166,7 +171,8 @@ def build_report(runs):
 
 CSV_COLUMNS = ("label", "freq_mhz", "fps", "exec_ms", "latency_ms", "frames", "seconds", "power_idle_mw",
                "power_load_mw", "gpu_power_load_mw", "energy_mj", "energy_above_idle_mj", "gpu_util_pct",
-               "cpu_util_pct", "emc_util_pct", "gpu_clock_seen_mhz", "run", "power_method")
+               "cpu_util_pct", "emc_util_pct", "gpu_clock_seen_mhz", "run", "power_method", "energy_source",
+               "settle_s", "throttled", "idle_baseline_valid")
 
 
 def write_report(folder, report, make_plots=True):

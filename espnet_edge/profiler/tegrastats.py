@@ -11,18 +11,24 @@ Formats seen in the wild (see ../shared/jetson/tegrastats/SOURCES.md):
 
 import re
 
-_TIME_DATE = re.compile(r"^(\d\d)-(\d\d)-(\d{4})$")
-_TIME_CLOCK = re.compile(r"^\d\d:\d\d:\d\d$")
-_USED_TOTAL = re.compile(r"^(\d+)/(\d+)(MB|kB|KB|GB)$")
-_LOAD_FREQ = re.compile(r"^(\d+(?:\.\d+)?)%(?:@(\[[\d,\s]*\]|\d+))?$")
-_ENGINE_VALUE = re.compile(r"^(?:off|\d+|\d+%@\d+|\d+%@\[[\d,]*\]|\d+%)$")
+from espnet_edge.jetson import boards
+
+# ASCII digits only and bounded lengths: superscripts, other scripts' digits, thousands of digits and
+# overflowing values never match, so they stay in ``unknown`` and never become inf/NaN.
+_INT = r"[0-9]{1,9}"
+_DEC = r"-?[0-9]{1,6}(?:\.[0-9]{1,6})?"
+_PCT_NUM = r"[0-9]{1,6}(?:\.[0-9]{1,6})?"
+_TIME_DATE = re.compile(r"^([0-9]{2})-([0-9]{2})-([0-9]{4})$")
+_TIME_CLOCK = re.compile(r"^[0-9]{2}:[0-9]{2}:[0-9]{2}$")
+_USED_TOTAL = re.compile(r"^(" + _INT + r")/(" + _INT + r")(MB|kB|KB|GB)$")
+# load%@MHz, load%@[a,b,off], load%, or clock only: @MHz, @[a,b,c] (Thor, JetPack 7)
+_LOAD_FREQ = re.compile(r"^(?:(" + _PCT_NUM + r")%)?(?:@(\[[0-9a-z,\s]{0,200}\]|" + _INT + r"))?$")
 _ENGINE_NAME = re.compile(r"^[A-Z][A-Z0-9_]*$")
-_RAIL_VALUE = re.compile(r"^(\d+)(?:mW)?/(\d+)(?:mW)?(?:/(\d+)(?:mW)?)?$")
-_TEMP = re.compile(r"^([A-Za-z_][\w\-.]*)@(-?\d+(?:\.\d+)?)C(?:/(-?\d+(?:\.\d+)?)C)?$")
-_CORE = re.compile(r"^(\d+(?:\.\d+)?)%(?:@(\d+))?$")
-_LFB = re.compile(r"^\(?lfb$")
+_RAIL_VALUE = re.compile(r"^(" + _INT + r")(?:mW)?/(" + _INT + r")(?:mW)?(?:/(" + _INT + r")(?:mW)?)?$")
+_TEMP = re.compile(r"^([A-Za-z_][\w\-.]*)@(" + _DEC + r")C(?:/(" + _DEC + r")C)?$")
+_CORE = re.compile(r"^(" + _PCT_NUM + r")%(?:@(" + _INT + r"))?$")
 _NAME = re.compile(r"^[A-Za-z]\w*$")
-_PCT = re.compile(r"^(\d+(?:\.\d+)?)%$")
+_PCT = re.compile(r"^(" + _PCT_NUM + r")%$")
 
 NO_READING_C = -256.0  # tegrastats prints -256C for a sensor that is off
 
@@ -42,6 +48,7 @@ def empty_record():
         "engines": {}, "mts_fg_pct": None, "mts_bg_pct": None, "edp_limit_mhz": None,
         "temps_c": {}, "temps_max_c": {},
         "rails_mw": {},
+        "total_mw": None, "total_rails": [], "total_how": None,
         "unknown": [],
     }
 
@@ -106,23 +113,33 @@ def _parse_cpu(body, shared_freq):
 
 
 def _parse_load_freq(text):
-    """``0%@114`` -> (0, [114]); ``0%@[305,0]`` -> (0, [305, 0]); ``4%`` -> (4, []); else None."""
+    """``0%@114`` -> (0, [114]); ``0%@[305,off]`` -> (0, [305, None]); ``4%`` -> (4, []);
+    clock only ``@1691`` / ``@[1574,1574]`` -> (None, [...]); anything else -> None."""
     match = _LOAD_FREQ.match(text)
-    if not match:
+    if not match or (match.group(1) is None and match.group(2) is None):
         return None
-    load = _num(match.group(1))
+    load = _num(match.group(1)) if match.group(1) is not None else None
     freq = match.group(2)
     if freq is None:
         return load, []
-    if freq.startswith("["):
-        return load, [int(f) for f in freq.strip("[]").split(",") if f.strip()]
-    return load, [int(freq)]
+    if not freq.startswith("["):
+        return load, [int(freq)]
+    freqs = []
+    for item in freq.strip("[]").split(","):
+        item = item.strip()
+        if item == "off":
+            freqs.append(None)
+        elif re.match("^" + _INT + "$", item):
+            freqs.append(int(item))
+        elif item:
+            return None
+    return load, freqs
 
 
 def _parse_engine(text):
     if text == "off":
         return {"on": False, "load_pct": None, "freq_mhz": None}
-    if text.isdigit():
+    if re.match("^" + _INT + "$", text):
         return {"on": True, "load_pct": None, "freq_mhz": int(text)}
     parsed = _parse_load_freq(text)
     if parsed is None:
@@ -145,8 +162,42 @@ def parse_line(line):
     try:
         _parse_into(record, line)
     except Exception as exc:  # a parser bug must not kill a profiling run: keep the line
-        record["unknown"].append("<parse error {}: {}>".format(type(exc).__name__, line.strip()))
+        record["unknown"].append("<parse error {}: {}>".format(type(exc).__name__, str(line).strip()[:200]))
+    annotate_total(record)
     return record
+
+
+def annotate_total(record):
+    """Set ``total_mw`` (board input power of this line), ``total_rails`` and ``total_how`` from the rail
+    rule in jetson/boards.py (input rail where the board has one, else the documented sum)."""
+    rails, how, _source = boards.total_power_rule(record.get("rails_mw") or {})
+    record["total_rails"] = rails
+    record["total_how"] = how
+    record["total_mw"] = rails_sum(record, rails)
+    return record
+
+
+def rails_sum(record, rails):
+    """Sum of the rails' current readings (mW); None if there are none or one is missing."""
+    if not rails:
+        return None
+    readings = record.get("rails_mw") or {}
+    values = [(readings.get(name) or {}).get("current") for name in rails]
+    if any(v is None for v in values):
+        return None
+    return sum(values)
+
+
+def hottest(record):
+    """(sensor, degC) of the hottest real sensor in the line; constant sensors (PMIC) and off sensors are
+    skipped. (None, None) when there is none."""
+    constant = boards.value_of(boards.CONSTANT_SENSORS)
+    temps = [(value, name) for name, value in (record.get("temps_c") or {}).items()
+             if value is not None and name not in constant]
+    if not temps:
+        return None, None
+    value, name = max(temps)
+    return name, value
 
 
 def _parse_into(record, line):
@@ -181,7 +232,7 @@ def _parse_into(record, line):
             record["swap_used_mb"], record["swap_total_mb"] = _parse_used_total(after)
             i += 2
             if i < n and tokens[i].startswith("(cached"):
-                cached = re.match(r"^\(cached (\d+)(MB|kB|GB)\)$", tokens[i])
+                cached = re.match(r"^\(cached (" + _INT + r")(MB|kB|GB)\)$", tokens[i])
                 if cached:
                     record["swap_cached_mb"] = _to_mb(cached.group(1), cached.group(2))
                     i += 1
@@ -195,7 +246,7 @@ def _parse_into(record, line):
             continue
         if tok in ("CPU", "cpu") and after and after.startswith("[") and "]" in after:
             body, _, tail = after[1:].partition("]")
-            shared = int(tail[1:]) if tail.startswith("@") and tail[1:].isdigit() else None
+            shared = int(tail[1:]) if tail.startswith("@") and re.match("^" + _INT + "$", tail[1:]) else None
             cores = _parse_cpu(body, shared)
             if cores is not None and (tail == "" or shared is not None):
                 record["cpu"] = cores
@@ -206,7 +257,7 @@ def _parse_into(record, line):
             if tok == "GR3D2_FREQ":
                 while len(record["gpu_freq_mhz"]) < gpu_cluster:  # GR3D_FREQ had no @MHz
                     record["gpu_freq_mhz"].append(None)
-            else:
+            elif load is not None or record["gpu_load_pct"] is None:
                 record["gpu_load_pct"] = load
             record["gpu_loads_pct"].append(load)
             record["gpu_freq_mhz"].extend(freqs)
@@ -225,7 +276,7 @@ def _parse_into(record, line):
                 record["mts_fg_pct"], record["mts_bg_pct"] = _num(fg.group(1)), _num(bg.group(1))
                 i += 5
                 continue
-        if tok == "EDP" and nxt() == "limit" and nxt(2) and nxt(2).isdigit():
+        if tok == "EDP" and nxt() == "limit" and nxt(2) and re.match("^" + _INT + "$", nxt(2)):
             record["edp_limit_mhz"] = int(nxt(2))
             i += 3
             continue
@@ -246,7 +297,7 @@ def _parse_into(record, line):
                 record["rails_mw"][tok] = values
                 i += 2
                 continue
-            if _ENGINE_NAME.match(tok) and _ENGINE_VALUE.match(after):
+            if _ENGINE_NAME.match(tok):
                 engine = _parse_engine(after)
                 if engine is not None:
                     record["engines"][tok] = engine
@@ -277,41 +328,16 @@ def parse_file(path):
         return parse_lines(handle)
 
 
-# --- which rail is what (../shared/jetson/sysfs.md section 6) ------------------------------------
-
-# Rails that are the whole board's input, in order of preference.
-_INPUT_RAILS = ("VDD_IN", "POM_5V_IN")
-# AGX Orin: VIN_SYS_5V0 supplies VDDQ_VDD2_1V8AO, so the latter is not added (energymon default).
-_AGX_ORIN_SUM = ("VDD_GPU_SOC", "VDD_CPU_CV", "VIN_SYS_5V0")
-# AGX Xavier has no parent rail: the six module rails are summed.
-_AGX_XAVIER_SUM = ("GPU", "CPU", "SOC", "CV", "VDDRQ", "SYS5V")
-# Thor (L4T R38): no total rail is documented; the three module rails are summed.
-_THOR_SUM = ("VDD_GPU", "VDD_CPU_SOC_MSS", "VIN_SYS_5V0")
-GPU_RAILS = ("VDD_GPU", "VDD_SYS_GPU", "POM_5V_GPU", "GPU", "VDD_GPU_SOC", "VDD_CPU_GPU_CV")
-
+# --- which rail is what: the rule lives in jetson/boards.py (TOTAL_POWER_RULES, GPU_RAILS) -----------
 
 def total_power_rails(rail_names):
-    """-> (rails to add for the board's total power, how) or ([], reason) when no rule applies."""
-    names = set(rail_names)
-    for name in _INPUT_RAILS:
-        if name in names:
-            return [name], "{} (board input rail)".format(name)
-    for group, how in ((_AGX_ORIN_SUM, "AGX Orin: sum of VDD_GPU_SOC+VDD_CPU_CV+VIN_SYS_5V0"),
-                       (_AGX_XAVIER_SUM, "AGX Xavier: sum of the six module rails"),
-                       (_THOR_SUM, "Thor: sum of VDD_GPU+VDD_CPU_SOC_MSS+VIN_SYS_5V0")):
-        if all(name in names for name in group):
-            return list(group), how
-    if not names:
-        return [], "no power rails in the samples"
-    rails = sorted(name for name in names if name != "NC")
-    return rails, "unknown board: sum of all rails ({})".format("+".join(rails))
+    """-> (rails to add for the board's input power, how) or ([], reason) when no rule applies."""
+    rails, how, _source = boards.total_power_rule(rail_names)
+    return rails, how
 
 
 def gpu_power_rail(rail_names):
-    for name in GPU_RAILS:
-        if name in rail_names:
-            return name
-    return None
+    return boards.gpu_power_rail(rail_names)
 
 
 def cpu_load_pct(record):

@@ -66,6 +66,9 @@ BUILTIN = {
         "QuantizeLinear": _op(_F, "y_zero_point must be 0"),
         "DequantizeLinear": _op(("INT8",), "x_zero_point must be zero"),
         "NonZero": {"supported": False, "types": [], "restrictions": ""},
+        # ENet's unpooling (ReduceMax, Equal), DeepLabv3+ (ReLU6 = Clip, Expand)
+        "ReduceMax": _op(_F), "Equal": _op(_F + ("INT32",)), "Expand": _op(_F + ("INT32", "BOOL")),
+        "Pad": _op(_F + ("INT8", "INT32")), "Clip": _op(_F + ("INT8",)),
     }),
 }
 BUILTIN["8.4"] = _builtin_version(17, 1, BUILTIN["8.2"]["data_types"], dict(BUILTIN["8.2"]["operators"]))
@@ -92,6 +95,9 @@ BUILTIN["10.0"] = _builtin_version(20, 9, ("DOUBLE", "FP32", "FP16", "BF16", "IN
     "QuantizeLinear": _op(_F10, "y_zero_point must be 0"),
     "DequantizeLinear": _op(("INT8", "FP8", "INT4"), "x_zero_point must be zero"),
     "NonZero": _op(_F),
+    "ReduceMax": _op(_F10 + _I10, "`axes` must be an initializer"), "Equal": _op(_F10 + _I10),
+    "Expand": _op(_F10 + _I10 + ("BOOL",)), "Pad": _op(_F10 + _I10, "`axes` must be an initializer"),
+    "Clip": _op(_F10),
 })
 BUILTIN["10.x-main"] = BUILTIN["10.0"]
 

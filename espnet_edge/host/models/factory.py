@@ -10,12 +10,15 @@ import torch.nn.functional as F
 
 from espnet_edge import zoo
 from espnet_edge.errors import UserError
-from espnet_edge.host.models import espnet, espnetv2
+from espnet_edge.host.models import deeplabv3plus, enet, erfnet, espnet, espnetv2, keymaps
 from espnet_edge.weights import find_weights
 
-FAMILIES = ("espnet-a", "espnet-b", "espnet-c", "espnet", "espnetv2")
+FAMILIES = ("espnet-a", "espnet-b", "espnet-c", "espnet", "espnetv2", "enet", "erfnet", "deeplabv3plus")
 # the input height and width must be multiples of this (see docs/models.md)
-SIZE_MULTIPLE = {"espnet-a": 8, "espnet-b": 8, "espnet-c": 8, "espnet": 8, "espnetv2": 16}
+SIZE_MULTIPLE = {"espnet-a": 8, "espnet-b": 8, "espnet-c": 8, "espnet": 8, "espnetv2": 16,
+                 "enet": 8, "erfnet": 8, "deeplabv3plus": 16}
+INIT_SEED = 0  # architecture-only networks: seeded weights ...
+INIT_CALIBRATION_SIZE = (256, 128)  # ... and batch-norm statistics from one seeded noise batch this size
 
 
 class UpsampleOutput(nn.Module):
@@ -50,6 +53,13 @@ def build_network(family, arch):
     elif family == "espnetv2":
         net = espnetv2.ESPNetv2Segmentation(s=float(arch.get("s", 2.0)),
                                             classes=arch.get("num_classes", 20))
+    elif family == "enet":
+        net = enet.ENet(classes=arch.get("num_classes", 20))
+    elif family == "erfnet":
+        net = erfnet.ERFNet(classes=arch.get("num_classes", 20))
+    elif family == "deeplabv3plus":
+        net = deeplabv3plus.DeepLabV3Plus(arch.get("backbone", "mobilenetv2"), arch.get("num_classes", 19),
+                                          arch.get("output_stride", 16))
     else:
         raise UserError("unknown network family {!r}; choose one of {}".format(family, ", ".join(FAMILIES)))
     return net.eval()
@@ -74,8 +84,10 @@ def read_state_dict(path):
                             path, first[:160]))
     except OSError as exc:
         raise UserError("cannot read checkpoint {}: {}".format(path, exc.strerror or exc))
-    if isinstance(state, dict) and isinstance(state.get("state_dict"), dict):
-        state = state["state_dict"]  # a training checkpoint that wraps the weights
+    for wrapper in ("state_dict", "model_state"):  # training checkpoints (VainF: "model_state")
+        if isinstance(state, dict) and isinstance(state.get(wrapper), dict):
+            state = state[wrapper]
+            break
     if not isinstance(state, dict) or not state or \
             not all(isinstance(k, str) and torch.is_tensor(v) for k, v in state.items()):
         raise UserError("checkpoint {} is not a state dict of tensors (it holds {}); pass the "
@@ -89,12 +101,25 @@ def _few(keys, count=3):
     return shown + (", ..." if len(keys) > count else "")
 
 
-def load_checkpoint(net, path, name="model"):
-    """Load ``path`` into ``net`` strictly; UserError naming what does not fit."""
+KEY_MAP_OF = {"enet": "enet", "erfnet": "erfnet", ("deeplabv3plus", "mobilenetv2"): "deeplabv3plus-mobilenetv2",
+              ("deeplabv3plus", "resnet101"): "deeplabv3plus-resnet101"}
+
+
+def key_map_for(entry):
+    """The keymaps.KeyMap that reads ``entry``'s public checkpoints, or None (ESPNet: our own names)."""
+    name = KEY_MAP_OF.get(entry.family) or KEY_MAP_OF.get((entry.family, entry.arch.get("backbone")))
+    return keymaps.KEY_MAPS[name] if name else None
+
+
+def load_checkpoint(net, path, name="model", key_map=None):
+    """Load ``path`` into ``net`` strictly (through ``key_map`` for checkpoints of a public
+    implementation with other module names); UserError naming what does not fit."""
     state = read_state_dict(path)
-    if any(k.startswith("module.") for k in state):
+    if any(k.startswith("module.") for k in state):  # saved from nn.DataParallel
         state = {k[len("module."):] if k.startswith("module.") else k: v for k, v in state.items()}
     expected = net.state_dict()
+    if key_map is not None:
+        state = key_map.convert(state, expected, "checkpoint {}".format(path))
     # PyTorch < 0.4.1 checkpoints (ESPNet) have no num_batches_tracked counters; they hold no weights.
     ignorable = {k for k in expected if k.endswith("num_batches_tracked")}
     missing = [k for k in expected if k not in state and k not in ignorable]
@@ -116,12 +141,45 @@ def load_checkpoint(net, path, name="model"):
     return net
 
 
+def deterministic_init(family, arch):
+    """An architecture-only network with reproducible weights: seeded init (the process's RNG untouched),
+    batch-norm statistics from one seeded noise batch and the classifier scaled to logits of unit spread
+    on it, so activations keep a trained network's scale for speed/power runs."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(INIT_SEED)
+        net = build_network(family, arch)
+        noise = torch.randn(2, 3, INIT_CALIBRATION_SIZE[1], INIT_CALIBRATION_SIZE[0])
+    norms = [m for m in net.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    for module in norms:
+        module.momentum = None  # cumulative average: after one batch, the batch's statistics
+        module.reset_running_stats()
+        module.train()
+    with torch.no_grad():
+        net(noise)
+        for module in norms:
+            module.momentum = 0.1
+        net.eval()
+        # logits of unit spread, as a trained network gives, so float32 rounding stays comparable
+        classifier = [m for m in net.modules() if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d))][-1]
+        spread = float(net(noise).std())
+        classifier.weight.div_(spread)
+        if classifier.bias is not None:
+            classifier.bias.div_(spread)
+    return net
+
+
 def build_model(entry_or_name, weights=None, pretrained=True):
     """Zoo entry (or name) -> eval-mode network returning logits [N, classes, H, W] at the input size.
 
     ``weights``: an explicit .pth; otherwise found with ``espnet_edge.weights.find_weights``.
-    ``pretrained=False`` gives the same network with random weights."""
+    ``pretrained=False`` gives the same network with random weights. Architecture-only entries
+    without ``weights`` get ``deterministic_init``; their ``weights`` go through the entry's key map."""
     entry = _entry(entry_or_name)
+    if entry.architecture_only:
+        if not (pretrained and weights):
+            return deterministic_init(entry.family, entry.arch)
+        net = build_network(entry.family, entry.arch)
+        return load_checkpoint(net, find_weights(entry, explicit=weights), entry.name, key_map_for(entry)).eval()
     net = build_network(entry.family, entry.arch)
     if pretrained:
         load_checkpoint(net, find_weights(entry, explicit=weights), entry.name)

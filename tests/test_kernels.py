@@ -1,0 +1,116 @@
+"""Kernel efficiency (Fig. 7e): the nvprof and ncu parsers on real recorded profiler output
+(tests/data/kernels, sources in SOURCES.md), time weighting, the outputs, and the one-line errors."""
+
+import json
+import os
+
+import pytest
+
+from conftest import run_cli
+from espnet_edge.errors import UserError
+from espnet_edge.profiler import kernels
+
+DATA = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data", "kernels")
+
+
+def read(name):
+    with open(os.path.join(DATA, name)) as handle:
+        return handle.read()
+
+
+def by_name(records):
+    return dict((r.name, r) for r in records)
+
+
+def test_nvprof_text_metrics_per_kernel():
+    records = by_name(kernels.parse_nvprof(read("nvprof_metrics_gtx1070.txt")))
+    assert sorted(records) == ["getError(int, int, float*, float*, float*)",
+                               "multiply(int, int, float*, float*, float*)",
+                               "void better_reduce_kernel<unsigned int=1024>(float*, float*, unsigned int, unsigned int)"]
+    reduce_kernel = records["void better_reduce_kernel<unsigned int=1024>(float*, float*, unsigned int, unsigned int)"]
+    assert reduce_kernel.invocations == 1000
+    assert reduce_kernel.metrics == {"gld_efficiency": 100.0, "gst_efficiency": 12.5, "shared_efficiency": 99.74}
+    assert records["multiply(int, int, float*, float*, float*)"].metrics["gld_efficiency"] == 82.56
+    # this recording has no warp_execution_efficiency and no times: invocation-weighted, warp missing
+    result = kernels.aggregate(list(records.values()))
+    assert result["weights"] == "invocations" and result["network"]["warp_execution_efficiency"] is None
+    assert result["network"]["gld_efficiency"] == pytest.approx((100.0 + 1000 * 100.0 + 82.56) / 1002)
+    assert result["network"]["gst_efficiency"] == pytest.approx((100.0 + 1000 * 12.5 + 100.0) / 1002)
+    assert result["kernels"][0]["invocations"] == 1000  # heaviest first
+
+
+def test_nvprof_csv_metrics():
+    (record,) = kernels.parse_nvprof(read("nvprof_metrics_k20c.csv"))
+    assert record.name == "__kernel___forma_kernel__0__(float*, int, int, int, int, int, int, float*)"
+    assert record.invocations == 1
+    assert record.metrics == {"gld_efficiency": 100.0, "gst_efficiency": 74.558824,
+                              "shared_efficiency": 41.673992, "warp_execution_efficiency": 100.0}
+
+
+def test_nvprof_summary_times_weight_the_network_mean():
+    times = kernels.parse_nvprof_summary(read("nvprof_summary_meshmode.txt"))
+    assert "[CUDA memcpy DtoH]" not in times and len(times) == 14  # 18 lines, 4 of them copies/memsets
+    assert times["resample_by_picking"] == (28160, pytest.approx(1.72898e9))
+    assert times["axpb"] == (23428, pytest.approx(954.48e6))
+    assert times["divide"] == (6, pytest.approx(359.81e3))
+    # two kernels of that run with made-up efficiencies: the mean follows GPU time, not call counts
+    records = [kernels.KernelRecord("axpb", 23428, metrics={"gld_efficiency": 50.0}),
+               kernels.KernelRecord("face_mass", 1760, metrics={"gld_efficiency": 100.0})]
+    result = kernels.aggregate(kernels.attach_times(records, times))
+    assert result["weights"] == "gpu time"
+    expected = (50.0 * 954.48e6 + 100.0 * 849.96e6) / (954.48e6 + 849.96e6)
+    assert result["network"]["gld_efficiency"] == pytest.approx(expected)
+
+
+def test_ncu_csv_launches_units_and_na():
+    (record,) = kernels.parse_ncu(read("ncu_saxpy_cc121.csv"))
+    assert record.name == "saxpy" and record.invocations == 3
+    assert record.time_ns == pytest.approx((211.94 + 203.02 + 1205.0) * 1e3)  # "1,205.00" us
+    assert record.metrics == {}  # the only other metric was "n/a" on that GPU
+    (gemm,) = kernels.parse_ncu(read("ncu_cute_gemm_a100.csv"))  # older layout with a "Kernel Time" column
+    assert gemm.name == "ampere_h16816gemm_256x128_ldg8_stages_32x3_tn" and gemm.time_ns == 152192.0
+
+
+def test_ncu_metric_mapping_to_the_papers_percentages():
+    names = dict((ours, ncu) for ours, (ncu, _f) in kernels.NCU_METRICS.items())
+    assert names["gld_efficiency"] == "smsp__sass_average_data_bytes_per_sector_mem_global_op_ld.pct"
+    assert names["gst_efficiency"] == "smsp__sass_average_data_bytes_per_sector_mem_global_op_st.pct"
+    # warp execution efficiency: active threads per warp instruction (0..32) as a percentage
+    ncu, factor = kernels.NCU_METRICS["warp_execution_efficiency"]
+    assert ncu == "smsp__thread_inst_executed_per_inst_executed.ratio" and 32 * factor == pytest.approx(100.0)
+
+
+def test_ncu_counter_permission_is_one_line_with_the_fix():
+    with pytest.raises(UserError) as err:
+        kernels.parse_ncu("==ERROR== ERR_NVGPUCTRPERM - The user does not have permission to access NVIDIA GPU "
+                          "Performance Counters on the target device 0.\n")
+    assert "\n" not in str(err.value) and "sudo" in str(err.value) and "RestrictProfilingToAdminUsers" in str(err.value)
+    with pytest.raises(UserError, match="no CSV table"):
+        kernels.parse_ncu("==PROF== Disconnected from process 1\n")
+
+
+def test_results_json_csv_and_bar_chart(tmp_path):
+    import cv2
+    import numpy as np
+
+    networks = {"nvprof-k20c": kernels.aggregate(kernels.parse_nvprof(read("nvprof_metrics_k20c.csv"))),
+                "nvprof-gtx1070": kernels.aggregate(kernels.parse_nvprof(read("nvprof_metrics_gtx1070.txt")))}
+    pngs = kernels.write_results(str(tmp_path), {"tool": "nvprof", "networks": networks})
+    data = json.load(open(str(tmp_path / "kernels.json")))
+    assert data["networks"]["nvprof-k20c"]["network"]["shared_efficiency"] == pytest.approx(41.673992)
+    rows = (tmp_path / "kernels.csv").read_text().splitlines()
+    assert rows[0].startswith("network,kernel,invocations,time_ns,warp_execution_efficiency")
+    assert len(rows) == 1 + 2 + 1 + 3  # header, a network row each, their kernels
+    image = cv2.imread(pngs[0])
+    assert image is not None and image.shape[1] > 300 and len(np.unique(image.reshape(-1, 3), axis=0)) > 20
+    for bgr in ((180, 119, 31), (14, 127, 255)):  # both networks' bars (C0, C1)
+        assert np.any(np.all(np.abs(image.astype(int) - bgr) < 12, axis=2))
+
+
+def test_profile_kernels_off_a_gpu_is_one_line(tmp_path):
+    env = {"PATH": "/usr/bin:/bin"}  # no nvprof/ncu here (and none is installed on CI)
+    proc = run_cli("profile", "--model", "enet-city", "--kernels", "--out", str(tmp_path / "k"), env=env)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    line = proc.stderr.strip().splitlines()
+    assert len(line) == 1 and "nvprof" in line[0] and "ncu" in line[0]
+    assert not (tmp_path / "k").exists()
