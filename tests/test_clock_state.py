@@ -25,9 +25,10 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 REPLAY = os.path.join(HERE, "replay_tegrastats.py")
 TX2_LOG = os.path.join(TEGRASTATS_DIR, "tx2_l4t32-inferred_1.txt")
 TX2_ORIGINAL = (114750000, 1300500000, "nvhost_podgov")
-# Kernel generations of the simulated TX2 devfreq. Only the 4.9 (L4T R32) tree exists in
-# tests/sim_jetson.py today; when it grows a 5.10+ variant (issue 12), add its release here.
-KERNEL_RELEASES = ["32.7.1"]
+# Both devfreq kernel generations of the simulated TX2 layout: L4T 32 (kernel 4.9, min/max writes are
+# the range) and L4T 35 (kernel 5.10, writes are PM-QoS requests; boards.kernel_generation). A real TX2
+# stops at L4T 32; the 5.10 tree stands for the Xavier/Orin boards that run it, with the TX2's table.
+KERNEL_RELEASES = ["32.7.1", "35.2.1"]
 
 HOLDER = """
 import sys, time
@@ -291,14 +292,19 @@ def _commands(onnx, out):
 SIGNALS = [signal.SIGKILL, signal.SIGTERM, signal.SIGINT, signal.SIGHUP]
 
 
+COMMANDS = ["clocks set", "bench", "profile", "sweep"]
+
+
 @pytest.mark.slow
-@pytest.mark.parametrize("command", ["clocks set", "bench", "profile", "sweep"])
+@pytest.mark.parametrize("command", COMMANDS)
 def test_random_kill_points_always_end_with_the_original_clock(command, small_onnx, tmp_path):
     seed = random.randrange(1 << 30)
     rng = random.Random(seed)
     for trial, signum in enumerate(SIGNALS):
         root = tmp_path / "t{}".format(trial)
-        paths = make_board_tree(root, board="tx2", release=rng.choice(KERNEL_RELEASES), nvpmodel_mode=0)
+        # every (signal, kernel) pair is covered across the four commands
+        release = KERNEL_RELEASES[(trial + COMMANDS.index(command)) % len(KERNEL_RELEASES)]
+        paths = make_board_tree(root, board="tx2", release=release, nvpmodel_mode=0)
         argv = [sys.executable, "-m", "espnet_edge"] + _commands(small_onnx, str(root / "out"))[command]
         proc = _start(argv, paths, ESPNET_EDGE_TEGRASTATS=REPLAY, REPLAY_TEGRASTATS_FILE=TX2_LOG)
         where = rng.choice(["state saved", "first write", "pinned", "later"])
@@ -313,7 +319,8 @@ def test_random_kill_points_always_end_with_the_original_clock(command, small_on
         if proc.poll() is None:
             proc.send_signal(signum)
         _out, err = proc.communicate(timeout=120)
-        context = "seed {} trial {} {} {} at {!r}: {}".format(seed, trial, command, signum, where, err[-2000:])
+        context = "seed {} trial {} {} {} L4T {} at {!r}: {}".format(seed, trial, command, signum, release, where,
+                                                                   err[-2000:])
         assert "Traceback" not in err, context
         if command != "clocks set":
             assert proc.returncode != 0, context   # every command here outlives its kill point
