@@ -6,7 +6,7 @@ from espnet_edge.cli import validate
 from espnet_edge.cli.common import add_source_args, check_source_args, segmenter_from_args
 from espnet_edge.errors import UserError
 from espnet_edge.images import list_images, read_image
-from espnet_edge.utils.atomic import write_bytes
+from espnet_edge.utils.atomic import ensure_writable_dir, write_bytes
 from espnet_edge.utils.progress import Progress
 
 
@@ -43,7 +43,7 @@ def run(args):
         raise UserError("--alpha must be between 0 and 1")
     check_source_args(args)
     images = list_images(args.inputs)
-    validate.output_dir(args.out, "--out")
+    ensure_writable_dir(args.out, "--out")
     stems = {}
     for path in images:
         stem = os.path.splitext(os.path.basename(path))[0]

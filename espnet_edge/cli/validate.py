@@ -79,11 +79,19 @@ def output_file(path, flag):
 
 
 def output_dir(path, flag):
+    """``path`` (given as ``flag``) is, or can be created as, a writable folder; nothing is created here."""
     if path is None:
         return None
-    from espnet_edge.utils.atomic import ensure_writable_dir
-
-    return ensure_writable_dir(path, flag)
+    if os.path.exists(path) and not os.path.isdir(path):
+        raise UserError("{} {} is a file, not a folder; choose a folder with {}".format(flag, path, flag))
+    existing = os.path.abspath(path)
+    while not os.path.exists(existing):
+        existing = os.path.dirname(existing)
+    if not os.path.isdir(existing):
+        raise UserError("{} {}: {} is a file, not a folder".format(flag, path, existing))
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise UserError("output folder {} is not writable; choose another with {}".format(existing, flag))
+    return path
 
 
 def input_file(path, flag, what="file"):
