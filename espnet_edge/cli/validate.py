@@ -88,7 +88,8 @@ def output_dir(path, flag):
     while not os.path.exists(existing):
         existing = os.path.dirname(existing)
     if not os.path.isdir(existing):
-        raise UserError("{} {}: {} is a file, not a folder".format(flag, path, existing))
+        raise UserError("cannot create output folder {}: {} is a file, not a folder; choose another with {}".format(
+            path, existing, flag))
     if not os.access(existing, os.W_OK | os.X_OK):
         raise UserError("output folder {} is not writable; choose another with {}".format(existing, flag))
     return path
