@@ -55,7 +55,14 @@ def read_image(path):
         data = np.fromfile(path, dtype=np.uint8)
     except (IOError, OSError) as exc:
         raise UserError("cannot read image {}: {}".format(path, exc))
-    image = cv2.imdecode(data, cv2.IMREAD_COLOR) if data.size else None
+    try:
+        image = cv2.imdecode(data, cv2.IMREAD_COLOR) if data.size else None
+    except cv2.error as exc:   # e.g. a header claiming more pixels than OpenCV's decode limit
+        if "CV_IO_MAX_IMAGE_PIXELS" in str(exc):
+            raise UserError("cannot decode image {}: its header claims more pixels than OpenCV decodes "
+                            "(CV_IO_MAX_IMAGE_PIXELS); resize it or check the file".format(path))
+        raise UserError("cannot decode image {}: OpenCV refused it ({})".format(
+            path, str(exc).strip().splitlines()[-1][:200] if str(exc).strip() else type(exc).__name__))
     if image is None:
         raise UserError("cannot decode image {} (not an image, or truncated)".format(path))
     return image

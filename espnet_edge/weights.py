@@ -32,6 +32,8 @@ def _find_under(root, relative, basename):
 def find_weights(entry, explicit=None, download=True, cache_dir=None):
     """Return the path of ``entry``'s checkpoint, downloading it into the cache as a last resort."""
     if explicit:
+        if os.path.isdir(explicit):
+            raise UserError("weights file {} is a folder; give the checkpoint file itself".format(explicit))
         if not os.path.isfile(explicit):
             raise UserError("weights file {} does not exist".format(explicit))
         return explicit
@@ -61,7 +63,7 @@ def download_weights(entry, destination, timeout=30):
 
     where = "put {} at {} or set ${} to a folder that holds it".format(
         entry.weights_basename, destination, WEIGHTS_ENV)
-    ensure_writable_dir(os.path.dirname(destination))
+    ensure_writable_dir(os.path.dirname(destination), "$" + paths.CACHE_ENV)
     paths.note("downloading the {} checkpoint from {} to {} (sha256-checked; later runs reuse it)".format(
         entry.name, entry.url, destination))
     try:

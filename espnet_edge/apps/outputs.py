@@ -10,7 +10,8 @@ import os
 import tempfile
 
 from espnet_edge.errors import UserError
-from espnet_edge.utils.atomic import atomic_open, default_permissions, ensure_writable_dir, write_bytes
+from espnet_edge.utils.atomic import (atomic_open, check_output_file, default_permissions, ensure_writable_dir,
+                                      write_bytes, write_error)
 
 VIDEO_SAVE_EXTENSIONS = (".mp4", ".avi", ".mov", ".mkv")
 
@@ -36,7 +37,7 @@ class VideoSaver(object):
         self.size = None
         self._writer = None
         self._tmp = None
-        ensure_writable_dir(os.path.dirname(os.path.abspath(path)))
+        check_output_file(path, "--save")
 
     def write(self, image):
         import cv2
@@ -44,9 +45,12 @@ class VideoSaver(object):
         if self._writer is None:
             folder, name = os.path.split(os.path.abspath(self.path))
             ext = os.path.splitext(name)[1]
-            fd, self._tmp = tempfile.mkstemp(prefix="." + name + ".", suffix=".tmp" + ext, dir=folder)
-            os.close(fd)
-            default_permissions(self._tmp)
+            try:
+                fd, self._tmp = tempfile.mkstemp(prefix="." + name + ".", suffix=".tmp" + ext, dir=folder)
+                os.close(fd)
+                default_permissions(self._tmp)
+            except OSError as exc:
+                raise write_error(self.path, exc, "--save")
             self.size = (image.shape[1] - image.shape[1] % 2, image.shape[0] - image.shape[0] % 2)  # mp4v: even
             self._writer = cv2.VideoWriter(self._tmp, cv2.VideoWriter_fourcc(*"mp4v"), self.fps, self.size)
             if not self._writer.isOpened():
@@ -65,8 +69,31 @@ class VideoSaver(object):
             return None
         self._writer.release()
         self._writer = None
-        os.replace(self._tmp, self.path)
+        try:
+            _check_video_plays(self._tmp, self.path)
+            os.replace(self._tmp, self.path)
+        except BaseException as exc:
+            if os.path.exists(self._tmp):
+                os.unlink(self._tmp)
+            if isinstance(exc, OSError):
+                raise write_error(self.path, exc, "--save")
+            raise
         return self.path
+
+
+def _check_video_plays(tmp, path):
+    """cv2.VideoWriter reports no write errors: a full disk leaves a container without its index.
+    Open the closed file again and read a frame before it gets its final name."""
+    import cv2
+
+    capture = cv2.VideoCapture(tmp)
+    try:
+        ok = capture.isOpened() and capture.read()[0]
+    finally:
+        capture.release()
+    if not ok:
+        raise UserError("cannot write video {}: the finished file does not play back (disk full?); free some "
+                        "space or save elsewhere with --save".format(path))
 
 
 class FrameFolderSaver(object):
@@ -75,7 +102,7 @@ class FrameFolderSaver(object):
     def __init__(self, folder):
         self.path = folder
         self.frames = 0
-        ensure_writable_dir(folder)
+        ensure_writable_dir(folder, "--save")
 
     def frame_path(self, index):
         return os.path.join(self.path, "frame_{:06d}.png".format(index))
@@ -86,7 +113,7 @@ class FrameFolderSaver(object):
         ok, data = cv2.imencode(".png", image)
         if not ok:
             raise UserError("cannot encode frame {} as PNG".format(self.frames))
-        write_bytes(self.frame_path(self.frames), data.tobytes())
+        write_bytes(self.frame_path(self.frames), data.tobytes(), flag="--save")
         self.frames += 1
 
     def close(self):
@@ -101,13 +128,13 @@ def write_stats(path, rows, summary):
     """Per-frame rows (dicts with STAT_FIELDS) -> .json ({"summary", "frames"}) or .csv."""
     ext = os.path.splitext(path)[1].lower()
     if ext == ".csv":
-        with atomic_open(path, "w") as handle:
+        with atomic_open(path, "w", flag="--record-stats") as handle:
             writer = csv.DictWriter(handle, fieldnames=STAT_FIELDS, extrasaction="ignore")
             writer.writeheader()
             for row in rows:
                 writer.writerow(row)
         return path
-    with atomic_open(path, "w") as handle:
+    with atomic_open(path, "w", flag="--record-stats") as handle:
         json.dump({"summary": summary, "frames": list(rows)}, handle, indent=1)
         handle.write("\n")
     return path
@@ -116,4 +143,4 @@ def write_stats(path, rows, summary):
 def check_stats_path(path):
     if os.path.splitext(path)[1].lower() not in (".json", ".csv"):
         raise UserError("--record-stats {}: name a .json or .csv file".format(path))
-    ensure_writable_dir(os.path.dirname(os.path.abspath(path)))
+    check_output_file(path, "--record-stats")

@@ -2,7 +2,8 @@
 
 import sys
 
-from espnet_edge.cli.common import add_source_args, segmenter_from_args
+from espnet_edge.cli import validate
+from espnet_edge.cli.common import add_source_args, segmenter_from_args, source_from_args
 from espnet_edge.errors import UserError
 
 
@@ -13,9 +14,11 @@ def add_parser(subparsers):
         "--end-to-end (real frames through preprocessing, the runner, postprocessing and rendering, "
         "pipelined, with decode/preprocess/h2d/compute/d2h/postprocess/render timings).")
     add_source_args(parser, size=True, batch=True, threads=True)
-    parser.add_argument("--warmup", type=int, default=10, help="untimed iterations first (default 10)")
-    parser.add_argument("--iters", type=int, help="timed iterations (default 100)")
-    parser.add_argument("--duration", type=float, metavar="S", help="time for S seconds instead of --iters")
+    parser.add_argument("--warmup", type=validate.non_negative_int, default=10,
+                        help="untimed iterations first (default 10)")
+    parser.add_argument("--iters", type=validate.positive_int, help="timed iterations (default 100)")
+    parser.add_argument("--duration", type=validate.positive_float, metavar="S",
+                        help="time for S seconds instead of --iters")
     parser.add_argument("--end-to-end", action="store_true", help="real frames through preprocess, runner, "
                         "postprocess and render, pipelined, with per-stage timings and glass-to-glass latency")
     parser.add_argument("--sequential", action="store_true", help="with --end-to-end: one frame at a time "
@@ -25,7 +28,7 @@ def add_parser(subparsers):
     parser.add_argument("--images", metavar="DIR", help="frames for --end-to-end (default: synthetic)")
     parser.add_argument("--freq", metavar="MHZ[,MHZ...]", help="pin the GPU to each frequency in turn "
                         "(Jetson only; clocks are restored afterwards)")
-    parser.add_argument("--settle-timeout", type=float, default=10.0, metavar="S",
+    parser.add_argument("--settle-timeout", type=validate.non_negative_float, default=10.0, metavar="S",
                         help="with --freq: wait at most S seconds for the clock to read back and board power to "
                         "settle before each run (default 10)")
     parser.add_argument("--json", metavar="FILE", help="write the results as JSON")
@@ -94,29 +97,22 @@ def run(args):
 
     if args.iters is not None and args.duration is not None:
         raise UserError("give --iters or --duration, not both")
+    source = source_from_args(args)
     images = None
     if args.sequential and not args.end_to_end:
         raise UserError("--sequential is for --end-to-end; add --end-to-end")
     if args.images:
         if not args.end_to_end:
             raise UserError("--images is for --end-to-end; add --end-to-end")
-        from espnet_edge.images import list_images
-
-        images = list_images(args.images)
+        images = validate.image_folder(args.images, "--images")
     freqs = None
-    if getattr(args, "settle_timeout", 0) < 0:
-        raise UserError("--settle-timeout must be >= 0 seconds")
     if args.freq:
         from espnet_edge.jetson.clocks import check_pinnable, parse_freq_list
 
         freqs = parse_freq_list(args.freq)
-        check_pinnable(freqs)
-    if args.json:
-        from espnet_edge.utils.atomic import ensure_writable_dir
-        import os
-
-        ensure_writable_dir(os.path.dirname(os.path.abspath(args.json)))
-    segmenter = segmenter_from_args(args)
+        check_pinnable(freqs, flag="--freq")
+    validate.output_file(args.json, "--json")
+    segmenter = segmenter_from_args(args, source=source)
     segmenter.resize_frames = args.resize_frames
     results = []
     try:
@@ -140,6 +136,6 @@ def run(args):
     finally:
         segmenter.close()
     if args.json:
-        write_json(args.json, results[0] if freqs is None else {"runs": results})
+        write_json(args.json, results[0] if freqs is None else {"runs": results}, flag="--json")
         sys.stdout.write("wrote {}\n".format(args.json))
     return 0

@@ -18,13 +18,10 @@ def add_parser(subparsers):
 
 
 def run(args):
-    import os
-
-    from espnet_edge.errors import UserError
+    from espnet_edge.cli import validate
     from espnet_edge.runtime import trt_support
 
-    if not os.path.isfile(args.file):
-        raise UserError("ONNX file {} does not exist".format(args.file))
+    validate.input_file(args.file, "ONNX file", "export")
     table, issues = trt_support.check_model(args.file, args.trt, args.support)
     if args.json:
         print(json.dumps({"file": args.file, "tensorrt": table.version, "matrix": table.source,

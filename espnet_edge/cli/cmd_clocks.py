@@ -4,7 +4,7 @@ import json
 import sys
 
 from espnet_edge.errors import UserError
-from espnet_edge.jetson import clocks, detect, nvpmodel
+from espnet_edge.jetson import clock_state, clocks, detect, nvpmodel
 
 
 def add_parser(subparsers):
@@ -33,7 +33,15 @@ def gather():
     mode = report["nvpmodel"] = nvpmodel.current_mode()
     states = [clocks.GpuState(gpu) for gpu in info.gpus]
     report["gpus"] = [state.to_dict() for state in states]
-    report["pinned_by_clocks_set"] = bool(clocks.read_saved_state())
+    saved = clocks.read_saved_state()
+    if saved is not None and not clock_state.belongs_here(saved, info):
+        saved = None   # from before a reboot: the kernel reset the clock since
+    report["pinned_by_clocks_set"] = bool(saved and saved.get("persistent"))
+    report["pin"] = None
+    if saved is not None:
+        holder, pid = clock_state.owner(saved)
+        report["pin"] = {"owner": holder, "pid": pid, "saved_at": saved.get("saved_at"),
+                         "original": saved["gpus"]}
     if mode and mode.get("gpu_max_hz"):
         mode["gpu_cap_mhz"] = clocks.mhz(nvpmodel.effective_cap_hz(mode["gpu_max_hz"], states[0].table,
                                                                   info.kernel_generation))
@@ -68,8 +76,14 @@ def print_report(report, out=sys.stdout):
                   ("min / max", "{} / {} MHz".format(_fmt(gpu["min_mhz"]), _fmt(gpu["max_mhz"]))),
                   ("current", "0 MHz (rail-gated: GPU idle)" if cur == 0 else "{} MHz".format(_fmt(cur))),
                   ("steps (MHz)", " ".join(_fmt(f) for f in gpu["available_mhz"]))]
-    if report["pinned_by_clocks_set"]:
+    pin = report["pin"]
+    if pin and pin["owner"] == "clocks set":
         lines.append(("pinned", "yes, by `espnet-edge clocks set` (undo with `espnet-edge clocks restore`)"))
+    elif pin and pin["owner"] == "gone":
+        lines.append(("pinned", "yes, left pinned by PID {} which is gone (killed?); put the original back "
+                                "with `espnet-edge clocks restore`".format(pin["pid"])))
+    elif pin:
+        lines.append(("pinned", "yes, by running PID {} (it puts the clock back when it ends)".format(pin["pid"])))
     width = max(len(key) for key, _ in lines)
     for key, value in lines:
         out.write("{}  {}\n".format(key.ljust(width), value))
@@ -91,7 +105,12 @@ def run(args):
         freqs = clocks.parse_freq_list(args.mhz)
         if len(freqs) != 1:
             raise UserError("`clocks set` takes one frequency, got {}".format(args.mhz))
-        pin = clocks.set_persistent(freqs[0], dry_run=args.dry_run, log=sys.stderr)
+        try:
+            pin = clocks.set_persistent(freqs[0], dry_run=args.dry_run, log=sys.stderr)
+        except UserError as exc:
+            if str(exc) == clocks.NOT_JETSON:
+                raise UserError(clocks.NOT_JETSON.replace("--freq needs", "clocks set needs"))
+            raise
         result = {"requested_mhz": pin.requested_mhz, "applied_mhz": pin.applied_mhz, "cur_mhz": pin.cur_mhz,
                   "dry_run": args.dry_run, "state_file": clocks.STATE_PATH,
                   "kept_earlier_saved_state": pin.kept_earlier_state}

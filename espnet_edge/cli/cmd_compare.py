@@ -1,5 +1,6 @@
 """espnet-edge compare: run artifacts of one network on the same images and compare with the first."""
 
+from espnet_edge.cli import validate
 from espnet_edge.errors import UserError
 
 
@@ -16,25 +17,25 @@ def add_parser(subparsers):
         "torch:espnet-q3 or tensorrt:model.onnx. Exits 1 when a tolerance is exceeded.")
     parser.add_argument("artifacts", nargs="+", metavar="ARTIFACT")
     parser.add_argument("--images", required=True, metavar="DIR", help="image folder (or one image)")
-    parser.add_argument("--max-images", type=int, metavar="N", help="use only the first N images")
-    parser.add_argument("--size", metavar="WxH",
+    parser.add_argument("--max-images", type=validate.positive_int, metavar="N", help="use only the first N images")
+    parser.add_argument("--size", metavar="WxH", type=validate.size_text,
                         help="input size for zoo models (default: the first file artifact's, else native)")
     parser.add_argument("--weights", metavar="FILE", help="checkpoint for zoo models")
-    parser.add_argument("--threads", type=int, help="CPU threads for torch/onnxruntime")
-    parser.add_argument("--min-agreement", type=float, default=DEFAULT_MIN_AGREEMENT,
+    parser.add_argument("--threads", type=validate.positive_int, help="CPU threads for torch/onnxruntime")
+    parser.add_argument("--min-agreement", type=validate.fraction, default=DEFAULT_MIN_AGREEMENT,
                         help="fail when a mask agrees with the first on fewer pixels (default {})".format(
                             DEFAULT_MIN_AGREEMENT))
-    parser.add_argument("--max-logit-diff", type=float, metavar="ATOL",
+    parser.add_argument("--max-logit-diff", type=validate.non_negative_float, metavar="ATOL",
                         help="fail when max |logit difference| exceeds ATOL (default {} when both are "
                         "fp32, else not checked)".format(DEFAULT_MAX_LOGIT_DIFF_FP32))
-    parser.add_argument("--min-miou", type=float, help="fail when mIoU against the first is lower (0..1)")
+    parser.add_argument("--min-miou", type=validate.fraction, help="fail when mIoU against the first is lower (0..1)")
     parser.add_argument("--json", metavar="FILE", help="write the comparison as JSON")
     parser.set_defaults(func=run)
 
 
 def run(args):
     from espnet_edge.apps.compare import check_tolerances, compare_runners, format_report, open_artifacts
-    from espnet_edge.images import list_images, read_image
+    from espnet_edge.images import read_image
     from espnet_edge.utils.atomic import write_json
     from espnet_edge.utils.parsing import parse_size
 
@@ -44,7 +45,8 @@ def run(args):
         value = getattr(args, flag)
         if value is not None and not 0.0 <= value <= 1.0:
             raise UserError("--{} must be between 0 and 1".format(flag.replace("_", "-")))
-    paths = list_images(args.images)
+    validate.output_file(args.json, "--json")
+    paths = validate.image_folder(args.images, "--images")
     if args.max_images:
         paths = paths[:args.max_images]
     frames = [read_image(p) for p in paths]
@@ -58,7 +60,7 @@ def run(args):
     failures = check_tolerances(report, args.min_agreement, args.max_logit_diff, args.min_miou)
     print(format_report(report))
     if args.json:
-        write_json(args.json, report)
+        write_json(args.json, report, flag="--json")
         print("wrote " + args.json)
     if failures:
         print("FAILED: " + "; ".join(failures))

@@ -2,6 +2,7 @@
 
 import sys
 
+from espnet_edge.cli import validate
 from espnet_edge.cli.common import add_source_args, segmenter_from_args
 from espnet_edge.errors import UserError
 from espnet_edge.utils.parsing import parse_size
@@ -27,20 +28,21 @@ def add_parser(subparsers):
                         "file or folder (as --save), or display; repeat for several")
     parser.add_argument("--resize-frames", action="store_true", help="frames of another size than an "
                         "--input-size graph's: resize them on the CPU (slower, not exact) instead of an error")
-    parser.add_argument("--alpha", type=float, default=0.5, help="overlay opacity 0..1 (default 0.5)")
-    parser.add_argument("--max-frames", type=int, metavar="N", help="stop after N frames")
+    parser.add_argument("--alpha", type=validate.fraction, default=0.5, help="overlay opacity 0..1 (default 0.5)")
+    parser.add_argument("--max-frames", type=validate.positive_int, metavar="N", help="stop after N frames")
     parser.add_argument("--record-stats", metavar="FILE", help="per-frame latency/FPS as .json or .csv")
     camera = parser.add_argument_group("camera options (live sources)")
-    camera.add_argument("--camera-size", metavar="WxH", help="capture size (CSI default: the graph's "
-                        "--input-size frame, else the network's input size, so the VIC scales and the CPU does not)")
-    camera.add_argument("--sensor-mode", type=int, metavar="N", help="CSI: nvarguscamerasrc sensor-mode "
-                        "(default: Argus picks one for the capture size)")
-    camera.add_argument("--camera-fps", type=int, help="capture frame rate (CSI default 30)")
+    camera.add_argument("--camera-size", metavar="WxH", type=validate.size_text, help="capture size (CSI "
+                        "default: the graph's --input-size frame, else the network's input size, so the VIC "
+                        "scales and the CPU does not)")
+    camera.add_argument("--sensor-mode", type=validate.non_negative_int, metavar="N",
+                        help="CSI: nvarguscamerasrc sensor-mode (default: Argus picks one for the capture size)")
+    camera.add_argument("--camera-fps", type=validate.positive_int, help="capture frame rate (CSI default 30)")
     camera.add_argument("--flip", type=int, default=0, choices=range(8), metavar="0-7",
                         help="nvvidconv flip-method for CSI cameras (default 0)")
     camera.add_argument("--rtsp-codec", default="h264", choices=("h264", "h265"),
                         help="codec of an RTSP stream on a Jetson (default h264)")
-    camera.add_argument("--rtsp-latency", type=int, default=200, metavar="MS",
+    camera.add_argument("--rtsp-latency", type=validate.non_negative_int, default=200, metavar="MS",
                         help="rtspsrc jitter buffer on a Jetson (default 200 ms; lower for less delay)")
     camera.add_argument("--rtsp-drop-on-latency", action="store_true",
                         help="rtspsrc drops packets later than --rtsp-latency instead of letting the delay grow")
@@ -59,12 +61,8 @@ def run(args):
     from espnet_edge.apps import demo
     from espnet_edge.apps.sources import CaptureOptions, open_source
 
-    if args.max_frames is not None and args.max_frames < 1:
-        raise UserError("--max-frames must be at least 1")
-    if not 0.0 <= args.alpha <= 1.0:
-        raise UserError("--alpha must be between 0 and 1, got {}".format(args.alpha))
-    if args.rtsp_latency < 0:
-        raise UserError("--rtsp-latency must be 0 or more milliseconds")
+    if args.record_stats:
+        validate.output_file(args.record_stats, "--record-stats")
     from espnet_edge.apps.streams import parse_output
 
     kinds = [parse_output(text)[0] for text in args.output or ()]
@@ -74,8 +72,6 @@ def run(args):
         if problem:
             raise UserError("cannot open a window: {}; pass --no-display (with --save FILE to keep "
                             "the output, or --output http://0.0.0.0:8080 to watch it in a browser)".format(problem))
-    if args.sensor_mode is not None and args.sensor_mode < 0:
-        raise UserError("--sensor-mode must be 0 or more (the modes nvarguscamerasrc lists)")
     width, height = parse_size(args.camera_size) if args.camera_size else (None, None)
     options = CaptureOptions(width=width, height=height, framerate=args.camera_fps, flip_method=args.flip,
                              rtsp_latency_ms=args.rtsp_latency, rtsp_codec=args.rtsp_codec,

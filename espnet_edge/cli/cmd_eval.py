@@ -1,5 +1,6 @@
 """espnet-edge eval: mIoU (and the Cityscapes category mIoU) of any backend on a labelled dataset."""
 
+from espnet_edge.cli import validate
 from espnet_edge.cli.common import add_source_args, segmenter_from_args
 from espnet_edge.errors import UserError
 
@@ -17,7 +18,7 @@ def add_parser(subparsers):
     parser.add_argument("--format", choices=("cityscapes", "voc", "masks"),
                         help="dataset layout (default: detected from the folder)")
     parser.add_argument("--split", help="cityscapes/voc split (default val)")
-    parser.add_argument("--limit", type=int, metavar="N", help="evaluate only the first N images")
+    parser.add_argument("--limit", type=validate.positive_int, metavar="N", help="evaluate only the first N images")
     parser.add_argument("--json", metavar="FILE", help="write the full result (confusion matrix, per image) as JSON")
     parser.set_defaults(func=run)
 
@@ -32,6 +33,7 @@ def run(args):
 
     if args.limit is not None and args.limit < 1:
         raise UserError("--limit must be at least 1")
+    validate.output_file(args.json, "--json")
     dataset = open_dataset(args.data, args.format, args.split)
     segmenter = segmenter_from_args(args)
     try:
@@ -41,6 +43,6 @@ def run(args):
         segmenter.close()
     print(format_report(result))
     if args.json:
-        write_json(args.json, result)
+        write_json(args.json, result, flag="--json")
         print("wrote " + args.json)
     return 0

@@ -1,5 +1,8 @@
 """espnet-edge export: zoo model -> verified ONNX (and fp16 / INT8 variants) that TensorRT 8.2 parses."""
 
+import os
+
+from espnet_edge.cli import validate
 from espnet_edge.errors import MissingDependency, UserError
 from espnet_edge.utils.parsing import parse_size
 
@@ -12,19 +15,19 @@ def add_parser(subparsers):
         "PyTorch; the report goes to <file>.report.json.")
     parser.add_argument("--model", required=True, help="zoo model name (see `espnet-edge models`)")
     parser.add_argument("--weights", metavar="FILE", help="checkpoint (default: zoo lookup)")
-    parser.add_argument("--size", metavar="WxH", help="input size (default: the model's native size)")
-    parser.add_argument("--batch", type=int, default=1, help="batch size (default 1)")
-    parser.add_argument("--opset", type=int, default=13, help="ONNX opset (default 13; TensorRT 8.2 takes <= 13)")
+    parser.add_argument("--size", metavar="WxH", type=validate.size_text, help="input size (default: the model's native size)")
+    parser.add_argument("--batch", type=validate.positive_int, default=1, help="batch size (default 1)")
+    parser.add_argument("--opset", type=validate.positive_int, default=13, help="ONNX opset (default 13; TensorRT 8.2 takes <= 13)")
     parser.add_argument("--fp16", action="store_true", help="also write <name>-fp16.onnx (and an engine "
                         "when TensorRT and a GPU are here)")
     parser.add_argument("--int8", action="store_true", help="also write a QDQ INT8 <name>-int8.onnx (needs --calib)")
     parser.add_argument("--calib", metavar="DIR", help="folder of real images for INT8 calibration")
-    parser.add_argument("--calib-count", type=int, help="calibrate on at most N images")
+    parser.add_argument("--calib-count", type=validate.positive_int, help="calibrate on at most N images")
     parser.add_argument("--calib-method", default="percentile", choices=("minmax", "entropy", "percentile"),
                         help="INT8 calibration method (default percentile)")
-    parser.add_argument("--int8-float", type=int, default=4, metavar="N",
+    parser.add_argument("--int8-float", type=validate.non_negative_int, default=4, metavar="N",
                         help="keep the N Convs most sensitive to INT8 in float (default 4; 0: all INT8)")
-    parser.add_argument("--int8-target", type=float, metavar="FRACTION",
+    parser.add_argument("--int8-target", type=validate.fraction, metavar="FRACTION",
                         help="instead of --int8-float: keep Convs in float (those whose quantization adds most "
                         "error first) until the held-out frames' mask agreement with fp32 reaches FRACTION "
                         "(e.g. 0.99)")
@@ -33,7 +36,7 @@ def add_parser(subparsers):
     parser.add_argument("--fuse-pre", action="store_true", help="graph takes NHWC float32 pixels 0..255 "
                         "(resized, checkpoint channel order) and normalises them itself")
     parser.add_argument("--fuse-post", action="store_true", help="graph ends in ArgMax: an int32 class map")
-    parser.add_argument("--input-size", metavar="WxH", help="with --fuse-pre: the graph takes the camera's "
+    parser.add_argument("--input-size", metavar="WxH", type=validate.size_text, help="with --fuse-pre: the graph takes the camera's "
                         "raw BGR frame of this size (NHWC, 0..255) and does channel order, resize and "
                         "normalisation itself, exactly as the checkpoint's CPU preprocessing")
     parser.add_argument("--frame-dtype", default="float32", choices=("float32", "uint8"),
@@ -42,7 +45,7 @@ def add_parser(subparsers):
     parser.add_argument("--fuse-overlay", action="store_true", help="with --input-size: the graph also "
                         "resizes the class map to the frame, colours and blends it: output [N, H + R, W, 3] "
                         "= BGR overlay, then R rows holding the network-size class map")
-    parser.add_argument("--overlay-alpha", type=float, default=0.5, help="overlay opacity fixed in a "
+    parser.add_argument("--overlay-alpha", type=validate.fraction, default=0.5, help="overlay opacity fixed in a "
                         "--fuse-overlay graph (default 0.5)")
     parser.add_argument("--images", metavar="DIR", help="real images to verify on (default: a synthetic frame)")
     parser.add_argument("--trt", default="8.2", help="TensorRT version to check against (8.2, 8.4, 8.5, "
@@ -104,11 +107,29 @@ def run(args):
     if args.int8_target is not None and not (args.int8 and 0 < args.int8_target <= 1):
         raise UserError("--int8-target needs --int8 and a fraction 0 < FRACTION <= 1 (e.g. 0.99)")
     entry = get_model(args.model)
+    # everything the export's later steps read is checked before the 10-25 s export starts
+    validate.image_folder(args.calib, "--calib")
+    validate.image_folder(args.images, "--images")
+    if args.out:
+        validate.output_dir(args.out, "--out")
+    if args.weights:
+        validate.input_file(args.weights, "--weights", "checkpoint")
+    if args.support:
+        validate.input_file(args.support, "--support", "operator table")
     size = parse_size(args.size) if args.size else None
     input_size = parse_size(args.input_size) if args.input_size else None
     overlay_alpha = args.overlay_alpha if args.fuse_overlay else None
     pipeline, variants = _host_export()
-    pipeline.check_frame_options(input_size, args.fuse_pre, args.frame_dtype, overlay_alpha, args.trt, args.support)
+    frame_size = pipeline.check_frame_options(input_size, args.fuse_pre, args.frame_dtype, overlay_alpha,
+                                              args.trt, args.support)
+    fused = pipeline.fused_stages(args.fuse_pre, args.fuse_post, overlay_alpha)
+    target = os.path.join(args.out or pipeline.default_out_dir(),
+                          pipeline.artifact_name(entry.name, size or entry.input_size, args.batch, fused,
+                                                 frame_size=frame_size, frame_dtype=args.frame_dtype))
+    for path in (target, pipeline.report_path(target)):
+        if os.path.isdir(path):
+            raise UserError("{} is a folder where the export writes a file; move it or choose another "
+                            "--out".format(path))
     images = [args.images] if args.images else None
     report = pipeline.export_model(entry, weights=args.weights, size=size, batch=args.batch,
                                    opset=args.opset, fuse_pre=args.fuse_pre, fuse_post=args.fuse_post,

@@ -6,19 +6,20 @@ import os
 import platform
 import sys
 
-from espnet_edge.cli.common import add_source_args
+from espnet_edge.cli import validate
+from espnet_edge.cli.common import add_source_args, source_from_args
 from espnet_edge.errors import UserError
 from espnet_edge.profiler.samplers import SOURCES
 
 
 def add_profiling_args(parser):
     """Options shared by profile and sweep."""
-    parser.add_argument("--idle", type=float, default=3.0, metavar="S",
+    parser.add_argument("--idle", type=validate.non_negative_float, default=3.0, metavar="S",
                         help="idle baseline before the run, seconds (default 3)")
-    parser.add_argument("--duration", type=float, default=10.0, metavar="S",
+    parser.add_argument("--duration", type=validate.positive_float, default=10.0, metavar="S",
                         help="measured phase, seconds (default 10)")
-    parser.add_argument("--warmup", type=int, default=10, metavar="N", help="warm-up inferences (default 10)")
-    parser.add_argument("--interval", type=int, default=100, metavar="MS",
+    parser.add_argument("--warmup", type=validate.non_negative_int, default=10, metavar="N", help="warm-up inferences (default 10)")
+    parser.add_argument("--interval", type=validate.positive_int, default=100, metavar="MS",
                         help="sampling interval in ms (default 100)")
     parser.add_argument("--source", default="auto", choices=SOURCES,
                         help="where samples come from: auto = tegrastats if present, else host "
@@ -27,7 +28,7 @@ def add_profiling_args(parser):
     parser.add_argument("--power-interval", type=int, default=10, metavar="MS",
                         help="read the board's INA3221/INA238 input-power node every MS ms for the energy "
                         "integral (default 10; 0 = tegrastats only)")
-    parser.add_argument("--settle-timeout", type=float, default=10.0, metavar="S",
+    parser.add_argument("--settle-timeout", type=validate.non_negative_float, default=10.0, metavar="S",
                         help="wait at most S seconds for the GPU clock and board power to settle (default 10)")
     parser.add_argument("--emc", type=int, metavar="MHZ",
                         help="pin the memory (EMC) clock for the run where the board allows it (restored "
@@ -41,7 +42,7 @@ def add_parser(subparsers):
         "RAPL on a PC); writes summary.json, samples.csv, the raw tegrastats log and settings.json to "
         "profiles/<run>/. Figures that cannot be measured here are listed as missing.")
     add_source_args(parser)
-    parser.add_argument("--freq", type=int, metavar="MHZ",
+    parser.add_argument("--freq", type=validate.positive_int, metavar="MHZ",
                         help="pin the GPU clock to this table step for the run (restored afterwards)")
     add_profiling_args(parser)
     parser.add_argument("--name", help="run folder name (default <model>-<timestamp>[-<freq>MHz]); "
@@ -50,7 +51,7 @@ def add_parser(subparsers):
     parser.add_argument("--kernels", action="store_true",
                         help="instead: kernel efficiency (Fig. 7e) under nvprof (JetPack 4.x) or ncu (JetPack 5+, "
                         "desktop): kernels.json, kernels.csv, kernel_efficiency.png")
-    parser.add_argument("--kernel-iters", type=int, default=20, metavar="N",
+    parser.add_argument("--kernel-iters", type=validate.positive_int, default=20, metavar="N",
                         help="inferences profiled with --kernels (default 20; every kernel launch is replayed)")
     parser.set_defaults(func=run)
 
@@ -120,27 +121,31 @@ def check_measuring_args(args):
 
 def profile_one(args, segmenter, out_dir, label, freq_mhz=None, name=None, exact=False):
     """Pin (optionally), profile, write the run folder; returns (folder, summary)."""
-    from espnet_edge.profiler.profile import new_run_dir, profile_run, run_name, write_run
+    from espnet_edge.profiler.profile import new_run_dir, profile_run, release_run_dir, run_name, write_run
 
     target = new_run_dir(out_dir, name or run_name(label, freq_mhz), exact=exact)
-    power_samples = []
-    with pinned(freq_mhz) as freq, pinned_emc(getattr(args, "emc", None)) as emc:
-        summary, samples, raw = profile_run(
-            segmenter, source=args.source, interval_ms=args.interval, idle_s=args.idle, warmup=args.warmup,
-            duration_s=args.duration, power_interval_ms=getattr(args, "power_interval", None),
-            pinned_mhz=freq["applied_mhz"] if freq else None,
-            settle_timeout_s=getattr(args, "settle_timeout", 10.0), power_samples_out=power_samples)
-    summary["emc_pin"] = emc
-    summary["run"] = os.path.basename(target)
-    summary["label"] = label
-    summary["gpu_freq"] = freq
-    describe = None
     try:
-        describe = segmenter.runner.describe()
-    except Exception:
-        pass
-    summary["runner"] = describe
-    write_run(target, summary, samples, raw, settings_of(args, describe, freq), power_samples=power_samples)
+        power_samples = []
+        with pinned(freq_mhz) as freq, pinned_emc(getattr(args, "emc", None)) as emc:
+            summary, samples, raw = profile_run(
+                segmenter, source=args.source, interval_ms=args.interval, idle_s=args.idle, warmup=args.warmup,
+                duration_s=args.duration, power_interval_ms=getattr(args, "power_interval", None),
+                pinned_mhz=freq["applied_mhz"] if freq else None,
+                settle_timeout_s=getattr(args, "settle_timeout", 10.0), power_samples_out=power_samples)
+        summary["emc_pin"] = emc
+        summary["run"] = os.path.basename(target)
+        summary["label"] = label
+        summary["gpu_freq"] = freq
+        describe = None
+        try:
+            describe = segmenter.runner.describe()
+        except Exception:
+            pass
+        summary["runner"] = describe
+        write_run(target, summary, samples, raw, settings_of(args, describe, freq), power_samples=power_samples)
+    except BaseException:
+        release_run_dir(target)
+        raise
     return target, summary
 
 
@@ -157,11 +162,20 @@ def run(args):
     if args.freq is not None and args.freq <= 0:
         raise UserError("--freq must be a positive GPU frequency in MHz")
     check_measuring_args(args)
-    out_dir = os.path.abspath(args.out or default_out_dir())
+    from espnet_edge.profiler.profile import check_run_name
+
+    source = source_from_args(args)
+    if args.name is not None:
+        check_run_name(args.name)
+    out_dir = validate.output_dir(os.path.abspath(args.out or default_out_dir()), "--out")
+    if args.freq:
+        from espnet_edge.jetson.clocks import check_pinnable
+
+        check_pinnable([args.freq], flag="--freq")
     if args.kernels:
         return run_kernels(args, out_dir)
     with signals_as_interrupt():
-        segmenter = segmenter_from_args(args)
+        segmenter = segmenter_from_args(args, source=source)
         try:
             target, summary = profile_one(args, segmenter, out_dir, source_label(args), args.freq,
                                           name=args.name, exact=bool(args.name))

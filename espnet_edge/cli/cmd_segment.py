@@ -3,10 +3,11 @@
 import os
 
 from espnet_edge.api import load
+from espnet_edge.cli import validate
 from espnet_edge.cli.common import add_source_args, source_from_args
 from espnet_edge.errors import UserError
 from espnet_edge.images import list_images
-from espnet_edge.utils.atomic import atomic_path, ensure_writable_dir
+from espnet_edge.utils.atomic import ensure_writable_dir, write_bytes
 from espnet_edge.utils.progress import Progress
 
 
@@ -23,29 +24,26 @@ def add_parser(subparsers):
     parser.add_argument("--color", action="store_true", help="also write <stem>_color.png (palette)")
     parser.add_argument("--overlay", action="store_true", help="also write <stem>_overlay.png (with a legend of "
                         "the classes present, as the demo draws)")
-    parser.add_argument("--alpha", type=float, default=0.5, help="overlay opacity (default 0.5)")
+    parser.add_argument("--alpha", type=validate.fraction, default=0.5, help="overlay opacity (default 0.5)")
     parser.set_defaults(func=run)
 
 
 def _write_png(path, image):
     import cv2
 
-    with atomic_path(path) as tmp:
-        ok, data = cv2.imencode(".png", image)
-        if not ok:
-            raise UserError("could not encode {}".format(path))
-        data.tofile(tmp)
+    ok, data = cv2.imencode(".png", image)
+    if not ok:
+        raise UserError("could not encode {}".format(path))
+    write_bytes(path, data.tobytes(), flag="--out")   # checked: a full disk is one line, no 0-byte PNG
 
 
 def run(args):
     from espnet_edge.cli.common import require_trained_model
 
     require_trained_model(args, "segment")
-    if not 0.0 <= args.alpha <= 1.0:
-        raise UserError("--alpha must be between 0 and 1")
     source = source_from_args(args)
     images = list_images(args.inputs)
-    ensure_writable_dir(args.out)
+    ensure_writable_dir(args.out, "--out")
     stems = {}
     for path in images:
         stem = os.path.splitext(os.path.basename(path))[0]
@@ -53,6 +51,11 @@ def run(args):
             raise UserError("{} and {} would both write {}.png; segment them into different --out "
                             "folders".format(stems[stem], path, stem))
         stems[stem] = path
+        for suffix in (".png", "_color.png", "_overlay.png"):
+            target = os.path.join(args.out, stem + suffix)
+            if os.path.isdir(target):
+                raise UserError("{} is a folder where segment writes {}; move it or choose another "
+                                "--out".format(target, os.path.basename(target)))
     with load(source, threads=args.threads) as model:
         with Progress(len(images), "segment") as progress:
             for path in images:

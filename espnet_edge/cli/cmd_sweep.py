@@ -6,6 +6,7 @@ import os
 import shutil
 
 from espnet_edge.cli.cmd_profile import add_profiling_args, profile_one, source_label
+from espnet_edge.cli import validate
 from espnet_edge.cli.common import backend_choices
 from espnet_edge.errors import UserError
 
@@ -22,8 +23,9 @@ def add_parser(subparsers):
     group.add_argument("--engine", action="append", default=[], metavar="FILE", help="TensorRT engine")
     parser.add_argument("--weights", metavar="FILE", help="checkpoint for a single --model")
     parser.add_argument("--backend", default="auto", choices=backend_choices())
-    parser.add_argument("--size", metavar="WxH", help="network input size (default: the model's)")
-    parser.add_argument("--threads", type=int, help="CPU threads for the backend")
+    parser.add_argument("--size", metavar="WxH", type=validate.size_text,
+                        help="network input size (default: the model's)")
+    parser.add_argument("--threads", type=validate.positive_int, help="CPU threads for the backend")
     parser.add_argument("--freqs", metavar="MHZ,...", help="GPU frequencies, e.g. 114,420,828,1134,1300")
     add_profiling_args(parser)
     parser.add_argument("--from-logs", action="append", default=[], metavar="DIR",
@@ -54,18 +56,23 @@ def _target(args):
         target = os.path.abspath(args.out)
         if os.path.exists(target):
             raise UserError("{} already exists; a sweep never overwrites: choose a new --out".format(target))
-        return target
+        return new_run_dir(os.path.dirname(target), os.path.basename(target), exact=True)
     stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
     return new_run_dir(default_out_dir(), "sweep-" + stamp)
 
 
 def _finish(tmp, target):
-    if os.path.exists(target):
-        raise UserError("{} appeared during the sweep; it is never overwritten (results left in {})".format(
-            target, tmp))
     from espnet_edge.profiler.profile import publish_dir
 
     publish_dir(tmp, target)
+
+
+def _finished_runs(runs_dir):
+    """Run folders written completely (publish_dir renames a run in whole, summary.json included)."""
+    if not os.path.isdir(runs_dir):
+        return []
+    return sorted(name for name in os.listdir(runs_dir) if not name.startswith(".")
+                  and os.path.isfile(os.path.join(runs_dir, name, "summary.json")))
 
 
 def _report(runs, tmp, target):
@@ -82,18 +89,22 @@ def _report(runs, tmp, target):
 
 
 def run_from_logs(args):
-    from espnet_edge.profiler.profile import staging_dir
+    from espnet_edge.profiler.profile import release_run_dir, staging_dir
     from espnet_edge.profiler.sweep import load_runs
 
     if _sources(args) or args.freqs:
         raise UserError("--from-logs rebuilds a report from recorded runs; drop --model/--onnx/--engine/--freqs")
     runs = load_runs([os.path.abspath(d) for d in args.from_logs])
     target = _target(args)
-    tmp = staging_dir(target)
     try:
-        _report(runs, tmp, target)
+        tmp = staging_dir(target)
+        try:
+            _report(runs, tmp, target)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
     except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
+        release_run_dir(target)
         raise
     return 0
 
@@ -101,7 +112,7 @@ def run_from_logs(args):
 def run(args):
     from espnet_edge.cli.common import segmenter_from_args
     from espnet_edge.jetson.clocks import check_pinnable, parse_freq_list
-    from espnet_edge.profiler.profile import log, staging_dir
+    from espnet_edge.profiler.profile import log, new_run_dir, publish_dir, release_run_dir, staging_dir
     from espnet_edge.utils.signals import signals_as_interrupt
     from espnet_edge.profiler.sweep import check_freqs, gpu_table_mhz
 
@@ -113,9 +124,13 @@ def run(args):
                         "or --from-logs DIR")
     if not args.freqs:
         raise UserError("give the GPU frequencies to sweep, e.g. --freqs 114,420,828,1134,1300")
+    for kind, value in sources:
+        if kind != "model":
+            validate.input_file(value, "--" + kind, "ONNX file" if kind == "onnx" else "engine")
+    validate.input_file(args.weights, "--weights", "checkpoint")
     freqs = parse_freq_list(args.freqs)
     steps = check_freqs(freqs, gpu_table_mhz())
-    check_pinnable(freqs)
+    check_pinnable(freqs, flag="--freqs")
     from espnet_edge.cli.cmd_profile import check_measuring_args
     check_measuring_args(args)
     for freq, step in sorted(steps.items()):
@@ -126,7 +141,11 @@ def run(args):
         raise UserError("two sources share the name {!r}; rename one file".format(
             [l for l in labels if labels.count(l) > 1][0]))
     target = _target(args)
-    tmp = staging_dir(target)
+    try:
+        tmp = staging_dir(target)
+    except BaseException:
+        release_run_dir(target)
+        raise
     runs_dir = os.path.join(tmp, "runs")
     runs = []
     try:
@@ -144,12 +163,14 @@ def run(args):
                     segmenter.close()
         _report(runs, tmp, target)
     except BaseException:
-        if runs and os.path.isdir(tmp):
-            kept = target + "-incomplete"
-            if not os.path.exists(kept):
-                os.rename(tmp, kept)
-                log("sweep stopped; the {} finished run(s) are in {} (rebuild with --from-logs)".format(
-                    len(runs), kept))
+        release_run_dir(target)
+        finished = _finished_runs(runs_dir)   # on disk: a run stopped right after it was written counts
+        if finished:
+            # never delete a finished run: an earlier stopped sweep's -incomplete folder means -incomplete-2
+            kept = new_run_dir(os.path.dirname(target), os.path.basename(target) + "-incomplete")
+            publish_dir(tmp, kept)
+            log("sweep stopped; the {} finished run(s) are in {} (rebuild with --from-logs)".format(
+                len(finished), kept))
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return 0

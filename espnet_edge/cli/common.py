@@ -1,5 +1,6 @@
 """Options shared by the subcommands that run a network, and how they become a Segmenter."""
 
+from espnet_edge.cli import validate
 from espnet_edge.utils.parsing import parse_size
 
 
@@ -22,11 +23,12 @@ def add_source_args(parser, size=True, batch=False, threads=True):
                         help="auto: tensorrt for --engine, else onnxruntime (a --model is exported to "
                         "ONNX on demand); torch runs --model in PyTorch")
     if size:
-        parser.add_argument("--size", metavar="WxH", help="network input size (default: the model's)")
+        parser.add_argument("--size", metavar="WxH", type=validate.size_text,
+                            help="network input size (default: the model's)")
     if batch:
-        parser.add_argument("--batch", type=int, default=1, help="batch size (default 1)")
+        parser.add_argument("--batch", type=validate.positive_int, default=1, help="batch size (default 1)")
     if threads:
-        parser.add_argument("--threads", type=int, help="CPU threads for the backend")
+        parser.add_argument("--threads", type=validate.positive_int, help="CPU threads for the backend")
 
 
 def require_trained_model(args, action):
@@ -41,6 +43,9 @@ def source_from_args(args):
     """The user's --model/--onnx/--engine/--backend/--size/--batch resolved (and checked) once."""
     from espnet_edge.backends import resolve
 
+    validate.input_file(getattr(args, "onnx", None), "--onnx", "ONNX file")
+    validate.input_file(getattr(args, "engine", None), "--engine", "engine")
+    validate.input_file(getattr(args, "weights", None), "--weights", "checkpoint")
     size = parse_size(args.size) if getattr(args, "size", None) else None
     return resolve(model=args.model, onnx=args.onnx, engine=args.engine, backend=args.backend,
                    weights=args.weights, size=size, batch=getattr(args, "batch", 1))

@@ -49,7 +49,11 @@ def build_parser():
 
 
 def main(argv=None):
-    parser = build_parser()
+    try:
+        parser = build_parser()
+    except KeyboardInterrupt:   # Ctrl-C while the subcommands are imported: no traceback
+        sys.stderr.write("espnet-edge: interrupted\n")
+        return 130
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
         parser.print_help()
@@ -64,6 +68,14 @@ def main(argv=None):
         return 130
     except BrokenPipeError:
         return 0
+    except OSError as exc:   # a write that no helper checked (disk full, read-only): still one line
+        from espnet_edge.utils.atomic import WRITE_ERRNOS
+
+        if exc.errno not in WRITE_ERRNOS:
+            raise
+        sys.stderr.write("espnet-edge {}: error: {}{}\n".format(
+            args.command, exc.strerror or exc, ": " + str(exc.filename) if exc.filename else ""))
+        return 1
     return int(result or 0)
 
 

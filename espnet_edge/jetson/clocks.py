@@ -6,12 +6,14 @@ API used by bench/profile/sweep:
         ...
 Pinning = writing the same table value to min_freq and max_freq, in an order that never leaves
 min > max (the kernel rejects that), with the governor set to "performance" when the kernel offers it.
-The previous min/max/governor come back on normal exit, exceptions, SIGINT, SIGTERM and SIGHUP.
+The previous min/max/governor come back on normal exit, exceptions, SIGINT, SIGTERM and SIGHUP (a
+signal arriving during a write sequence is acted on after it). Before the first sysfs write the
+original state is saved (jetson/clock_state.py), so `espnet-edge clocks restore` undoes a pin whose
+process was killed outright (SIGKILL, OOM killer); the next pin finding such a leftover restores it first.
 """
 
 import errno
 import fcntl
-import json
 import os
 import signal
 import sys
@@ -19,12 +21,11 @@ import threading
 import time
 
 from espnet_edge.errors import UserError
-from espnet_edge.jetson import boards, detect, nvpmodel, sysfs
+from espnet_edge.jetson import boards, clock_state, detect, nvpmodel, sysfs
 
 NOT_JETSON = "not a Jetson (no GPU devfreq under /sys/class/devfreq): --freq needs a Jetson board"
 LOCK_PATHS = ("/run/lock/espnet-edge-gpu-clock.lock", "/tmp/espnet-edge-gpu-clock.lock")
-STATE_PATH = "/var/tmp/espnet-edge-gpu-clock.json"
-BOOT_ID = "/proc/sys/kernel/random/boot_id"
+STATE_PATH = clock_state.STATE_PATH
 PIN_GOVERNOR = "performance"
 RANGE_SLACK_MHZ = 1.0   # users type whole MHz: 114 still means the 114.75 MHz bottom step
 SIGNAL_EXIT = {signal.SIGTERM: 128 + signal.SIGTERM, signal.SIGHUP: 128 + signal.SIGHUP}
@@ -155,14 +156,22 @@ class SysfsWriter(object):
             _say(self.log, "dry-run: would write {} > {}".format(value, shown))
             return
         self.journal.append((shown, str(value)))
+        data = str(value).encode("ascii")
         try:
             if self.hook is not None:
                 self.hook(path, value)
-            with open(path, "w") as handle:
-                handle.write(str(value))
+            # one unbuffered write: nothing is left pending in a buffer that a later close could flush
+            fd = os.open(path, os.O_WRONLY | os.O_TRUNC)
+            try:
+                written = os.write(fd, data)
+            finally:
+                os.close(fd)
         except (IOError, OSError) as exc:
             raise WriteRejected("the kernel rejected writing {} to {} ({})".format(
                 value, shown, exc.strerror or exc))
+        if written != len(data):
+            raise WriteRejected("the kernel took {} of {} bytes writing {} to {}".format(
+                written, len(data), value, shown))
 
 
 def _say(log, message):
@@ -178,6 +187,29 @@ def _write_access_error(paths, gpu):
                              "files with a udev rule such as /etc/udev/rules.d/99-espnet-edge-gpu.rules: {} "
                              "(see docs/jetson.md)".format(sysfs.unprefix(path), UDEV_EXAMPLE.format(name=gpu.name)))
     return None
+
+
+def put_back(gpu, saved_record, writer):
+    """Write one saved record (clock_state.record) back to ``gpu``: min/max in a safe order, then governor."""
+    cur_min, cur_max = _read_int(gpu.file("min_freq")), _read_int(gpu.file("max_freq"))
+    for name, value in plan_minmax_writes(cur_min, cur_max, saved_record["min_freq"], saved_record["max_freq"]):
+        writer.write(gpu.file(name), value)
+    governor = saved_record.get("governor")
+    if governor and sysfs.read_text(gpu.file("governor")) != governor:
+        writer.write(gpu.file("governor"), governor)
+
+
+def _gpus_by_devfreq(info, records):
+    """[(gpu, record)] for saved records; UserError when one names a devfreq this board lacks."""
+    by_dir = dict((sysfs.unprefix(gpu.freq_dir), gpu) for gpu in info.gpus)
+    pairs = []
+    for saved_record in records:
+        gpu = by_dir.get(saved_record["devfreq"])
+        if gpu is None:
+            raise UserError("{} names {} but this board has no such GPU devfreq; {}".format(
+                STATE_PATH, saved_record["devfreq"], clock_state.RESET_HINT))
+        pairs.append((gpu, saved_record))
+    return pairs
 
 
 class ClockLock(object):
@@ -297,7 +329,7 @@ def detect_or_power_up(writer, log, dry_run=False, wait_s=2.0):
 class GpuClockPin(object):
     """Context manager returned by pin_gpu(); see the module docstring."""
 
-    def __init__(self, freq_mhz, dry_run=False, log=sys.stderr, writer=None, persistent=False, on_saved=None):
+    def __init__(self, freq_mhz, dry_run=False, log=sys.stderr, writer=None, persistent=False):
         self.requested_mhz = freq_mhz
         self.applied_mhz = None
         self.applied_hz = None
@@ -315,8 +347,10 @@ class GpuClockPin(object):
         self._touched = False
         self._restored = False
         self._previous_handlers = {}
-        self.on_saved = on_saved
         self.kept_earlier_state = False
+        self.took_over_stale = False
+        self._state_role = None   # "file": we wrote the state file; "run": our record sits in a `clocks set` file
+        self._critical = False    # a write sequence is running: signals wait for its end
         self._restoring = False
         self._pending_signal = None
 
@@ -344,11 +378,21 @@ class GpuClockPin(object):
         if not self.dry_run:
             self._lock.acquire()
         try:
-            self.saved = [(gpu, GpuState(gpu)) for gpu in info.gpus]  # re-read under the lock
             self._install_signal_handlers()
-            if self.on_saved is not None:
-                self.on_saved(self)
-            self._pin()
+            self._critical = True
+            try:
+                if not self.dry_run:
+                    self._take_over_leftover_state()
+                self.saved = [(gpu, GpuState(gpu)) for gpu in info.gpus]  # re-read under the lock
+                if not self.dry_run:
+                    self._save_state()
+                self._pin()
+            finally:
+                self._critical = False
+            pending, self._pending_signal = self._pending_signal, None
+            if pending is not None:
+                self._restore_and_unlock()
+                self._raise_for_signal(pending)
         except UserError as exc:
             touched = self._touched
             problems = self._restore_and_unlock()
@@ -359,6 +403,59 @@ class GpuClockPin(object):
             self._restore_and_unlock()
             raise
         return self
+
+    def _take_over_leftover_state(self):
+        """A state file left by a run that is gone (we hold the lock, so its owner is not running):
+        put its pin back first rather than saving that pin as "original"."""
+        data = clock_state.read()
+        if data is None:
+            return
+        if not clock_state.belongs_here(data, self.info):
+            clock_state.remove()
+            _say(self.log, "discarded a saved clock state from before a reboot or another board")
+            return
+        run = data.get("run")
+        if run is not None:
+            for gpu, saved_record in _gpus_by_devfreq(self.info, run["gpus"]):
+                put_back(gpu, saved_record, self.writer)
+            del data["run"]
+            clock_state.write(data)
+            self.took_over_stale = True
+            _say(self.log, "found the GPU pinned by PID {} which is gone; put back the `clocks set` pin "
+                           "it ran on first".format(run.get("pid")))
+        if not data.get("persistent"):
+            for gpu, saved_record in _gpus_by_devfreq(self.info, data["gpus"]):
+                put_back(gpu, saved_record, self.writer)
+            clock_state.remove()
+            self.took_over_stale = True
+            first = data["gpus"][0]
+            _say(self.log, "found the GPU left pinned by PID {} which is gone; restored min {} / max {} / "
+                           "governor {} first".format(data.get("pid"), fmt_mhz(first["min_freq"]),
+                                                       fmt_mhz(first["max_freq"]), first.get("governor")))
+
+    def _save_state(self):
+        """Before the first write: the original state on disk (fsync + rename)."""
+        records = [clock_state.record(gpu, state.min_hz, state.max_hz, state.governor) for gpu, state in self.saved]
+        data = clock_state.read()
+        if data is None:
+            clock_state.write(clock_state.new_state(self.info, records, self.persistent))
+            self._state_role = "file"
+        elif self.persistent:
+            self.kept_earlier_state = True   # a second `clocks set` keeps the first one's original
+        else:
+            data["run"] = {"pid": os.getpid(), "saved_at": time.strftime("%Y-%m-%dT%H:%M:%S"), "gpus": records}
+            clock_state.write(data)
+            self._state_role = "run"
+
+    def _forget_state(self):
+        """After a complete restore: the saved state (or our run record in it) is no longer needed."""
+        role, self._state_role = self._state_role, None
+        if role == "file":
+            clock_state.remove()
+        elif role == "run":
+            data = clock_state.read()
+            if data is not None and data.pop("run", None) is not None:
+                clock_state.write(data)
 
     def _wants_governor(self, state):
         return PIN_GOVERNOR in state.governors and state.governor != PIN_GOVERNOR
@@ -401,6 +498,7 @@ class GpuClockPin(object):
     def __exit__(self, exc_type, exc, tb):
         if self.persistent and exc_type is None:
             self._restored = True   # `clocks set`: the pin outlives us; `clocks restore` undoes it
+            self._state_role = None
         self._restore_and_unlock()
         return False
 
@@ -435,6 +533,8 @@ class GpuClockPin(object):
         self._restoring = True
         try:
             problems = self.restore()
+            if not problems:
+                self._forget_state()
         finally:
             self._uninstall_signal_handlers()
             self._lock.release()
@@ -449,6 +549,8 @@ class GpuClockPin(object):
         if self.dry_run or threading.current_thread() is not threading.main_thread():
             return
         for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+            if signal.getsignal(signum) == signal.SIG_IGN:
+                continue   # ignored when we started (nohup): stays ignored
             self._previous_handlers[signum] = signal.signal(signum, self._on_signal)
 
     def _uninstall_signal_handlers(self):
@@ -457,7 +559,7 @@ class GpuClockPin(object):
         self._previous_handlers = {}
 
     def _on_signal(self, signum, frame):
-        if self._restoring:
+        if self._restoring or self._critical:
             self._pending_signal = signum
             return
         self._restore_and_unlock()   # restore first, whatever the code above us does with the exception
@@ -476,75 +578,55 @@ def pin_gpu(freq_mhz, dry_run=False, log=sys.stderr, writer=None):
     return GpuClockPin(freq_mhz, dry_run=dry_run, log=log, writer=writer)
 
 
-def check_pinnable(freqs_mhz):
+def check_pinnable(freqs_mhz, flag="--freq"):
     """Fail before the first run when any of several frequencies cannot be pinned here (not a
-    Jetson, outside the table, above the nvpmodel cap, no write access): a dry run of each pin."""
-    detect_or_power_up(SysfsWriter(), sys.stderr)   # a GPU rail-gated since boot is powered up once here
-    for freq in freqs_mhz:
-        with pin_gpu(freq, dry_run=True, log=None):
-            pass
+    Jetson, outside the table, above the nvpmodel cap, no write access): a dry run of each pin.
+    ``flag``: the option the user typed, for the messages."""
+    try:
+        detect_or_power_up(SysfsWriter(), sys.stderr)   # a GPU rail-gated since boot is powered up once here
+        for freq in freqs_mhz:
+            with pin_gpu(freq, dry_run=True, log=None):
+                pass
+    except UserError as exc:
+        if str(exc) == NOT_JETSON:
+            raise UserError(NOT_JETSON.replace("--freq", flag))
+        raise
 
 
 # -- persistent pin: `espnet-edge clocks set` / `clocks restore` -----------------------------------
-def _boot_id():
-    return sysfs.read_board(BOOT_ID)
-
-
 def read_saved_state():
-    text = sysfs.read_text(sysfs.path(STATE_PATH))
-    if text is None:
-        return None
-    try:
-        return json.loads(text)
-    except ValueError:
-        raise UserError("{} is not valid JSON; delete it and reset the clock with sudo nvpmodel -m <mode>"
-                        .format(STATE_PATH))
+    return clock_state.read()
 
 
 def set_persistent(freq_mhz, dry_run=False, log=sys.stderr, writer=None):
     """Pin until `clocks restore`; the original state is saved once (a second `set` keeps the first one)."""
-    from espnet_edge.utils.atomic import write_json
-
-    def save_original(pin):
-        saved = read_saved_state()
-        if saved and saved.get("boot_id") not in (None, _boot_id()):
-            saved = None  # left over from before a reboot: the kernel has reset the clock since
-        if saved is None and not dry_run:
-            write_json(sysfs.path(STATE_PATH), {
-                "boot_id": _boot_id(), "saved_at": time.strftime("%Y-%m-%dT%H:%M:%S"), "pid": os.getpid(),
-                "gpus": [{"devfreq": sysfs.unprefix(gpu.freq_dir), "min_freq": state.min_hz,
-                          "max_freq": state.max_hz, "governor": state.governor}
-                         for gpu, state in pin.saved]})
-        pin.kept_earlier_state = saved is not None
-
-    pin = GpuClockPin(freq_mhz, dry_run=dry_run, log=log, writer=writer, persistent=True, on_saved=save_original)
+    pin = GpuClockPin(freq_mhz, dry_run=dry_run, log=log, writer=writer, persistent=True)
     with pin:
         pass
     return pin
 
 
 def restore_persistent(dry_run=False, log=sys.stderr, writer=None):
-    """Put back what `clocks set` saved; returns the saved record."""
-    saved = read_saved_state()
+    """Put back the original state saved by `clocks set` or by a pinning run that died; returns it."""
+    from espnet_edge.utils.signals import deferred
+
+    saved = clock_state.read()
     if saved is None:
-        raise UserError("nothing to restore: no saved clock state at {} (clocks set was not run, or it was "
+        raise UserError("nothing to restore: no saved clock state at {} (no pin is active, or it was "
                         "already restored)".format(STATE_PATH))
     info = detect.detect()
     if not info.is_jetson:
-        raise UserError(NOT_JETSON)
-    if saved.get("boot_id") not in (None, _boot_id()):
+        raise UserError(NOT_JETSON.replace("--freq needs", "clocks restore needs"))
+    if not clock_state.belongs_here(saved, info):
         if not dry_run:
-            os.unlink(sysfs.path(STATE_PATH))
-        raise UserError("the saved clock state is from before a reboot (the kernel reset the clock since); "
-                        "removed it, nothing to restore")
+            clock_state.remove()
+        raise UserError("the saved clock state is from before a reboot or from another board (the kernel "
+                        "reset the clock since); removed it, nothing to restore")
     writer = writer or SysfsWriter(dry_run=dry_run, log=log)
     writer.dry_run = dry_run
-    by_dir = dict((sysfs.unprefix(gpu.freq_dir), gpu) for gpu in info.gpus)
+    pairs = _gpus_by_devfreq(info, saved["gpus"])
     paths = []
-    for record in saved["gpus"]:
-        gpu = by_dir.get(record["devfreq"])
-        if gpu is None:
-            raise UserError("saved state names {} but this board has no such GPU devfreq".format(record["devfreq"]))
+    for gpu, _record in pairs:
         paths += [gpu.file("min_freq"), gpu.file("max_freq"), gpu.file("governor")]
     denied = _write_access_error(paths, info.gpus[0])
     if denied and not dry_run:
@@ -553,15 +635,11 @@ def restore_persistent(dry_run=False, log=sys.stderr, writer=None):
     if not dry_run:
         lock.acquire()
     try:
-        for record in saved["gpus"]:
-            gpu = by_dir[record["devfreq"]]
-            cur_min, cur_max = _read_int(gpu.file("min_freq")), _read_int(gpu.file("max_freq"))
-            for name, value in plan_minmax_writes(cur_min, cur_max, record["min_freq"], record["max_freq"]):
-                writer.write(gpu.file(name), value)
-            if record.get("governor") and sysfs.read_text(gpu.file("governor")) != record["governor"]:
-                writer.write(gpu.file("governor"), record["governor"])
-        if not dry_run:
-            os.unlink(sysfs.path(STATE_PATH))
+        with deferred():
+            for gpu, saved_record in pairs:
+                put_back(gpu, saved_record, writer)
+            if not dry_run:
+                clock_state.remove()
     finally:
         lock.release()
     return saved

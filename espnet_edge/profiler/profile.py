@@ -5,6 +5,7 @@
 """
 
 import datetime
+import errno
 import os
 import re
 import shutil
@@ -305,19 +306,41 @@ def add_trusted_figures(summary, samples, node, node_samples, node_note, phases,
     summary["board_settings"] = board
 
 
-def new_run_dir(out_dir, name, exact=False):
-    """Reserve ``out_dir/name`` (or name-2, -3... unless ``exact``); never reuses an existing folder."""
-    ensure_writable_dir(out_dir)
-    candidate = name
-    for index in range(2, 1000):
-        target = os.path.join(out_dir, candidate)
-        if not os.path.exists(target):
+def check_run_name(name, flag="--name"):
+    """A run folder name is one path component: never a path that would land outside --out."""
+    if not name or name in (".", "..") or "/" in name or os.sep in name or "\0" in name:
+        raise UserError("{} {!r} must be a folder name, not a path (no '/', not '.' or '..'); choose the "
+                        "parent folder with --out".format(flag, name))
+    return name
+
+
+def new_run_dir(out_dir, name, exact=False, flag="--out"):
+    """Reserve ``out_dir/name`` (or name-2, -3... unless ``exact``) by creating it empty: mkdir is atomic,
+    so two runs starting at the same moment get different folders. ``write_run``/``publish_dir`` fill it;
+    ``release_run_dir`` gives it back when the run fails."""
+    check_run_name(name)
+    ensure_writable_dir(out_dir, flag)
+    for index in range(1, 1000):
+        target = os.path.join(out_dir, name if index == 1 else "{}-{}".format(name, index))
+        try:
+            os.mkdir(target)
             return target
-        if exact:
-            raise UserError("{} already exists; a run folder is never overwritten: choose another "
-                            "--name or --out".format(target))
-        candidate = "{}-{}".format(name, index)
+        except FileExistsError:
+            if exact:
+                raise UserError("{} already exists; a run folder is never overwritten: choose another "
+                                "--name or --out".format(target))
+        except OSError as exc:
+            raise UserError("cannot create run folder {}: {}; choose another {}".format(
+                target, exc.strerror or exc, flag))
     raise UserError("too many runs named {} in {}".format(name, out_dir))
+
+
+def release_run_dir(target):
+    """Remove a reserved run folder that was never filled (the run failed or was interrupted)."""
+    try:
+        os.rmdir(target)
+    except OSError:
+        pass
 
 
 def write_power_csv(path, power_samples, phases):
@@ -348,8 +371,6 @@ def write_run(target, summary, samples, raw_log, settings, power_samples=None):
         if raw_log is not None:
             with atomic_open(os.path.join(tmp, "tegrastats.log")) as handle:
                 handle.write(raw_log)
-        if os.path.exists(target):
-            raise UserError("{} appeared while profiling; it is never overwritten".format(target))
         publish_dir(tmp, target)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -365,8 +386,8 @@ def staging_dir(target):
 
 
 def publish_dir(tmp, target):
-    """Rename a finished staging folder into place, with the permissions a plain mkdir would give
-    (mkdtemp/mkstemp make 0700/0600 entries)."""
+    """Rename a finished staging folder into place (``target`` absent, or the empty folder new_run_dir
+    reserved), with the permissions a plain mkdir would give (mkdtemp/mkstemp make 0700/0600 entries)."""
     mask = os.umask(0)
     os.umask(mask)
     for root, dirs, files in os.walk(tmp):
@@ -375,5 +396,10 @@ def publish_dir(tmp, target):
         for name in files:
             os.chmod(os.path.join(root, name), 0o666 & ~mask)
     os.chmod(tmp, 0o777 & ~mask)
-    os.rename(tmp, target)
-
+    try:
+        os.rename(tmp, target)   # replaces only an empty folder: a filled one raises
+    except OSError as exc:
+        if exc.errno in (errno.EEXIST, errno.ENOTEMPTY, errno.EISDIR):
+            raise UserError("{} was filled by someone else while we ran; it is never overwritten (results "
+                            "left in {})".format(target, tmp))
+        raise

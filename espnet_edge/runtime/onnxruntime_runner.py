@@ -73,6 +73,17 @@ def _cpu_session_bytes(path):
     return (model.SerializeToString() if count else None), count
 
 
+def _check_input_shape(path, info, declared):
+    """--model NAME with --onnx FILE: the file must be that model at that size (static dims agree)."""
+    expected = list(info.input_shape)
+    if len(declared) == len(expected) and all(
+            not isinstance(d, int) or d <= 0 or d == e for d, e in zip(declared, expected)):
+        return
+    raise UserError("{} takes input {} but {} needs {}: the file is not that model at that size; drop "
+                    "--model (the file names its own model) or pass the file exported for it".format(
+                        path, list(declared), info.name, expected))
+
+
 def read_metadata(path):
     """metadata_props of an ONNX file as a dict, with one-line errors for unreadable files."""
     import onnx
@@ -131,6 +142,7 @@ class OnnxRuntimeRunner(Runner):
             raise UserError("onnxruntime cannot load {}: {}".format(path, first[:200]))
         self.input_name = self.session.get_inputs()[0].name
         self.providers = self.session.get_providers()
+        _check_input_shape(path, info, self.session.get_inputs()[0].shape)
 
     def infer(self, batch):
         return self.session.run(None, {self.input_name: batch})[0]

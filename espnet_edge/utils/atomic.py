@@ -1,6 +1,11 @@
-"""Write artifacts under a temporary name in the target folder, then rename: never half a file."""
+"""Write artifacts under a temporary name in the target folder, then rename: never half a file.
+
+A failed write (disk full, read-only or vanished folder) removes the temporary file and raises one
+UserError naming the path; nothing appears under the final name.
+"""
 
 import contextlib
+import errno
 import json
 import os
 import tempfile
@@ -8,15 +13,39 @@ import tempfile
 from espnet_edge.errors import UserError
 
 
-def ensure_writable_dir(path):
-    """Create ``path`` if needed and check we can write there; raise UserError otherwise."""
+# what a failing write reports (disk full, quota, read-only, I/O error, permissions...): turned into one line
+WRITE_ERRNOS = frozenset(getattr(errno, name) for name in (
+    "ENOSPC", "EDQUOT", "EFBIG", "EROFS", "EIO", "EACCES", "EPERM", "EISDIR", "ENOTDIR", "ENAMETOOLONG")
+    if hasattr(errno, name))
+
+
+def _reason(exc):
+    return exc.strerror or str(exc)
+
+
+def ensure_writable_dir(path, flag="--out"):
+    """Create ``path`` if needed and check we can write there; raise UserError naming ``flag`` otherwise."""
+    if os.path.exists(path) and not os.path.isdir(path):
+        raise UserError("{} {} is a file, not a folder; choose a folder with {}".format(flag, path, flag))
     try:
         os.makedirs(path, exist_ok=True)
     except OSError as exc:
-        raise UserError("cannot create output folder {}: {}; choose another with --out".format(
-            path, exc.strerror or exc))
+        raise UserError("cannot create output folder {}: {}; choose another with {}".format(
+            path, _reason(exc), flag))
     if not os.access(path, os.W_OK | os.X_OK):
-        raise UserError("output folder {} is not writable; choose another with --out".format(path))
+        raise UserError("output folder {} is not writable; choose another with {}".format(path, flag))
+    return path
+
+
+def check_output_file(path, flag):
+    """Before any work: ``path`` (given with ``flag``) can become a file: not a folder, parent writable."""
+    if not path or path.endswith(("/", os.sep)) or os.path.isdir(path):
+        raise UserError("{} {} is a folder; give a file name (e.g. {})".format(
+            flag, path, os.path.join(path.rstrip("/" + os.sep) or ".", "results.json")))
+    parent = os.path.dirname(os.path.abspath(path))
+    if os.path.exists(parent) and not os.path.isdir(parent):
+        raise UserError("{} {}: {} is a file, not a folder".format(flag, path, parent))
+    ensure_writable_dir(parent, flag)
     return path
 
 
@@ -27,37 +56,69 @@ def default_permissions(path):
     os.chmod(path, 0o666 & ~mask)
 
 
+def write_error(path, exc, flag=None):
+    """One-line UserError for an OSError while writing ``path`` (disk full, read-only, ...)."""
+    hint = "free some space or write elsewhere{}".format(" with " + flag if flag else "")
+    return UserError("cannot write {}: {}; {}".format(path, _reason(exc), hint))
+
+
+def _fsync_dir(folder):
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
 @contextlib.contextmanager
-def atomic_path(path):
-    """Yield a temporary path beside ``path``; on success it is renamed to ``path``, else removed."""
+def atomic_path(path, durable=False, flag=None):
+    """Yield a temporary path beside ``path``; on success it is renamed to ``path``, else removed.
+    ``durable``: fsync the file before and the folder after the rename (state that must survive a crash).
+    An OSError inside (a full disk) becomes one UserError naming ``path``."""
     folder = os.path.dirname(os.path.abspath(path))
-    ensure_writable_dir(folder)
-    fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".", suffix=".tmp", dir=folder)
-    os.close(fd)
+    ensure_writable_dir(folder, flag or "--out")
+    try:
+        fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".", suffix=".tmp", dir=folder)
+        os.close(fd)
+    except OSError as exc:
+        raise write_error(path, exc, flag)
     try:
         yield tmp
         if os.path.isfile(tmp):
             default_permissions(tmp)
+            if durable:
+                fd = os.open(tmp, os.O_RDONLY)
+                try:
+                    os.fsync(fd)
+                finally:
+                    os.close(fd)
         os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+        if durable:
+            _fsync_dir(folder)
+    except BaseException as exc:
+        if os.path.lexists(tmp):
+            try:
+                os.unlink(tmp)
+            except OSError:
+                pass
+        if isinstance(exc, OSError) and getattr(exc, "errno", None) in WRITE_ERRNOS:
+            raise write_error(path, exc, flag)
         raise
 
 
 @contextlib.contextmanager
-def atomic_open(path, mode="w"):
-    with atomic_path(path) as tmp:
+def atomic_open(path, mode="w", durable=False, flag=None):
+    with atomic_path(path, durable=durable, flag=flag) as tmp:
         with open(tmp, mode) as handle:
             yield handle
 
 
-def write_json(path, data):
-    with atomic_open(path, "w") as handle:
+def write_json(path, data, durable=False, flag=None):
+    with atomic_open(path, "w", durable=durable, flag=flag) as handle:
         json.dump(data, handle, indent=2, sort_keys=False)
         handle.write("\n")
 
 
-def write_bytes(path, data):
-    with atomic_open(path, "wb") as handle:
+def write_bytes(path, data, flag=None):
+    with atomic_open(path, "wb", flag=flag) as handle:
         handle.write(data)

@@ -1,6 +1,11 @@
-"""Signal handling shared by the long-running commands (main thread only; elsewhere a no-op)."""
+"""Signal handling shared by the long-running commands (main thread only; elsewhere a no-op).
+
+A signal that was ignored when we started (``nohup`` ignores SIGHUP, shells ignore SIGINT for
+background jobs) stays ignored: no helper here replaces SIG_IGN.
+"""
 
 import contextlib
+import os
 import signal
 import threading
 
@@ -12,7 +17,7 @@ def _install(handler, names):
     saved = {}
     for name in names:
         sig = getattr(signal, name, None)
-        if sig is not None:
+        if sig is not None and signal.getsignal(sig) != signal.SIG_IGN:
             saved[sig] = signal.signal(sig, handler)
 
     def restore():
@@ -43,6 +48,20 @@ def signals_as_interrupt():
         yield
     finally:
         restore()
+
+
+@contextlib.contextmanager
+def deferred(names=("SIGINT", "SIGTERM", "SIGHUP")):
+    """Hold Ctrl-C/SIGTERM/SIGHUP while a sequence of writes that must not be cut in half runs; the
+    first one that arrived is re-delivered afterwards to the handler that was there before."""
+    received = []
+    restore = _install(lambda signum, _frame: received.append(signum), names)
+    try:
+        yield
+    finally:
+        restore()
+        if received:
+            os.kill(os.getpid(), received[0])
 
 
 class StopFlag(object):

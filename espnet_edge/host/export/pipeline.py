@@ -37,6 +37,13 @@ def artifact_name(entry_name, size, batch=1, fused=(), precision="fp32", frame_s
     return name + ".onnx"
 
 
+def fused_stages(fuse_pre, fuse_post, overlay_alpha=None):
+    """What a graph does beside the network; an overlay graph always ends in argmax ("post")."""
+    fuse_post = fuse_post or overlay_alpha is not None
+    return tuple(stage for stage, on in (("overlay", overlay_alpha is not None), ("post", fuse_post),
+                                         ("pre", fuse_pre)) if on)
+
+
 def report_path(onnx_path):
     return onnx_path + ".report.json"
 
@@ -146,10 +153,7 @@ def export_model(entry, weights=None, size=None, batch=1, opset=DEFAULT_OPSET, f
         raise UserError("--batch must be at least 1")
     check_opset(opset, trt_version)
     frame_size = check_frame_options(input_size, fuse_pre, frame_dtype, overlay_alpha, trt_version, support)
-    if overlay_alpha is not None:
-        fuse_post = True
-    fused = tuple(s for s, on in (("overlay", overlay_alpha is not None), ("post", fuse_post),
-                                  ("pre", fuse_pre)) if on)
+    fused = fused_stages(fuse_pre, fuse_post, overlay_alpha)
     if out_path is None:
         out_dir = ensure_writable_dir(out_dir or default_out_dir())
         out_path = os.path.join(out_dir, artifact_name(entry.name, size, batch, fused, frame_size=frame_size,
@@ -173,12 +177,15 @@ def export_model(entry, weights=None, size=None, batch=1, opset=DEFAULT_OPSET, f
         ", from raw {}x{} frames".format(*frame_size) if frame_size else "")
     set_metadata(model, info)
     table = trt_support.require_supported(model, trt_version, support, what=os.path.basename(out_path))
-    save_model(model, out_path)
-    export_seconds = time.time() - started
-    session = ort_session(out_path)
     from espnet_edge.host.export.verify import verify_against_torch
+    from espnet_edge.utils.atomic import atomic_path
 
-    verification = verify_against_torch(module, session, info, images, verify_limit)
+    with atomic_path(out_path, flag="--out") as unverified:   # the .onnx appears only once verified
+        save_model(model, unverified)
+        export_seconds = time.time() - started
+        session = ort_session(unverified)
+        verification = verify_against_torch(module, session, info, images, verify_limit)
+        del session
     report = {
         "onnx": os.path.abspath(out_path), "model": entry.name, "size": list(size), "batch": batch,
         "opset": opset, "fused": list(fused), "input": {"name": "input", "shape": list(info.input_shape),

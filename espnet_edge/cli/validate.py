@@ -1,0 +1,122 @@
+"""Option checks shared by every subcommand, run before any work starts.
+
+The ``type=`` functions make argparse reject a bad value on one line that names the flag the user
+typed ("argument --duration: must be a finite number > 0, got 'nan'"); the path checks raise UserError
+naming the flag they are given.
+"""
+
+import argparse
+import math
+import os
+
+from espnet_edge.errors import UserError
+
+
+def _number(text, kind):
+    try:
+        value = kind(text)
+    except (TypeError, ValueError):
+        raise argparse.ArgumentTypeError("{!r} is not a{} number".format(
+            text, " whole" if kind is int else ""))
+    if kind is float and not math.isfinite(value):
+        raise argparse.ArgumentTypeError("must be a finite number, got {!r}".format(text))
+    return value
+
+
+def positive_int(text):
+    value = _number(text, int)
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be at least 1, got {!r}".format(text))
+    return value
+
+
+def non_negative_int(text):
+    value = _number(text, int)
+    if value < 0:
+        raise argparse.ArgumentTypeError("must be 0 or more, got {!r}".format(text))
+    return value
+
+
+def positive_float(text):
+    value = _number(text, float)
+    if value <= 0:
+        raise argparse.ArgumentTypeError("must be a finite number > 0, got {!r}".format(text))
+    return value
+
+
+def non_negative_float(text):
+    value = _number(text, float)
+    if value < 0:
+        raise argparse.ArgumentTypeError("must be a finite number >= 0, got {!r}".format(text))
+    return value
+
+
+def fraction(text):
+    value = _number(text, float)
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError("must be between 0 and 1, got {!r}".format(text))
+    return value
+
+
+def size_text(text):
+    """--size WxH: checked here, kept as text (the runners parse it with utils.parsing.parse_size)."""
+    from espnet_edge.utils.parsing import parse_size
+
+    try:
+        parse_size(text)
+    except UserError as exc:
+        raise argparse.ArgumentTypeError(str(exc))
+    return text
+
+
+def output_file(path, flag):
+    """``path`` (given as ``flag``) can be written as a file: not a folder, parent writable."""
+    if path is None:
+        return None
+    from espnet_edge.utils.atomic import check_output_file
+
+    return check_output_file(path, flag)
+
+
+def output_dir(path, flag):
+    """``path`` (given as ``flag``) is, or can be created as, a writable folder; nothing is created here."""
+    if path is None:
+        return None
+    if os.path.exists(path) and not os.path.isdir(path):
+        raise UserError("{} {} is a file, not a folder; choose a folder with {}".format(flag, path, flag))
+    existing = os.path.abspath(path)
+    while not os.path.exists(existing):
+        existing = os.path.dirname(existing)
+    if not os.path.isdir(existing):
+        raise UserError("cannot create output folder {}: {} is a file, not a folder; choose another with {}".format(
+            path, existing, flag))
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise UserError("output folder {} is not writable; choose another with {}".format(existing, flag))
+    return path
+
+
+def input_file(path, flag, what="file"):
+    """An existing, non-empty regular file."""
+    if path is None:
+        return None
+    if os.path.isdir(path):
+        raise UserError("{} {} is a folder; give the {} itself".format(flag, path, what))
+    if not os.path.isfile(path):
+        raise UserError("{} {} does not exist".format(flag, path))
+    if os.path.getsize(path) == 0:
+        raise UserError("{} {} is empty (0 bytes); the {} was not written completely".format(flag, path, what))
+    return path
+
+
+def image_folder(path, flag):
+    """A folder (or file) holding at least one image; -> the image list."""
+    from espnet_edge.images import list_images
+
+    if path is None:
+        return None
+    if not os.path.exists(path):
+        raise UserError("{} {} does not exist".format(flag, path))
+    try:
+        return list_images(path)
+    except UserError as exc:
+        raise UserError("{} {}".format(flag, exc))
