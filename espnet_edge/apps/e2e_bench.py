@@ -36,8 +36,6 @@ def decode_frames(images):
 
 def _feeder(frames, queue, count, stop):
     """Puts (index, frame, captured_at, decode_ms) for ``count`` frames (None: until stopped)."""
-    from espnet_edge.apps.sources import END
-
     index = 0
     while (count is None or index < count) and not stop.is_set():
         frame, decode_ms = frames[index % len(frames)]
@@ -54,16 +52,9 @@ def run_end_to_end(segmenter, images, warmup=3, iters=None, duration=None, pipel
     mean/p50/p99 ms) and ``host_ms_per_frame`` (preprocess + postprocess + render means: CPU work
     outside the runtime)."""
     from espnet_edge.apps.sources import END, OrderedFrameQueue
-    from espnet_edge.runtime.benchmark import latency_stats
+    from espnet_edge.runtime.benchmark import check_timing, latency_stats
 
-    if iters is None and duration is None:
-        iters = 100
-    if iters is not None and iters < 1:
-        raise UserError("--iters must be at least 1")
-    if duration is not None and duration <= 0:
-        raise UserError("--duration must be positive")
-    if warmup < 0:
-        raise UserError("--warmup must be 0 or more")
+    iters = check_timing(iters, duration, warmup)
     if segmenter.info.batch != 1:
         raise UserError("--end-to-end runs one camera frame at a time; use a batch-1 model")
     frames = decode_frames(images)

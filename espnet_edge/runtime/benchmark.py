@@ -62,13 +62,8 @@ def _load_frames(images, size):
     return frames, "images"
 
 
-def run_benchmark(segmenter, warmup=10, iters=None, duration=None, end_to_end=False, images=None,
-                  progress=True, label="bench"):
-    """Time ``segmenter`` (a runtime.segmenter.Segmenter). Give ``iters`` or ``duration`` (seconds).
-
-    Returns a dict: latency_ms {mean,p50,p90,p99,min,max}, fps (frames/s: batch / mean latency),
-    iters, warmup, mode, batch, and ``iterations``: per-iteration start/end both as time.time()
-    (wall clock, to align with power logs) and perf_counter (for latency)."""
+def check_timing(iters, duration, warmup):
+    """-> iters (100 when neither ``iters`` nor ``duration`` is given); one line for a bad value."""
     if iters is None and duration is None:
         iters = 100
     if iters is not None and iters < 1:
@@ -77,6 +72,17 @@ def run_benchmark(segmenter, warmup=10, iters=None, duration=None, end_to_end=Fa
         raise UserError("--duration must be positive")
     if warmup < 0:
         raise UserError("--warmup must be 0 or more")
+    return iters
+
+
+def run_benchmark(segmenter, warmup=10, iters=None, duration=None, end_to_end=False, images=None,
+                  progress=True, label="bench"):
+    """Time ``segmenter`` (a runtime.segmenter.Segmenter). Give ``iters`` or ``duration`` (seconds).
+
+    Returns a dict: latency_ms {mean,p50,p90,p99,min,max}, fps (frames/s: batch / mean latency),
+    iters, warmup, mode, batch, and ``iterations``: per-iteration start/end both as time.time()
+    (wall clock, to align with power logs) and perf_counter (for latency)."""
+    iters = check_timing(iters, duration, warmup)
     info = segmenter.info
     frames, frame_source = _load_frames(images, info.frame_size or info.input_size)
     batch = _batched(segmenter.preprocess(frames[0]), info.batch)
