@@ -12,7 +12,8 @@ def add_parser(subparsers):
         "clocks", help="show, pin or restore the Jetson GPU clock",
         description="show: board, L4T/JetPack, nvpmodel mode, GPU governor, frequency table, min/max/current. "
         "set MHZ: pin the GPU to the nearest table step until `clocks restore` (the original state is saved). "
-        "restore: put back what `set` saved. Paths honour ESPNET_EDGE_SYSFS_ROOT.")
+        "restore: put back what `set` saved, and a GPU or memory (EMC) clock pin left by a run that was "
+        "killed. Paths honour ESPNET_EDGE_SYSFS_ROOT.")
     parser.add_argument("action", choices=("show", "set", "restore"))
     parser.add_argument("mhz", nargs="?", help="frequency in MHz for `set` (snapped to the nearest table step)")
     parser.add_argument("--dry-run", action="store_true", help="print the sysfs writes without doing them")
@@ -42,10 +43,20 @@ def gather():
         holder, pid = clock_state.owner(saved)
         report["pin"] = {"owner": holder, "pid": pid, "saved_at": saved.get("saved_at"),
                          "original": saved["gpus"]}
+    report["emc_pin"] = _emc_pin(info)
     if mode and mode.get("gpu_max_hz"):
         mode["gpu_cap_mhz"] = clocks.mhz(nvpmodel.effective_cap_hz(mode["gpu_max_hz"], states[0].table,
                                                                   info.kernel_generation))
     return report
+
+
+def _emc_pin(info):
+    """The memory clock pin a saved EMC state describes (jetson/emc.py), or None."""
+    saved = clock_state.read("emc")
+    if saved is None or not clock_state.belongs_here(saved, info):
+        return None
+    holder, pid = clock_state.owner(saved)
+    return {"owner": holder, "pid": pid, "saved_at": saved.get("saved_at"), "original": saved["emc"]}
 
 
 def _fmt(value):
@@ -84,6 +95,14 @@ def print_report(report, out=sys.stdout):
                                 "with `espnet-edge clocks restore`".format(pin["pid"])))
     elif pin:
         lines.append(("pinned", "yes, by running PID {} (it puts the clock back when it ends)".format(pin["pid"])))
+    emc_pin = report.get("emc_pin")
+    if emc_pin and emc_pin["owner"] == "gone":
+        lines.append(("emc pinned", "yes, left pinned by PID {} which is gone (killed?); put the original {} Hz "
+                                    "back with `espnet-edge clocks restore`".format(
+                                        emc_pin["pid"], emc_pin["original"]["rate_hz"])))
+    elif emc_pin:
+        lines.append(("emc pinned", "yes, by running PID {} (it puts the memory clock back when it ends)".format(
+            emc_pin["pid"])))
     width = max(len(key) for key, _ in lines)
     for key, value in lines:
         out.write("{}  {}\n".format(key.ljust(width), value))
@@ -120,11 +139,20 @@ def run(args):
             print("GPU pinned at {:g} MHz (requested {} MHz); `espnet-edge clocks restore` puts the original back"
                   .format(pin.applied_mhz, pin.requested_mhz))
         return 0
-    saved = clocks.restore_persistent(dry_run=args.dry_run, log=sys.stderr)
-    first = saved["gpus"][0]
+    from espnet_edge.jetson import emc
+
+    emc_saved = emc.restore_saved(dry_run=args.dry_run, log=sys.stderr)
+    saved = None
+    if emc_saved is None or clocks.read_saved_state() is not None:
+        saved = clocks.restore_persistent(dry_run=args.dry_run, log=sys.stderr)
     if args.json:
-        print(json.dumps({"restored": saved["gpus"], "dry_run": args.dry_run}, indent=2))
+        print(json.dumps({"restored": saved["gpus"] if saved else [],
+                          "emc_restored": emc_saved["emc"] if emc_saved else None, "dry_run": args.dry_run}, indent=2))
     elif not args.dry_run:
-        print("GPU clock restored: min {:g} / max {:g} MHz, governor {}".format(
-            clocks.mhz(first["min_freq"]), clocks.mhz(first["max_freq"]), first["governor"]))
+        if emc_saved is not None:
+            print("EMC clock restored: {} Hz (lock {})".format(emc_saved["emc"]["rate_hz"], emc_saved["emc"]["locked"]))
+        if saved is not None:
+            first = saved["gpus"][0]
+            print("GPU clock restored: min {:g} / max {:g} MHz, governor {}".format(
+                clocks.mhz(first["min_freq"]), clocks.mhz(first["max_freq"]), first["governor"]))
     return 0

@@ -213,15 +213,18 @@ def _gpus_by_devfreq(info, records):
 
 
 class ClockLock(object):
-    """fcntl.flock on a file under the prefixed /run/lock (or /tmp): one clock owner at a time."""
+    """fcntl.flock on a file under the prefixed /run/lock (or /tmp): one clock owner at a time.
+    ``paths``/``what``: the lock files and the clock's name (jetson/emc.py locks the memory clock)."""
 
-    def __init__(self):
+    def __init__(self, paths=LOCK_PATHS, what="GPU clock"):
         self.handle = None
         self.path = None
+        self.paths = paths
+        self.what = what
 
     def acquire(self):
         last_error = None
-        for board_path in LOCK_PATHS:
+        for board_path in self.paths:
             path = sysfs.path(board_path)
             folder = os.path.dirname(path)
             try:
@@ -240,16 +243,16 @@ class ClockLock(object):
                     raise
                 holder = handle.read().strip() or "unknown"
                 handle.close()
-                raise UserError("the GPU clock is held by another espnet-edge run (PID {}, lock {}); wait for "
-                                "it to finish or stop it".format(holder, sysfs.unprefix(path)))
+                raise UserError("the {} is held by another espnet-edge run (PID {}, lock {}); wait for "
+                                "it to finish or stop it".format(self.what, holder, sysfs.unprefix(path)))
             handle.seek(0)
             handle.truncate()
             handle.write(str(os.getpid()))
             handle.flush()
             self.handle, self.path = handle, path
             return self
-        raise UserError("cannot create a GPU clock lock file in {}: {}".format(
-            " or ".join(LOCK_PATHS), last_error))
+        raise UserError("cannot create a {} lock file in {}: {}".format(
+            self.what, " or ".join(self.paths), last_error))
 
     def release(self):
         if self.handle is not None:
