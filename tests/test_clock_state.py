@@ -330,3 +330,114 @@ def test_random_kill_points_always_end_with_the_original_clock(command, small_on
                 assert restored.returncode == 0, context + restored.stderr
         assert read_freqs(paths) == TX2_ORIGINAL, context
         assert not os.path.exists(state_file(paths)), context
+
+
+# -- the memory clock (`profile --emc`): the same saved state, its own file --------------------------
+EMC_ORIGINAL = ("1866000000", "0")   # rate (Hz), lock
+FAST = ["--idle", "0.5", "--duration", "1", "--warmup", "1"]
+
+
+@pytest.fixture
+def tx2_emc(tmp_path, monkeypatch):
+    """A TX2 whose BPMP debugfs memory clock can be pinned (boards.EMC_BY_SOC tegra186)."""
+    monkeypatch.setenv("ESPNET_EDGE_SYSFS_ROOT", str(tmp_path))
+    return make_board_tree(tmp_path, board="tx2", release="32.7.1", nvpmodel_mode=0, emc_hz=1866000000)
+
+
+def emc_now(paths):
+    return tuple(open(paths[key]).read().strip() for key in ("emc_rate", "emc_lock"))
+
+
+def emc_state_file(paths):
+    return os.path.join(paths["root"], clock_state.EMC_STATE_PATH.lstrip("/"))
+
+
+def _emc_env(paths):
+    return {"ESPNET_EDGE_SYSFS_ROOT": paths["root"], "ESPNET_EDGE_TEGRASTATS": REPLAY,
+            "REPLAY_TEGRASTATS_FILE": TX2_LOG}
+
+
+def _kill_profile_with_emc(paths, onnx, extra=()):
+    """`profile --emc 665` SIGKILLed once the memory clock is pinned (during its idle baseline)."""
+    argv = [sys.executable, "-m", "espnet_edge", "profile", "--onnx", onnx, "--emc", "665",
+            "--out", os.path.join(paths["root"], "out"), "--idle", "60"] + list(extra)
+    proc = _start(argv, paths, ESPNET_EDGE_TEGRASTATS=REPLAY, REPLAY_TEGRASTATS_FILE=TX2_LOG)
+    seen = []
+    try:
+        for line in proc.stderr:
+            seen.append(line)
+            if "EMC clock: pinned" in line:
+                break
+        assert proc.poll() is None, "".join(seen)
+        proc.send_signal(signal.SIGKILL)
+        proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == -signal.SIGKILL
+    return proc.pid
+
+
+@pytest.mark.parametrize("freq", [None, "828"])
+def test_sigkill_during_profile_emc_then_clocks_restore(tx2_emc, small_onnx, freq):
+    pid = _kill_profile_with_emc(tx2_emc, small_onnx, ["--freq", freq] if freq else [])
+    assert emc_now(tx2_emc) == ("665600000", "1")   # killed outright: still pinned
+    saved = json.load(open(emc_state_file(tx2_emc)))
+    assert saved["pid"] == pid and saved["board"] == "tx2" and saved["boot_id"] == "6f1c7d2e-sim-boot"
+    assert (saved["emc"]["rate_hz"], saved["emc"]["locked"]) == (1866000000, 0)
+    if freq:
+        assert read_freqs(tx2_emc)[:2] == (828750000, 828750000)
+
+    restored = run_cli("clocks", "restore", env={"ESPNET_EDGE_SYSFS_ROOT": tx2_emc["root"]})
+    assert restored.returncode == 0, restored.stderr
+    assert "EMC clock restored: 1866000000 Hz (lock 0)" in restored.stdout
+    assert ("GPU clock restored" in restored.stdout) == bool(freq)
+    assert emc_now(tx2_emc) == EMC_ORIGINAL
+    assert read_freqs(tx2_emc) == TX2_ORIGINAL
+    assert not os.path.exists(emc_state_file(tx2_emc)) and not os.path.exists(state_file(tx2_emc))
+    again = run_cli("clocks", "restore", env={"ESPNET_EDGE_SYSFS_ROOT": tx2_emc["root"]})
+    assert again.returncode == 2 and "nothing to restore" in again.stderr
+
+
+def test_clocks_show_names_a_stale_emc_pin(tx2_emc, small_onnx):
+    env = {"ESPNET_EDGE_SYSFS_ROOT": tx2_emc["root"]}
+    clean = json.loads(run_cli("clocks", "show", "--json", env=env).stdout)
+    assert clean["emc_pin"] is None
+    pid = _kill_profile_with_emc(tx2_emc, small_onnx)
+    show = run_cli("clocks", "show", env=env)
+    assert show.returncode == 0, show.stderr
+    line = [l for l in show.stdout.splitlines() if l.startswith("emc pinned")]
+    assert line and "left pinned by PID {} which is gone".format(pid) in line[0] and "1866000000 Hz" in line[0]
+    shown = json.loads(run_cli("clocks", "show", "--json", env=env).stdout)
+    assert shown["emc_pin"]["owner"] == "gone" and shown["emc_pin"]["pid"] == pid
+    assert shown["emc_pin"]["original"]["rate_hz"] == 1866000000
+    assert shown["pin"] is None   # the GPU clock was not pinned
+
+
+def test_second_profile_emc_restores_the_leftover_first(tx2_emc, small_onnx):
+    pid = _kill_profile_with_emc(tx2_emc, small_onnx)
+    second = run_cli("profile", "--onnx", small_onnx, "--emc", "204", "--out", os.path.join(tx2_emc["root"], "out2"),
+                     *FAST, env=_emc_env(tx2_emc))
+    assert second.returncode == 0, second.stderr
+    assert ("found the memory clock left pinned by PID {} which is gone; restored 1866000000 Hz first".format(pid)
+            in second.stderr)
+    assert "EMC clock: pinned 204 MHz" in second.stderr
+    # the original comes back, not the dead run's 665.6 MHz pin
+    assert emc_now(tx2_emc) == EMC_ORIGINAL
+    assert not os.path.exists(emc_state_file(tx2_emc))
+
+
+def test_emc_state_is_on_disk_before_the_first_write(tx2_emc):
+    from espnet_edge.jetson.emc import pin_emc
+
+    seen = []
+
+    def hook(path, value):
+        seen.append(os.path.exists(emc_state_file(tx2_emc)))
+
+    with pin_emc(665, log=None, writer=SysfsWriter(hook=hook)):
+        assert json.load(open(emc_state_file(tx2_emc)))["pid"] == os.getpid()
+        assert emc_now(tx2_emc) == ("665600000", "1")
+    assert seen == [True] * 4   # lock, rate; rate, lock back
+    assert emc_now(tx2_emc) == EMC_ORIGINAL
+    assert not os.path.exists(emc_state_file(tx2_emc))   # a clean end leaves nothing behind
