@@ -142,18 +142,22 @@ class WriteRejected(UserError):
 
 class SysfsWriter(object):
     """Writes one value to one sysfs file; ``hook(path, value)`` runs first (a simulated kernel may raise
-    OSError there); every attempted write is appended to ``journal`` as (board path, value)."""
+    OSError there); every attempted write is appended to ``journal`` as (board path, value). ``label``
+    names the clock in dry-run lines."""
 
-    def __init__(self, dry_run=False, log=None, hook=None):
+    def __init__(self, dry_run=False, log=None, hook=None, label="GPU clock"):
         self.dry_run = dry_run
         self.log = log
         self.hook = hook
+        self.label = label
         self.journal = []
 
     def write(self, path, value):
         shown = sysfs.unprefix(path)
         if self.dry_run:
-            _say(self.log, "dry-run: would write {} > {}".format(value, shown))
+            if self.log is not None:
+                self.log.write("{}: dry-run: would write {} > {}\n".format(self.label, value, shown))
+                self.log.flush()
             return
         self.journal.append((shown, str(value)))
         data = str(value).encode("ascii")

@@ -89,7 +89,7 @@ def restore_saved(dry_run=False, log=sys.stderr, writer=None):
     if not paths:
         raise UserError("{} holds a memory clock pin but this board ({}) has no sourced EMC paths; {}".format(
             clock_state.EMC_STATE_PATH, soc or "unknown SoC", clock_state.RESET_HINTS["emc"]))
-    writer = writer or SysfsWriter(dry_run=dry_run, log=log)
+    writer = writer or SysfsWriter(dry_run=dry_run, log=log, label="EMC clock")
     lock = _lock()
     if not dry_run:
         lock.acquire()
@@ -111,7 +111,7 @@ class EmcPin(object):
         self.requested_mhz = mhz
         self.applied_mhz = None
         self.log = log
-        self.writer = writer or SysfsWriter(log=log)
+        self.writer = writer or SysfsWriter(log=log, label="EMC clock")
         self.saved = None        # clock_state.emc_record of the state before we touched it
         self.paths = None
         self.took_over_stale = False
