@@ -441,3 +441,19 @@ def test_emc_state_is_on_disk_before_the_first_write(tx2_emc):
     assert seen == [True] * 4   # lock, rate; rate, lock back
     assert emc_now(tx2_emc) == EMC_ORIGINAL
     assert not os.path.exists(emc_state_file(tx2_emc))   # a clean end leaves nothing behind
+
+
+@pytest.mark.parametrize("text, words", [
+    ('{"emc": 3}', "emc is not an object"), ("{not json", "not valid JSON"),
+    ('{"emc": {"rate": "/r", "lock": "/l", "rate_hz": -1, "locked": 0}}', "rate_hz is not a positive"),
+    ('{"emc": {"rate": "/r", "lock": "/l", "rate_hz": 1, "locked": 2}}', "locked is not 0 or 1")])
+def test_bad_emc_state_file_is_one_line(tx2_emc, text, words):
+    os.makedirs(os.path.dirname(emc_state_file(tx2_emc)), exist_ok=True)
+    with open(emc_state_file(tx2_emc), "w") as handle:
+        handle.write(text)
+    for action in ("restore", "show"):
+        result = run_cli("clocks", action, env={"ESPNET_EDGE_SYSFS_ROOT": tx2_emc["root"]})
+        assert result.returncode == 2, result.stderr
+        assert "not a saved EMC clock state" in result.stderr and words in result.stderr
+        assert "Traceback" not in result.stderr and len(result.stderr.strip().splitlines()) == 1
+    assert emc_now(tx2_emc) == EMC_ORIGINAL   # nothing written on a file we cannot trust
