@@ -96,9 +96,11 @@ def test_tegrastats_files_of_mutated_lines_and_bytes(tmp_path, data):
 
 
 # -- JSON files we read back: the clock state and the engine sidecar --------------------------------
+# no subnormal floats: an ONNX Runtime session with denormal-as-zero (an earlier test in this process)
+# leaves flush-to-zero set on the calling thread, where hypothesis cannot represent them
 JSON_VALUES = st.recursive(
-    st.none() | st.booleans() | st.integers(min_value=-2 ** 70, max_value=2 ** 70) | st.floats(allow_nan=False)
-    | st.text(max_size=20),
+    st.none() | st.booleans() | st.integers(min_value=-2 ** 70, max_value=2 ** 70)
+    | st.floats(allow_nan=False, allow_subnormal=False) | st.text(max_size=20),
     lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=12), inner, max_size=5),
     max_leaves=20)
 
