@@ -185,10 +185,16 @@ def test_uint8_frames_need_a_tensorrt_that_takes_them():
 def test_denormal_mask_reads_bits():
     from espnet_edge.host.export.denormals import denormal_mask
 
-    values = np.array([0.0, -0.0, 1e-40, -1e-42, 1.2e-38, 1.0, np.inf, np.nan], np.float32)
+    # made from bit patterns: with flush-to-zero left on by an earlier ONNX Runtime session, converting
+    # 1e-40 to float32 would already give 0
+    # 0, -0, smallest denormal, -largest denormal, smallest normal, 1, inf, nan
+    values = np.array([0, 0x80000000, 0x00000001, 0x807FFFFF, 0x00800000, 0x3F800000, 0x7F800000, 0x7FC00000],
+                      np.uint32).view(np.float32)
     assert denormal_mask(values).tolist() == [False, False, True, True, False, False, False, False]
-    assert denormal_mask(np.array([1e-310, 1e-300], np.float64)).tolist() == [True, False]
-    assert denormal_mask(np.array([1e-6, 1e-3], np.float16)).tolist() == [True, False]
+    doubles = np.array([0x0000000000000001, 0x0010000000000000], np.uint64).view(np.float64)
+    assert denormal_mask(doubles).tolist() == [True, False]
+    halves = np.array([0x03FF, 0x0400], np.uint16).view(np.float16)
+    assert denormal_mask(halves).tolist() == [True, False]
 
 
 def test_export_flushes_denormals_and_reports_them(networks, tmp_path):
