@@ -2,6 +2,7 @@
 
 import argparse
 import datetime
+import logging
 import os
 import shutil
 
@@ -9,6 +10,8 @@ from espnet_edge.cli.cmd_profile import add_profiling_args, profile_one, source_
 from espnet_edge.cli import validate
 from espnet_edge.cli.common import backend_choices
 from espnet_edge.errors import UserError
+
+log = logging.getLogger(__name__)
 
 
 def add_parser(subparsers):
@@ -112,7 +115,7 @@ def run_from_logs(args):
 def run(args):
     from espnet_edge.cli.common import segmenter_from_args
     from espnet_edge.jetson.clocks import check_pinnable, parse_freq_list
-    from espnet_edge.profiler.profile import log, new_run_dir, publish_dir, release_run_dir, staging_dir
+    from espnet_edge.profiler.profile import new_run_dir, publish_dir, release_run_dir, staging_dir
     from espnet_edge.utils.signals import signals_as_interrupt
     from espnet_edge.profiler.sweep import check_freqs, gpu_table_mhz
 
@@ -135,7 +138,7 @@ def run(args):
     check_measuring_args(args)
     for freq, step in sorted(steps.items()):
         if step is not None and abs(step - freq) > 0.01:
-            log("{} MHz runs at the table step {:g} MHz".format(freq, step))
+            log.info("{} MHz runs at the table step {:g} MHz".format(freq, step))
     labels = [source_label(_source_args(args, kind, value)) for kind, value in sources]
     if len(set(labels)) != len(labels):
         raise UserError("two sources share the name {!r}; rename one file".format(
@@ -155,7 +158,7 @@ def run(args):
                 segmenter = segmenter_from_args(single)
                 try:
                     for index, freq in enumerate(freqs, 1):
-                        log("{} at {} MHz ({}/{})".format(label, freq, index, len(freqs)))
+                        log.info("{} at {} MHz ({}/{})".format(label, freq, index, len(freqs)))
                         _folder, summary = profile_one(single, segmenter, runs_dir, label, freq,
                                                        name="{}-{}MHz".format(label, freq), exact=True)
                         runs.append(summary)
@@ -169,7 +172,7 @@ def run(args):
             # never delete a finished run: an earlier stopped sweep's -incomplete folder means -incomplete-2
             kept = new_run_dir(os.path.dirname(target), os.path.basename(target) + "-incomplete")
             publish_dir(tmp, kept)
-            log("sweep stopped; the {} finished run(s) are in {} (rebuild with --from-logs)".format(
+            log.warning("sweep stopped; the {} finished run(s) are in {} (rebuild with --from-logs)".format(
                 len(finished), kept))
         shutil.rmtree(tmp, ignore_errors=True)
         raise

@@ -6,10 +6,10 @@
 
 import datetime
 import errno
+import logging
 import os
 import re
 import shutil
-import sys
 import tempfile
 import time
 
@@ -18,6 +18,8 @@ from espnet_edge.profiler import samplers
 from espnet_edge.profiler.report import write_samples_csv
 from espnet_edge.profiler.summary import summarize
 from espnet_edge.utils.atomic import atomic_open, ensure_writable_dir, write_json
+
+log = logging.getLogger(__name__)
 
 
 def default_out_dir():
@@ -31,11 +33,6 @@ def run_name(label, freq_mhz=None, when=None):
     stamp = (when or datetime.datetime.now()).strftime("%Y%m%d-%H%M%S")
     label = re.sub(r"[^A-Za-z0-9_.+-]+", "_", label).strip("_") or "run"
     return "{}-{}{}".format(label, stamp, "-{}MHz".format(freq_mhz) if freq_mhz else "")
-
-
-def log(message):
-    sys.stderr.write("espnet-edge: {}\n".format(message))
-    sys.stderr.flush()
 
 
 def measure(segmenter, warmup, duration, images=None, progress=True):
@@ -183,7 +180,7 @@ def profile_run(segmenter, source="auto", interval_ms=100, idle_s=2.0, warmup=10
     if power_interval_ms is None:
         power_interval_ms = power_node.DEFAULT_INTERVAL_MS
     sampler = samplers.make_sampler(source, interval_ms)
-    log("sampling with {} every {} ms".format(sampler.source, interval_ms))
+    log.info("sampling with {} every {} ms".format(sampler.source, interval_ms))
     node, node_note = None, None
     if power_interval_ms:
         cur_file = _gpu_cur_file()
@@ -203,7 +200,7 @@ def profile_run(segmenter, source="auto", interval_ms=100, idle_s=2.0, warmup=10
                 node_note, node = "power-node sampler produced nothing ({})".format(exc), None
         if node is not None:
             if node.available:
-                log("board power from {} every {} ms".format(", ".join(node.describe()["rails"]), power_interval_ms))
+                log.info("board power from {} every {} ms".format(", ".join(node.describe()["rails"]), power_interval_ms))
         board = thermal.board_settings()
         thermal_start = thermal.read_zones()
         if node is not None and node.available:
@@ -213,11 +210,11 @@ def profile_run(segmenter, source="auto", interval_ms=100, idle_s=2.0, warmup=10
         settle = wait_settled(pinned_mhz, _read_cur_mhz(node.gpu_cur_file) if node and node.gpu_cur_file else None,
                               points, settle_interval, settle_timeout_s)
         phases["settle"] = {"start": time.time() - settle["settle_s"], "end": time.time()}
-        log("settled in {:.2f} s{}".format(settle["settle_s"], "" if settle["settled"] else
+        log.info("settled in {:.2f} s{}".format(settle["settle_s"], "" if settle["settled"] else
                                            " (gave up: {})".format(settle["reason"])))
         start = time.time()
         if idle_s > 0:
-            log("idle baseline: {:.1f} s".format(idle_s))
+            log.info("idle baseline: {:.1f} s".format(idle_s))
             time.sleep(idle_s)
         phases["idle"] = {"start": start, "end": time.time()}
         performance = measure(segmenter, warmup, duration_s, images=images, progress=progress)

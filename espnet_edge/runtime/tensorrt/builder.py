@@ -9,14 +9,16 @@ whose sidecar carries the same cache key. API differences between TensorRT versi
 ``compat.api_plan``.
 """
 
+import logging
 import os
 import re
-import sys
 import time
 
 from espnet_edge.errors import MissingDependency, UserError
 from espnet_edge.runtime.tensorrt import compat, sidecar
 from espnet_edge.runtime.tensorrt.shapes import fill_profile, format_dims, is_dynamic, parse_shapes
+
+log = logging.getLogger(__name__)
 
 TENSORRT_HINT = ("TensorRT is not installed for this Python: on a Jetson it comes with JetPack "
                  "(sudo apt install python3-libnvinfer; JetPack 4.6 gives TensorRT 8.2 for Python 3.6), "
@@ -137,11 +139,6 @@ def _network_inputs(network):
     return [(network.get_input(i).name, tuple(network.get_input(i).shape)) for i in range(network.num_inputs)]
 
 
-def _log(message):
-    sys.stderr.write(message + "\n")
-    sys.stderr.flush()
-
-
 def build_engine(onnx_path, fp16=False, int8=False, calib=None, calib_cache=None, allow_fallback=False,
                  workspace=None, dla=None, timing_cache=None, shapes=None, out=None, reuse=True, info=None,
                  max_calib_images=500, progress=True, cuda=None, report=False):
@@ -188,7 +185,7 @@ def _build(trt, plan, cuda, onnx_path, info, given_shapes, fp16, int8, calib, ca
                                      qdq_model=os.path.isfile(qdq_path),
                                      fp16_model=os.path.isfile(variant_path(onnx_path, "fp16")))
     for note in decision["notes"]:
-        _log("espnet-edge build: " + note)
+        log.info(note)
     precision = decision["precision"]
     source = variant_path(onnx_path, decision["onnx_variant"])
     if not os.path.isfile(source):
@@ -208,10 +205,10 @@ def _build(trt, plan, cuda, onnx_path, info, given_shapes, fp16, int8, calib, ca
     if reuse:
         action, why = sidecar.cache_decision(out, key)
         if action == "reuse" and (not report or os.path.isfile(report_path(out))):
-            _log("espnet-edge build: reusing " + why)
+            log.info("reusing " + why)
             return out
         if os.path.exists(out):
-            _log("espnet-edge build: rebuilding: " + why)
+            log.info("rebuilding: " + why)
 
     network = builder.create_network(_flags(trt, decision["network_flags"]))
     parser = _parse(trt, network, logger, source, plan)  # noqa: F841 - the parser owns layer storage
@@ -268,7 +265,7 @@ def _build(trt, plan, cuda, onnx_path, info, given_shapes, fp16, int8, calib, ca
         cache_obj = config.create_timing_cache(data)
         config.set_timing_cache(cache_obj, False)
 
-    _log("espnet-edge build: building {} {} engine with TensorRT {} on {} (sm_{}) - minutes on a "
+    log.info("building {} {} engine with TensorRT {} on {} (sm_{}) - minutes on a "
          "Jetson".format(os.path.basename(source), precision.upper(), version, gpu_name,
                          capability.replace(".", "")))
     started = time.time()
@@ -304,7 +301,7 @@ def _build(trt, plan, cuda, onnx_path, info, given_shapes, fp16, int8, calib, ca
 
         layers = report_mod.inspect_serialized(trt, logger, data)
         report_mod.write_report(report_path(out), report_mod.make_report(layers, meta, dla=dla))
-    _log("espnet-edge build: wrote {} ({:.1f} MB, {:.0f} s; inputs {})".format(
+    log.info("wrote {} ({:.1f} MB, {:.0f} s; inputs {})".format(
         out, len(data) / 1e6, seconds, ", ".join("{} {}".format(k, format_dims(v[1]))
                                                  for k, v in profile_shapes.items())))
     return out

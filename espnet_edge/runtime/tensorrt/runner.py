@@ -8,8 +8,8 @@ inference (``last_total_ms`` includes the copies). ``cuda_graph=True`` replays t
 graph where the CUDA binding offers capture (cuda-python; not pycuda) and shapes are static.
 """
 
+import logging
 import os
-import sys
 
 import numpy as np
 
@@ -17,6 +17,8 @@ from espnet_edge.errors import UserError
 from espnet_edge.runtime.base import Runner
 from espnet_edge.runtime.tensorrt import buffers, compat, sidecar
 from espnet_edge.runtime.tensorrt.shapes import is_dynamic
+
+log = logging.getLogger(__name__)
 
 
 class TensorRTRunner(Runner):
@@ -183,11 +185,10 @@ class TensorRTRunner(Runner):
 
     def _try_graph(self):
         if not getattr(self.cuda, "supports_graphs", False):
-            sys.stderr.write("tensorrt: CUDA graphs need cuda-python (pycuda cannot capture); running "
-                             "without\n")
+            log.warning("tensorrt: CUDA graphs need cuda-python (pycuda cannot capture); running without")
             return
         if self.dynamic:
-            sys.stderr.write("tensorrt: CUDA graphs need static shapes; running without\n")
+            log.warning("tensorrt: CUDA graphs need static shapes; running without")
             return
         try:
             self._enqueue()  # TensorRT must run once before capture
@@ -195,7 +196,7 @@ class TensorRTRunner(Runner):
             self.graph = self.cuda.capture_graph(self.stream, self._enqueue)
             self.cuda_graph = True
         except Exception as exc:  # noqa: BLE001 - capture is an optimisation; fall back to enqueue
-            sys.stderr.write("tensorrt: CUDA graph capture failed ({}); running without\n".format(exc))
+            log.warning("tensorrt: CUDA graph capture failed (%s); running without", exc)
             self.graph = None
 
     def infer(self, batch):
