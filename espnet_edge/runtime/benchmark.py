@@ -95,8 +95,10 @@ def run_benchmark(segmenter, warmup=10, iters=None, duration=None, end_to_end=Fa
         else:
             segmenter.infer(batch)
 
-    for index in range(warmup):
-        step(index)
+    with Progress(warmup, label + " warm-up", enabled=None if progress and warmup else False) as warming:
+        for index in range(warmup):
+            step(index)
+            warming.update()
     bar = Progress(iters or 0, label, enabled=None if progress else False)
     records = []
     deadline = time.perf_counter() + duration if duration is not None else None
