@@ -11,6 +11,7 @@ import time
 
 import numpy as np
 
+from espnet_edge import defaults
 from espnet_edge.errors import UserError
 from espnet_edge.utils.progress import Progress
 
@@ -21,8 +22,10 @@ def percentile(values, q):
 
 def latency_stats(latencies_ms):
     values = list(latencies_ms)
-    return {"mean": float(np.mean(values)), "p50": percentile(values, 50), "p90": percentile(values, 90),
-            "p99": percentile(values, 99), "min": float(np.min(values)), "max": float(np.max(values))}
+    stats = {"mean": float(np.mean(values))}
+    stats.update(("p{}".format(q), percentile(values, q)) for q in defaults.LATENCY_PERCENTILES)
+    stats.update(min=float(np.min(values)), max=float(np.max(values)))
+    return stats
 
 
 def host_details():

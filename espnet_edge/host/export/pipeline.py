@@ -10,13 +10,13 @@ import os
 import time
 import warnings
 
-from espnet_edge import paths
+from espnet_edge import defaults, paths
 from espnet_edge.errors import UserError
 from espnet_edge.runtime.model_info import ModelInfo
 from espnet_edge.utils.atomic import ensure_writable_dir, write_bytes, write_json
 from espnet_edge.utils.progress import Progress
 
-DEFAULT_OPSET = 13
+DEFAULT_OPSET = defaults.ONNX_OPSET
 MIN_OPSET = 11  # Resize with align_corners
 # what export_model reports to its progress callback, in order
 EXPORT_STAGES = ("network built", "traced to ONNX", "TensorRT operator check", "verified against PyTorch")

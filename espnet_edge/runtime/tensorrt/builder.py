@@ -14,6 +14,7 @@ import os
 import re
 import time
 
+from espnet_edge import defaults
 from espnet_edge.errors import MissingDependency, UserError
 from espnet_edge.runtime.tensorrt import compat, sidecar
 from espnet_edge.runtime.tensorrt.shapes import fill_profile, format_dims, is_dynamic, parse_shapes
@@ -141,7 +142,7 @@ def _network_inputs(network):
 
 def build_engine(onnx_path, fp16=False, int8=False, calib=None, calib_cache=None, allow_fallback=False,
                  workspace=None, dla=None, timing_cache=None, shapes=None, out=None, reuse=True, info=None,
-                 max_calib_images=500, progress=True, cuda=None, report=False):
+                 max_calib_images=defaults.CALIB_IMAGES, progress=True, cuda=None, report=False):
     """Build (or reuse) the engine for ``onnx_path``; returns the engine path.
 
     ``workspace`` in MiB; ``dla`` a DLA core; ``shapes`` a --shapes spec (see shapes.py); ``info`` a

@@ -12,11 +12,12 @@ import re
 
 import numpy as np
 
+from espnet_edge import defaults
 from espnet_edge.errors import UserError
 
 log = logging.getLogger(__name__)
 
-DEFAULT_MAX_IMAGES = 500
+DEFAULT_MAX_IMAGES = defaults.CALIB_IMAGES
 
 
 def calibration_files(calib_dir, max_images=DEFAULT_MAX_IMAGES):
