@@ -111,8 +111,7 @@ def _read_int(path):
 
 def _read_cur_hz(gpu):
     """cur_freq in Hz, or None when it is missing or not a number."""
-    cur = sysfs.read_text(gpu.file("cur_freq"))
-    return int(cur) if cur and cur.isdigit() else None
+    return sysfs.read_hz(gpu.file("cur_freq"))
 
 
 class GpuState(object):

@@ -132,8 +132,8 @@ def _read_cur_mhz(path):
     from espnet_edge.jetson import sysfs
 
     def read():
-        text = sysfs.read_text(path)
-        return int(text) / 1e6 if text and text.isdigit() and len(text) < 13 else None
+        hz = sysfs.read_hz(path)
+        return hz / 1e6 if hz is not None else None
     return read
 
 
