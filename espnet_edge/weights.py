@@ -12,14 +12,6 @@ from espnet_edge.utils.progress import Progress
 WEIGHTS_ENV = "ESPNET_EDGE_WEIGHTS"
 
 
-def sha256_of(path, chunk=1 << 20):
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(chunk), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def _find_under(root, relative, basename):
     direct = os.path.join(root, relative)
     if os.path.isfile(direct):

@@ -44,3 +44,19 @@ def test_release_read_once(tmp_path, monkeypatch):
     monkeypatch.setenv("ESPNET_EDGE_SYSFS_ROOT", str(tmp_path))
     assert sidecar.jetson_release() == {"l4t": "35.2.1", "jetpack": "5.1"}
     assert not hasattr(sidecar, "parse_tegra_release")
+
+
+def test_cli_commands_do_not_import_each_other():
+    """Profiling orchestration lives in profiler/session.py: no cli/cmd_*.py imports another command."""
+    import ast
+    import os
+
+    from conftest import ROOT
+
+    cli = os.path.join(ROOT, "espnet_edge", "cli")
+    for name in sorted(os.listdir(cli)):
+        if not name.startswith("cmd_"):
+            continue
+        tree = ast.parse(open(os.path.join(cli, name)).read())
+        imported = [node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) and node.module]
+        assert not [m for m in imported if m.startswith("espnet_edge.cli.cmd_")], name

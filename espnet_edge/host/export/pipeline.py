@@ -148,7 +148,7 @@ def export_model(entry, weights=None, size=None, batch=1, opset=DEFAULT_OPSET, f
     from espnet_edge.host.export import graph_passes
     from espnet_edge.host.models import check_size
     from espnet_edge.runtime import trt_support
-    from espnet_edge.weights import sha256_of
+    from espnet_edge.utils.digest import sha256_of
 
     log = log or (lambda text: None)
     stage_done = progress or (lambda: None)

@@ -172,7 +172,7 @@ def _build(trt, plan, cuda, onnx_path, info, given_shapes, fp16, int8, calib, ca
            workspace, dla, timing_cache, out, reuse, max_calib_images, progress, report=False):
     from espnet_edge.runtime.tensorrt import calibrator as calib_mod
     from espnet_edge.utils.atomic import write_bytes
-    from espnet_edge.weights import sha256_of
+    from espnet_edge.utils.digest import sha256_of
 
     version = plan["version"]
     gpu_name, capability = cuda.device_name(), cuda.compute_capability()

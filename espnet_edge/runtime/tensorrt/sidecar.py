@@ -151,7 +151,7 @@ def verify_engine_file(engine_path, sidecar):
                             engine_path, size, expected, rebuild_command(sidecar, out=engine_path)))
     digest = sidecar.get("engine_sha256")
     if digest:
-        from espnet_edge.weights import sha256_of
+        from espnet_edge.utils.digest import sha256_of
 
         if sha256_of(engine_path) != digest:
             raise UserError("engine {} does not match its sidecar (sha256 differs: corrupted or replaced); "
