@@ -123,14 +123,14 @@ def _parse(trt, network, logger, path, plan):
     if not parser.parse_from_file(path):
         errors = [str(parser.get_error(i)).replace("\n", " ") for i in range(parser.num_errors)]
         raise UserError("TensorRT {} cannot parse {}: {}; check the operators with `espnet-edge check-onnx "
-                        "{}`".format(plan["version"], path, "; ".join(errors) or "unknown error", path))
+                        "{}`".format(plan.version, path, "; ".join(errors) or "unknown error", path))
     return parser
 
 
 def _set_workspace(trt, config, plan, workspace_mb):
     """Builder workspace limit in MiB, the byte count as an int (both APIs take integers)."""
     nbytes = int(workspace_mb) << 20
-    if plan["workspace_call"] == "set_memory_pool_limit":
+    if plan.workspace_call == "set_memory_pool_limit":
         config.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, nbytes)
     else:
         config.max_workspace_size = nbytes
@@ -174,12 +174,12 @@ def _build(trt, plan, cuda, onnx_path, info, given_shapes, fp16, int8, calib, ca
     from espnet_edge.utils.atomic import write_bytes
     from espnet_edge.utils.digest import sha256_of
 
-    version = plan["version"]
+    version = plan.version
     gpu_name, capability = cuda.device_name(), cuda.compute_capability()
     logger = trt.Logger(trt.Logger.WARNING)
     builder = trt.Builder(logger)
-    fast_fp16 = bool(builder.platform_has_fast_fp16) if plan["platform_caps"] else True
-    fast_int8 = bool(builder.platform_has_fast_int8) if plan["platform_caps"] else True
+    fast_fp16 = bool(builder.platform_has_fast_fp16) if plan.platform_caps else True
+    fast_int8 = bool(builder.platform_has_fast_int8) if plan.platform_caps else True
     qdq_path = variant_path(onnx_path, "int8")
     decision = compat.precision_plan(version, fp16=fp16, int8=int8, fast_fp16=fast_fp16, fast_int8=fast_int8,
                                      allow_fallback=allow_fallback, calibration=bool(calib or calib_cache),
@@ -261,7 +261,7 @@ def _build(trt, plan, cuda, onnx_path, info, given_shapes, fp16, int8, calib, ca
         config.set_flag(trt.BuilderFlag.GPU_FALLBACK)
 
     cache_obj = None
-    if timing_cache and plan["timing_cache"]:
+    if timing_cache and plan.timing_cache:
         data = open(timing_cache, "rb").read() if os.path.isfile(timing_cache) else b""
         cache_obj = config.create_timing_cache(data)
         config.set_timing_cache(cache_obj, False)
@@ -271,7 +271,7 @@ def _build(trt, plan, cuda, onnx_path, info, given_shapes, fp16, int8, calib, ca
                          capability.replace(".", "")))
     started = time.time()
     try:
-        if plan["build_call"] == "build_serialized_network":
+        if plan.build_call == "build_serialized_network":
             serialized = builder.build_serialized_network(network, config)
         else:
             engine = builder.build_engine(network, config)
@@ -295,7 +295,7 @@ def _build(trt, plan, cuda, onnx_path, info, given_shapes, fp16, int8, calib, ca
     meta = sidecar.make_sidecar(out, data, source, onnx_sha, precision, given_shapes, version, gpu_name, capability,
                                 sidecar.jetson_release(), seconds, options, info_dict, decision["notes"])
     meta["profile_shapes"] = {k: [list(s) for s in v] for k, v in profile_shapes.items()}
-    meta["api"] = {k: plan[k] for k in ("build_call", "workspace_call", "io_api", "execute_call")}
+    meta["api"] = {k: getattr(plan, k) for k in ("build_call", "workspace_call", "io_api", "execute_call")}
     sidecar.write_sidecar(out, meta)
     if report:
         from espnet_edge.runtime.tensorrt import report as report_mod
