@@ -15,7 +15,10 @@ setup(
     license="MIT",
     python_requires=">=3.6",
     packages=find_packages(include=["espnet_edge", "espnet_edge.*"]),
-    install_requires=["numpy"],
+    # tqdm: progress bars (espnet_edge/utils/progress.py falls back to its own without it);
+    # 4.64.1 is the last tqdm for Python 3.6 (JetPack 4.6)
+    install_requires=["numpy", "tqdm>=4.62,<=4.64.1; python_version < '3.7'",
+                      "tqdm>=4.62; python_version >= '3.7'"],
     extras_require={
         # workstation: network definitions, ONNX export and verification
         "host": ["torch", "onnx", "onnxruntime", "opencv-python-headless", "matplotlib", "pillow"],

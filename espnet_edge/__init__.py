@@ -12,6 +12,7 @@ no torch at import time. Importing the package loads no numerical library.
 
 __version__ = "0.1.0"
 
+from espnet_edge.utils import log as _log  # noqa: E402,F401 - one stderr handler for the package loggers
 from espnet_edge.api import bench, export, load, models  # noqa: E402
 
 __all__ = ["__version__", "bench", "export", "load", "models"]

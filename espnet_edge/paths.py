@@ -8,8 +8,10 @@ the user's cache folder, never inside the installed package or its checkout.
   holding ``models/`` (downloaded checkpoints) and ``export/`` (ONNX files exported on demand).
 """
 
+import logging
 import os
-import sys
+
+log = logging.getLogger(__name__)
 
 CACHE_ENV = "ESPNET_EDGE_CACHE"
 
@@ -39,5 +41,4 @@ def profiles_dir():
 
 def note(message):
     """Tell the user about work they did not ask for by name (an implicit export or download)."""
-    sys.stderr.write("espnet-edge: note: {}\n".format(message))
-    sys.stderr.flush()
+    log.info("note: %s", message)

@@ -7,16 +7,9 @@ import socket
 from espnet_edge import paths
 from espnet_edge.errors import UserError
 from espnet_edge.utils.atomic import atomic_open, ensure_writable_dir
+from espnet_edge.utils.progress import Progress
 
 WEIGHTS_ENV = "ESPNET_EDGE_WEIGHTS"
-
-
-def sha256_of(path, chunk=1 << 20):
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(chunk), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _find_under(root, relative, basename):
@@ -70,9 +63,12 @@ def download_weights(entry, destination, timeout=30):
         with atomic_open(destination, "wb") as handle:
             digest = hashlib.sha256()
             response = urlopen(entry.url, timeout=timeout)
-            for block in iter(lambda: response.read(1 << 20), b""):
-                digest.update(block)
-                handle.write(block)
+            size_mb = int(response.headers.get("Content-Length") or 0) // (1 << 20)
+            with Progress(size_mb, "download {} (MB)".format(entry.name)) as bar:
+                for block in iter(lambda: response.read(1 << 20), b""):
+                    digest.update(block)
+                    handle.write(block)
+                    bar.update(len(block) / float(1 << 20))
             if digest.hexdigest() != entry.sha256:
                 raise UserError("download of {} has sha256 {} but the zoo expects {}; {}".format(
                     entry.url, digest.hexdigest(), entry.sha256, where))

@@ -6,6 +6,7 @@ import os
 
 from conftest import ROOT, WEIGHTS
 from espnet_edge import paths, weights, zoo
+from espnet_edge.utils.digest import sha256_of
 
 
 def test_cache_follows_xdg_and_the_override(monkeypatch, tmp_path):
@@ -40,7 +41,7 @@ def test_a_download_lands_in_the_user_cache_with_a_note(monkeypatch, tmp_path, c
     entry.url = "file://" + os.path.join(WEIGHTS, entry.weights_file)  # no network here
     path = weights.find_weights(entry)
     assert path == str(tmp_path / "xdg" / "espnet-edge" / "models" / entry.weights_file)
-    assert weights.sha256_of(path) == entry.sha256
+    assert sha256_of(path) == entry.sha256
     err = capsys.readouterr().err
     assert "note: downloading the espnet-c-q3 checkpoint from " + entry.url + " to " + path in err
     assert weights.find_weights(entry) == path and capsys.readouterr().err == ""

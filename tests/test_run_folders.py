@@ -11,7 +11,8 @@ import pytest
 
 from conftest import ROOT, TEGRASTATS_DIR, run_cli
 from espnet_edge.errors import UserError
-from espnet_edge.profiler.profile import new_run_dir, publish_dir, release_run_dir, staging_dir
+from espnet_edge.profiler.profile import new_run_dir, release_run_dir
+from espnet_edge.utils.atomic import publish_dir, staging_dir
 from sim_jetson import make_board_tree
 
 HERE = os.path.dirname(os.path.abspath(__file__))

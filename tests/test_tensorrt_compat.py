@@ -42,43 +42,43 @@ def test_format_and_short_version():
 
 def test_plan_tensorrt_8_2_tx2():
     plan = api_plan("8.2.1.8")
-    assert plan["network_flags"] == ["EXPLICIT_BATCH"]
-    assert plan["build_call"] == "build_serialized_network"
-    assert plan["workspace_call"] == "max_workspace_size"
-    assert plan["io_api"] == "bindings" and plan["execute_call"] == "execute_async_v2"
-    assert plan["set_input_shape"] == "set_binding_shape"
-    assert plan["precision_flags"] and plan["int8_calibration"] and plan["platform_caps"]
+    assert plan.network_flags == ["EXPLICIT_BATCH"]
+    assert plan.build_call == "build_serialized_network"
+    assert plan.workspace_call == "max_workspace_size"
+    assert plan.io_api == "bindings" and plan.execute_call == "execute_async_v2"
+    assert plan.set_input_shape == "set_binding_shape"
+    assert plan.precision_flags and plan.int8_calibration and plan.platform_caps
 
 
 def test_plan_tensorrt_8_4_gets_memory_pools_but_bindings():
     plan = api_plan("8.4.1.5")
-    assert plan["workspace_call"] == "set_memory_pool_limit"
-    assert plan["io_api"] == "bindings"
+    assert plan.workspace_call == "set_memory_pool_limit"
+    assert plan.io_api == "bindings"
 
 
 @pytest.mark.parametrize("version", ["8.5.2.2", "8.6.1"])
 def test_plan_tensorrt_8_5_and_later_use_named_tensors(version):
     plan = api_plan(version)
-    assert plan["io_api"] == "tensors" and plan["execute_call"] == "execute_async_v3"
-    assert plan["set_input_shape"] == "set_input_shape"
-    assert plan["network_flags"] == ["EXPLICIT_BATCH"]
+    assert plan.io_api == "tensors" and plan.execute_call == "execute_async_v3"
+    assert plan.set_input_shape == "set_input_shape"
+    assert plan.network_flags == ["EXPLICIT_BATCH"]
 
 
 def test_plan_tensorrt_10_has_explicit_batch_by_default():
     plan = api_plan("10.3.0")
-    assert plan["network_flags"] == []
-    assert plan["io_api"] == "tensors"
-    assert plan["precision_flags"] and not plan["strongly_typed"]
+    assert plan.network_flags == []
+    assert plan.io_api == "tensors"
+    assert plan.precision_flags and not plan.strongly_typed
 
 
 def test_plan_tensorrt_11_is_strongly_typed():
     plan = api_plan("11.0.0.1")
-    assert plan["network_flags"] == []  # STRONGLY_TYPED is ignored (always on) in 11
-    assert not plan["precision_flags"] and not plan["int8_calibration"] and plan["strongly_typed"]
+    assert plan.network_flags == []  # STRONGLY_TYPED is ignored (always on) in 11
+    assert not plan.precision_flags and not plan.int8_calibration and plan.strongly_typed
 
 
 def test_plan_tensorrt_7_builds_with_build_engine():
-    assert api_plan("7.1.3")["build_call"] == "build_engine"
+    assert api_plan("7.1.3").build_call == "build_engine"
 
 
 def test_plan_too_old():
@@ -148,7 +148,17 @@ def test_tensorrt_10_12_builds_typed_onnx_instead_of_deprecated_flags():
 
 
 def test_platform_caps_and_calibrator_deprecation_by_version():
-    assert api_plan("10.4.0")["platform_caps"] and not api_plan("10.5.0")["platform_caps"]
+    assert api_plan("10.4.0").platform_caps and not api_plan("10.5.0").platform_caps
     plan = precision_plan("10.3.0", int8=True, calibration=True)
     assert plan["calibrate"] and any("deprecates the INT8 calibrator" in note for note in plan["notes"])
     assert not any("deprecates" in n for n in precision_plan("8.6.1", int8=True, calibration=True)["notes"])
+
+
+def test_plan_is_a_typed_record():
+    plan = api_plan("8.5.2.2")
+    assert plan.named_tensors and not api_plan("8.4.1.5").named_tensors
+    assert plan._fields[:2] == ("version", "network_flags") and plan.version == "8.5.2.2"
+    with pytest.raises(AttributeError):
+        plan.io_api = "bindings"   # a plan is not edited in place; _replace gives a new one
+    forced = plan._replace(io_api="bindings", execute_call="execute_async_v2")
+    assert not forced.named_tensors and plan.named_tensors

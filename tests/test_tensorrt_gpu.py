@@ -73,7 +73,7 @@ def test_fp32_engine_matches_onnxruntime(tiny):
     assert np.array_equal(out, again)
     import tensorrt
 
-    assert desc["io_api"] == api_plan(tensorrt.__version__)["io_api"]
+    assert desc["io_api"] == api_plan(tensorrt.__version__).io_api
     assert desc["precision"] == "fp32" and desc["tensorrt"]
 
 

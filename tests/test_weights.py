@@ -9,6 +9,7 @@ import pytest
 from conftest import WEIGHTS
 from espnet_edge import weights, zoo
 from espnet_edge.errors import UserError
+from espnet_edge.utils.digest import sha256_of
 
 
 def with_url(entry, url):
@@ -52,7 +53,7 @@ def test_shared_weights_match_the_zoo_sha256(monkeypatch):
             continue
         path = weights.find_weights(entry, download=False)
         assert path is not None, name
-        assert weights.sha256_of(path) == entry.sha256, name
+        assert sha256_of(path) == entry.sha256, name
 
 
 def test_cache_then_checked_download(tmp_path, entry, monkeypatch):
@@ -64,7 +65,7 @@ def test_cache_then_checked_download(tmp_path, entry, monkeypatch):
     assert weights.find_weights(local, download=False, cache_dir=str(cache)) is None
     path = weights.find_weights(local, cache_dir=str(cache))
     assert path == str(cache / entry.weights_file)
-    assert weights.sha256_of(path) == entry.sha256
+    assert sha256_of(path) == entry.sha256
     assert weights.find_weights(local, download=False, cache_dir=str(cache)) == path
 
 

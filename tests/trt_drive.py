@@ -51,7 +51,7 @@ def _run_engine(engine, info, cuda, batch=1, cuda_graph=False):
         y = trt_runner.infer(x)
         again = trt_runner.infer(x * 2)
         error = max(float(np.abs(y - reference(x)).max()), float(np.abs(again - reference(x * 2)).max()))
-        return {"max_error": error, "graph": trt_runner.cuda_graph, "io_api": trt_runner.plan["io_api"]}
+        return {"max_error": error, "graph": trt_runner.cuda_graph, "io_api": trt_runner.plan.io_api}
     finally:
         trt_runner.close()
 
@@ -203,7 +203,7 @@ def plant_float_pool():
 def plant_buffer_object():
     def wrong(self, tensors):
         self.bindings = list(self.device)
-        if self.plan["io_api"] == "tensors":
+        if self.plan.named_tensors:
             for (name, _, _, _), buf in zip(tensors, self.device):
                 self.context.set_tensor_address(name, buf)
     runner.TensorRTRunner._bind_addresses = wrong
@@ -213,9 +213,7 @@ def plant_execute_v2():
     original = compat.api_plan
 
     def wrong(version):
-        plan = original(version)
-        plan["execute_call"] = "execute_async_v2"
-        return plan
+        return original(version)._replace(execute_call="execute_async_v2")
     compat.api_plan = wrong
 
 

@@ -46,11 +46,8 @@ def gpu_freq_reader():
     cur_freq = gpus[0].file("cur_freq")
 
     def read():
-        text = sysfs.read_text(cur_freq) or ""
-        try:
-            return int(text.split()[0]) / 1e6
-        except (ValueError, IndexError):
-            return None
+        hz = sysfs.read_hz(cur_freq)
+        return hz / 1e6 if hz is not None else None
 
     return read
 

@@ -58,10 +58,12 @@ def run_end_to_end(segmenter, images, warmup=3, iters=None, duration=None, pipel
     if segmenter.info.batch != 1:
         raise UserError("--end-to-end runs one camera frame at a time; use a batch-1 model")
     frames = decode_frames(images)
-    for index in range(warmup):
-        frame = frames[index % len(frames)][0]
-        mask, overlay, _ = infer_frame(segmenter, frame, alpha)
-        render_frame(segmenter, frame, mask, overlay, alpha, ["warm-up"])
+    with Progress(warmup, label + " warm-up", enabled=None if progress and warmup else False) as warming:
+        for index in range(warmup):
+            frame = frames[index % len(frames)][0]
+            mask, overlay, _ = infer_frame(segmenter, frame, alpha)
+            render_frame(segmenter, frame, mask, overlay, alpha, ["warm-up"])
+            warming.update()
     bar = Progress(iters or 0, label, enabled=None if progress else False)
     records, iterations = [], []
     offset = time.time() - time.perf_counter()

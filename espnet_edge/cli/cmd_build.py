@@ -2,6 +2,7 @@
 
 import json
 
+from espnet_edge import defaults
 from espnet_edge.errors import UserError
 
 
@@ -19,8 +20,8 @@ def add_parser(subparsers):
     parser.add_argument("--calib", metavar="DIR", help="folder of real images for INT8 calibration")
     parser.add_argument("--calib-cache", metavar="FILE", help="INT8 calibration cache from an earlier build "
                         "with the same TensorRT version")
-    parser.add_argument("--calib-images", type=int, default=500, metavar="N",
-                        help="use at most N calibration images (default 500)")
+    parser.add_argument("--calib-images", type=int, default=defaults.CALIB_IMAGES, metavar="N",
+                        help="use at most N calibration images (default %(default)s)")
     parser.add_argument("--allow-fallback", action="store_true", help="where the GPU lacks fast INT8/FP16 "
                         "(TX2: no INT8), build the next precision down instead of stopping")
     parser.add_argument("--workspace", type=int, metavar="MB", help="builder workspace limit in MiB")

@@ -1,11 +1,13 @@
 """espnet-edge demo: live segmentation overlay from a camera, stream, video or images."""
 
-import sys
+import logging
 
 from espnet_edge.cli import validate
 from espnet_edge.cli.common import add_source_args, segmenter_from_args
 from espnet_edge.errors import UserError
 from espnet_edge.utils.parsing import parse_size
+
+log = logging.getLogger(__name__)
 
 
 def add_parser(subparsers):
@@ -103,6 +105,6 @@ def run(args):
         segmenter.close()
     print(result.line())
     if result.lost:
-        sys.stderr.write("espnet-edge demo: warning: {}; what was saved is kept\n".format(result.reason))
+        log.warning("%s; what was saved is kept", result.reason)
         return 1
     return 0

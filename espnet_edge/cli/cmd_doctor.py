@@ -2,6 +2,7 @@
 
 import importlib
 import json
+import logging
 import os
 import platform
 import sys
@@ -9,6 +10,8 @@ import sys
 from espnet_edge import __version__
 from espnet_edge.errors import UserError
 from espnet_edge.profiler.samplers import find_tegrastats
+
+log = logging.getLogger(__name__)
 
 
 def add_parser(subparsers):
@@ -131,7 +134,7 @@ def run_selftest(args):
     if os.path.isdir(out):
         raise UserError("--out {} is a folder: give a file name for the JSON report".format(args.out))
     ensure_writable_dir(os.path.dirname(out))
-    sys.stderr.write("espnet-edge doctor: self-test (a minute or two with TensorRT)\n")
+    log.info("self-test (a minute or two with TensorRT)")
     report = selftest.run_selftest()
     report["doctor"] = collect()
     selftest.write_report(out, report)

@@ -2,6 +2,7 @@
 
 import os
 
+from espnet_edge import defaults
 from espnet_edge.cli import validate
 from espnet_edge.errors import MissingDependency, UserError
 from espnet_edge.utils.parsing import parse_size
@@ -17,16 +18,17 @@ def add_parser(subparsers):
     parser.add_argument("--weights", metavar="FILE", help="checkpoint (default: zoo lookup)")
     parser.add_argument("--size", metavar="WxH", type=validate.size_text, help="input size (default: the model's native size)")
     parser.add_argument("--batch", type=validate.positive_int, default=1, help="batch size (default 1)")
-    parser.add_argument("--opset", type=validate.positive_int, default=13, help="ONNX opset (default 13; TensorRT 8.2 takes <= 13)")
+    parser.add_argument("--opset", type=validate.positive_int, default=defaults.ONNX_OPSET,
+                        help="ONNX opset (default %(default)s; TensorRT 8.2 takes <= 13)")
     parser.add_argument("--fp16", action="store_true", help="also write <name>-fp16.onnx (and an engine "
                         "when TensorRT and a GPU are here)")
     parser.add_argument("--int8", action="store_true", help="also write a QDQ INT8 <name>-int8.onnx (needs --calib)")
     parser.add_argument("--calib", metavar="DIR", help="folder of real images for INT8 calibration")
     parser.add_argument("--calib-count", type=validate.positive_int, help="calibrate on at most N images")
-    parser.add_argument("--calib-method", default="percentile", choices=("minmax", "entropy", "percentile"),
-                        help="INT8 calibration method (default percentile)")
-    parser.add_argument("--int8-float", type=validate.non_negative_int, default=4, metavar="N",
-                        help="keep the N Convs most sensitive to INT8 in float (default 4; 0: all INT8)")
+    parser.add_argument("--calib-method", default=defaults.CALIB_METHOD, choices=("minmax", "entropy", "percentile"),
+                        help="INT8 calibration method (default %(default)s)")
+    parser.add_argument("--int8-float", type=validate.non_negative_int, default=defaults.INT8_KEEP_FLOAT, metavar="N",
+                        help="keep the N Convs most sensitive to INT8 in float (default %(default)s; 0: all INT8)")
     parser.add_argument("--int8-target", type=validate.fraction, metavar="FRACTION",
                         help="instead of --int8-float: keep Convs in float (those whose quantization adds most "
                         "error first) until the held-out frames' mask agreement with fp32 reaches FRACTION "

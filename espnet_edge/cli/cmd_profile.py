@@ -1,38 +1,12 @@
 """espnet-edge profile: FPS, latency, power per rail and energy per frame of one network, in one run."""
 
-import contextlib
-import datetime
 import os
-import platform
 import sys
 
 from espnet_edge.cli import validate
-from espnet_edge.cli.common import add_source_args, source_from_args
+from espnet_edge.cli.common import add_profiling_args, add_source_args, source_from_args
 from espnet_edge.errors import UserError
-from espnet_edge.profiler.samplers import SOURCES
-
-
-def add_profiling_args(parser):
-    """Options shared by profile and sweep."""
-    parser.add_argument("--idle", type=validate.non_negative_float, default=3.0, metavar="S",
-                        help="idle baseline before the run, seconds (default 3)")
-    parser.add_argument("--duration", type=validate.positive_float, default=10.0, metavar="S",
-                        help="measured phase, seconds (default 10)")
-    parser.add_argument("--warmup", type=validate.non_negative_int, default=10, metavar="N", help="warm-up inferences (default 10)")
-    parser.add_argument("--interval", type=validate.positive_int, default=100, metavar="MS",
-                        help="sampling interval in ms (default 100)")
-    parser.add_argument("--source", default="auto", choices=SOURCES,
-                        help="where samples come from: auto = tegrastats if present, else host "
-                        "(psutil + NVML + RAPL)")
-    parser.add_argument("--out", metavar="DIR", help="parent folder of the run folders (default: profiles/)")
-    parser.add_argument("--power-interval", type=int, default=10, metavar="MS",
-                        help="read the board's INA3221/INA238 input-power node every MS ms for the energy "
-                        "integral (default 10; 0 = tegrastats only)")
-    parser.add_argument("--settle-timeout", type=validate.non_negative_float, default=10.0, metavar="S",
-                        help="wait at most S seconds for the GPU clock and board power to settle (default 10)")
-    parser.add_argument("--emc", type=int, metavar="MHZ",
-                        help="pin the memory (EMC) clock for the run where the board allows it (restored "
-                        "afterwards)")
+from espnet_edge.profiler.session import check_measuring_options, profile_one, source_label
 
 
 def add_parser(subparsers):
@@ -56,99 +30,6 @@ def add_parser(subparsers):
     parser.set_defaults(func=run)
 
 
-def source_label(args):
-    if getattr(args, "model", None):
-        return args.model
-    path = args.onnx or args.engine
-    return os.path.splitext(os.path.basename(path))[0]
-
-
-def settings_of(args, describe=None, freq=None):
-    return {
-        "command": "espnet-edge " + " ".join(sys.argv[1:]) if sys.argv else None,
-        "created": datetime.datetime.now().isoformat(),
-        "host": platform.node(), "platform": platform.platform(), "python": platform.python_version(),
-        "model": getattr(args, "model", None), "onnx": getattr(args, "onnx", None),
-        "engine": getattr(args, "engine", None), "backend": getattr(args, "backend", None),
-        "size": getattr(args, "size", None), "threads": getattr(args, "threads", None),
-        "idle_s": args.idle, "duration_s": args.duration, "warmup": args.warmup,
-        "interval_ms": args.interval, "source": args.source,
-        "power_interval_ms": getattr(args, "power_interval", None), "emc_mhz": getattr(args, "emc", None),
-        "gpu_freq": freq, "runner": describe,
-        # a simulated board (tests, demos): sysfs read from a prefix; `report` labels such runs simulated
-        "simulated": bool(os.environ.get("ESPNET_EDGE_SYSFS_ROOT")),
-    }
-
-
-@contextlib.contextmanager
-def pinned(freq_mhz):
-    """pin_gpu(freq) when a frequency is asked for, else nothing; yields the freq facts (or None)."""
-    if not freq_mhz:
-        yield None
-        return
-    from espnet_edge.jetson.clocks import pin_gpu
-
-    with pin_gpu(freq_mhz) as pin:
-        yield {"requested_mhz": pin.requested_mhz, "applied_mhz": pin.applied_mhz}
-
-
-@contextlib.contextmanager
-def pinned_emc(emc_mhz):
-    """pin_emc(MHz) when asked for, else nothing; yields {'requested_mhz', 'applied_mhz'} or None."""
-    if not emc_mhz:
-        yield None
-        return
-    from espnet_edge.jetson.emc import pin_emc
-
-    with pin_emc(emc_mhz) as pin:
-        yield {"requested_mhz": pin.requested_mhz, "applied_mhz": pin.applied_mhz}
-
-
-def check_measuring_args(args):
-    """Validate the measuring options before any work starts."""
-    if getattr(args, "power_interval", 10) is not None and args.power_interval < 0:
-        raise UserError("--power-interval must be >= 0 ms (0 = tegrastats only)")
-    if getattr(args, "settle_timeout", 10.0) < 0:
-        raise UserError("--settle-timeout must be >= 0 seconds")
-    if getattr(args, "emc", None) is not None:
-        if args.emc <= 0:
-            raise UserError("--emc must be a positive memory clock in MHz")
-        from espnet_edge.jetson import emc as emc_module
-
-        with emc_module.pin_emc(args.emc, log=None, dry_run=True):
-            pass
-
-
-def profile_one(args, segmenter, out_dir, label, freq_mhz=None, name=None, exact=False):
-    """Pin (optionally), profile, write the run folder; returns (folder, summary)."""
-    from espnet_edge.profiler.profile import new_run_dir, profile_run, release_run_dir, run_name, write_run
-
-    target = new_run_dir(out_dir, name or run_name(label, freq_mhz), exact=exact)
-    try:
-        power_samples = []
-        with pinned(freq_mhz) as freq, pinned_emc(getattr(args, "emc", None)) as emc:
-            summary, samples, raw = profile_run(
-                segmenter, source=args.source, interval_ms=args.interval, idle_s=args.idle, warmup=args.warmup,
-                duration_s=args.duration, power_interval_ms=getattr(args, "power_interval", None),
-                pinned_mhz=freq["applied_mhz"] if freq else None,
-                settle_timeout_s=getattr(args, "settle_timeout", 10.0), power_samples_out=power_samples)
-        summary["emc_pin"] = emc
-        summary["run"] = os.path.basename(target)
-        summary["label"] = label
-        summary["gpu_freq"] = freq
-        describe = None
-        try:
-            describe = segmenter.runner.describe()
-        except Exception:
-            pass
-        summary["runner"] = describe
-        write_run(target, summary, samples, raw, settings_of(args, describe, freq), power_samples=power_samples)
-    except BaseException:
-        release_run_dir(target)
-        raise
-    return target, summary
-
-
 def run(args):
     import json
 
@@ -161,7 +42,7 @@ def run(args):
         raise UserError("--interval must be at least 1 ms")
     if args.freq is not None and args.freq <= 0:
         raise UserError("--freq must be a positive GPU frequency in MHz")
-    check_measuring_args(args)
+    check_measuring_options(args)
     from espnet_edge.profiler.profile import check_run_name
 
     source = source_from_args(args)
@@ -204,7 +85,8 @@ def run_kernels(args, out_dir):
     import shutil
 
     from espnet_edge.profiler import kernels
-    from espnet_edge.profiler.profile import new_run_dir, publish_dir, run_name, staging_dir
+    from espnet_edge.profiler.profile import new_run_dir, run_name
+    from espnet_edge.utils.atomic import publish_dir, staging_dir
 
     if args.kernel_iters < 1:
         raise UserError("--kernel-iters must be at least 1")

@@ -42,7 +42,7 @@ def _power_freqs(text):
 
 def run(args):
     from espnet_edge.profiler import fig7
-    from espnet_edge.profiler.profile import publish_dir, staging_dir
+    from espnet_edge.utils.atomic import publish_dir, staging_dir
     from espnet_edge.profiler.sweep import load_runs
 
     folders = list(args.runs) + list(args.from_logs)

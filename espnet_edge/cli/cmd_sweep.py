@@ -2,13 +2,16 @@
 
 import argparse
 import datetime
+import logging
 import os
 import shutil
 
-from espnet_edge.cli.cmd_profile import add_profiling_args, profile_one, source_label
 from espnet_edge.cli import validate
-from espnet_edge.cli.common import backend_choices
+from espnet_edge.cli.common import add_profiling_args, backend_choices
+from espnet_edge.profiler.session import check_measuring_options, profile_one, source_label
 from espnet_edge.errors import UserError
+
+log = logging.getLogger(__name__)
 
 
 def add_parser(subparsers):
@@ -62,7 +65,7 @@ def _target(args):
 
 
 def _finish(tmp, target):
-    from espnet_edge.profiler.profile import publish_dir
+    from espnet_edge.utils.atomic import publish_dir
 
     publish_dir(tmp, target)
 
@@ -89,7 +92,8 @@ def _report(runs, tmp, target):
 
 
 def run_from_logs(args):
-    from espnet_edge.profiler.profile import release_run_dir, staging_dir
+    from espnet_edge.profiler.profile import release_run_dir
+    from espnet_edge.utils.atomic import staging_dir
     from espnet_edge.profiler.sweep import load_runs
 
     if _sources(args) or args.freqs:
@@ -112,7 +116,8 @@ def run_from_logs(args):
 def run(args):
     from espnet_edge.cli.common import segmenter_from_args
     from espnet_edge.jetson.clocks import check_pinnable, parse_freq_list
-    from espnet_edge.profiler.profile import log, new_run_dir, publish_dir, release_run_dir, staging_dir
+    from espnet_edge.profiler.profile import new_run_dir, release_run_dir
+    from espnet_edge.utils.atomic import publish_dir, staging_dir
     from espnet_edge.utils.signals import signals_as_interrupt
     from espnet_edge.profiler.sweep import check_freqs, gpu_table_mhz
 
@@ -131,11 +136,10 @@ def run(args):
     freqs = parse_freq_list(args.freqs)
     steps = check_freqs(freqs, gpu_table_mhz())
     check_pinnable(freqs, flag="--freqs")
-    from espnet_edge.cli.cmd_profile import check_measuring_args
-    check_measuring_args(args)
+    check_measuring_options(args)
     for freq, step in sorted(steps.items()):
         if step is not None and abs(step - freq) > 0.01:
-            log("{} MHz runs at the table step {:g} MHz".format(freq, step))
+            log.info("{} MHz runs at the table step {:g} MHz".format(freq, step))
     labels = [source_label(_source_args(args, kind, value)) for kind, value in sources]
     if len(set(labels)) != len(labels):
         raise UserError("two sources share the name {!r}; rename one file".format(
@@ -155,7 +159,7 @@ def run(args):
                 segmenter = segmenter_from_args(single)
                 try:
                     for index, freq in enumerate(freqs, 1):
-                        log("{} at {} MHz ({}/{})".format(label, freq, index, len(freqs)))
+                        log.info("{} at {} MHz ({}/{})".format(label, freq, index, len(freqs)))
                         _folder, summary = profile_one(single, segmenter, runs_dir, label, freq,
                                                        name="{}-{}MHz".format(label, freq), exact=True)
                         runs.append(summary)
@@ -169,7 +173,7 @@ def run(args):
             # never delete a finished run: an earlier stopped sweep's -incomplete folder means -incomplete-2
             kept = new_run_dir(os.path.dirname(target), os.path.basename(target) + "-incomplete")
             publish_dir(tmp, kept)
-            log("sweep stopped; the {} finished run(s) are in {} (rebuild with --from-logs)".format(
+            log.warning("sweep stopped; the {} finished run(s) are in {} (rebuild with --from-logs)".format(
                 len(finished), kept))
         shutil.rmtree(tmp, ignore_errors=True)
         raise

@@ -62,3 +62,28 @@ def segmenter_from_args(args, source=None, **options):
     from espnet_edge.runtime.segmenter import Segmenter
 
     return Segmenter(runner_from_args(args, source=source, **options))
+
+
+def add_profiling_args(parser):
+    """The measuring options shared by profile and sweep (what profiler.session reads)."""
+    from espnet_edge.profiler.samplers import SOURCES
+
+    parser.add_argument("--idle", type=validate.non_negative_float, default=3.0, metavar="S",
+                        help="idle baseline before the run, seconds (default 3)")
+    parser.add_argument("--duration", type=validate.positive_float, default=10.0, metavar="S",
+                        help="measured phase, seconds (default 10)")
+    parser.add_argument("--warmup", type=validate.non_negative_int, default=10, metavar="N", help="warm-up inferences (default 10)")
+    parser.add_argument("--interval", type=validate.positive_int, default=100, metavar="MS",
+                        help="sampling interval in ms (default 100)")
+    parser.add_argument("--source", default="auto", choices=SOURCES,
+                        help="where samples come from: auto = tegrastats if present, else host "
+                        "(psutil + NVML + RAPL)")
+    parser.add_argument("--out", metavar="DIR", help="parent folder of the run folders (default: profiles/)")
+    parser.add_argument("--power-interval", type=int, default=10, metavar="MS",
+                        help="read the board's INA3221/INA238 input-power node every MS ms for the energy "
+                        "integral (default 10; 0 = tegrastats only)")
+    parser.add_argument("--settle-timeout", type=validate.non_negative_float, default=10.0, metavar="S",
+                        help="wait at most S seconds for the GPU clock and board power to settle (default 10)")
+    parser.add_argument("--emc", type=int, metavar="MHZ",
+                        help="pin the memory (EMC) clock for the run where the board allows it (restored "
+                        "afterwards)")

@@ -6,6 +6,7 @@ import sys
 
 from espnet_edge import __version__
 from espnet_edge.errors import UserError
+from espnet_edge.utils import log
 
 # subcommand -> module in espnet_edge.cli; each module has add_parser(subparsers) that sets func.
 COMMANDS = (
@@ -27,6 +28,16 @@ COMMANDS = (
 )
 
 
+def add_verbosity_args(parser, default=None):
+    """--verbose/--quiet, accepted before the subcommand and after it (there with SUPPRESS, so the
+    subcommand's parse does not overwrite what was given before it)."""
+    group = parser.add_mutually_exclusive_group()
+    group.add_argument("-v", "--verbose", dest="verbosity", action="store_const", const=1, default=default,
+                       help="also show debug lines")
+    group.add_argument("-q", "--quiet", dest="verbosity", action="store_const", const=-1, default=default,
+                       help="show only warnings and errors (no notes)")
+
+
 class _Parser(argparse.ArgumentParser):
     def error(self, message):
         self.exit(2, "{}: error: {} (see --help)\n".format(self.prog, message))
@@ -36,6 +47,7 @@ def build_parser():
     parser = _Parser(prog="espnet-edge", description=(
         "ESPNet/ESPNetv2 from PyTorch to ONNX and TensorRT, benchmarked and profiled on NVIDIA Jetson."))
     parser.add_argument("--version", action="version", version="espnet-edge " + __version__)
+    add_verbosity_args(parser, default=0)
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     for _name, module_name in COMMANDS:
         try:
@@ -45,6 +57,8 @@ def build_parser():
                 continue  # command not built yet
             raise
         module.add_parser(subparsers)
+    for subparser in subparsers.choices.values():
+        add_verbosity_args(subparser, default=argparse.SUPPRESS)
     return parser
 
 
@@ -58,6 +72,7 @@ def main(argv=None):
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
+    log.setup(args.verbosity, args.command)
     try:
         result = args.func(args)
     except UserError as exc:

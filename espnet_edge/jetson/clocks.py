@@ -14,6 +14,7 @@ process was killed outright (SIGKILL, OOM killer); the next pin finding such a l
 
 import errno
 import fcntl
+import logging
 import os
 import signal
 import sys
@@ -22,6 +23,10 @@ import time
 
 from espnet_edge.errors import UserError
 from espnet_edge.jetson import boards, clock_state, detect, nvpmodel, sysfs
+
+logger = logging.getLogger(__name__)
+# log= of the pins and writers: LOGGER (this module's logger), None (silent) or a stream (tests, self-test)
+LOGGER = "logger"
 
 NOT_JETSON = "not a Jetson (no GPU devfreq under /sys/class/devfreq): --freq needs a Jetson board"
 LOCK_PATHS = ("/run/lock/espnet-edge-gpu-clock.lock", "/tmp/espnet-edge-gpu-clock.lock")
@@ -106,8 +111,7 @@ def _read_int(path):
 
 def _read_cur_hz(gpu):
     """cur_freq in Hz, or None when it is missing or not a number."""
-    cur = sysfs.read_text(gpu.file("cur_freq"))
-    return int(cur) if cur and cur.isdigit() else None
+    return sysfs.read_hz(gpu.file("cur_freq"))
 
 
 class GpuState(object):
@@ -160,6 +164,7 @@ class SysfsWriter(object):
                 self.log.flush()
             return
         self.journal.append((shown, str(value)))
+        logger.debug("write %s > %s", value, shown)
         data = str(value).encode("ascii")
         try:
             if self.hook is not None:
@@ -179,9 +184,17 @@ class SysfsWriter(object):
 
 
 def _say(log, message):
-    if log is not None:
-        log.write("GPU clock: {}\n".format(message))
-        log.flush()
+    if log is None:
+        return
+    if log is LOGGER or log is sys.stderr or log is sys.__stderr__:
+        level = logging.INFO
+        for word, word_level in (("warning: ", logging.WARNING), ("error: ", logging.ERROR), ("note: ", logging.INFO)):
+            if message.startswith(word):
+                message, level = message[len(word):], word_level
+        logger.log(level, "GPU clock: %s", message)
+        return
+    log.write("GPU clock: {}\n".format(message))
+    log.flush()
 
 
 def _write_access_error(paths, gpu):
@@ -336,7 +349,7 @@ def detect_or_power_up(writer, log, dry_run=False, wait_s=2.0):
 class GpuClockPin(object):
     """Context manager returned by pin_gpu(); see the module docstring."""
 
-    def __init__(self, freq_mhz, dry_run=False, log=sys.stderr, writer=None, persistent=False):
+    def __init__(self, freq_mhz, dry_run=False, log=LOGGER, writer=None, persistent=False):
         self.requested_mhz = freq_mhz
         self.applied_mhz = None
         self.applied_hz = None
@@ -579,7 +592,7 @@ class GpuClockPin(object):
         raise SystemExit(SIGNAL_EXIT.get(signum, 128 + signum))
 
 
-def pin_gpu(freq_mhz, dry_run=False, log=sys.stderr, writer=None):
+def pin_gpu(freq_mhz, dry_run=False, log=LOGGER, writer=None):
     """Context manager: pin the GPU to the table step nearest ``freq_mhz`` MHz; yields the pin object
     (.requested_mhz, .applied_mhz, .cur_mhz, .rail_gated, .nvpmodel_mode, .info)."""
     return GpuClockPin(freq_mhz, dry_run=dry_run, log=log, writer=writer)
@@ -590,7 +603,7 @@ def check_pinnable(freqs_mhz, flag="--freq"):
     Jetson, outside the table, above the nvpmodel cap, no write access): a dry run of each pin.
     ``flag``: the option the user typed, for the messages."""
     try:
-        detect_or_power_up(SysfsWriter(), sys.stderr)   # a GPU rail-gated since boot is powered up once here
+        detect_or_power_up(SysfsWriter(), LOGGER)   # a GPU rail-gated since boot is powered up once here
         for freq in freqs_mhz:
             with pin_gpu(freq, dry_run=True, log=None):
                 pass
@@ -605,7 +618,7 @@ def read_saved_state():
     return clock_state.read()
 
 
-def set_persistent(freq_mhz, dry_run=False, log=sys.stderr, writer=None):
+def set_persistent(freq_mhz, dry_run=False, log=LOGGER, writer=None):
     """Pin until `clocks restore`; the original state is saved once (a second `set` keeps the first one)."""
     pin = GpuClockPin(freq_mhz, dry_run=dry_run, log=log, writer=writer, persistent=True)
     with pin:
@@ -613,7 +626,7 @@ def set_persistent(freq_mhz, dry_run=False, log=sys.stderr, writer=None):
     return pin
 
 
-def restore_persistent(dry_run=False, log=sys.stderr, writer=None):
+def restore_persistent(dry_run=False, log=LOGGER, writer=None):
     """Put back the original state saved by `clocks set` or by a pinning run that died; returns it."""
     from espnet_edge.utils.signals import deferred
 

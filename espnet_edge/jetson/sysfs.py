@@ -44,6 +44,13 @@ def read_text(real_path, default=None):
     return data.replace(b"\x00", b"\n").decode("utf-8", "replace").strip()
 
 
+def read_hz(real_path):
+    """A devfreq frequency file (cur_freq, min_freq, ...; already prefixed) in Hz; None when it is absent
+    or does not hold a plain number (a devfreq frequency has at most 12 digits)."""
+    text = read_text(real_path)
+    return int(text) if text and text.isdigit() and len(text) < 13 else None
+
+
 def read_board(abs_path, default=None):
     """``read_text`` of a board path (prefixed first)."""
     return read_text(path(abs_path), default)

@@ -113,8 +113,8 @@ class PowerNodeSampler(_PollingSampler):
         record["total_mw"] = tegrastats.rails_sum(record, [rail.name for rail in self.rails])
         record["total_rails"] = [rail.name for rail in self.rails]
         if self.gpu_cur_file:
-            text = sysfs.read_text(self.gpu_cur_file)
-            record["gpu_cur_mhz"] = int(text) / 1e6 if text and text.isdigit() and len(text) < 13 else None
+            hz = sysfs.read_hz(self.gpu_cur_file)
+            record["gpu_cur_mhz"] = hz / 1e6 if hz is not None else None
         if record["total_mw"] is None and record.get("gpu_cur_mhz") is None:
             return None
         return record

@@ -5,19 +5,19 @@
 """
 
 import datetime
-import errno
+import logging
 import os
 import re
 import shutil
-import sys
-import tempfile
 import time
 
 from espnet_edge.errors import UserError
 from espnet_edge.profiler import samplers
 from espnet_edge.profiler.report import write_samples_csv
 from espnet_edge.profiler.summary import summarize
-from espnet_edge.utils.atomic import atomic_open, ensure_writable_dir, write_json
+from espnet_edge.utils.atomic import atomic_open, ensure_writable_dir, publish_dir, staging_dir, write_json
+
+log = logging.getLogger(__name__)
 
 
 def default_out_dir():
@@ -31,11 +31,6 @@ def run_name(label, freq_mhz=None, when=None):
     stamp = (when or datetime.datetime.now()).strftime("%Y%m%d-%H%M%S")
     label = re.sub(r"[^A-Za-z0-9_.+-]+", "_", label).strip("_") or "run"
     return "{}-{}{}".format(label, stamp, "-{}MHz".format(freq_mhz) if freq_mhz else "")
-
-
-def log(message):
-    sys.stderr.write("espnet-edge: {}\n".format(message))
-    sys.stderr.flush()
 
 
 def measure(segmenter, warmup, duration, images=None, progress=True):
@@ -135,8 +130,8 @@ def _read_cur_mhz(path):
     from espnet_edge.jetson import sysfs
 
     def read():
-        text = sysfs.read_text(path)
-        return int(text) / 1e6 if text and text.isdigit() and len(text) < 13 else None
+        hz = sysfs.read_hz(path)
+        return hz / 1e6 if hz is not None else None
     return read
 
 
@@ -183,7 +178,7 @@ def profile_run(segmenter, source="auto", interval_ms=100, idle_s=2.0, warmup=10
     if power_interval_ms is None:
         power_interval_ms = power_node.DEFAULT_INTERVAL_MS
     sampler = samplers.make_sampler(source, interval_ms)
-    log("sampling with {} every {} ms".format(sampler.source, interval_ms))
+    log.info("sampling with {} every {} ms".format(sampler.source, interval_ms))
     node, node_note = None, None
     if power_interval_ms:
         cur_file = _gpu_cur_file()
@@ -203,7 +198,7 @@ def profile_run(segmenter, source="auto", interval_ms=100, idle_s=2.0, warmup=10
                 node_note, node = "power-node sampler produced nothing ({})".format(exc), None
         if node is not None:
             if node.available:
-                log("board power from {} every {} ms".format(", ".join(node.describe()["rails"]), power_interval_ms))
+                log.info("board power from {} every {} ms".format(", ".join(node.describe()["rails"]), power_interval_ms))
         board = thermal.board_settings()
         thermal_start = thermal.read_zones()
         if node is not None and node.available:
@@ -213,11 +208,11 @@ def profile_run(segmenter, source="auto", interval_ms=100, idle_s=2.0, warmup=10
         settle = wait_settled(pinned_mhz, _read_cur_mhz(node.gpu_cur_file) if node and node.gpu_cur_file else None,
                               points, settle_interval, settle_timeout_s)
         phases["settle"] = {"start": time.time() - settle["settle_s"], "end": time.time()}
-        log("settled in {:.2f} s{}".format(settle["settle_s"], "" if settle["settled"] else
+        log.info("settled in {:.2f} s{}".format(settle["settle_s"], "" if settle["settled"] else
                                            " (gave up: {})".format(settle["reason"])))
         start = time.time()
         if idle_s > 0:
-            log("idle baseline: {:.1f} s".format(idle_s))
+            log.info("idle baseline: {:.1f} s".format(idle_s))
             time.sleep(idle_s)
         phases["idle"] = {"start": start, "end": time.time()}
         performance = measure(segmenter, warmup, duration_s, images=images, progress=progress)
@@ -376,30 +371,3 @@ def write_run(target, summary, samples, raw_log, settings, power_samples=None):
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return target
-
-
-def staging_dir(target):
-    """A new hidden temporary folder beside ``target``, to fill and then hand to ``publish_dir``."""
-    parent = os.path.dirname(os.path.abspath(target))
-    ensure_writable_dir(parent)
-    return tempfile.mkdtemp(prefix="." + os.path.basename(target) + ".", suffix=".tmp", dir=parent)
-
-
-def publish_dir(tmp, target):
-    """Rename a finished staging folder into place (``target`` absent, or the empty folder new_run_dir
-    reserved), with the permissions a plain mkdir would give (mkdtemp/mkstemp make 0700/0600 entries)."""
-    mask = os.umask(0)
-    os.umask(mask)
-    for root, dirs, files in os.walk(tmp):
-        for name in dirs:
-            os.chmod(os.path.join(root, name), 0o777 & ~mask)
-        for name in files:
-            os.chmod(os.path.join(root, name), 0o666 & ~mask)
-    os.chmod(tmp, 0o777 & ~mask)
-    try:
-        os.rename(tmp, target)   # replaces only an empty folder: a filled one raises
-    except OSError as exc:
-        if exc.errno in (errno.EEXIST, errno.ENOTEMPTY, errno.EISDIR):
-            raise UserError("{} was filled by someone else while we ran; it is never overwritten (results "
-                            "left in {})".format(target, tmp))
-        raise

@@ -14,18 +14,17 @@ UNKNOWN_STEP_MHZ = 10.0  # a requested frequency farther than this from every ta
 
 
 def check_freqs(freqs, table_mhz):
-    """Each requested MHz -> the table step it will run at; UserError for unknown or colliding steps."""
+    """Each requested MHz -> the table step it will run at; UserError for unknown or colliding steps.
+    Range and nearest step are the pin's own rule (``clocks.snap_to_table``); a sweep also refuses a
+    frequency farther than UNKNOWN_STEP_MHZ from every step (a typo, not a rounding)."""
     if not table_mhz:
         return dict((f, None) for f in freqs)
-    from espnet_edge.jetson.clocks import RANGE_SLACK_MHZ
+    from espnet_edge.jetson.clocks import mhz, snap_to_table
 
+    table_hz = [int(round(step * 1e6)) for step in table_mhz]
     steps = {}
-    low, high = min(table_mhz), max(table_mhz)
     for freq in freqs:
-        if freq < low - RANGE_SLACK_MHZ or freq > high + RANGE_SLACK_MHZ:
-            raise UserError("{} MHz is outside this GPU's range {:g}..{:g} MHz; choose steps in it "
-                            "(`espnet-edge clocks show`)".format(freq, low, high))
-        nearest = min(table_mhz, key=lambda step: (abs(step - freq), step))
+        nearest = mhz(snap_to_table(freq, table_hz))
         if abs(nearest - freq) > UNKNOWN_STEP_MHZ:
             close = sorted(table_mhz, key=lambda step: abs(step - freq))[:3]
             raise UserError("{} MHz is not a step of this GPU (nearest: {}); pick from "

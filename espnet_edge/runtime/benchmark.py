@@ -11,6 +11,7 @@ import time
 
 import numpy as np
 
+from espnet_edge import defaults
 from espnet_edge.errors import UserError
 from espnet_edge.utils.progress import Progress
 
@@ -21,8 +22,10 @@ def percentile(values, q):
 
 def latency_stats(latencies_ms):
     values = list(latencies_ms)
-    return {"mean": float(np.mean(values)), "p50": percentile(values, 50), "p90": percentile(values, 90),
-            "p99": percentile(values, 99), "min": float(np.min(values)), "max": float(np.max(values))}
+    stats = {"mean": float(np.mean(values))}
+    stats.update(("p{}".format(q), percentile(values, q)) for q in defaults.LATENCY_PERCENTILES)
+    stats.update(min=float(np.min(values)), max=float(np.max(values)))
+    return stats
 
 
 def host_details():
@@ -95,8 +98,10 @@ def run_benchmark(segmenter, warmup=10, iters=None, duration=None, end_to_end=Fa
         else:
             segmenter.infer(batch)
 
-    for index in range(warmup):
-        step(index)
+    with Progress(warmup, label + " warm-up", enabled=None if progress and warmup else False) as warming:
+        for index in range(warmup):
+            step(index)
+            warming.update()
     bar = Progress(iters or 0, label, enabled=None if progress else False)
     records = []
     deadline = time.perf_counter() + duration if duration is not None else None

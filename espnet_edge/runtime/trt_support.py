@@ -12,6 +12,7 @@ import json
 import os
 import re
 
+from espnet_edge import defaults
 from espnet_edge.errors import UserError
 
 ENV_VAR = "ESPNET_EDGE_TRT_SUPPORT"
@@ -307,7 +308,7 @@ def check_model(model_or_path, version=DEFAULT_VERSION, support=None):
             if opset.version > table.max_opset or opset.version < table.min_opset:
                 issues.append(Issue("opset {} is outside what TensorRT {} parses ({} to {}); export with "
                                     "--opset {}".format(opset.version, table.version, table.min_opset,
-                                                        table.max_opset, min(13, table.max_opset))))
+                                                        table.max_opset, min(defaults.ONNX_OPSET, table.max_opset))))
         else:
             issues.append(Issue("operator domain {!r} (opset {}) is not standard ONNX; TensorRT's parser "
                                 "takes only ai.onnx operators".format(opset.domain, opset.version)))

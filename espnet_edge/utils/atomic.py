@@ -122,3 +122,30 @@ def write_json(path, data, durable=False, flag=None):
 def write_bytes(path, data, flag=None):
     with atomic_open(path, "wb", flag=flag) as handle:
         handle.write(data)
+
+
+def staging_dir(target):
+    """A new hidden temporary folder beside ``target``, to fill and then hand to ``publish_dir``."""
+    parent = os.path.dirname(os.path.abspath(target))
+    ensure_writable_dir(parent)
+    return tempfile.mkdtemp(prefix="." + os.path.basename(target) + ".", suffix=".tmp", dir=parent)
+
+
+def publish_dir(tmp, target):
+    """Rename a finished staging folder into place (``target`` absent, or the empty folder new_run_dir
+    reserved), with the permissions a plain mkdir would give (mkdtemp/mkstemp make 0700/0600 entries)."""
+    mask = os.umask(0)
+    os.umask(mask)
+    for root, dirs, files in os.walk(tmp):
+        for name in dirs:
+            os.chmod(os.path.join(root, name), 0o777 & ~mask)
+        for name in files:
+            os.chmod(os.path.join(root, name), 0o666 & ~mask)
+    os.chmod(tmp, 0o777 & ~mask)
+    try:
+        os.rename(tmp, target)   # replaces only an empty folder: a filled one raises
+    except OSError as exc:
+        if exc.errno in (errno.EEXIST, errno.ENOTEMPTY, errno.EISDIR):
+            raise UserError("{} was filled by someone else while we ran; it is never overwritten (results "
+                            "left in {})".format(target, tmp))
+        raise

@@ -26,6 +26,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from espnet_edge import defaults
 from espnet_edge.preprocess import PIL_PRECISION_BITS, pil_bilinear_coefficients, pil_vertical_first
 
 
@@ -290,7 +291,7 @@ class FrameGraph(nn.Module):
         return logits
 
 
-def preprocess_onnx(spec, frame_size, size, opset=13):
+def preprocess_onnx(spec, frame_size, size, opset=defaults.ONNX_OPSET):
     """The in-graph preprocessing alone as an ONNX model (float32 frame in, normalised NCHW out), for
     checking it against the CPU path frame by frame without exporting a network per frame size."""
     import io

@@ -16,6 +16,8 @@ import os
 
 import numpy as np
 
+from espnet_edge import defaults
+
 CALIB_METHODS = ("minmax", "entropy", "percentile")
 CALIB_CHUNK = 2  # calibration batches per onnxruntime calibrator pass (bounds memory)
 SENSITIVITY_FRAMES = 2  # calibration batches the one-Conv-at-a-time scan is measured on
@@ -133,7 +135,7 @@ def sensitivity(fp32_path, convs, batches, input_name, method, work, cache_path,
     return scores
 
 
-def quantize_qdq(fp32_path, out_path, batches, method="percentile", keep_float=0, log=None, target=None,
+def quantize_qdq(fp32_path, out_path, batches, method=defaults.CALIB_METHOD, keep_float=0, log=None, target=None,
                  held_batches=None):
     """Write the QDQ INT8 graph of ``fp32_path`` to ``out_path``; -> dict of what was done.
 

@@ -10,13 +10,16 @@ import os
 import time
 import warnings
 
-from espnet_edge import paths
+from espnet_edge import defaults, paths
 from espnet_edge.errors import UserError
 from espnet_edge.runtime.model_info import ModelInfo
 from espnet_edge.utils.atomic import ensure_writable_dir, write_bytes, write_json
+from espnet_edge.utils.progress import Progress
 
-DEFAULT_OPSET = 13
+DEFAULT_OPSET = defaults.ONNX_OPSET
 MIN_OPSET = 11  # Resize with align_corners
+# what export_model reports to its progress callback, in order
+EXPORT_STAGES = ("network built", "traced to ONNX", "TensorRT operator check", "verified against PyTorch")
 
 
 def default_out_dir():
@@ -136,17 +139,19 @@ def ort_session(path_or_bytes, threads=None):
 def export_model(entry, weights=None, size=None, batch=1, opset=DEFAULT_OPSET, fuse_pre=False,
                  fuse_post=False, out_dir=None, out_path=None, trt_version="8.2", support=None,
                  images=None, verify_limit=None, log=None, input_size=None, frame_dtype="float32",
-                 overlay_alpha=None, flush_denormals=True):
+                 overlay_alpha=None, flush_denormals=True, progress=None):
     """Export ``entry``; returns the report dict (also written to ``<onnx>.report.json``).
+    ``progress``: called once after each of the EXPORT_STAGES (a Progress bar's ``update``).
 
     ``input_size`` (W, H): the graph takes the raw frame of that size (needs ``fuse_pre``);
     ``overlay_alpha``: it also returns the finished overlay (needs ``input_size``)."""
     from espnet_edge.host.export import graph_passes
     from espnet_edge.host.models import check_size
     from espnet_edge.runtime import trt_support
-    from espnet_edge.weights import sha256_of
+    from espnet_edge.utils.digest import sha256_of
 
     log = log or (lambda text: None)
+    stage_done = progress or (lambda: None)
     size = tuple(size or entry.input_size)
     check_size(entry, size)
     if batch < 1:
@@ -165,9 +170,11 @@ def export_model(entry, weights=None, size=None, batch=1, opset=DEFAULT_OPSET, f
                               frame_dtype=frame_dtype if frame_size else "float32", overlay_alpha=overlay_alpha)
     module, checkpoint = build_torch_module(entry, weights, fused, frame=info if frame_size else None)
     info.checkpoint_sha256 = entry.sha256 if not weights else sha256_of(checkpoint)
+    stage_done()
     log("exporting {} at {}x{} (opset {}{})".format(entry.name, size[0], size[1], opset,
                                                      ", fused: " + "+".join(fused) if fused else ""))
     model = _torch_export(module, info, opset)
+    stage_done()
     model, stats = graph_passes.clean(model)
     from espnet_edge.host.export import denormals as denormal_pass
 
@@ -177,6 +184,7 @@ def export_model(entry, weights=None, size=None, batch=1, opset=DEFAULT_OPSET, f
         ", from raw {}x{} frames".format(*frame_size) if frame_size else "")
     set_metadata(model, info)
     table = trt_support.require_supported(model, trt_version, support, what=os.path.basename(out_path))
+    stage_done()
     from espnet_edge.host.export.verify import verify_against_torch
     from espnet_edge.utils.atomic import atomic_path
 
@@ -185,6 +193,7 @@ def export_model(entry, weights=None, size=None, batch=1, opset=DEFAULT_OPSET, f
         export_seconds = time.time() - started
         session = ort_session(unverified)
         verification = verify_against_torch(module, session, info, images, verify_limit)
+        stage_done()
         del session
     report = {
         "onnx": os.path.abspath(out_path), "model": entry.name, "size": list(size), "batch": batch,
@@ -253,5 +262,6 @@ def ensure_onnx(entry, weights=None, size=None, batch=1):
                 return os.path.join(folder, name)
     path = os.path.join(paths.export_cache_dir(), name)
     paths.note("exporting {} at {}x{} to {} (once; later runs reuse it)".format(entry.name, size[0], size[1], path))
-    export_model(entry, weights=weights, size=size, batch=batch, out_path=path)
+    with Progress(len(EXPORT_STAGES), "export " + entry.name) as bar:
+        export_model(entry, weights=weights, size=size, batch=batch, out_path=path, progress=bar.update)
     return path

@@ -6,13 +6,14 @@ import tempfile
 
 import numpy as np
 
+from espnet_edge import defaults
 from espnet_edge.errors import UserError
 from espnet_edge.host.export.int8 import CALIB_METHODS
 from espnet_edge.utils.atomic import write_json
 
 MIN_CALIB_IMAGES = 2  # at least 1 to calibrate on (crops/mirrors add frames) and 1 held out
-DEFAULT_CALIB_METHOD = "percentile"
-DEFAULT_KEEP_FLOAT = 4  # Convs kept in float by the sensitivity scan (0: every Conv INT8)
+DEFAULT_CALIB_METHOD = defaults.CALIB_METHOD
+DEFAULT_KEEP_FLOAT = defaults.INT8_KEEP_FLOAT
 
 
 def _load(path):

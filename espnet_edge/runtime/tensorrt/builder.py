@@ -9,14 +9,17 @@ whose sidecar carries the same cache key. API differences between TensorRT versi
 ``compat.api_plan``.
 """
 
+import logging
 import os
 import re
-import sys
 import time
 
+from espnet_edge import defaults
 from espnet_edge.errors import MissingDependency, UserError
 from espnet_edge.runtime.tensorrt import compat, sidecar
 from espnet_edge.runtime.tensorrt.shapes import fill_profile, format_dims, is_dynamic, parse_shapes
+
+log = logging.getLogger(__name__)
 
 TENSORRT_HINT = ("TensorRT is not installed for this Python: on a Jetson it comes with JetPack "
                  "(sudo apt install python3-libnvinfer; JetPack 4.6 gives TensorRT 8.2 for Python 3.6), "
@@ -120,14 +123,14 @@ def _parse(trt, network, logger, path, plan):
     if not parser.parse_from_file(path):
         errors = [str(parser.get_error(i)).replace("\n", " ") for i in range(parser.num_errors)]
         raise UserError("TensorRT {} cannot parse {}: {}; check the operators with `espnet-edge check-onnx "
-                        "{}`".format(plan["version"], path, "; ".join(errors) or "unknown error", path))
+                        "{}`".format(plan.version, path, "; ".join(errors) or "unknown error", path))
     return parser
 
 
 def _set_workspace(trt, config, plan, workspace_mb):
     """Builder workspace limit in MiB, the byte count as an int (both APIs take integers)."""
     nbytes = int(workspace_mb) << 20
-    if plan["workspace_call"] == "set_memory_pool_limit":
+    if plan.workspace_call == "set_memory_pool_limit":
         config.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, nbytes)
     else:
         config.max_workspace_size = nbytes
@@ -137,14 +140,9 @@ def _network_inputs(network):
     return [(network.get_input(i).name, tuple(network.get_input(i).shape)) for i in range(network.num_inputs)]
 
 
-def _log(message):
-    sys.stderr.write(message + "\n")
-    sys.stderr.flush()
-
-
 def build_engine(onnx_path, fp16=False, int8=False, calib=None, calib_cache=None, allow_fallback=False,
                  workspace=None, dla=None, timing_cache=None, shapes=None, out=None, reuse=True, info=None,
-                 max_calib_images=500, progress=True, cuda=None, report=False):
+                 max_calib_images=defaults.CALIB_IMAGES, progress=True, cuda=None, report=False):
     """Build (or reuse) the engine for ``onnx_path``; returns the engine path.
 
     ``workspace`` in MiB; ``dla`` a DLA core; ``shapes`` a --shapes spec (see shapes.py); ``info`` a
@@ -174,21 +172,21 @@ def _build(trt, plan, cuda, onnx_path, info, given_shapes, fp16, int8, calib, ca
            workspace, dla, timing_cache, out, reuse, max_calib_images, progress, report=False):
     from espnet_edge.runtime.tensorrt import calibrator as calib_mod
     from espnet_edge.utils.atomic import write_bytes
-    from espnet_edge.weights import sha256_of
+    from espnet_edge.utils.digest import sha256_of
 
-    version = plan["version"]
+    version = plan.version
     gpu_name, capability = cuda.device_name(), cuda.compute_capability()
     logger = trt.Logger(trt.Logger.WARNING)
     builder = trt.Builder(logger)
-    fast_fp16 = bool(builder.platform_has_fast_fp16) if plan["platform_caps"] else True
-    fast_int8 = bool(builder.platform_has_fast_int8) if plan["platform_caps"] else True
+    fast_fp16 = bool(builder.platform_has_fast_fp16) if plan.platform_caps else True
+    fast_int8 = bool(builder.platform_has_fast_int8) if plan.platform_caps else True
     qdq_path = variant_path(onnx_path, "int8")
     decision = compat.precision_plan(version, fp16=fp16, int8=int8, fast_fp16=fast_fp16, fast_int8=fast_int8,
                                      allow_fallback=allow_fallback, calibration=bool(calib or calib_cache),
                                      qdq_model=os.path.isfile(qdq_path),
                                      fp16_model=os.path.isfile(variant_path(onnx_path, "fp16")))
     for note in decision["notes"]:
-        _log("espnet-edge build: " + note)
+        log.info(note)
     precision = decision["precision"]
     source = variant_path(onnx_path, decision["onnx_variant"])
     if not os.path.isfile(source):
@@ -208,10 +206,10 @@ def _build(trt, plan, cuda, onnx_path, info, given_shapes, fp16, int8, calib, ca
     if reuse:
         action, why = sidecar.cache_decision(out, key)
         if action == "reuse" and (not report or os.path.isfile(report_path(out))):
-            _log("espnet-edge build: reusing " + why)
+            log.info("reusing " + why)
             return out
         if os.path.exists(out):
-            _log("espnet-edge build: rebuilding: " + why)
+            log.info("rebuilding: " + why)
 
     network = builder.create_network(_flags(trt, decision["network_flags"]))
     parser = _parse(trt, network, logger, source, plan)  # noqa: F841 - the parser owns layer storage
@@ -263,17 +261,17 @@ def _build(trt, plan, cuda, onnx_path, info, given_shapes, fp16, int8, calib, ca
         config.set_flag(trt.BuilderFlag.GPU_FALLBACK)
 
     cache_obj = None
-    if timing_cache and plan["timing_cache"]:
+    if timing_cache and plan.timing_cache:
         data = open(timing_cache, "rb").read() if os.path.isfile(timing_cache) else b""
         cache_obj = config.create_timing_cache(data)
         config.set_timing_cache(cache_obj, False)
 
-    _log("espnet-edge build: building {} {} engine with TensorRT {} on {} (sm_{}) - minutes on a "
+    log.info("building {} {} engine with TensorRT {} on {} (sm_{}) - minutes on a "
          "Jetson".format(os.path.basename(source), precision.upper(), version, gpu_name,
                          capability.replace(".", "")))
     started = time.time()
     try:
-        if plan["build_call"] == "build_serialized_network":
+        if plan.build_call == "build_serialized_network":
             serialized = builder.build_serialized_network(network, config)
         else:
             engine = builder.build_engine(network, config)
@@ -297,14 +295,14 @@ def _build(trt, plan, cuda, onnx_path, info, given_shapes, fp16, int8, calib, ca
     meta = sidecar.make_sidecar(out, data, source, onnx_sha, precision, given_shapes, version, gpu_name, capability,
                                 sidecar.jetson_release(), seconds, options, info_dict, decision["notes"])
     meta["profile_shapes"] = {k: [list(s) for s in v] for k, v in profile_shapes.items()}
-    meta["api"] = {k: plan[k] for k in ("build_call", "workspace_call", "io_api", "execute_call")}
+    meta["api"] = {k: getattr(plan, k) for k in ("build_call", "workspace_call", "io_api", "execute_call")}
     sidecar.write_sidecar(out, meta)
     if report:
         from espnet_edge.runtime.tensorrt import report as report_mod
 
         layers = report_mod.inspect_serialized(trt, logger, data)
         report_mod.write_report(report_path(out), report_mod.make_report(layers, meta, dla=dla))
-    _log("espnet-edge build: wrote {} ({:.1f} MB, {:.0f} s; inputs {})".format(
+    log.info("wrote {} ({:.1f} MB, {:.0f} s; inputs {})".format(
         out, len(data) / 1e6, seconds, ", ".join("{} {}".format(k, format_dims(v[1]))
                                                  for k, v in profile_shapes.items())))
     return out

@@ -6,15 +6,18 @@ header line ("TRT-8201-EntropyCalibration2") is checked too, so a cache from ano
 never fed to the builder.
 """
 
+import logging
 import os
 import re
-import sys
 
 import numpy as np
 
+from espnet_edge import defaults
 from espnet_edge.errors import UserError
 
-DEFAULT_MAX_IMAGES = 500
+log = logging.getLogger(__name__)
+
+DEFAULT_MAX_IMAGES = defaults.CALIB_IMAGES
 
 
 def calibration_files(calib_dir, max_images=DEFAULT_MAX_IMAGES):
@@ -176,7 +179,7 @@ class CalibratorCallbacks(object):
 
     def _read_cache(self):
         if self.cache_data:
-            sys.stderr.write("using calibration cache ({} bytes)\n".format(len(self.cache_data)))
+            log.info("using calibration cache (%d bytes)", len(self.cache_data))
             return self.cache_data
         return None
 

@@ -1,11 +1,12 @@
 """Which TensorRT calls to make, as a pure function of the TensorRT version number.
 
 Every choice is made from parsed version numbers (tuples), never from string comparison, so that
-"10.3" sorts after "8.6" and "8.10" after "8.9". ``api_plan`` returns a plain dict the builder and
-runner follow; the tests check it for each TensorRT generation without TensorRT installed.
+"10.3" sorts after "8.6" and "8.10" after "8.9". ``api_plan`` returns an ApiPlan (a typed record) the
+builder and runner follow; the tests check it for each TensorRT generation without TensorRT installed.
 """
 
 import re
+from typing import List, NamedTuple
 
 from espnet_edge.errors import UserError
 
@@ -42,10 +43,24 @@ def short_version(version):
     return ".".join(str(p) for p in parse_version(version)[:3])
 
 
-def api_plan(version):
-    """The TensorRT API calls to use for ``version`` (string or tuple), as a dict.
+class ApiPlan(NamedTuple("ApiPlan", [
+        ("version", str), ("network_flags", List[str]), ("build_call", str), ("workspace_call", str),
+        ("precision_flags", bool), ("strongly_typed", bool), ("int8_calibration", bool),
+        ("platform_caps", bool), ("typed_preferred", bool), ("calibrator_deprecated", bool),
+        ("io_api", str), ("execute_call", str), ("set_input_shape", str), ("timing_cache", bool)])):
+    """The TensorRT API calls to use for one version (``api_plan``); fields documented there."""
+    __slots__ = ()
 
-    Keys:
+    @property
+    def named_tensors(self):
+        """The named-tensor I/O path (num_io_tensors, set_tensor_address, execute_async_v3)."""
+        return self.io_api == "tensors"
+
+
+def api_plan(version):
+    """The TensorRT API calls to use for ``version`` (string or tuple), as an ApiPlan.
+
+    Fields:
       version              'major.minor.patch[.build]'
       network_flags        NetworkDefinitionCreationFlag names to OR together for create_network
       build_call           'build_serialized_network' (>= 8.0) or 'build_engine' (then serialize)
@@ -75,24 +90,24 @@ def api_plan(version):
                         "(JetPack 4.4 or newer)".format(format_version(version), *OLDEST_SUPPORTED))
     tensors = major_minor >= (8, 5)
     strongly_typed = version[0] >= 11
-    return {
-        "version": format_version(version),
+    return ApiPlan(
+        version=format_version(version),
         # EXPLICIT_BATCH is ignored from 10.0 on and absent in 11; STRONGLY_TYPED is ignored in 11
         # (always strongly typed), so both are only passed where they still mean something.
-        "network_flags": ["EXPLICIT_BATCH"] if version[0] < 10 else [],
-        "build_call": "build_serialized_network" if major_minor >= (8, 0) else "build_engine",
-        "workspace_call": "set_memory_pool_limit" if major_minor >= (8, 4) else "max_workspace_size",
-        "precision_flags": not strongly_typed,
-        "strongly_typed": strongly_typed,
-        "int8_calibration": not strongly_typed,
-        "platform_caps": major_minor < (10, 5),
-        "typed_preferred": major_minor >= (10, 12) and not strongly_typed,
-        "calibrator_deprecated": major_minor >= (10, 1),
-        "io_api": "tensors" if tensors else "bindings",
-        "execute_call": "execute_async_v3" if tensors else "execute_async_v2",
-        "set_input_shape": "set_input_shape" if tensors else "set_binding_shape",
-        "timing_cache": major_minor >= (8, 0),
-    }
+        network_flags=["EXPLICIT_BATCH"] if version[0] < 10 else [],
+        build_call="build_serialized_network" if major_minor >= (8, 0) else "build_engine",
+        workspace_call="set_memory_pool_limit" if major_minor >= (8, 4) else "max_workspace_size",
+        precision_flags=not strongly_typed,
+        strongly_typed=strongly_typed,
+        int8_calibration=not strongly_typed,
+        platform_caps=major_minor < (10, 5),
+        typed_preferred=major_minor >= (10, 12) and not strongly_typed,
+        calibrator_deprecated=major_minor >= (10, 1),
+        io_api="tensors" if tensors else "bindings",
+        execute_call="execute_async_v3" if tensors else "execute_async_v2",
+        set_input_shape="set_input_shape" if tensors else "set_binding_shape",
+        timing_cache=major_minor >= (8, 0),
+    )
 
 
 PRECISIONS = ("fp32", "fp16", "int8")
@@ -113,14 +128,14 @@ def precision_plan(version, fp16=False, int8=False, fast_fp16=True, fast_int8=Tr
     plan = api_plan(version)
     notes = []
     precision = "int8" if int8 else ("fp16" if fp16 else "fp32")
-    if precision == "int8" and plan["platform_caps"] and not fast_int8:
+    if precision == "int8" and plan.platform_caps and not fast_int8:
         reason = ("this GPU has no fast INT8 (platform_has_fast_int8 is False; the TX2, sm_62, is one "
                   "of them)")
         if not allow_fallback:
             raise UserError(reason + ": build --fp16 instead, or add --allow-fallback to fall back to FP16")
         notes.append(reason + ": falling back to FP16 (--allow-fallback)")
         precision = "fp16"
-    if precision == "fp16" and plan["platform_caps"] and not fast_fp16:
+    if precision == "fp16" and plan.platform_caps and not fast_fp16:
         reason = "this GPU has no fast FP16 (platform_has_fast_fp16 is False)"
         if not allow_fallback:
             raise UserError(reason + ": build without --fp16, or add --allow-fallback to fall back to FP32")
@@ -128,18 +143,18 @@ def precision_plan(version, fp16=False, int8=False, fast_fp16=True, fast_int8=Tr
         precision = "fp32"
 
     result = {"precision": precision, "flags": [], "calibrate": False, "onnx_variant": None,
-              "network_flags": list(plan["network_flags"]), "notes": notes}
-    if plan["strongly_typed"]:
+              "network_flags": list(plan.network_flags), "notes": notes}
+    if plan.strongly_typed:
         # TensorRT >= 11 takes precision from the network's tensor types: build the exported variant.
         if precision != "fp32":
             result["onnx_variant"] = precision
             notes.append("TensorRT {} has no precision flags: building {} means parsing the exported "
-                         "-{}.onnx file".format(plan["version"], precision.upper(), precision))
+                         "-{}.onnx file".format(plan.version, precision.upper(), precision))
         if precision == "int8" and not qdq_model:
             raise UserError("INT8 on TensorRT {} needs the QDQ model <model>-int8.onnx: export it with "
-                            "`espnet-edge export --int8`".format(plan["version"]))
+                            "`espnet-edge export --int8`".format(plan.version))
         return result
-    if plan["typed_preferred"] and precision != "fp32":
+    if plan.typed_preferred and precision != "fp32":
         typed = _typed_plan(plan, precision, calibration, qdq_model, fp16_model, result)
         if typed is not None:
             return typed
@@ -157,12 +172,12 @@ def precision_plan(version, fp16=False, int8=False, fast_fp16=True, fast_int8=Tr
             raise UserError("INT8 needs calibration data: pass --calib DIR (real images, a few hundred "
                             "frames like the ones you will run) or --calib-cache FILE, or export the QDQ "
                             "model with `espnet-edge export --int8`")
-        if calibration and not plan["int8_calibration"]:
+        if calibration and not plan.int8_calibration:
             raise UserError("TensorRT {} has no implicit INT8 calibration: use the QDQ "
-                            "-int8.onnx".format(plan["version"]))
-        if calibration and plan["calibrator_deprecated"]:
+                            "-int8.onnx".format(plan.version))
+        if calibration and plan.calibrator_deprecated:
             notes.append("TensorRT {} deprecates the INT8 calibrator API (since 10.1): the QDQ model from "
-                         "`espnet-edge export --int8` is the lasting way".format(plan["version"]))
+                         "`espnet-edge export --int8` is the lasting way".format(plan.version))
     return result
 
 
@@ -179,11 +194,11 @@ def _typed_plan(plan, precision, calibration, qdq_model, fp16_model, result):
     else:
         notes.append("TensorRT {} deprecates BuilderFlag.{} (since 10.12, superseded by strong typing): "
                      "export the {} with `espnet-edge export --{}` to build without it".format(
-                         plan["version"], precision.upper(),
+                         plan.version, precision.upper(),
                          "-fp16.onnx" if precision == "fp16" else "QDQ -int8.onnx", precision))
         return None
     result["onnx_variant"] = variant
     result["network_flags"] = ["STRONGLY_TYPED"]
     notes.append("TensorRT {}: building the exported -{}.onnx strongly typed (BuilderFlag.{} is "
-                 "deprecated since 10.12)".format(plan["version"], variant, precision.upper()))
+                 "deprecated since 10.12)".format(plan.version, variant, precision.upper()))
     return result

@@ -8,8 +8,8 @@ inference (``last_total_ms`` includes the copies). ``cuda_graph=True`` replays t
 graph where the CUDA binding offers capture (cuda-python; not pycuda) and shapes are static.
 """
 
+import logging
 import os
-import sys
 
 import numpy as np
 
@@ -17,6 +17,8 @@ from espnet_edge.errors import UserError
 from espnet_edge.runtime.base import Runner
 from espnet_edge.runtime.tensorrt import buffers, compat, sidecar
 from espnet_edge.runtime.tensorrt.shapes import is_dynamic
+
+log = logging.getLogger(__name__)
 
 
 class TensorRTRunner(Runner):
@@ -69,7 +71,7 @@ class TensorRTRunner(Runner):
         self.version = compat.format_version(trt.__version__)
         self.plan = compat.api_plan(trt.__version__)
         if io_api is not None:
-            self.plan = dict(self.plan, **_io_plan(io_api, self.version))
+            self.plan = self.plan._replace(**_io_plan(io_api, self.version))
         self.close_cuda = close_cuda
         self.cuda = cuda or open_cuda(cuda_backend)
         try:
@@ -110,7 +112,7 @@ class TensorRTRunner(Runner):
     def _io_tensors(self):
         """[(name, is_input, engine_shape, dtype)] in engine order."""
         engine, trt = self.engine, self.trt
-        if self.plan["io_api"] == "tensors":
+        if self.plan.named_tensors:
             names = [engine.get_tensor_name(i) for i in range(engine.num_io_tensors)]
             return [(n, engine.get_tensor_mode(n) == trt.TensorIOMode.INPUT, tuple(engine.get_tensor_shape(n)),
                      engine.get_tensor_dtype(n)) for n in names]
@@ -118,12 +120,12 @@ class TensorRTRunner(Runner):
                  engine.get_binding_dtype(i)) for i in range(engine.num_bindings)]
 
     def _profile_max(self, index, name):
-        if self.plan["io_api"] == "tensors":
+        if self.plan.named_tensors:
             return tuple(self.engine.get_tensor_profile_shape(name, 0)[2])
         return tuple(self.engine.get_profile_shape(0, index)[2])
 
     def _set_input_shape(self, index, name, shape):
-        if self.plan["io_api"] == "tensors":
+        if self.plan.named_tensors:
             ok = self.context.set_input_shape(name, tuple(shape))
         else:
             ok = self.context.set_binding_shape(index, tuple(shape))
@@ -131,7 +133,7 @@ class TensorRTRunner(Runner):
             raise UserError("input shape {} is outside the engine's profile for {}".format(list(shape), name))
 
     def _context_shape(self, index, name):
-        if self.plan["io_api"] == "tensors":
+        if self.plan.named_tensors:
             return tuple(self.context.get_tensor_shape(name))
         return tuple(self.context.get_binding_shape(index))
 
@@ -166,7 +168,7 @@ class TensorRTRunner(Runner):
     def _bind_addresses(self, tensors):
         """Device addresses (ints, not the buffer objects) for the bindings list or each named tensor."""
         self.bindings = [int(buf.ptr) for buf in self.device]
-        if self.plan["io_api"] == "tensors":
+        if self.plan.named_tensors:
             for (name, _, _, _), ptr in zip(tensors, self.bindings):
                 if self.context.set_tensor_address(name, ptr) is False:
                     raise UserError("TensorRT refused the device address of tensor {}".format(name))
@@ -174,7 +176,7 @@ class TensorRTRunner(Runner):
     # --- running -------------------------------------------------------------------------------
     def _enqueue(self):
         handle = self.cuda.stream_handle(self.stream)
-        if self.plan["execute_call"] == "execute_async_v3":
+        if self.plan.execute_call == "execute_async_v3":
             ok = self.context.execute_async_v3(handle)
         else:
             ok = self.context.execute_async_v2(bindings=self.bindings, stream_handle=handle)
@@ -183,11 +185,10 @@ class TensorRTRunner(Runner):
 
     def _try_graph(self):
         if not getattr(self.cuda, "supports_graphs", False):
-            sys.stderr.write("tensorrt: CUDA graphs need cuda-python (pycuda cannot capture); running "
-                             "without\n")
+            log.warning("tensorrt: CUDA graphs need cuda-python (pycuda cannot capture); running without")
             return
         if self.dynamic:
-            sys.stderr.write("tensorrt: CUDA graphs need static shapes; running without\n")
+            log.warning("tensorrt: CUDA graphs need static shapes; running without")
             return
         try:
             self._enqueue()  # TensorRT must run once before capture
@@ -195,7 +196,7 @@ class TensorRTRunner(Runner):
             self.graph = self.cuda.capture_graph(self.stream, self._enqueue)
             self.cuda_graph = True
         except Exception as exc:  # noqa: BLE001 - capture is an optimisation; fall back to enqueue
-            sys.stderr.write("tensorrt: CUDA graph capture failed ({}); running without\n".format(exc))
+            log.warning("tensorrt: CUDA graph capture failed (%s); running without", exc)
             self.graph = None
 
     def infer(self, batch):
@@ -239,7 +240,7 @@ class TensorRTRunner(Runner):
         return {
             "backend": self.backend, "tensorrt": self.version, "gpu": self.gpu_name,
             "compute_capability": self.capability, "precision": meta.get("precision", "unknown"),
-            "io_api": self.plan["io_api"], "execute": self.plan["execute_call"], "cuda": self.cuda.name,
+            "io_api": self.plan.io_api, "execute": self.plan.execute_call, "cuda": self.cuda.name,
             "cuda_graph": self.cuda_graph, "engine": self.path, "jetson": meta.get("jetson"),
             "built_with": meta.get("tensorrt"),
         }

@@ -8,7 +8,6 @@ caught before TensorRT sees it) and refuses an engine built for another GPU or T
 import hashlib
 import json
 import os
-import re
 import time
 
 from espnet_edge import __version__
@@ -152,7 +151,7 @@ def verify_engine_file(engine_path, sidecar):
                             engine_path, size, expected, rebuild_command(sidecar, out=engine_path)))
     digest = sidecar.get("engine_sha256")
     if digest:
-        from espnet_edge.weights import sha256_of
+        from espnet_edge.utils.digest import sha256_of
 
         if sha256_of(engine_path) != digest:
             raise UserError("engine {} does not match its sidecar (sha256 differs: corrupted or replaced); "
@@ -179,29 +178,11 @@ def cache_decision(engine_path, key):
 
 
 def jetson_release():
-    """{'l4t': '32.7.1', 'jetpack': '4.6.1'} from /etc/nv_tegra_release (ESPNET_EDGE_SYSFS_ROOT prefix
-    honoured), or None off Jetson."""
-    try:
-        from espnet_edge.jetson import detect
-    except ImportError:
-        detect = None
-    if detect is not None:
-        found = detect.read_release()
-        if not found:
-            return None
-        return {"l4t": found["release"], "jetpack": detect.l4t_to_jetpack(found["release"])}
-    root = os.environ.get("ESPNET_EDGE_SYSFS_ROOT", "")
-    try:
-        with open(root.rstrip("/") + "/etc/nv_tegra_release") as handle:
-            release = parse_tegra_release(handle.readline())
-    except (IOError, OSError):
-        return None
-    return {"l4t": release, "jetpack": None} if release else None
+    """{'l4t': '32.7.1', 'jetpack': '4.6.1'} from /etc/nv_tegra_release (jetson.detect, the one reader;
+    ESPNET_EDGE_SYSFS_ROOT prefix honoured), or None off Jetson."""
+    from espnet_edge.jetson import detect
 
-
-def parse_tegra_release(line):
-    """'# R32 (release), REVISION: 7.1, GCID: ...' -> '32.7.1' (fallback when jetson.detect is absent)."""
-    match = re.search(r"R(\d+)\s*\(release\),\s*REVISION:\s*([\d.]+)", line or "")
-    if not match:
+    found = detect.read_release()
+    if not found:
         return None
-    return "{}.{}".format(match.group(1), match.group(2).rstrip("."))
+    return {"l4t": found["release"], "jetpack": detect.l4t_to_jetpack(found["release"])}

@@ -7,6 +7,8 @@ so every runtime path (build, calibrate, run, compare) sees a real espnet-edge O
 
 import numpy as np
 
+from espnet_edge import defaults
+
 TINY_SIZE = (16, 8)  # (width, height)
 TINY_CLASSES = 4
 INPUT_NAME = "input"
@@ -39,7 +41,7 @@ def tiny_info(batch=1, size=TINY_SIZE):
     return info
 
 
-def write_tiny_onnx(path, batch=1, size=TINY_SIZE, dynamic_batch=False, opset=13):
+def write_tiny_onnx(path, batch=1, size=TINY_SIZE, dynamic_batch=False, opset=defaults.ONNX_OPSET):
     """Write the tiny ONNX file (needs the onnx package); returns (path, ModelInfo)."""
     try:
         import onnx

@@ -1,0 +1,18 @@
+"""Defaults that both the CLI (option defaults, help texts) and the library (keyword defaults) use:
+one constant each. Plain values, no imports, so every layer (device side included) can read them."""
+
+# ONNX opset of exported graphs: TensorRT 8.2 (JetPack 4.6, the TX2's last release) parses opset <= 13
+# ("TensorRT 8.2 supports operators up to Opset 13": onnx-tensorrt's docs/operators.md for 8.2, kept
+# as ../shared/tensorrt/onnx_trt_operator_support.json and read by runtime/trt_support.py)
+ONNX_OPSET = 13
+
+# at most this many images of --calib feed TensorRT's INT8 calibrator (the engine build)
+CALIB_IMAGES = 500
+
+# INT8 QDQ calibration method of `export --int8` (onnxruntime.quantization; see host/export/int8.py)
+CALIB_METHOD = "percentile"
+# Convs kept in float by the INT8 sensitivity scan (0: every Conv INT8)
+INT8_KEEP_FLOAT = 4
+
+# latency percentiles every benchmark reports, as the keys p50, p90, p99
+LATENCY_PERCENTILES = (50, 90, 99)

@@ -1,0 +1,45 @@
+"""Defaults live once in espnet_edge/defaults.py: the CLI's option defaults and the library's keyword
+defaults are the same objects, and the benchmark reports exactly the configured percentiles."""
+import inspect
+
+from espnet_edge import defaults
+from espnet_edge.cli.main import build_parser
+from espnet_edge.runtime.benchmark import latency_stats
+from espnet_edge.runtime.tensorrt import builder, calibrator, tiny_model
+
+
+def _defaults_of(command, *argv):
+    return vars(build_parser().parse_args([command] + list(argv)))
+
+
+def test_cli_defaults_come_from_the_library():
+    build = _defaults_of("build", "m.onnx")
+    assert build["calib_images"] == defaults.CALIB_IMAGES == 500
+    export = _defaults_of("export", "--model", "espnet-c-q3")
+    assert export["opset"] == defaults.ONNX_OPSET == 13
+    assert export["calib_method"] == defaults.CALIB_METHOD and export["int8_float"] == defaults.INT8_KEEP_FLOAT
+
+
+def test_library_keyword_defaults_are_the_same():
+    assert inspect.signature(builder.build_engine).parameters["max_calib_images"].default == defaults.CALIB_IMAGES
+    assert calibrator.DEFAULT_MAX_IMAGES == defaults.CALIB_IMAGES
+    assert inspect.signature(tiny_model.write_tiny_onnx).parameters["opset"].default == defaults.ONNX_OPSET
+
+
+def test_host_defaults_are_the_same():
+    import pytest
+
+    pytest.importorskip("torch")
+    from espnet_edge.host.export import int8, pipeline, variants
+
+    assert inspect.signature(pipeline.export_model).parameters["opset"].default == defaults.ONNX_OPSET
+    assert variants.DEFAULT_CALIB_METHOD == defaults.CALIB_METHOD == \
+        inspect.signature(int8.quantize_qdq).parameters["method"].default
+    assert variants.DEFAULT_KEEP_FLOAT == defaults.INT8_KEEP_FLOAT
+
+
+def test_latency_percentiles():
+    stats = latency_stats([float(v) for v in range(1, 101)])   # 1..100 ms
+    assert list(stats) == ["mean", "p50", "p90", "p99", "min", "max"]
+    assert stats["p50"] == 50.5 and abs(stats["p90"] - 90.1) < 1e-9 and abs(stats["p99"] - 99.01) < 1e-9
+    assert stats["min"] == 1.0 and stats["max"] == 100.0 and stats["mean"] == 50.5
