@@ -205,9 +205,12 @@ def draw_power_trace(ax, fig7, freq_key):
         plots._no_data(ax, "power samples at this frequency")
         return
     top = 0.0
-    for label, trace in sorted(traces.items()):
+    labels = sorted(traces)
+    for index, label in enumerate(labels):
+        trace = traces[label]
+        # each network drawn thinner than the one below it, so traces that coincide stay visible
         ax.plot(trace["t"], [p / 1000.0 for p in trace["mw"]], "-", color=styles.get(label), label=label,
-                linewidth=1.2)
+                linewidth=1.2 + 1.6 * (len(labels) - 1 - index))
         top = max([top] + [p / 1000.0 for p in trace["mw"]])
     shades = {"idle": "0.92", "warmup": "#fde9c8", "measured": "#dff0d8"}
     first = sorted(traces)[0]
