@@ -47,6 +47,17 @@ def run_cli(*args, env=None, timeout=600, cwd=None):
                           cwd=cwd or ROOT)
 
 
+@pytest.fixture(scope="session")
+def small_onnx(tmp_path_factory):
+    """espnet-c-q3 at 256x128 exported once per session, for tests where the network is not the point."""
+    from espnet_edge.host.export.pipeline import export_model
+    from espnet_edge.zoo import get_model
+
+    path = str(tmp_path_factory.mktemp("onnx") / "espnet-c-q3-256x128.onnx")
+    export_model(get_model("espnet-c-q3"), size=(256, 128), out_path=path, verify_limit=1)
+    return path
+
+
 @pytest.fixture
 def cli():
     return run_cli

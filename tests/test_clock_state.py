@@ -250,16 +250,6 @@ def test_nohup_pin_survives_sighup(tx2):
 
 
 # -- random kill points of the real commands ---------------------------------------------------------
-@pytest.fixture(scope="module")
-def small_onnx(tmp_path_factory):
-    from espnet_edge.host.export.pipeline import export_model
-    from espnet_edge.zoo import get_model
-
-    path = str(tmp_path_factory.mktemp("onnx") / "espnet-c-q3-256x128.onnx")
-    export_model(get_model("espnet-c-q3"), size=(256, 128), out_path=path, verify_limit=1)
-    return path
-
-
 def test_nohup_bench_freq_survives_sighup(tx2, small_onnx):
     """`nohup espnet-edge bench --freq ...`: the SIGHUP of a closed SSH session must not end it."""
     argv = [sys.executable, "-m", "espnet_edge", "bench", "--onnx", small_onnx, "--freq", "828", "--duration", "30"]

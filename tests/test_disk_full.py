@@ -78,16 +78,6 @@ def assert_one_line_disk_full(rc, stderr, files, command):
     assert files == [], files   # nothing under a final name, no temporary left behind
 
 
-@pytest.fixture(scope="module")
-def small_onnx(tmp_path_factory):
-    from espnet_edge.host.export.pipeline import export_model
-    from espnet_edge.zoo import get_model
-
-    path = str(tmp_path_factory.mktemp("onnx") / "espnet-c-q3-256x128.onnx")
-    export_model(get_model("espnet-c-q3"), size=(256, 128), out_path=path, verify_limit=1)
-    return path
-
-
 PHOTO = os.path.join(PHOTOS, "sample1.jpg")
 
 

@@ -26,16 +26,6 @@ BUSY_LOG = os.path.join(TEGRASTATS_DIR, "orin-nx-8gb_jp6-inferred_1.txt")   # GP
 FAST = ["--idle", "1", "--duration", "2", "--warmup", "2"]
 
 
-@pytest.fixture(scope="module")
-def onnx_file(tmp_path_factory):
-    from espnet_edge.host.export.pipeline import export_model
-    from espnet_edge.zoo import get_model
-
-    path = str(tmp_path_factory.mktemp("onnx") / "espnet-c-q3-256x128.onnx")
-    export_model(get_model("espnet-c-q3"), size=(256, 128), out_path=path, verify_limit=1)
-    return path
-
-
 # -- the integral -----------------------------------------------------------------------------------
 def test_trapezoid_is_exact_for_piecewise_linear_power_and_interpolates_the_bounds():
     points = [(0.0, 1000.0), (1.0, 3000.0), (1.1, 3000.0), (4.0, 1000.0)]
@@ -132,7 +122,7 @@ class TraceWriter(threading.Thread):
             time.sleep(0.002)
 
 
-def test_profile_energy_equals_the_scripted_trace_integral(onnx_file, tmp_path):
+def test_profile_energy_equals_the_scripted_trace_integral(small_onnx, tmp_path):
     paths = make_board_tree(tmp_path / "sys", board="tx2", release="32.7.1", nvpmodel_mode=0, cur_mhz=828.75,
                             thermal={"GPU-therm": (45.5, 97.0), "CPU-therm": (47.0, 97.0)})
     env = {"ESPNET_EDGE_SYSFS_ROOT": paths["root"], "ESPNET_EDGE_TEGRASTATS": REPLAY,
@@ -141,7 +131,7 @@ def test_profile_energy_equals_the_scripted_trace_integral(onnx_file, tmp_path):
     writer = TraceWriter(paths["power"]["VDD_IN"], t0)
     writer.start()
     try:
-        proc = run_cli("profile", "--onnx", onnx_file, "--freq", "828", "--out", tmp_path / "p", "--json",
+        proc = run_cli("profile", "--onnx", small_onnx, "--freq", "828", "--out", tmp_path / "p", "--json",
                        "--power-interval", "10", *FAST, env=env)
     finally:
         writer.stop.set()
@@ -166,11 +156,11 @@ def test_profile_energy_equals_the_scripted_trace_integral(onnx_file, tmp_path):
 
 
 # -- a simulated throttle: the clock read-back drops mid-run --------------------------------------------
-def test_clock_dropping_below_the_pin_mid_run_is_flagged(onnx_file, tmp_path):
+def test_clock_dropping_below_the_pin_mid_run_is_flagged(small_onnx, tmp_path):
     paths = make_board_tree(tmp_path / "sys", board="tx2", release="32.7.1", nvpmodel_mode=0, cur_mhz=828.75)
     env = dict(os.environ, ESPNET_EDGE_SYSFS_ROOT=paths["root"], ESPNET_EDGE_TEGRASTATS=REPLAY,
                REPLAY_TEGRASTATS_FILE=TX2_LOG, PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
-    proc = subprocess.Popen([sys.executable, "-m", "espnet_edge", "profile", "--onnx", onnx_file, "--freq", "828",
+    proc = subprocess.Popen([sys.executable, "-m", "espnet_edge", "profile", "--onnx", small_onnx, "--freq", "828",
                              "--out", str(tmp_path / "p"), "--json", "--idle", "0.5", "--duration", "3",
                              "--warmup", "2"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             universal_newlines=True, env=env, cwd=ROOT)
@@ -189,21 +179,21 @@ def test_clock_dropping_below_the_pin_mid_run_is_flagged(onnx_file, tmp_path):
     assert any(w.startswith("throttling:") for w in summary["warnings"])
 
 
-def test_thermal_zone_at_its_trip_point_is_flagged(onnx_file, tmp_path):
+def test_thermal_zone_at_its_trip_point_is_flagged(small_onnx, tmp_path):
     paths = make_board_tree(tmp_path / "sys", board="tx2", release="32.7.1",
                             thermal={"GPU-therm": (96.5, 97.0)})
     env = {"ESPNET_EDGE_SYSFS_ROOT": paths["root"], "ESPNET_EDGE_TEGRASTATS": REPLAY,
            "REPLAY_TEGRASTATS_FILE": TX2_LOG}
-    proc = run_cli("profile", "--onnx", onnx_file, "--out", tmp_path / "p", *FAST, env=env)
+    proc = run_cli("profile", "--onnx", small_onnx, "--out", tmp_path / "p", *FAST, env=env)
     assert proc.returncode == 0, proc.stderr
     assert "THROTTLED: thermal zone(s) GPU-therm at the trip point" in proc.stdout
 
 
-def test_busy_idle_baseline_is_flagged(onnx_file, tmp_path):
+def test_busy_idle_baseline_is_flagged(small_onnx, tmp_path):
     paths = make_board_tree(tmp_path / "sys", board="tx2", release="32.7.1")
     env = {"ESPNET_EDGE_SYSFS_ROOT": paths["root"], "ESPNET_EDGE_TEGRASTATS": REPLAY,
            "REPLAY_TEGRASTATS_FILE": BUSY_LOG}
-    proc = run_cli("profile", "--onnx", onnx_file, "--out", tmp_path / "p", "--json", *FAST, env=env)
+    proc = run_cli("profile", "--onnx", small_onnx, "--out", tmp_path / "p", "--json", *FAST, env=env)
     assert proc.returncode == 0, proc.stderr
     summary = json.loads(proc.stdout)
     assert summary["idle_baseline"]["valid"] is False
@@ -231,24 +221,24 @@ def test_emc_pin_snaps_verifies_and_restores(tmp_path, monkeypatch):
     assert "204, 665.6, 1866 MHz" in str(error.value)
 
 
-def test_emc_where_the_board_cannot_is_a_one_line_error(onnx_file, tmp_path):
+def test_emc_where_the_board_cannot_is_a_one_line_error(small_onnx, tmp_path):
     thor = make_board_tree(tmp_path / "thor", board="thor", release="38.4.0", table_hz=(300000000, 600000000))
-    proc = run_cli("profile", "--onnx", onnx_file, "--emc", "2133", "--out", tmp_path / "p",
+    proc = run_cli("profile", "--onnx", small_onnx, "--emc", "2133", "--out", tmp_path / "p",
                    env={"ESPNET_EDGE_SYSFS_ROOT": thor["root"], "ESPNET_EDGE_TEGRASTATS": REPLAY})
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
     assert len(proc.stderr.strip().splitlines()) == 1 and "no sourced way to pin the memory clock" in proc.stderr
     tx2 = make_board_tree(tmp_path / "tx2", board="tx2", release="32.7.1")   # no debugfs EMC files
-    proc = run_cli("profile", "--onnx", onnx_file, "--emc", "1600", "--out", tmp_path / "q",
+    proc = run_cli("profile", "--onnx", small_onnx, "--emc", "1600", "--out", tmp_path / "q",
                    env={"ESPNET_EDGE_SYSFS_ROOT": tx2["root"], "ESPNET_EDGE_TEGRASTATS": REPLAY})
     assert proc.returncode == 2 and "run with sudo" in proc.stderr.strip().splitlines()[-1]
     assert not os.path.exists(str(tmp_path / "q"))
 
 
-def test_profile_with_emc_records_and_restores_it(onnx_file, tmp_path):
+def test_profile_with_emc_records_and_restores_it(small_onnx, tmp_path):
     paths = make_board_tree(tmp_path / "sys", board="tx2", release="32.7.1", emc_hz=1866000000)
     env = {"ESPNET_EDGE_SYSFS_ROOT": paths["root"], "ESPNET_EDGE_TEGRASTATS": REPLAY,
            "REPLAY_TEGRASTATS_FILE": TX2_LOG}
-    proc = run_cli("profile", "--onnx", onnx_file, "--emc", "665", "--out", tmp_path / "p", "--json", *FAST, env=env)
+    proc = run_cli("profile", "--onnx", small_onnx, "--emc", "665", "--out", tmp_path / "p", "--json", *FAST, env=env)
     assert proc.returncode == 0, proc.stderr
     summary = json.loads(proc.stdout)
     assert summary["emc_pin"] == {"requested_mhz": 665, "applied_mhz": 665.6}
@@ -274,13 +264,13 @@ def test_sweep_marks_throttled_runs(tmp_path):
     assert "throttled" in open(os.path.join(str(tmp_path), "sweep.csv")).readline()
 
 
-def test_tegrastats_only_energy_is_the_integral_of_its_lines_and_says_so(onnx_file, tmp_path):
+def test_tegrastats_only_energy_is_the_integral_of_its_lines_and_says_so(small_onnx, tmp_path):
     import csv
 
     paths = make_board_tree(tmp_path / "sys", board="tx2", release="32.7.1", with_power=False)
     env = {"ESPNET_EDGE_SYSFS_ROOT": paths["root"], "ESPNET_EDGE_TEGRASTATS": REPLAY,
            "REPLAY_TEGRASTATS_FILE": TX2_LOG}
-    proc = run_cli("profile", "--onnx", onnx_file, "--out", tmp_path / "p", "--json", "--interval", "50",
+    proc = run_cli("profile", "--onnx", small_onnx, "--out", tmp_path / "p", "--json", "--interval", "50",
                    *FAST, env=env)
     assert proc.returncode == 0, proc.stderr
     summary = json.loads(proc.stdout)
@@ -299,13 +289,13 @@ def test_tegrastats_only_energy_is_the_integral_of_its_lines_and_says_so(onnx_fi
     assert rows and all(r["total_mw"] == "" and float(r["gpu_cur_mhz"]) == 1300.5 for r in rows)
 
 
-def test_emc_is_restored_when_profile_is_terminated(onnx_file, tmp_path):
+def test_emc_is_restored_when_profile_is_terminated(small_onnx, tmp_path):
     import signal
 
     paths = make_board_tree(tmp_path / "sys", board="tx2", release="32.7.1", emc_hz=1866000000)
     env = dict(os.environ, ESPNET_EDGE_SYSFS_ROOT=paths["root"], ESPNET_EDGE_TEGRASTATS=REPLAY,
                REPLAY_TEGRASTATS_FILE=TX2_LOG, PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
-    proc = subprocess.Popen([sys.executable, "-m", "espnet_edge", "profile", "--onnx", onnx_file, "--emc", "665",
+    proc = subprocess.Popen([sys.executable, "-m", "espnet_edge", "profile", "--onnx", small_onnx, "--emc", "665",
                              "--out", str(tmp_path / "p"), "--idle", "30"], stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, universal_newlines=True, env=env, cwd=ROOT)
     for line in proc.stderr:

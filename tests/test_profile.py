@@ -22,16 +22,6 @@ NO_RAILS_LOG = os.path.join(TEGRASTATS_DIR, "tx2-4gb-family_jp4.6_1.txt")
 FAST = ["--idle", "1", "--duration", "2", "--warmup", "2"]
 
 
-@pytest.fixture(scope="module")
-def onnx_file(tmp_path_factory):
-    from espnet_edge.host.export.pipeline import export_model
-    from espnet_edge.zoo import get_model
-
-    path = str(tmp_path_factory.mktemp("onnx") / "espnet-c-q3-256x128.onnx")
-    export_model(get_model("espnet-c-q3"), size=(256, 128), out_path=path, verify_limit=1)
-    return path
-
-
 @pytest.fixture
 def tx2(tmp_path):
     paths = make_board_tree(tmp_path / "sys", board="tx2", release="32.7.1", nvpmodel_mode=0, cur_mhz=828.75)
@@ -63,11 +53,11 @@ def one_error_line(proc):
     return lines[-1]
 
 
-def test_profile_simulated_tx2(onnx_file, tx2, tmp_path):
+def test_profile_simulated_tx2(small_onnx, tx2, tmp_path):
     paths, env = tx2
     before = read_freqs(paths)
     out = tmp_path / "profiles"
-    proc = run_cli("profile", "--onnx", onnx_file, "--freq", "828", "--out", out, *FAST, env=env)
+    proc = run_cli("profile", "--onnx", small_onnx, "--freq", "828", "--out", out, *FAST, env=env)
     assert proc.returncode == 0, proc.stderr
     assert read_freqs(paths) == before  # clocks restored
     folder = only_run(out)
@@ -82,7 +72,7 @@ def test_profile_simulated_tx2(onnx_file, tx2, tmp_path):
     assert {float(r["gpu_cur_mhz"]) for r in measured_rows} == {828.75}
     summary = load(folder, "summary.json")
     settings = load(folder, "settings.json")
-    assert settings["onnx"] == onnx_file and settings["gpu_freq"]["applied_mhz"] == 828.75
+    assert settings["onnx"] == small_onnx and settings["gpu_freq"]["applied_mhz"] == 828.75
     assert summary["source"] == "tegrastats" and summary["gpu_freq"]["requested_mhz"] == 828
 
     # the raw log holds exactly the real lines tegrastats (the replay) printed
@@ -136,9 +126,9 @@ def test_profile_simulated_tx2(onnx_file, tx2, tmp_path):
     assert "VDD_IN" in proc.stdout and "wrote" in proc.stdout
 
 
-def test_profile_partial_on_this_pc(onnx_file, tmp_path):
+def test_profile_partial_on_this_pc(small_onnx, tmp_path):
     out = tmp_path / "profiles"
-    proc = run_cli("profile", "--onnx", onnx_file, "--out", out, "--json", *FAST,
+    proc = run_cli("profile", "--onnx", small_onnx, "--out", out, "--json", *FAST,
                    env={"ESPNET_EDGE_TEGRASTATS": "", "ESPNET_EDGE_SYSFS_ROOT": str(tmp_path / "empty"),
                         "PATH": os.path.dirname(sys.executable) + os.pathsep + "/usr/bin:/bin"})
     assert proc.returncode == 0, proc.stderr
@@ -158,11 +148,11 @@ def test_profile_partial_on_this_pc(onnx_file, tmp_path):
     assert len(read_csv(folder)) >= 20
 
 
-def test_profile_without_power_rails(onnx_file, tx2, tmp_path):
+def test_profile_without_power_rails(small_onnx, tx2, tmp_path):
     _paths, env = tx2
     env = dict(env, REPLAY_TEGRASTATS_FILE=NO_RAILS_LOG)
     # tegrastats prints no rails and the power-node sampler is off: no energy, and the report says why
-    proc = run_cli("profile", "--onnx", onnx_file, "--out", tmp_path / "p", "--json", "--power-interval", "0",
+    proc = run_cli("profile", "--onnx", small_onnx, "--out", tmp_path / "p", "--json", "--power-interval", "0",
                    *FAST, env=env)
     assert proc.returncode == 0, proc.stderr
     summary = json.loads(proc.stdout)
@@ -171,7 +161,7 @@ def test_profile_without_power_rails(onnx_file, tx2, tmp_path):
     assert any("no power rails" in m for m in summary["missing"])
     assert summary["utilisation"]["cpu_online"]["load"] == 4  # two Denver cores `off`
     # the power node beside tegrastats still gives the energy
-    node = run_cli("profile", "--onnx", onnx_file, "--out", tmp_path / "q", "--json", *FAST, env=env)
+    node = run_cli("profile", "--onnx", small_onnx, "--out", tmp_path / "q", "--json", *FAST, env=env)
     assert node.returncode == 0, node.stderr
     summary = json.loads(node.stdout)
     assert summary["power"]["source"]["kind"] == "power-node" and summary["energy_mj_per_frame"]["gross"] > 0
@@ -183,7 +173,7 @@ def test_profile_without_power_rails(onnx_file, tx2, tmp_path):
     ("permission", "no permission"),
     ("exits-early", "exited early"),
 ])
-def test_profile_bad_tegrastats(onnx_file, tx2, tmp_path, case, expect):
+def test_profile_bad_tegrastats(small_onnx, tx2, tmp_path, case, expect):
     _paths, env = tx2
     env = dict(env)
     if case == "missing":
@@ -198,26 +188,26 @@ def test_profile_bad_tegrastats(onnx_file, tx2, tmp_path, case, expect):
     else:
         env["REPLAY_TEGRASTATS_EXIT_AFTER"] = "5"
     out = tmp_path / "profiles"
-    proc = run_cli("profile", "--onnx", onnx_file, "--out", out, *FAST, env=env)
+    proc = run_cli("profile", "--onnx", small_onnx, "--out", out, *FAST, env=env)
     assert expect in one_error_line(proc)
     assert not os.path.isdir(str(out)) or [d for d in os.listdir(str(out)) if not d.startswith(".")] == []
 
 
-def test_profile_never_overwrites(onnx_file, tx2, tmp_path):
+def test_profile_never_overwrites(small_onnx, tx2, tmp_path):
     from espnet_edge.profiler.profile import new_run_dir
 
     _paths, env = tx2
     out = tmp_path / "profiles"
     (out / "mine").mkdir(parents=True)
     (out / "mine" / "keep.txt").write_text("old")
-    proc = run_cli("profile", "--onnx", onnx_file, "--out", out, "--name", "mine", *FAST, env=env)
+    proc = run_cli("profile", "--onnx", small_onnx, "--out", out, "--name", "mine", *FAST, env=env)
     assert "already exists" in one_error_line(proc)
     assert os.listdir(str(out / "mine")) == ["keep.txt"]
     assert new_run_dir(str(out), "mine") == str(out / "mine-2")
 
 
-def test_profile_freq_needs_a_jetson(onnx_file, tmp_path):
-    proc = run_cli("profile", "--onnx", onnx_file, "--freq", "828", "--out", tmp_path / "p", *FAST,
+def test_profile_freq_needs_a_jetson(small_onnx, tmp_path):
+    proc = run_cli("profile", "--onnx", small_onnx, "--freq", "828", "--out", tmp_path / "p", *FAST,
                    env={"ESPNET_EDGE_SYSFS_ROOT": str(tmp_path / "empty"), "ESPNET_EDGE_TEGRASTATS": REPLAY})
     assert "not a Jetson" in one_error_line(proc)
 

@@ -52,16 +52,6 @@ def test_name_is_a_name_not_a_path(tmp_path, name):
     assert not (tmp_path / "x").exists() and not (tmp_path / "a").exists()
 
 
-@pytest.fixture(scope="module")
-def small_onnx(tmp_path_factory):
-    from espnet_edge.host.export.pipeline import export_model
-    from espnet_edge.zoo import get_model
-
-    path = str(tmp_path_factory.mktemp("onnx") / "espnet-c-q3-256x128.onnx")
-    export_model(get_model("espnet-c-q3"), size=(256, 128), out_path=path, verify_limit=1)
-    return path
-
-
 def _interrupted_sweep(onnx, out, board):
     """Start a sweep at two clocks; Ctrl-C it once the first run is finished."""
     env = dict(os.environ, PYTHONPATH=ROOT, ESPNET_EDGE_SYSFS_ROOT=board["root"],

@@ -149,16 +149,6 @@ def _png_header_claiming(width, height):
             + chunk(b"IDAT", zlib.compress(b"\0" * 64)) + chunk(b"IEND", b""))
 
 
-@pytest.fixture(scope="module")
-def small_onnx(tmp_path_factory):
-    from espnet_edge.host.export.pipeline import export_model
-    from espnet_edge.zoo import get_model
-
-    path = str(tmp_path_factory.mktemp("onnx") / "espnet-c-q3-256x128.onnx")
-    export_model(get_model("espnet-c-q3"), size=(256, 128), out_path=path, verify_limit=1)
-    return path
-
-
 def test_png_claiming_60000_squared_pixels(tmp_path, small_onnx):
     huge = tmp_path / "huge.png"
     huge.write_bytes(_png_header_claiming(60000, 60000))
