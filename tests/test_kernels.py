@@ -75,6 +75,8 @@ def test_ncu_metric_mapping_to_the_papers_percentages():
     names = dict((ours, ncu) for ours, (ncu, _f) in kernels.NCU_METRICS.items())
     assert names["gld_efficiency"] == "smsp__sass_average_data_bytes_per_sector_mem_global_op_ld.pct"
     assert names["gst_efficiency"] == "smsp__sass_average_data_bytes_per_sector_mem_global_op_st.pct"
+    assert names["shared_efficiency"] == "smsp__sass_average_data_bytes_per_wavefront_mem_shared.pct"
+    assert all(factor == 1.0 for ncu, factor in kernels.NCU_METRICS.values() if ncu.endswith(".pct"))
     # warp execution efficiency: active threads per warp instruction (0..32) as a percentage
     ncu, factor = kernels.NCU_METRICS["warp_execution_efficiency"]
     assert ncu == "smsp__thread_inst_executed_per_inst_executed.ratio" and 32 * factor == pytest.approx(100.0)

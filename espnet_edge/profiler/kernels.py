@@ -3,8 +3,8 @@ and shared-memory efficiency of every CUDA kernel a network runs, from nvprof or
 
 nvprof (JetPack 4.x, CUDA <= 10.2 on Jetson) reports the four metrics by their paper names. Nsight Compute
 (``ncu``; JetPack 5+ and desktop GPUs, where nvprof no longer profiles) has other names; NCU_METRICS
-maps them (NVIDIA, Nsight Compute CLI, "Nvprof Transition Guide: Metric Comparison"; sources in
-tests/data/kernels/SOURCES.md). Per network the efficiencies are averaged over kernels weighted by each
+maps them (NVIDIA, Nsight Compute CLI, "Nvprof Transition Guide: Metric Comparison", now only in the
+archived docs; each row checked in tests/data/kernels/SOURCES.md). Per network the efficiencies are averaged over kernels weighted by each
 kernel's GPU time (invocation counts when no times were recorded; the result says which).
 """
 
@@ -18,7 +18,9 @@ from espnet_edge.errors import UserError
 METRICS = ("warp_execution_efficiency", "gld_efficiency", "gst_efficiency", "shared_efficiency")
 LABELS = {"warp_execution_efficiency": "warp execution", "gld_efficiency": "global load",
           "gst_efficiency": "global store", "shared_efficiency": "shared memory"}
-# ours -> (ncu metric, factor to a percentage)
+# ours -> (ncu metric, factor to a percentage). The .pct metrics are percentages already; the warp metric
+# is active threads per executed warp instruction (0..32, ncu --query-metrics: "average # of active threads
+# per instruction executed"), nvprof's warp_execution_efficiency is that over the 32 threads of a warp.
 NCU_METRICS = {
     "warp_execution_efficiency": ("smsp__thread_inst_executed_per_inst_executed.ratio", 100.0 / 32.0),
     "gld_efficiency": ("smsp__sass_average_data_bytes_per_sector_mem_global_op_ld.pct", 1.0),
