@@ -115,32 +115,57 @@ def parse_nvprof_summary(text):
     return out
 
 
+def _ncu_csv_rows(lines, start):
+    """``--csv`` details page: (launch id, kernel, metric, unit, value text) per row."""
+    rows = csv.reader(io.StringIO("\n".join(l for l in lines[start:] if l.startswith('"'))))
+    names = next(rows)
+    for row in rows:
+        if len(row) == len(names):
+            item = dict(zip(names, row))
+            yield (item["ID"], item["Kernel Name"], item["Metric Name"], item.get("Metric Unit", ""),
+                   item["Metric Value"])
+
+
+# a launch header of the text details page: "  name(args), 2022-Jun-08 17:30:31, Context 1, Stream 7" or
+# (newer ncu) "  name(args) (128, 64, 1)x(32, 1, 1), Context 1, Stream 7, Device 0, CC 8.9"
+_NCU_LAUNCH = re.compile(r"^  (\S.*?)(?:, \d{4}-\w{3}-\d{2} [\d:]+| \(\d+, \d+, \d+\)x\(\d+, \d+, \d+\)), Context \d+")
+_NCU_METRIC = re.compile(r"^\s{4,}(\w+__\S+)\s+(?:(\S+)\s+)?(\S+)\s*$")
+
+
+def _ncu_details_rows(lines):
+    """Text details page (ncu without --csv): the same tuples, launches numbered in order."""
+    launch, kernel = -1, None
+    for line in lines:
+        match = _NCU_LAUNCH.match(line)
+        if match:
+            launch, kernel = launch + 1, match.group(1)
+            continue
+        match = _NCU_METRIC.match(line)
+        if kernel is not None and match:
+            yield str(launch), kernel, match.group(1), match.group(2) or "", match.group(3)
+
+
 def parse_ncu(text):
-    """``ncu --csv`` (details page) -> [KernelRecord]: metrics averaged over launches, summed durations."""
+    """ncu output -> [KernelRecord]: metrics averaged over launches, summed durations. Reads the ``--csv``
+    details page (what ``profile --kernels`` records) and the plain-text details page."""
     if "ERR_NVGPUCTRPERM" in text:
         raise UserError(PERMISSION_FIX)
     lines = text.splitlines()
     start = [i for i, line in enumerate(lines) if line.startswith('"ID",')]
-    if not start:
-        raise UserError("no CSV table in the ncu output (was it run with --csv, and did the workload launch "
-                        "CUDA kernels?)")
-    rows = csv.reader(io.StringIO("\n".join(l for l in lines[start[0]:] if l.startswith('"'))))
-    names = next(rows)
+    rows = list(_ncu_csv_rows(lines, start[0]) if start else _ncu_details_rows(lines))
+    if not rows:
+        raise UserError("no CSV table or details page in the ncu output (was it run with --csv, and did the "
+                        "workload launch CUDA kernels?)")
     wanted = dict((ncu, (ours, factor)) for ours, (ncu, factor) in NCU_METRICS.items())
     records, launches, sums = {}, {}, {}
-    for row in rows:
-        if len(row) != len(names):
-            continue
-        item = dict(zip(names, row))
-        kernel, metric = item["Kernel Name"], item["Metric Name"]
+    for launch, kernel, metric, unit, text_value in rows:
         record = _record(records, kernel)
-        launches.setdefault(kernel, set()).add(item["ID"])
-        value = _number(item["Metric Value"])
+        launches.setdefault(kernel, set()).add(launch)
+        value = _number(text_value)
         if value is None:
             continue  # "n/a": the metric does not exist on this GPU
         if metric == NCU_DURATION:
-            unit = item.get("Metric Unit", "ns") or "ns"
-            record.time_ns = (record.time_ns or 0.0) + value * _TIME_UNITS.get(unit, 1.0)
+            record.time_ns = (record.time_ns or 0.0) + value * _TIME_UNITS.get(unit or "ns", 1.0)
         elif metric in wanted:
             ours, factor = wanted[metric]
             total, count = sums.get((kernel, ours), (0.0, 0))
