@@ -101,6 +101,19 @@ def test_ncu_details_page_launches_of_one_kernel_are_averaged():
     assert record.metrics["gst_efficiency"] == 100.0
 
 
+def test_ncu_details_page_warp_execution_efficiency():
+    # newer ncu layout ("(grid)x(block), ..., CC 12.0" headers); ratios read off the file: 32.00 and 15.47
+    records = by_name(kernels.parse_ncu(read("ncu_details_divergence_cc120.txt")))
+    assert sorted(records) == ["full_divergence(const float *, float *, int)",
+                               "no_divergence(const float *, float *, int)"]
+    assert records["no_divergence(const float *, float *, int)"].metrics == {"warp_execution_efficiency": 100.0}
+    full = records["full_divergence(const float *, float *, int)"]
+    assert full.metrics["warp_execution_efficiency"] == pytest.approx(15.47 / 32 * 100)
+    result = kernels.aggregate(list(records.values()))
+    assert result["network"]["warp_execution_efficiency"] == pytest.approx((100.0 + 15.47 / 32 * 100) / 2)
+    assert result["network"]["gld_efficiency"] is None
+
+
 def test_ncu_metric_mapping_to_the_papers_percentages():
     names = dict((ours, ncu) for ours, (ncu, _f) in kernels.NCU_METRICS.items())
     assert names["gld_efficiency"] == "smsp__sass_average_data_bytes_per_sector_mem_global_op_ld.pct"
