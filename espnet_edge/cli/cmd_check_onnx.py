@@ -2,6 +2,7 @@
 
 import json
 
+from espnet_edge.cli.args import add_output_args
 
 def add_parser(subparsers):
     parser = subparsers.add_parser(
@@ -13,7 +14,7 @@ def add_parser(subparsers):
                         "8.4, 8.5, 8.6, 10.0 or 10 (latest 10.x)")
     parser.add_argument("--support", metavar="FILE", help="onnx_trt_operator_support.json (default: "
                         "$ESPNET_EDGE_TRT_SUPPORT, else the built-in table)")
-    parser.add_argument("--json", action="store_true", help="print the result as JSON")
+    add_output_args(parser, json="print")
     parser.set_defaults(func=run)
 
 

@@ -3,6 +3,7 @@
 import json
 import sys
 
+from espnet_edge.cli.args import add_output_args
 from espnet_edge.errors import UserError
 from espnet_edge.jetson import clock_state, clocks, detect, nvpmodel
 
@@ -17,7 +18,7 @@ def add_parser(subparsers):
     parser.add_argument("action", choices=("show", "set", "restore"))
     parser.add_argument("mhz", nargs="?", help="frequency in MHz for `set` (snapped to the nearest table step)")
     parser.add_argument("--dry-run", action="store_true", help="print the sysfs writes without doing them")
-    parser.add_argument("--json", action="store_true", help="print JSON")
+    add_output_args(parser, json="print")
     parser.set_defaults(func=run)
 
 

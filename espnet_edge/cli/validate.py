@@ -69,6 +69,24 @@ def size_text(text):
     return text
 
 
+def mhz_list(text):
+    """--freq/--freqs MHZ[,MHZ...] -> [MHz, ...] (whole, positive, each once; jetson.clocks.parse_freq_list)."""
+    from espnet_edge.jetson.clocks import parse_freq_list
+
+    try:
+        return parse_freq_list(text)
+    except UserError as exc:
+        raise argparse.ArgumentTypeError(str(exc))
+
+
+def mhz(text):
+    """One frequency in MHz, checked as mhz_list checks each."""
+    values = mhz_list(text)
+    if len(values) != 1:
+        raise argparse.ArgumentTypeError("give one frequency in MHz, e.g. 828, got {!r}".format(text))
+    return values[0]
+
+
 def output_file(path, flag):
     """``path`` (given as ``flag``) can be written as a file: not a folder, parent writable."""
     if path is None:
