@@ -13,6 +13,7 @@ SOURCE_TITLE = "what to run"
 OUTPUT_TITLE = "outputs"
 CLOCK_TITLE = "GPU clocks (Jetson only; restored afterwards)"
 MEASURE_TITLE = "measuring"
+TRT_CHECK_TITLE = "TensorRT operator check"
 
 SOURCE_DESCRIPTION = ("--model NAME, --onnx FILE or --engine FILE; --model with a file takes the classes and "
                       "preprocessing from the zoo, for files without espnet-edge metadata")
@@ -39,6 +40,11 @@ HELP = {
                         "power to settle before measuring (default %(default)g)",
     "--emc": "pin the memory (EMC) clock for the run where the board allows it",
     "--warmup": "untimed warm-up inferences first (default %(default)s)",
+    "--resize-frames": "frames of another size than an --input-size graph's: resize them on the CPU (slower, "
+                       "not exact) instead of an error",
+    "--trt": "TensorRT version whose ONNX parser must take the graph (default %(default)s: JetPack 4.6, the "
+             "TX2's last): 8.2, 8.4, 8.5, 8.6, 10.0 or 10 (latest 10.x)",
+    "--support": "onnx_trt_operator_support.json (default: $ESPNET_EDGE_TRT_SUPPORT, else the built-in table)",
 }
 
 
@@ -144,4 +150,19 @@ def add_profiling_args(parser):
     group.add_argument("--power-interval", type=validate.non_negative_int, default=defaults.POWER_INTERVAL_MS,
                        metavar="MS", help="read the board's INA3221/INA238 input-power node every MS ms for the "
                        "energy integral (default %(default)s; 0 = tegrastats only)")
+    return group
+
+
+def add_resize_frames_arg(group):
+    group.add_argument("--resize-frames", action="store_true", help=HELP["--resize-frames"])
+
+
+def add_trt_check_args(parser):
+    """--trt VERSION, --support FILE: the operator matrix an ONNX graph is checked against
+    (runtime/trt_support.py)."""
+    from espnet_edge.runtime.trt_support import DEFAULT_VERSION
+
+    group = parser.add_argument_group(TRT_CHECK_TITLE)
+    group.add_argument("--trt", default=DEFAULT_VERSION, metavar="VERSION", help=HELP["--trt"])
+    group.add_argument("--support", metavar="FILE", help=HELP["--support"])
     return group

@@ -4,7 +4,8 @@ import sys
 
 from espnet_edge import defaults
 from espnet_edge.cli import validate
-from espnet_edge.cli.args import add_clock_args, add_output_args, add_source_args, add_warmup_arg
+from espnet_edge.cli.args import (add_clock_args, add_output_args, add_resize_frames_arg, add_source_args,
+                                  add_warmup_arg)
 from espnet_edge.cli.common import segmenter_from_args, source_from_args
 from espnet_edge.errors import UserError
 
@@ -26,8 +27,7 @@ def add_parser(subparsers):
                         "postprocess and render, pipelined, with per-stage timings and glass-to-glass latency")
     timing.add_argument("--sequential", action="store_true", help="with --end-to-end: one frame at a time "
                         "instead of capture / inference / render threads")
-    timing.add_argument("--resize-frames", action="store_true", help="frames of another size than an "
-                        "--input-size graph's: resize them on the CPU (slower, not exact) instead of an error")
+    add_resize_frames_arg(timing)
     timing.add_argument("--images", metavar="DIR", help="frames for --end-to-end (default: synthetic)")
     add_clock_args(parser, freq="each")
     add_output_args(parser, json="file")

@@ -3,7 +3,7 @@
 import logging
 
 from espnet_edge.cli import validate
-from espnet_edge.cli.args import add_alpha_arg, add_output_args, add_source_args
+from espnet_edge.cli.args import add_alpha_arg, add_output_args, add_resize_frames_arg, add_source_args
 from espnet_edge.cli.common import segmenter_from_args
 from espnet_edge.errors import UserError
 from espnet_edge.utils.parsing import parse_size
@@ -30,8 +30,7 @@ def add_parser(subparsers):
                          help="also send the overlay to: http://HOST:PORT (MJPEG, open it in a browser), "
                         "rtp://HOST:PORT or rtsp://SERVER:PORT/PATH (H.264 through GStreamer), a video "
                          "file or folder (as --save), or display; repeat for several")
-    parser.add_argument("--resize-frames", action="store_true", help="frames of another size than an "
-                        "--input-size graph's: resize them on the CPU (slower, not exact) instead of an error")
+    add_resize_frames_arg(parser)
     add_alpha_arg(outputs)
     parser.add_argument("--max-frames", type=validate.positive_int, metavar="N", help="stop after N frames")
     outputs.add_argument("--record-stats", metavar="FILE", help="per-frame latency/FPS as .json or .csv")

@@ -4,7 +4,7 @@ import os
 
 from espnet_edge import defaults
 from espnet_edge.cli import validate
-from espnet_edge.cli.args import add_output_args, add_source_args
+from espnet_edge.cli.args import add_output_args, add_source_args, add_trt_check_args
 from espnet_edge.errors import MissingDependency, UserError
 from espnet_edge.utils.parsing import parse_size
 
@@ -48,10 +48,7 @@ def add_parser(subparsers):
     parser.add_argument("--overlay-alpha", type=validate.fraction, default=defaults.OVERLAY_ALPHA,
                         help="overlay opacity fixed in a --fuse-overlay graph (default %(default)s)")
     parser.add_argument("--images", metavar="DIR", help="real images to verify on (default: a synthetic frame)")
-    parser.add_argument("--trt", default="8.2", help="TensorRT version to check against (8.2, 8.4, 8.5, "
-                        "8.6, 10.0, 10; default 8.2)")
-    parser.add_argument("--support", metavar="FILE", help="onnx_trt_operator_support.json (default: "
-                        "$ESPNET_EDGE_TRT_SUPPORT, else the built-in table)")
+    add_trt_check_args(parser)
     add_output_args(parser, out="output folder (default: export/ in the current directory)")
     parser.set_defaults(func=run)
 
