@@ -185,6 +185,29 @@ def test_frequencies_are_checked_by_the_parser(capsys):
     assert "argument --freq: give one frequency in MHz" in _parse_error(capsys, ["profile", "--freq", "828,1300"])
     assert "argument --freqs: malformed frequency list '114,,828'" in _parse_error(
         capsys, ["sweep", "--freqs", "114,,828"])
-    assert "argument --emc: frequency '0' in '0' must be positive" in _parse_error(capsys, ["profile", "--emc", "0"])
+    assert "argument --emc: '0' is not a whole number of MHz above 0" in _parse_error(capsys, ["profile", "--emc", "0"])
+    assert "argument MHZ: 'abc' is not a whole number of MHz" in _parse_error(capsys, ["clocks", "set", "abc"])
+    assert build_parser().parse_args(["clocks", "set", "828"]).mhz == 828
     assert "argument --power-interval: must be 0 or more" in _parse_error(
         capsys, ["sweep", "--power-interval", "-5"])
+
+
+def test_freqs_reader_checks_the_pins_before_any_work(tmp_path, monkeypatch):
+    from sim_jetson import make_board_tree
+
+    from espnet_edge.cli.common import freqs_from_args
+    from espnet_edge.errors import UserError
+
+    parse = build_parser().parse_args
+    monkeypatch.setenv("ESPNET_EDGE_SYSFS_ROOT", str(tmp_path / "none"))
+    assert freqs_from_args(parse(["bench"])) == [] and freqs_from_args(parse(["sweep"])) == []
+    with pytest.raises(UserError, match="--freqs needs a Jetson board"):
+        freqs_from_args(parse(["sweep", "--freqs", "828,520"]))
+    with pytest.raises(UserError, match="--freq needs a Jetson board"):
+        freqs_from_args(parse(["profile", "--freq", "828"]))
+    make_board_tree(str(tmp_path / "tx2"), board="tx2", release="32.7.1")
+    monkeypatch.setenv("ESPNET_EDGE_SYSFS_ROOT", str(tmp_path / "tx2"))
+    assert freqs_from_args(parse(["profile", "--freq", "828"])) == [828]
+    assert freqs_from_args(parse(["bench", "--freq", "1134,828"])) == [1134, 828]
+    with pytest.raises(UserError, match="5000"):
+        freqs_from_args(parse(["bench", "--freq", "828,5000"]))

@@ -6,7 +6,7 @@ from espnet_edge import defaults
 from espnet_edge.cli import validate
 from espnet_edge.cli.args import (add_clock_args, add_output_args, add_resize_frames_arg, add_source_args,
                                   add_warmup_arg)
-from espnet_edge.cli.common import segmenter_from_args, source_from_args
+from espnet_edge.cli.common import freqs_from_args, segmenter_from_args, source_from_args
 from espnet_edge.errors import UserError
 
 
@@ -104,17 +104,13 @@ def run(args):
         if not args.end_to_end:
             raise UserError("--images is for --end-to-end; add --end-to-end")
         images = validate.image_folder(args.images, "--images")
-    freqs = args.freq   # MHz list, checked by the parser
-    if freqs:
-        from espnet_edge.jetson.clocks import check_pinnable
-
-        check_pinnable(freqs, flag="--freq")
+    freqs = freqs_from_args(args)
     validate.output_file(args.json, "--json")
     segmenter = segmenter_from_args(args, source=source)
     segmenter.resize_frames = args.resize_frames
     results = []
     try:
-        if freqs is None:
+        if not freqs:
             results.append(_one_run(args, segmenter, images, "bench"))
             _print(results[-1])
         else:
@@ -134,6 +130,6 @@ def run(args):
     finally:
         segmenter.close()
     if args.json:
-        write_json(args.json, results[0] if freqs is None else {"runs": results}, flag="--json")
+        write_json(args.json, results[0] if not freqs else {"runs": results}, flag="--json")
         sys.stdout.write("wrote {}\n".format(args.json))
     return 0

@@ -5,7 +5,7 @@ import sys
 
 from espnet_edge.cli import validate
 from espnet_edge.cli.args import add_clock_args, add_output_args, add_profiling_args, add_source_args
-from espnet_edge.cli.common import source_from_args
+from espnet_edge.cli.common import freqs_from_args, source_from_args
 from espnet_edge.errors import UserError
 from espnet_edge.profiler.session import check_measuring_options, profile_one, source_label
 
@@ -49,10 +49,7 @@ def run(args):
     if args.name is not None:
         check_run_name(args.name)
     out_dir = validate.output_dir(os.path.abspath(args.out or default_out_dir()), "--out")
-    if args.freq:
-        from espnet_edge.jetson.clocks import check_pinnable
-
-        check_pinnable([args.freq], flag="--freq")
+    freqs_from_args(args)
     if args.kernels:
         return run_kernels(args, out_dir)
     with signals_as_interrupt():

@@ -108,8 +108,7 @@ def run_from_logs(args):
 
 
 def run(args):
-    from espnet_edge.cli.common import segmenter_from_args
-    from espnet_edge.jetson.clocks import check_pinnable
+    from espnet_edge.cli.common import freqs_from_args, segmenter_from_args
     from espnet_edge.profiler.profile import new_run_dir, release_run_dir
     from espnet_edge.utils.atomic import publish_dir, staging_dir
     from espnet_edge.utils.signals import signals_as_interrupt
@@ -127,9 +126,8 @@ def run(args):
         if kind != "model":
             validate.input_file(value, "--" + kind, "ONNX file" if kind == "onnx" else "engine")
     validate.input_file(args.weights, "--weights", "checkpoint")
-    freqs = args.freqs   # MHz list, checked by the parser
-    steps = check_freqs(freqs, gpu_table_mhz())
-    check_pinnable(freqs, flag="--freqs")
+    steps = check_freqs(args.freqs, gpu_table_mhz())
+    freqs = freqs_from_args(args)
     check_measuring_options(args)
     for freq, step in sorted(steps.items()):
         if step is not None and abs(step - freq) > 0.01:

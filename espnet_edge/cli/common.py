@@ -1,4 +1,5 @@
-"""How the "what to run" options (cli/args.add_source_args) become a Source, a Runner, a Segmenter."""
+"""Readers of the argument groups (cli/args.py): "what to run" becomes a Source, a Runner, a Segmenter;
+the GPU clock options become the frequencies to pin, checked before any work."""
 
 from espnet_edge.cli import validate
 from espnet_edge.utils.parsing import parse_size
@@ -22,6 +23,20 @@ def source_from_args(args):
     size = parse_size(args.size) if getattr(args, "size", None) else None
     return resolve(model=args.model, onnx=args.onnx, engine=args.engine, backend=args.backend,
                    weights=args.weights, size=size, batch=getattr(args, "batch", 1))
+
+
+def freqs_from_args(args):
+    """--freq (one MHz or a list) or sweep's --freqs -> [MHz, ...] ([] when none), each checked pinnable
+    here (a Jetson, in the table, under the power-mode cap, writable) by a dry run before any work."""
+    flag, value = ("--freqs", getattr(args, "freqs", None)) if getattr(args, "freqs", None) else \
+        ("--freq", getattr(args, "freq", None))
+    if not value:
+        return []
+    freqs = list(value) if isinstance(value, (list, tuple)) else [value]
+    from espnet_edge.jetson.clocks import check_pinnable
+
+    check_pinnable(freqs, flag=flag)
+    return freqs
 
 
 def runner_from_args(args, source=None, **options):

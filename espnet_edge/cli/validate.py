@@ -80,11 +80,13 @@ def mhz_list(text):
 
 
 def mhz(text):
-    """One frequency in MHz, checked as mhz_list checks each."""
-    values = mhz_list(text)
-    if len(values) != 1:
+    """One frequency in MHz (--freq of profile, --emc, `clocks set`), checked as mhz_list checks each."""
+    if "," in str(text):
         raise argparse.ArgumentTypeError("give one frequency in MHz, e.g. 828, got {!r}".format(text))
-    return values[0]
+    try:
+        return mhz_list(text)[0]
+    except argparse.ArgumentTypeError:
+        raise argparse.ArgumentTypeError("{!r} is not a whole number of MHz above 0, e.g. 828".format(text))
 
 
 def output_file(path, flag):
