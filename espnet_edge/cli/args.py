@@ -3,8 +3,9 @@
 Each flag is written here once, so it has the same help, type (a check from cli/validate.py) and default
 (from espnet_edge/defaults.py) in every command that takes it; a command chooses which flags of a group it
 needs. Each adder returns its argparse group, so a command can add its own flags under the same title.
-Readers: cli/common.source_from_args (what to run); the clock and measuring options are read by
-profiler/session.py and the commands as plain attributes."""
+Readers (cli/common.py): source_from_args (what to run), freqs_from_args (the GPU clocks); the measuring
+options are read by profiler/session.py as plain attributes. tests/test_cli_args.py walks every command's
+parser and fails on a flag defined two ways."""
 
 from espnet_edge import defaults
 from espnet_edge.cli import validate
