@@ -22,13 +22,14 @@ def add_parser(subparsers):
                         help="zoo model name, .onnx file or engine, optionally prefixed backend:")
     parser.add_argument("--images", required=True, metavar="DIR", help="image folder (or one image)")
     parser.add_argument("--max-images", type=validate.positive_int, metavar="N", help="use only the first N images")
-    parser.add_argument("--min-agreement", type=validate.fraction, default=DEFAULT_MIN_AGREEMENT,
+    parser.add_argument("--min-agreement", type=validate.fraction, default=DEFAULT_MIN_AGREEMENT, metavar="FRACTION",
                         help="fail when a mask agrees with the first on fewer pixels (default {})".format(
                             DEFAULT_MIN_AGREEMENT))
     parser.add_argument("--max-logit-diff", type=validate.non_negative_float, metavar="ATOL",
                         help="fail when max |logit difference| exceeds ATOL (default {} when both are "
                         "fp32, else not checked)".format(DEFAULT_MAX_LOGIT_DIFF_FP32))
-    parser.add_argument("--min-miou", type=validate.fraction, help="fail when mIoU against the first is lower (0..1)")
+    parser.add_argument("--min-miou", type=validate.fraction, metavar="FRACTION",
+                        help="fail when mIoU against the first is lower (0..1)")
     add_output_args(parser, json="file")
     parser.set_defaults(func=run)
 
