@@ -3,6 +3,7 @@
 import json
 
 from espnet_edge import defaults
+from espnet_edge.cli.args import add_output_args
 from espnet_edge.errors import UserError
 
 
@@ -30,8 +31,8 @@ def add_parser(subparsers):
                         "(faster rebuilds)")
     parser.add_argument("--shapes", action="append", metavar="NAME:DIMS", help="input shape for dynamic "
                         "inputs: input:1x3x512x1024 or input:MIN/OPT/MAX (repeatable)")
-    parser.add_argument("--out", metavar="FILE", help="engine path (default: beside the ONNX, "
-                        "<model>-<precision>.engine)")
+    add_output_args(parser, out="engine path (default: beside the ONNX, <model>-<precision>.engine)",
+                    out_metavar="FILE")
     parser.add_argument("--force", action="store_true", help="rebuild even if a matching engine exists")
     parser.add_argument("--report", action="store_true", help="also write the engine inspector's layer table "
                         "(layer, type, precision, tactic, fused ops; with --dla the GPU fallbacks) as "

@@ -3,6 +3,7 @@
 import json
 import sys
 
+from espnet_edge.cli.args import add_output_args
 from espnet_edge.errors import UserError
 
 
@@ -11,9 +12,10 @@ def add_parser(subparsers):
         "tegrastats", help="parse a tegrastats log into a table or JSON lines",
         description="Parse tegrastats output from any Jetson generation (TX1 to Orin/JetPack 7, root "
         "or not, with or without timestamps). Tokens the parser does not know are kept under 'unknown'. "
-        "Each line's board input power is total_mw, made as total_rails says (docs/profiler.md).")
+        "Each line's board input power is total_mw, made as total_rails says (docs/profiler.md). "
+        "--json prints one JSON object per line.")
     parser.add_argument("file", metavar="FILE", help="tegrastats log ('-' reads stdin)")
-    parser.add_argument("--json", action="store_true", help="one JSON object per line")
+    add_output_args(parser, json="print")
     parser.set_defaults(func=run)
 
 
