@@ -76,20 +76,33 @@ class PreprocessSpec(NamedTuple("PreprocessSpec", [
         would otherwise be silently wrong)."""
         if isinstance(data, cls):
             return data
-        values = dict(_PREPROCESS_DEFAULTS)
-        values.update(data)
-        missing = [k for k in cls._fields if k not in values]
-        unknown = sorted(k for k in values if k not in cls._fields)
-        if missing or unknown:
-            raise UserError("{} has a preprocessing spec this espnet-edge cannot apply ({}); re-export it with "
-                            "`espnet-edge export`, or pass --model NAME to take the preprocessing from the "
-                            "zoo".format(source, "; ".join(
-                                part for part in ("missing " + ", ".join(missing) if missing else "",
-                                                  "unknown " + ", ".join(unknown) if unknown else "") if part)))
-        return cls(channel_order=values["channel_order"], resize_first=bool(values["resize_first"]),
-                   resize=values["resize"], scale=float(values["scale"]),
-                   mean=tuple(float(v) for v in values["mean"]), std=tuple(float(v) for v in values["std"]),
-                   divide=float(values["divide"]))
+        if not isinstance(data, dict):
+            problems = ["not a JSON object"]
+        else:
+            values = dict(_PREPROCESS_DEFAULTS)
+            values.update(data)
+            missing = [k for k in cls._fields if k not in values]
+            unknown = sorted(str(k) for k in values if k not in cls._fields)
+            problems = (["missing " + ", ".join(missing)] if missing else []) + \
+                       (["unknown " + ", ".join(unknown)] if unknown else [])
+        if not problems:
+            try:
+                return cls(channel_order=str(values["channel_order"]), resize_first=bool(values["resize_first"]),
+                           resize=str(values["resize"]), scale=float(values["scale"]),
+                           mean=_three_floats(values["mean"]), std=_three_floats(values["std"]),
+                           divide=float(values["divide"]))
+            except (TypeError, ValueError):
+                problems = ["scale, mean, std or divide is not a number (mean and std: three each)"]
+        raise UserError("{} has a preprocessing spec this espnet-edge cannot apply ({}); re-export it with "
+                        "`espnet-edge export`, or pass --model NAME to take the preprocessing from the "
+                        "zoo".format(source, "; ".join(problems)))
+
+
+def _three_floats(values):
+    out = tuple(float(v) for v in values)
+    if len(out) != 3:
+        raise ValueError("expected three values")
+    return out
 
 
 # what a spec written before these keys existed meant

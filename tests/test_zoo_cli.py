@@ -79,6 +79,9 @@ def test_preprocess_spec_from_older_or_foreign_metadata():
         zoo.PreprocessSpec.from_dict(dict((k, v) for k, v in legacy.items() if k != "mean"), "x.onnx")
     with pytest.raises(UserError, match="^x.onnx .*unknown gamma"):
         zoo.PreprocessSpec.from_dict(dict(legacy, gamma=2.2), "x.onnx")
+    for bad in ("BGR", dict(legacy, mean=[1, 2]), dict(legacy, divide="x")):
+        with pytest.raises(UserError, match="^x.onnx has a preprocessing spec"):
+            zoo.PreprocessSpec.from_dict(bad, "x.onnx")
 
 
 def test_network_sizes():
