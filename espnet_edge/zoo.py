@@ -72,30 +72,33 @@ class PreprocessSpec(NamedTuple("PreprocessSpec", [
 
     @classmethod
     def from_dict(cls, data, source="the model"):
-        """A spec from its JSON object; a missing or unknown key is a UserError (the preprocessing
-        would otherwise be silently wrong)."""
+        """A spec from its JSON object; anything this version cannot apply exactly (a missing or unknown
+        key, a non-number) is a UserError: the preprocessing would otherwise be silently wrong."""
         if isinstance(data, cls):
             return data
-        if not isinstance(data, dict):
-            problems = ["not a JSON object"]
-        else:
-            values = dict(_PREPROCESS_DEFAULTS)
-            values.update(data)
-            missing = [k for k in cls._fields if k not in values]
-            unknown = sorted(str(k) for k in values if k not in cls._fields)
-            problems = (["missing " + ", ".join(missing)] if missing else []) + \
-                       (["unknown " + ", ".join(unknown)] if unknown else [])
-        if not problems:
+        problem = _spec_keys_problem(data, cls._fields)
+        if problem is None:
+            values = dict(_PREPROCESS_DEFAULTS, **data)
             try:
                 return cls(channel_order=str(values["channel_order"]), resize_first=bool(values["resize_first"]),
                            resize=str(values["resize"]), scale=float(values["scale"]),
                            mean=_three_floats(values["mean"]), std=_three_floats(values["std"]),
                            divide=float(values["divide"]))
             except (TypeError, ValueError):
-                problems = ["scale, mean, std or divide is not a number (mean and std: three each)"]
+                problem = "scale, mean, std or divide is not a number (mean and std: three each)"
         raise UserError("{} has a preprocessing spec this espnet-edge cannot apply ({}); re-export it with "
                         "`espnet-edge export`, or pass --model NAME to take the preprocessing from the "
-                        "zoo".format(source, "; ".join(problems)))
+                        "zoo".format(source, problem))
+
+
+def _spec_keys_problem(data, fields):
+    if not isinstance(data, dict):
+        return "not a JSON object"
+    missing = [k for k in fields if k not in data and k not in _PREPROCESS_DEFAULTS]
+    unknown = sorted(str(k) for k in data if k not in fields)
+    problems = (["missing " + ", ".join(missing)] if missing else []) + \
+        (["unknown " + ", ".join(unknown)] if unknown else [])
+    return "; ".join(problems) or None
 
 
 def _three_floats(values):
