@@ -23,7 +23,7 @@ def rows():
         out.append({
             "name": name, "dataset": entry.dataset, "classes": entry.num_classes,
             "size": format_size(entry.input_size), "params": entry.params,
-            "gflops": getattr(entry, "gflops", None),
+            "gflops": entry.gflops,
             "weights": locate_weights(entry),
             "architecture_only": entry.architecture_only, "weights_from": entry.weights_from,
         })

@@ -37,18 +37,18 @@ def table_row(record):
     from espnet_edge.profiler.tegrastats import cpu_load_pct, hottest
 
     sensor, hottest_c = hottest(record)
-    freqs = [f for f in record["gpu_freq_mhz"] if f is not None]
+    freqs = [f for f in record.gpu_freq_mhz if f is not None]
     return (
-        record["time"] or "-",
-        _fmt(record["ram_used_mb"]) + "/" + _fmt(record["ram_total_mb"]),
+        record.time or "-",
+        _fmt(record.ram_used_mb) + "/" + _fmt(record.ram_total_mb),
         _fmt(cpu_load_pct(record), "{:.0f}%"),
-        "{}/{}".format(sum(1 for c in record["cpu"] or [] if c), len(record["cpu"] or [])),
-        _fmt(record["gpu_load_pct"], "{}%"),
+        "{}/{}".format(sum(1 for c in record.cpu or [] if c), len(record.cpu or [])),
+        _fmt(record.gpu_load_pct, "{}%"),
         ",".join(str(f) for f in freqs) or "-",
-        _fmt(record["emc_load_pct"], "{}%") + "@" + _fmt(record["emc_freq_mhz"]),
-        _fmt(record["total_mw"]),
+        _fmt(record.emc_load_pct, "{}%") + "@" + _fmt(record.emc_freq_mhz),
+        _fmt(record.total_mw),
         "-" if sensor is None else "{:.1f} {}".format(hottest_c, sensor),
-        str(len(record["unknown"])),
+        str(len(record.unknown)),
     )
 
 
@@ -64,7 +64,7 @@ def run(args):
             args.file, len(lines)))
     if args.json:
         for record in records:
-            print(json.dumps(record, sort_keys=False, allow_nan=False))
+            print(json.dumps(record.to_dict(), sort_keys=False, allow_nan=False))
         return 0
     header = ("time", "RAM MB", "CPU", "cores", "GPU", "GPU MHz", "EMC", "input mW", "hottest C", "unknown")
     rows = [header] + [table_row(r) for r in records]

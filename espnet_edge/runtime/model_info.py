@@ -8,6 +8,7 @@ import json
 
 from espnet_edge import __version__
 from espnet_edge.errors import UserError
+from espnet_edge.zoo import PreprocessSpec
 
 META_PREFIX = "espnet_edge."
 REQUIRED_KEYS = ("model", "classes", "palette", "preprocess", "input_size", "input_layout", "fused")
@@ -21,7 +22,7 @@ class ModelInfo(object):
         self.classes = tuple(classes)
         self.palette = tuple(tuple(int(v) for v in c) for c in palette)
         self.input_size = (int(input_size[0]), int(input_size[1]))  # (width, height)
-        self.preprocess = dict(preprocess)
+        self.preprocess = PreprocessSpec.from_dict(preprocess)
         self.input_layout = input_layout  # "NCHW" (normalised) or "NHWC" (raw pixels, fused pre)
         self.fused = tuple(sorted(fused))  # subset of ("overlay", "post", "pre")
         self.checkpoint_sha256 = checkpoint_sha256
@@ -74,7 +75,7 @@ class ModelInfo(object):
         return {
             "model": self.name, "classes": list(self.classes),
             "palette": [list(c) for c in self.palette], "input_size": list(self.input_size),
-            "preprocess": self.preprocess, "input_layout": self.input_layout,
+            "preprocess": self.preprocess.to_dict(), "input_layout": self.input_layout,
             "fused": list(self.fused), "checkpoint_sha256": self.checkpoint_sha256,
             "version": self.version, "precision": self.precision, "batch": self.batch,
             "dataset": self.dataset, "frame_size": list(self.frame_size) if self.frame_size else None,
@@ -91,7 +92,7 @@ class ModelInfo(object):
                 "preprocessing and classes from the zoo".format(source, ", ".join(missing)))
         return cls(
             name=data["model"], classes=data["classes"], palette=data["palette"],
-            input_size=data["input_size"], preprocess=data["preprocess"],
+            input_size=data["input_size"], preprocess=PreprocessSpec.from_dict(data["preprocess"], source),
             input_layout=data["input_layout"], fused=data["fused"],
             checkpoint_sha256=data.get("checkpoint_sha256"), version=data.get("version"),
             precision=data.get("precision", "fp32"), batch=data.get("batch", 1),
