@@ -9,12 +9,13 @@ with time.time() right after its reads: the clock the benchmark stamps each fram
 import glob
 import os
 
+from espnet_edge import defaults
 from espnet_edge.jetson import boards, sysfs
 from espnet_edge.profiler import tegrastats
 from espnet_edge.profiler.sample import Sample, empty_fields
 from espnet_edge.profiler.samplers import _PollingSampler
 
-DEFAULT_INTERVAL_MS = 10
+DEFAULT_INTERVAL_MS = defaults.POWER_INTERVAL_MS
 
 
 class RailNode(object):

@@ -11,6 +11,7 @@ import re
 import shutil
 import time
 
+from espnet_edge import defaults
 from espnet_edge.errors import UserError
 from espnet_edge.profiler import samplers
 from espnet_edge.profiler.report import write_samples_csv
@@ -64,7 +65,7 @@ def performance_from_benchmark(result, called):
     }
 
 
-SETTLE_TIMEOUT_S = 10.0
+SETTLE_TIMEOUT_S = defaults.SETTLE_TIMEOUT_S
 SETTLE_TOLERANCE = 0.05   # power has settled when two consecutive windows' means differ by <= 5%
 
 
@@ -163,9 +164,9 @@ def settle_clock(target_mhz, timeout_s=SETTLE_TIMEOUT_S, interval_ms=None):
     return settle
 
 
-def profile_run(segmenter, source="auto", interval_ms=100, idle_s=2.0, warmup=10, duration_s=10.0,
-                images=None, progress=True, power_interval_ms=None, pinned_mhz=None,
-                settle_timeout_s=SETTLE_TIMEOUT_S, power_samples_out=None):
+def profile_run(segmenter, source="auto", interval_ms=defaults.SAMPLE_INTERVAL_MS, idle_s=defaults.PROFILE_IDLE_S,
+                warmup=defaults.WARMUP, duration_s=defaults.PROFILE_DURATION_S, images=None, progress=True,
+                power_interval_ms=None, pinned_mhz=None, settle_timeout_s=SETTLE_TIMEOUT_S, power_samples_out=None):
     """Sample the board through settling, an idle baseline, a warm-up and a measured phase.
 
     Beside ``source`` (tegrastats...), a PowerNodeSampler reads the INA3221/INA238 input rail and the GPU

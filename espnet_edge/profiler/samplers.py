@@ -15,6 +15,7 @@ import subprocess
 import threading
 import time
 
+from espnet_edge import defaults
 from espnet_edge.errors import MissingDependency, UserError
 from espnet_edge.profiler import tegrastats
 from espnet_edge.profiler.sample import Sample, empty_fields
@@ -41,7 +42,7 @@ class Sampler(object):
     source = "none"
     missing = ()  # figures this sampler cannot give here (HostSampler fills its own list)
 
-    def __init__(self, interval_ms=100):
+    def __init__(self, interval_ms=defaults.SAMPLE_INTERVAL_MS):
         if interval_ms < 1:
             raise UserError("sampling interval must be at least 1 ms (got {})".format(interval_ms))
         self.interval_ms = int(interval_ms)
@@ -91,7 +92,7 @@ class TegrastatsSampler(Sampler):
 
     source = "tegrastats"
 
-    def __init__(self, interval_ms=100, executable=None, raw_log=None):
+    def __init__(self, interval_ms=defaults.SAMPLE_INTERVAL_MS, executable=None, raw_log=None):
         Sampler.__init__(self, interval_ms)
         self.executable = executable or find_tegrastats()
         self.raw_lines = []  # (arrival time, line) as printed
@@ -213,7 +214,7 @@ class TegrastatsSampler(Sampler):
 class _PollingSampler(Sampler):
     """Calls ``self.read()`` every interval on a thread."""
 
-    def __init__(self, interval_ms=100):
+    def __init__(self, interval_ms=defaults.SAMPLE_INTERVAL_MS):
         Sampler.__init__(self, interval_ms)
         self._stop = threading.Event()
         self.thread = None
@@ -323,7 +324,7 @@ class HostSampler(_PollingSampler):
 
     source = "host"
 
-    def __init__(self, interval_ms=100):
+    def __init__(self, interval_ms=defaults.SAMPLE_INTERVAL_MS):
         _PollingSampler.__init__(self, interval_ms)
         self.psutil = None
         self.nvml = None
@@ -459,7 +460,7 @@ class HostSampler(_PollingSampler):
 SOURCES = ("auto", "tegrastats", "jtop", "host")
 
 
-def make_sampler(source="auto", interval_ms=100):
+def make_sampler(source="auto", interval_ms=defaults.SAMPLE_INTERVAL_MS):
     """auto: tegrastats when there is one (Jetson, or $ESPNET_EDGE_TEGRASTATS), else the host sampler."""
     if source not in SOURCES:
         raise UserError("unknown sampler source {!r}; choose one of {}".format(source, ", ".join(SOURCES)))
