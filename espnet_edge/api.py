@@ -102,7 +102,14 @@ def _open(model_or_file, backend, size, weights, threads, model, batch, options,
         from espnet_edge.zoo import require_weights
 
         require_weights(source.entry, source.weights, "segment with it")
-    return SegmentationModel(open_source(source, threads=threads, **options))
+    model = SegmentationModel(open_source(source, threads=threads, **options))
+    if for_masks and source.kind != "model":
+        try:
+            model.info.require_trained("segment with it", source.path)
+        except UserError:
+            model.close()
+            raise
+    return model
 
 
 def models(pattern=None):

@@ -83,7 +83,7 @@ def run(args):
 
     segmenter = None
     if parse_source(args.source).kind == CSI and not args.camera_size:
-        segmenter = segmenter_from_args(args)  # the capture size comes from the network
+        segmenter = segmenter_from_args(args, trained_for="run the demo")  # the capture size comes from the network
         options.width, options.height = camera_size_for(segmenter.info)
     try:
         source = open_source(args.source, options)
@@ -92,7 +92,7 @@ def run(args):
             segmenter.close()
         raise
     try:
-        segmenter = segmenter or segmenter_from_args(args)
+        segmenter = segmenter or segmenter_from_args(args, trained_for="run the demo")
         segmenter.resize_frames = args.resize_frames
     except BaseException:
         source.close()

@@ -36,7 +36,7 @@ def run(args):
         raise UserError("--limit must be at least 1")
     validate.output_file(args.json, "--json")
     dataset = open_dataset(args.data, args.format, args.split)
-    segmenter = segmenter_from_args(args)
+    segmenter = segmenter_from_args(args, trained_for="evaluate")
     try:
         result = evaluate(segmenter, dataset, limit=args.limit)
         result["backend"] = segmenter.runner.backend

@@ -46,7 +46,17 @@ def runner_from_args(args, source=None, **options):
     return open_source(source or source_from_args(args), threads=getattr(args, "threads", None), **options)
 
 
-def segmenter_from_args(args, source=None, **options):
+def segmenter_from_args(args, source=None, trained_for=None, **options):
+    """A Segmenter over the runner the options name; ``trained_for`` (an action, e.g. "evaluate"):
+    refuse a file exported without trained weights."""
     from espnet_edge.runtime.segmenter import Segmenter
 
-    return Segmenter(runner_from_args(args, source=source, **options))
+    segmenter = Segmenter(runner_from_args(args, source=source, **options))
+    if trained_for:
+        try:
+            segmenter.info.require_trained(trained_for, getattr(args, "onnx", None) or getattr(args, "engine", None)
+                                           or args.model)
+        except BaseException:
+            segmenter.close()
+            raise
+    return segmenter
