@@ -57,12 +57,14 @@ def main(argv=None):
         result = run_model(name, args, calib, held)
         rows.append(result)
     print()
-    print("| model | size | fp16 agreement | INT8 (all Convs) best method | INT8 chosen | float Convs | target met |")
-    print("|---|---|---|---|---|---|---|")
+    print("| model | size | fp32 noise floor: +-1 grey / JPEG q95 | fp16 agreement | INT8 (all Convs) best method "
+          "| INT8 chosen | float Convs | target met |")
+    print("|---|---|---|---|---|---|---|---|")
     for r in rows:
         best = r["methods"][r["best_method"]]
-        print("| {} | {} | {:.4f} | {:.4f} ({}) | {:.4f} | {} of {} | {} |".format(
-            r["model"], r["size"], r["fp16"]["agreement"], best["agreement"], r["best_method"],
+        print("| {} | {} | {:.4f} / {:.4f} | {:.4f} | {:.4f} ({}) | {:.4f} | {} of {} | {} |".format(
+            r["model"], r["size"], r["noise_floor"]["grey_level"], r["noise_floor"]["jpeg95"],
+            r["fp16"]["agreement"], best["agreement"], r["best_method"],
             r["chosen"]["agreement"], len(r["chosen"]["float_convs"]), r["convs"], r["chosen"]["target_met"]))
     return 0
 
@@ -104,6 +106,14 @@ def run_model(name, args, calib, held):
                        "class_iou": int8.per_class_iou(ref_maps, fp16_maps, classes)},
               "methods": {}}
     _log("  fp16: held-out agreement {:.4f}".format(result["fp16"]["agreement"]))
+    from espnet_edge.host.export.noise_floor import noise_floor
+
+    floor = noise_floor(fp32, [read_image(p) for p in held], info)
+    result["noise_floor"] = {"per_frame": [dict(frame=p, **row) for p, row in zip(held, floor)],
+                             "grey_level": float(sum(r["grey_level"] for r in floor) / len(floor)),
+                             "jpeg95": float(sum(r["jpeg95"] for r in floor) / len(floor))}
+    _log("  fp32 noise floor: +-1 grey level {:.4f}, JPEG q95 {:.4f}".format(
+        result["noise_floor"]["grey_level"], result["noise_floor"]["jpeg95"]))
     batches = calibration_batches(calib, info, augment=not args.no_augment)
     input_name = onnx.load(fp32).graph.input[0].name
     with tempfile.TemporaryDirectory(prefix="int8-accuracy-") as work:
@@ -117,6 +127,8 @@ def run_model(name, args, calib, held):
             int8._quantize(fp32, qdq, batches, input_name, method, cache)
             maps = int8.class_maps(qdq, held_batches)
             result["methods"][method] = {"agreement": int8.agreement(ref_maps, maps),
+                                         "per_frame": [int8.agreement([r], [m]) for r, m in zip(ref_maps, maps)],
+                                         "input_folded": int8.folded_input_convs(qdq),
                                          "class_iou": int8.per_class_iou(ref_maps, maps, classes),
                                          "seconds": round(time.time() - t0, 1)}
             _log("  INT8 {} (every Conv): held-out agreement {:.4f}".format(
