@@ -36,6 +36,9 @@ def main(argv=None):
                         help="which Convs go back to float first: 'sensitivity' (each Conv quantized alone, "
                         "the mask of 2 calibration frames compared with fp32; one quantization per Conv) or "
                         "'injected' (the int8 noise each Conv adds, from the tensor comparison; cheap)")
+    parser.add_argument("--equalize", action="store_true",
+                        help="cross-layer equalisation of the activations Convs alone read (int8_equalize; exact "
+                        "in float) before calibrating")
     parser.add_argument("--no-augment", action="store_true", help="calibrate on the frames only (no crops/mirrors)")
     parser.add_argument("--out", default=os.path.join("export", "int8-accuracy"))
     args = parser.parse_args(argv)
@@ -117,6 +120,15 @@ def run_model(name, args, calib, held):
     batches = calibration_batches(calib, info, augment=not args.no_augment)
     input_name = onnx.load(fp32).graph.input[0].name
     with tempfile.TemporaryDirectory(prefix="int8-accuracy-") as work:
+        result["equalized"] = {}
+        if args.equalize:  # quantize the equalised graph; the reference masks stay the original fp32's
+            from espnet_edge.host.export.int8_equalize import equalize
+
+            model = onnx.load(fp32)
+            scales = equalize(model, batches)
+            fp32 = save_model(model, os.path.join(work, "equalized.onnx"))
+            result["equalized"] = {name: [float(scales[name].min()), float(scales[name].max())] for name in scales}
+            _log("  equalised {} activation(s) read by Convs only".format(len(scales)))
         caches = {}
         for method in args.methods:
             cache = os.path.join(work, method + ".ranges")

@@ -1,6 +1,7 @@
 """INT8 graph details that decide accuracy: the first Conv reads raw pixels - 128 (lossless int8, the
 normalisation folded into its weights, exact in float), float consumers of a quantized tensor get the
-float tensor, and the fp32 noise floor (+-1 grey level, JPEG q95) on a real frame."""
+float tensor, cross-layer equalisation (exact in float), and the fp32 noise floor (+-1 grey level,
+JPEG q95) on a real frame."""
 
 import os
 
@@ -183,3 +184,31 @@ def test_noise_floor_on_a_real_frame(graphs):
     rows = noise_floor(graphs["fp32"], [frame], graphs["info"])
     assert len(rows) == 1 and set(rows[0]) == {"grey_level", "jpeg95"}
     assert all(0.5 < v <= 1.0 for v in rows[0].values())
+
+
+def test_equalisation_is_exact_in_float_and_evens_out_channels(graphs, tmp_path):
+    from espnet_edge.host.export.int8_equalize import candidates, channel_ranges, equalize
+    from espnet_edge.host.export.pipeline import ort_session, save_model
+    from espnet_edge.host.export.verify import network_input
+
+    model = onnx.load(graphs["fp32"])
+    found = candidates(model)
+    assert found and all(all(u.op_type == "Conv" for u in users) for _, _, users in found)
+    frames = [network_input(read_image(os.path.join(PHOTOS, name)), graphs["info"]) for name in ("sample1.jpg", "sample3.jpg")]
+    tensors = [tensor for _, tensor, _ in found]
+    before = channel_ranges(model, tensors, frames)
+    scales = equalize(model, frames)
+    assert set(scales) == set(tensors) and all(np.all(s > 0) for s in scales.values())
+    path = save_model(model, str(tmp_path / "equalized.onnx"))
+    after = channel_ranges(model, tensors, frames)
+
+    def spread(ranges):  # how unequal the channels are: largest / median channel range
+        return np.median([np.max(r) / np.median(r[r > 0]) for r in ranges.values()])
+
+    assert spread(after) < spread(before)
+    reference, equalized = ort_session(graphs["fp32"]), ort_session(path)
+    name = reference.get_inputs()[0].name
+    for frame in frames:
+        want = reference.run(None, {name: frame})[0]
+        got = equalized.run(None, {name: frame})[0]
+        assert np.max(np.abs(got - want)) < 1e-4 * np.max(np.abs(want))  # float32 reassociation only
