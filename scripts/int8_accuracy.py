@@ -61,14 +61,15 @@ def main(argv=None):
         rows.append(result)
     print()
     print("| model | size | fp32 noise floor: +-1 grey / JPEG q95 | fp16 agreement | INT8 (all Convs) best method "
-          "| INT8 chosen | float Convs | target met |")
+          "| INT8 chosen (on stable pixels) | float Convs | target met |")
     print("|---|---|---|---|---|---|---|---|")
     for r in rows:
         best = r["methods"][r["best_method"]]
-        print("| {} | {} | {:.4f} / {:.4f} | {:.4f} | {:.4f} ({}) | {:.4f} | {} of {} | {} |".format(
+        print("| {} | {} | {:.4f} / {:.4f} | {:.4f} | {:.4f} ({}) | {:.4f} ({:.4f}) | {} of {} | {} |".format(
             r["model"], r["size"], r["noise_floor"]["grey_level"], r["noise_floor"]["jpeg95"],
             r["fp16"]["agreement"], best["agreement"], r["best_method"],
-            r["chosen"]["agreement"], len(r["chosen"]["float_convs"]), r["convs"], r["chosen"]["target_met"]))
+            r["chosen"]["agreement"], r["chosen"]["stable_agreement"], len(r["chosen"]["float_convs"]), r["convs"],
+            r["chosen"]["target_met"]))
     return 0
 
 
@@ -78,6 +79,7 @@ def _log(text):
 
 
 def run_model(name, args, calib, held):
+    import numpy as np
     import onnx
 
     from espnet_edge.host.export import int8
@@ -109,10 +111,13 @@ def run_model(name, args, calib, held):
                        "class_iou": int8.per_class_iou(ref_maps, fp16_maps, classes)},
               "methods": {}}
     _log("  fp16: held-out agreement {:.4f}".format(result["fp16"]["agreement"]))
-    from espnet_edge.host.export.noise_floor import noise_floor
+    from espnet_edge.host.export.noise_floor import noise_floor, stable_agreement
 
-    floor = noise_floor(fp32, [read_image(p) for p in held], info)
-    result["noise_floor"] = {"per_frame": [dict(frame=p, **row) for p, row in zip(held, floor)],
+    stable = []
+    floor = noise_floor(fp32, [read_image(p) for p in held], info, stable=stable)
+    result["noise_floor"] = {"per_frame": [dict(frame=p, stable_pixels=float(np.mean(s)), **row)
+                                           for p, row, s in zip(held, floor, stable)],
+                             "stable_pixels": float(np.mean([np.mean(s) for s in stable])),
                              "grey_level": float(sum(r["grey_level"] for r in floor) / len(floor)),
                              "jpeg95": float(sum(r["jpeg95"] for r in floor) / len(floor))}
     _log("  fp32 noise floor: +-1 grey level {:.4f}, JPEG q95 {:.4f}".format(
@@ -140,6 +145,7 @@ def run_model(name, args, calib, held):
             maps = int8.class_maps(qdq, held_batches)
             result["methods"][method] = {"agreement": int8.agreement(ref_maps, maps),
                                          "per_frame": [int8.agreement([r], [m]) for r, m in zip(ref_maps, maps)],
+                                         "stable_agreement": stable_agreement(ref_maps, maps, stable),
                                          "input_folded": int8.folded_input_convs(qdq),
                                          "class_iou": int8.per_class_iou(ref_maps, maps, classes),
                                          "seconds": round(time.time() - t0, 1)}
@@ -167,8 +173,10 @@ def run_model(name, args, calib, held):
                                          target=args.target, reference_maps=ref_maps, log=_log)
         maps = int8.class_maps(chosen_path, held_batches)
         chosen["class_iou"] = int8.per_class_iou(ref_maps, maps, classes)
-        chosen["per_frame"] = [{"frame": p, "agreement": int8.agreement([r], [m])}
-                               for p, r, m in zip(held, ref_maps, maps)]
+        chosen["per_frame"] = [{"frame": p, "agreement": int8.agreement([r], [m]),
+                                "stable_agreement": stable_agreement([r], [m], [s])}
+                               for p, r, m, s in zip(held, ref_maps, maps, stable)]
+        chosen["stable_agreement"] = stable_agreement(ref_maps, maps, stable)
         result["chosen"] = chosen
         model = onnx.load(chosen_path)
         from espnet_edge.host.export.pipeline import set_metadata

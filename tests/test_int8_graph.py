@@ -181,9 +181,26 @@ def test_noise_floor_on_a_real_frame(graphs):
     reencoded = jpeg_reencoded(frame)
     difference = np.abs(reencoded.astype(int) - frame.astype(int))
     assert reencoded.shape == frame.shape and 0 < difference.mean() < 4
-    rows = noise_floor(graphs["fp32"], [frame], graphs["info"])
+    stable = []
+    rows = noise_floor(graphs["fp32"], [frame], graphs["info"], stable=stable)
     assert len(rows) == 1 and set(rows[0]) == {"grey_level", "jpeg95"}
     assert all(0.5 < v <= 1.0 for v in rows[0].values())
+    # a stable pixel keeps its class under both perturbations: at most as many as either agreement allows
+    assert len(stable) == 1 and stable[0].dtype == bool and stable[0].shape == (1, SIZE[1], SIZE[0])
+    assert 0.5 < stable[0].mean() <= min(rows[0].values())
+
+
+def test_stable_agreement_ignores_unstable_pixels():
+    from espnet_edge.host.export.noise_floor import stable_agreement
+
+    reference = np.zeros((1, 4, 4), np.int64)
+    stable = np.ones((1, 4, 4), bool)
+    stable[0, 0, :] = False
+    moved = reference.copy()
+    moved[0, 0, :] = 3  # differs only where fp32 itself is unstable
+    assert stable_agreement([reference], [moved], [stable]) == 1.0
+    moved[0, 1, 0] = 3
+    assert stable_agreement([reference], [moved], [stable]) == 11 / 12.0
 
 
 def test_equalisation_is_exact_in_float_and_evens_out_channels(graphs, tmp_path):

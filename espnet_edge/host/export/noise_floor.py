@@ -44,9 +44,10 @@ def jpeg_reencoded(frame_bgr, quality=JPEG_QUALITY):
     return cv2.imdecode(data, cv2.IMREAD_COLOR)
 
 
-def noise_floor(fp32_path, frames_bgr, info, seed=SEED):
+def noise_floor(fp32_path, frames_bgr, info, seed=SEED, stable=None):
     """-> [{'grey_level': agreement, 'jpeg95': agreement}] per frame: fp32 masks of the perturbed
-    inputs against the fp32 masks of the frames themselves."""
+    inputs against the fp32 masks of the frames themselves. A list given as ``stable`` receives, per
+    frame, the pixels whose class neither perturbation changes."""
     from espnet_edge.host.export.int8 import agreement, class_maps
     from espnet_edge.host.export.verify import network_input
 
@@ -54,5 +55,13 @@ def noise_floor(fp32_path, frames_bgr, info, seed=SEED):
     reference = class_maps(fp32_path, batches)
     grey = class_maps(fp32_path, [plus_minus_one_grey(b, info, seed + i) for i, b in enumerate(batches)])
     jpeg = class_maps(fp32_path, [network_input(jpeg_reencoded(frame), info) for frame in frames_bgr])
+    if stable is not None:
+        stable.extend((r == g) & (r == j) for r, g, j in zip(reference, grey, jpeg))
     return [{"grey_level": agreement([r], [g]), "jpeg95": agreement([r], [j])}
             for r, g, j in zip(reference, grey, jpeg)]
+
+
+def stable_agreement(reference_maps, maps, stable):
+    """Mask agreement on the stable pixels only (``noise_floor(..., stable=[])``), pooled."""
+    same = sum(int(np.sum((a == b) & s)) for a, b, s in zip(reference_maps, maps, stable))
+    return same / float(max(1, sum(int(np.sum(s)) for s in stable)))
