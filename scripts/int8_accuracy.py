@@ -10,7 +10,10 @@ calibration and held-out sets (int8.split_frames), calibrate with each method (p
 minmax) and measure the all-INT8 QDQ graph on the held-out frames; for the best method compare every
 Conv's tensors between the fp32 and QDQ graphs on calibration frames (int8.layer_errors), then keep
 the Convs adding most error in float until the held-out agreement reaches --target
-(int8.choose_float_convs). Writes <model>.json (everything), <model>-class-iou.png and the chosen
+(int8.choose_float_convs). The fp32 noise floor (masks under +-1 grey level and a JPEG q95 re-encode,
+noise_floor.py) is measured on the same held-out frames, and every INT8 agreement is also given on the
+pixels it leaves stable. --equalize first equalises the activations read by Convs only
+(int8_equalize.py). Writes <model>.json (everything), <model>-class-iou.png and the chosen
 QDQ graph <model>-<W>x<H>-int8-auto.onnx (its metadata lists the float Convs); prints a table.
 """
 

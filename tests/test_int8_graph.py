@@ -53,7 +53,8 @@ def _conv(x, weight, bias, node):
     pads = attrs.get("pads", [0, 0, 0, 0])
     assert pads[:2] == pads[2:]
     return F.conv2d(torch.from_numpy(x), torch.from_numpy(weight), None if bias is None else torch.from_numpy(bias),
-                    stride=attrs.get("strides", [1, 1]), padding=pads[:2], dilation=attrs.get("dilations", [1, 1])).numpy()
+                    stride=attrs.get("strides", [1, 1]), padding=pads[:2],
+                    dilation=attrs.get("dilations", [1, 1])).numpy()
 
 
 def test_pixels_minus_128_are_integers_of_the_network_input(graphs):
@@ -211,7 +212,8 @@ def test_equalisation_is_exact_in_float_and_evens_out_channels(graphs, tmp_path)
     model = onnx.load(graphs["fp32"])
     found = candidates(model)
     assert found and all(all(u.op_type == "Conv" for u in users) for _, _, users in found)
-    frames = [network_input(read_image(os.path.join(PHOTOS, name)), graphs["info"]) for name in ("sample1.jpg", "sample3.jpg")]
+    frames = [network_input(read_image(os.path.join(PHOTOS, name)), graphs["info"])
+              for name in ("sample1.jpg", "sample3.jpg")]
     tensors = [tensor for _, tensor, _ in found]
     before = channel_ranges(model, tensors, frames)
     scales = equalize(model, frames)

@@ -5,7 +5,9 @@
   which puts an extra int8 rounding before every residual Add / Concat. Measured on ESPNetv2 s2.0
   (512x256, held-out Cityscapes frame) that alone took mask agreement from 0.88 to 0.96.
 - symmetric int8, zero points 0, float biases (TensorRT 8.2 takes no INT32 DequantizeLinear);
-  ConvTranspose (ESPNet's decoder) stays float.
+  ConvTranspose (ESPNet's decoder) stays float; every consumer that is not an INT8 Conv reads the
+  float tensor (``float_side_inputs``), and the first Conv reads raw pixels - 128 where those are
+  integers (``int8_input``).
 - mixed precision: the ``keep_float`` Convs whose quantization alone moves the fp32 mask most on the
   calibration frames (a one-Conv-at-a-time sensitivity scan) stay in float.
 """
