@@ -231,3 +231,27 @@ def test_equalisation_is_exact_in_float_and_evens_out_channels(graphs, tmp_path)
         want = reference.run(None, {name: frame})[0]
         got = equalized.run(None, {name: frame})[0]
         assert np.max(np.abs(got - want)) < 1e-4 * np.max(np.abs(want))  # float32 reassociation only
+
+
+def test_quantize_qdq_equalizes_on_request(graphs, tmp_path):
+    from espnet_edge.host.export.calibration_data import calibration_batches
+    from espnet_edge.host.export.int8 import agreement, class_maps, quantize_qdq
+    from espnet_edge.host.export.int8_equalize import candidates
+    from espnet_edge.host.export.verify import network_input
+
+    batches = calibration_batches([os.path.join(PHOTOS, "sample1.jpg")], graphs["info"], augment=False)
+    out = str(tmp_path / "equalized-int8.onnx")
+    done = quantize_qdq(graphs["fp32"], out, batches, keep_float=0, equalize=True)
+    assert done["equalized"] == sorted(t for _, t, _ in candidates(onnx.load(graphs["fp32"])))
+    plain = quantize_qdq(graphs["fp32"], str(tmp_path / "plain-int8.onnx"), batches, keep_float=0)
+    assert plain["equalized"] == []
+    # the equalised INT8 graph computes the original network: its weights differ, its masks agree
+    held = [network_input(read_image(os.path.join(PHOTOS, "sample2.jpg")), graphs["info"])]
+    assert 0.5 < agreement(class_maps(graphs["fp32"], held), class_maps(out, held)) <= 1.0
+    a, b = (_int8_weights(path) for path in (out, str(tmp_path / "plain-int8.onnx")))
+    assert set(a) == set(b) and any(not np.array_equal(a[k], b[k]) for k in a)
+
+
+def _int8_weights(path):
+    return {i.name: onnx.numpy_helper.to_array(i) for i in onnx.load(path).graph.initializer
+            if i.name.endswith("_quantized")}

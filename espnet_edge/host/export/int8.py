@@ -196,12 +196,13 @@ def sensitivity(fp32_path, convs, batches, input_name, method, work, cache_path,
 
 
 def quantize_qdq(fp32_path, out_path, batches, method=defaults.CALIB_METHOD, keep_float=0, log=None, target=None,
-                 held_batches=None):
+                 held_batches=None, equalize=False):
     """Write the QDQ INT8 graph of ``fp32_path`` to ``out_path``; -> dict of what was done.
 
     With ``target`` (a mask-agreement fraction) and ``held_batches`` (frames never calibrated on) the
     Convs kept in float are chosen automatically (``choose_float_convs`` over the ``layer_errors``
-    order) instead of the ``keep_float`` most sensitive ones."""
+    order) instead of the ``keep_float`` most sensitive ones. ``equalize``: cross-layer equalisation
+    of the activations Convs alone read first (``int8_equalize``; exact in float)."""
     import tempfile
 
     import onnx
@@ -214,6 +215,14 @@ def quantize_qdq(fp32_path, out_path, batches, method=defaults.CALIB_METHOD, kee
     convs = conv_names(model)
     keep_float = max(0, min(int(keep_float or 0), len(convs)))
     with tempfile.TemporaryDirectory(prefix="espnet-edge-int8-") as work:
+        equalized = {}
+        if equalize:
+            from espnet_edge.host.export.int8_equalize import equalize as equalize_activations
+            from espnet_edge.host.export.pipeline import save_model
+
+            equalized = equalize_activations(model, batches)
+            fp32_path = save_model(model, os.path.join(work, "equalized.onnx"))
+            log("INT8: equalised {} activation(s) read by Convs only".format(len(equalized)))
         cache = os.path.join(work, "ranges.json")  # calibrate once, reuse for every quantization
         kept, scan = [], []
         with Progress(len(batches), "calibrating") as progress:
@@ -235,6 +244,7 @@ def quantize_qdq(fp32_path, out_path, batches, method=defaults.CALIB_METHOD, kee
             chosen = choose_float_convs(fp32_path, out_path, batches, held_batches, [name for _, name in scan],
                                         method, cache, target=target, log=log)
             return {"convs": len(convs), "float_convs": chosen["float_convs"], "target": target,
+                    "equalized": sorted(equalized),
                     "target_met": chosen["target_met"], "heldout_agreement": chosen["agreement"],
                     "search": [{"float_convs": k, "agreement": a} for k, a in chosen["trace"]],
                     "sensitivity": [{"conv": name, "mask_agreement_alone": score} for score, name in scan[:10]],
@@ -246,7 +256,7 @@ def quantize_qdq(fp32_path, out_path, batches, method=defaults.CALIB_METHOD, kee
                 scan = sensitivity(fp32_path, convs, batches, input_name, method, work, cache, progress)
             kept = [name for _, name in scan[:keep_float]]
         _quantize(fp32_path, out_path, batches, input_name, method, cache, nodes_to_exclude=kept)
-    return {"convs": len(convs), "float_convs": kept,
+    return {"convs": len(convs), "float_convs": kept, "equalized": sorted(equalized),
             "sensitivity": [{"conv": name, "mask_agreement_alone": score} for score, name in scan[:10]]}
 
 
