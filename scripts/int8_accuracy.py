@@ -10,7 +10,10 @@ calibration and held-out sets (int8.split_frames), calibrate with each method (p
 minmax) and measure the all-INT8 QDQ graph on the held-out frames; for the best method compare every
 Conv's tensors between the fp32 and QDQ graphs on calibration frames (int8.layer_errors), then keep
 the Convs adding most error in float until the held-out agreement reaches --target
-(int8.choose_float_convs). Writes <model>.json (everything), <model>-class-iou.png and the chosen
+(int8.choose_float_convs). The fp32 noise floor (masks under +-1 grey level and a JPEG q95 re-encode,
+noise_floor.py) is measured on the same held-out frames, and every INT8 agreement is also given on the
+pixels it leaves stable. --equalize first equalises the activations read by Convs only
+(int8_equalize.py). Writes <model>.json (everything), <model>-class-iou.png and the chosen
 QDQ graph <model>-<W>x<H>-int8-auto.onnx (its metadata lists the float Convs); prints a table.
 """
 
@@ -36,6 +39,9 @@ def main(argv=None):
                         help="which Convs go back to float first: 'sensitivity' (each Conv quantized alone, "
                         "the mask of 2 calibration frames compared with fp32; one quantization per Conv) or "
                         "'injected' (the int8 noise each Conv adds, from the tensor comparison; cheap)")
+    parser.add_argument("--equalize", action="store_true",
+                        help="cross-layer equalisation of the activations Convs alone read (int8_equalize; exact "
+                        "in float) before calibrating")
     parser.add_argument("--no-augment", action="store_true", help="calibrate on the frames only (no crops/mirrors)")
     parser.add_argument("--out", default=os.path.join("export", "int8-accuracy"))
     args = parser.parse_args(argv)
@@ -57,13 +63,16 @@ def main(argv=None):
         result = run_model(name, args, calib, held)
         rows.append(result)
     print()
-    print("| model | size | fp16 agreement | INT8 (all Convs) best method | INT8 chosen | float Convs | target met |")
-    print("|---|---|---|---|---|---|---|")
+    print("| model | size | fp32 noise floor: +-1 grey / JPEG q95 | fp16 agreement | INT8 (all Convs) best method "
+          "| INT8 chosen (on stable pixels) | float Convs | target met |")
+    print("|---|---|---|---|---|---|---|---|")
     for r in rows:
         best = r["methods"][r["best_method"]]
-        print("| {} | {} | {:.4f} | {:.4f} ({}) | {:.4f} | {} of {} | {} |".format(
-            r["model"], r["size"], r["fp16"]["agreement"], best["agreement"], r["best_method"],
-            r["chosen"]["agreement"], len(r["chosen"]["float_convs"]), r["convs"], r["chosen"]["target_met"]))
+        print("| {} | {} | {:.4f} / {:.4f} | {:.4f} | {:.4f} ({}) | {:.4f} ({:.4f}) | {} of {} | {} |".format(
+            r["model"], r["size"], r["noise_floor"]["grey_level"], r["noise_floor"]["jpeg95"],
+            r["fp16"]["agreement"], best["agreement"], r["best_method"],
+            r["chosen"]["agreement"], r["chosen"]["stable_agreement"], len(r["chosen"]["float_convs"]), r["convs"],
+            r["chosen"]["target_met"]))
     return 0
 
 
@@ -73,6 +82,7 @@ def _log(text):
 
 
 def run_model(name, args, calib, held):
+    import numpy as np
     import onnx
 
     from espnet_edge.host.export import int8
@@ -104,9 +114,29 @@ def run_model(name, args, calib, held):
                        "class_iou": int8.per_class_iou(ref_maps, fp16_maps, classes)},
               "methods": {}}
     _log("  fp16: held-out agreement {:.4f}".format(result["fp16"]["agreement"]))
+    from espnet_edge.host.export.noise_floor import noise_floor, stable_agreement
+
+    stable = []
+    floor = noise_floor(fp32, [read_image(p) for p in held], info, stable=stable)
+    result["noise_floor"] = {"per_frame": [dict(frame=p, stable_pixels=float(np.mean(s)), **row)
+                                           for p, row, s in zip(held, floor, stable)],
+                             "stable_pixels": float(np.mean([np.mean(s) for s in stable])),
+                             "grey_level": float(sum(r["grey_level"] for r in floor) / len(floor)),
+                             "jpeg95": float(sum(r["jpeg95"] for r in floor) / len(floor))}
+    _log("  fp32 noise floor: +-1 grey level {:.4f}, JPEG q95 {:.4f}".format(
+        result["noise_floor"]["grey_level"], result["noise_floor"]["jpeg95"]))
     batches = calibration_batches(calib, info, augment=not args.no_augment)
     input_name = onnx.load(fp32).graph.input[0].name
     with tempfile.TemporaryDirectory(prefix="int8-accuracy-") as work:
+        result["equalized"] = {}
+        if args.equalize:  # quantize the equalised graph; the reference masks stay the original fp32's
+            from espnet_edge.host.export.int8_equalize import equalize
+
+            model = onnx.load(fp32)
+            scales = equalize(model, batches)
+            fp32 = save_model(model, os.path.join(work, "equalized.onnx"))
+            result["equalized"] = {name: [float(scales[name].min()), float(scales[name].max())] for name in scales}
+            _log("  equalised {} activation(s) read by Convs only".format(len(scales)))
         caches = {}
         for method in args.methods:
             cache = os.path.join(work, method + ".ranges")
@@ -117,6 +147,9 @@ def run_model(name, args, calib, held):
             int8._quantize(fp32, qdq, batches, input_name, method, cache)
             maps = int8.class_maps(qdq, held_batches)
             result["methods"][method] = {"agreement": int8.agreement(ref_maps, maps),
+                                         "per_frame": [int8.agreement([r], [m]) for r, m in zip(ref_maps, maps)],
+                                         "stable_agreement": stable_agreement(ref_maps, maps, stable),
+                                         "input_folded": int8.folded_input_convs(qdq),
                                          "class_iou": int8.per_class_iou(ref_maps, maps, classes),
                                          "seconds": round(time.time() - t0, 1)}
             _log("  INT8 {} (every Conv): held-out agreement {:.4f}".format(
@@ -143,8 +176,10 @@ def run_model(name, args, calib, held):
                                          target=args.target, reference_maps=ref_maps, log=_log)
         maps = int8.class_maps(chosen_path, held_batches)
         chosen["class_iou"] = int8.per_class_iou(ref_maps, maps, classes)
-        chosen["per_frame"] = [{"frame": p, "agreement": int8.agreement([r], [m])}
-                               for p, r, m in zip(held, ref_maps, maps)]
+        chosen["per_frame"] = [{"frame": p, "agreement": int8.agreement([r], [m]),
+                                "stable_agreement": stable_agreement([r], [m], [s])}
+                               for p, r, m, s in zip(held, ref_maps, maps, stable)]
+        chosen["stable_agreement"] = stable_agreement(ref_maps, maps, stable)
         result["chosen"] = chosen
         model = onnx.load(chosen_path)
         from espnet_edge.host.export.pipeline import set_metadata

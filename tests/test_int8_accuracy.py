@@ -53,14 +53,17 @@ def test_split_keeps_held_out_frames_out_of_calibration():
 
 
 def test_layer_errors_compare_every_conv(setup):
-    from espnet_edge.host.export.int8 import conv_names, layer_errors
+    from espnet_edge.host.export.int8 import conv_names, folded_input_convs, layer_errors
 
     rows = layer_errors(setup["fp32"], setup["qdq"], setup["batches"][:1])
     assert sorted(r["conv"] for r in rows) == sorted(conv_names(onnx.load(setup["fp32"])))
     injected = [r["injected"] for r in rows]
     assert injected == sorted(injected, reverse=True)
-    # every quantized Conv adds int8 rounding to its input and its weights; nothing is exact
-    assert all(r["activation_noise"] > 0 and r["weight_noise"] > 0 for r in rows)
+    # every quantized Conv adds int8 rounding to its input and its weights, except the first Conv's
+    # input: raw pixels - 128, int8-exact (int8_input)
+    folded = set(folded_input_convs(setup["qdq"]))
+    assert folded == {conv_names(onnx.load(setup["fp32"]))[0]}
+    assert all((r["activation_noise"] < 1e-6) == (r["conv"] in folded) and r["weight_noise"] > 0 for r in rows)
     # int8 noise is a small fraction of the signal where it is injected (127 levels per side)
     assert all(r["activation_noise"] < 0.5 and r["weight_noise"] < 0.1 for r in rows)
     assert max(r["output_error"] for r in rows) > 0.01

@@ -5,7 +5,9 @@
   which puts an extra int8 rounding before every residual Add / Concat. Measured on ESPNetv2 s2.0
   (512x256, held-out Cityscapes frame) that alone took mask agreement from 0.88 to 0.96.
 - symmetric int8, zero points 0, float biases (TensorRT 8.2 takes no INT32 DequantizeLinear);
-  ConvTranspose (ESPNet's decoder) stays float.
+  ConvTranspose (ESPNet's decoder) stays float; every consumer that is not an INT8 Conv reads the
+  float tensor (``float_side_inputs``), and the first Conv reads raw pixels - 128 where those are
+  integers (``int8_input``).
 - mixed precision: the ``keep_float`` Convs whose quantization alone moves the fp32 mask most on the
   calibration frames (a one-Conv-at-a-time sensitivity scan) stay in float.
 """
@@ -64,7 +66,7 @@ def conv_names(model):
 
 
 def _quantize(fp32_path, out_path, batches, input_name, method, cache_path, nodes_to_quantize=None,
-              nodes_to_exclude=None):
+              nodes_to_exclude=None, lossless_input=True):
     from onnxruntime.quantization import QuantFormat, QuantType, quantize_static
 
     extra = {"ActivationSymmetric": True, "WeightSymmetric": True, "QuantizeBias": False,
@@ -79,6 +81,64 @@ def _quantize(fp32_path, out_path, batches, input_name, method, cache_path, node
             nodes_to_quantize=nodes_to_quantize, nodes_to_exclude=nodes_to_exclude or [],
             calibrate_method=_method(method), calibration_cache_path=cache_path,
             extra_options=extra)
+    import onnx
+
+    from espnet_edge.host.export.int8_input import fold_input
+    from espnet_edge.host.export.pipeline import save_model
+    from espnet_edge.host.export.variants import _info
+
+    model, fp32 = onnx.load(out_path), onnx.load(fp32_path)
+    float_side_inputs(model)
+    info = _info(fp32, fp32_path)
+    if lossless_input and not info.fused_pre and not info.frame_size:
+        fold_input(model, fp32, info.preprocess, info.input_layout)
+    save_model(model, out_path)
+
+
+def float_side_inputs(model):
+    """Give every consumer of a quantized activation other than an INT8 Conv the float tensor back;
+    -> number of inputs rewired. Edits ``model`` in place.
+
+    onnxruntime's QDQ quantizer points *all* consumers of a Conv's input at its DequantizeLinear
+    (``replace_input_of_all_nodes``), so a residual Add or Concat reading the same tensor, and a Conv
+    kept in float that shares it, would compute on the int8-rounded copy. TensorRT quantizes what
+    follows a DequantizeLinear; the float consumers should see the float tensor."""
+    from espnet_edge.host.export.int8_input import drop_unused_qdq
+
+    producer = {out: node for node in model.graph.node for out in node.output}
+    initializers = set(init.name for init in model.graph.initializer)
+
+    def dequantized(name):  # DQ output -> the float tensor its Q read, for activations only
+        dq = producer.get(name)
+        if dq is None or dq.op_type != "DequantizeLinear" or dq.input[0] in initializers:
+            return None
+        q = producer.get(dq.input[0])
+        return q.input[0] if q is not None and q.op_type == "QuantizeLinear" else None
+
+    def int8_conv(node):
+        return (node.op_type == "Conv" and len(node.input) > 1
+                and getattr(producer.get(node.input[1]), "op_type", None) == "DequantizeLinear")
+
+    rewired = 0
+    for node in model.graph.node:
+        if node.op_type in ("QuantizeLinear", "DequantizeLinear") or int8_conv(node):
+            continue
+        for index, name in enumerate(node.input):
+            source = dequantized(name)
+            if source is not None:
+                node.input[index] = source
+                rewired += 1
+    drop_unused_qdq(model.graph)
+    return rewired
+
+
+def folded_input_convs(qdq_path):
+    """Convs of a QDQ graph that read raw pixels - 128 (``int8_input.fold_input``)."""
+    import onnx
+
+    from espnet_edge.host.export.int8_input import PIXELS
+
+    return [n.name for n in onnx.load(qdq_path).graph.node if n.op_type == "Conv" and n.input[0] == PIXELS]
 
 
 def calibrate(fp32_path, batches, input_name, method, cache_path, work, progress=None):
@@ -136,12 +196,13 @@ def sensitivity(fp32_path, convs, batches, input_name, method, work, cache_path,
 
 
 def quantize_qdq(fp32_path, out_path, batches, method=defaults.CALIB_METHOD, keep_float=0, log=None, target=None,
-                 held_batches=None):
+                 held_batches=None, equalize=False):
     """Write the QDQ INT8 graph of ``fp32_path`` to ``out_path``; -> dict of what was done.
 
     With ``target`` (a mask-agreement fraction) and ``held_batches`` (frames never calibrated on) the
     Convs kept in float are chosen automatically (``choose_float_convs`` over the ``layer_errors``
-    order) instead of the ``keep_float`` most sensitive ones."""
+    order) instead of the ``keep_float`` most sensitive ones. ``equalize``: cross-layer equalisation
+    of the activations Convs alone read first (``int8_equalize``; exact in float)."""
     import tempfile
 
     import onnx
@@ -154,6 +215,14 @@ def quantize_qdq(fp32_path, out_path, batches, method=defaults.CALIB_METHOD, kee
     convs = conv_names(model)
     keep_float = max(0, min(int(keep_float or 0), len(convs)))
     with tempfile.TemporaryDirectory(prefix="espnet-edge-int8-") as work:
+        equalized = {}
+        if equalize:
+            from espnet_edge.host.export.int8_equalize import equalize as equalize_activations
+            from espnet_edge.host.export.pipeline import save_model
+
+            equalized = equalize_activations(model, batches)
+            fp32_path = save_model(model, os.path.join(work, "equalized.onnx"))
+            log("INT8: equalised {} activation(s) read by Convs only".format(len(equalized)))
         cache = os.path.join(work, "ranges.json")  # calibrate once, reuse for every quantization
         kept, scan = [], []
         with Progress(len(batches), "calibrating") as progress:
@@ -175,6 +244,7 @@ def quantize_qdq(fp32_path, out_path, batches, method=defaults.CALIB_METHOD, kee
             chosen = choose_float_convs(fp32_path, out_path, batches, held_batches, [name for _, name in scan],
                                         method, cache, target=target, log=log)
             return {"convs": len(convs), "float_convs": chosen["float_convs"], "target": target,
+                    "equalized": sorted(equalized),
                     "target_met": chosen["target_met"], "heldout_agreement": chosen["agreement"],
                     "search": [{"float_convs": k, "agreement": a} for k, a in chosen["trace"]],
                     "sensitivity": [{"conv": name, "mask_agreement_alone": score} for score, name in scan[:10]],
@@ -186,7 +256,7 @@ def quantize_qdq(fp32_path, out_path, batches, method=defaults.CALIB_METHOD, kee
                 scan = sensitivity(fp32_path, convs, batches, input_name, method, work, cache, progress)
             kept = [name for _, name in scan[:keep_float]]
         _quantize(fp32_path, out_path, batches, input_name, method, cache, nodes_to_exclude=kept)
-    return {"convs": len(convs), "float_convs": kept,
+    return {"convs": len(convs), "float_convs": kept, "equalized": sorted(equalized),
             "sensitivity": [{"conv": name, "mask_agreement_alone": score} for score, name in scan[:10]]}
 
 
@@ -243,16 +313,26 @@ def layer_errors(fp32_path, qdq_path, batches, progress=None):
     relative error int8 rounding (and clipping) adds to this Conv's input, measured inside the QDQ graph
     (QuantizeLinear input vs DequantizeLinear output), so upstream error does not count;
     ``weight_noise``: the same for its weights. ``injected`` is their sum: what this Conv's
-    quantization itself costs, the order in which Convs go back to float.
+    quantization itself costs, the order in which Convs go back to float. A Conv reading the folded
+    raw-pixel input (``int8_input``) has no activation noise; its weights are compared with the
+    folded float weights.
     """
     import onnx
     from onnx import numpy_helper
 
     from espnet_edge.host.export.pipeline import ort_session
 
+    from espnet_edge.host.export.int8_input import PIXELS, fold_weights, normalisation_affine
+    from espnet_edge.host.export.variants import _info
+
     fp32, qdq = onnx.load(fp32_path), onnx.load(qdq_path)
     input_name = fp32.graph.input[0].name
-    weights = {init.name: init for init in fp32.graph.initializer}
+    weights = {init.name: numpy_helper.to_array(init) for init in fp32.graph.initializer}
+    folded = set(n.output[0] for n in qdq.graph.node if n.op_type == "Conv" and n.input[0] == PIXELS)
+    if folded:  # their int8 weights are the folded ones (int8_input): compare with those in float
+        affine = normalisation_affine(_info(fp32, fp32_path).preprocess)
+        weights.update((n.input[1], fold_weights(weights[n.input[1]], *affine)) for n in fp32.graph.node
+                       if n.op_type == "Conv" and n.output[0] in folded)
     qdq_inputs = _qdq_conv_inputs(qdq)
     convs = [(n.name, n.input[0], n.output[0], n.input[1]) for n in fp32.graph.node if n.op_type == "Conv"]
     graph_inputs = set(i.name for i in fp32.graph.input)
@@ -279,7 +359,7 @@ def layer_errors(fp32_path, qdq_path, batches, progress=None):
                 if before and after:
                     row[2] += _relative_error(got[before], got[after])
                 if weight_dq and weight in weights:
-                    row[3] += _relative_error(numpy_helper.to_array(weights[weight]), got[weight_dq])
+                    row[3] += _relative_error(weights[weight], got[weight_dq])
         if progress is not None:
             progress.update(len(chunk))
     rows = []
