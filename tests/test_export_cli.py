@@ -21,7 +21,7 @@ def _one_line_error(result, *needles):
 def exported(tmp_path_factory, shared):
     out = str(tmp_path_factory.mktemp("cli"))
     result = run_cli("export", "--model", "espnet-c-q8", "--size", "128x64", "--fp16", "--int8",
-                     "--calib", PHOTOS, "--calib-method", "percentile", "--images", CITYSCAPES_IMAGES,
+                     "--calib", PHOTOS, "--calib-method", "percentile", "--int8-equalize", "--images", CITYSCAPES_IMAGES,
                      "--out", out, env={"ESPNET_EDGE_TRT_SUPPORT": TRT_SUPPORT})
     return out, result
 
@@ -37,6 +37,7 @@ def test_export_writes_fp32_fp16_int8_and_reports(exported):
     assert report["verification"]["images"] == 2
     int8 = json.load(open(os.path.join(out, "espnet-c-q8-128x64-int8.onnx.report.json")))
     assert int8["quantization"]["method"] == "percentile" and len(int8["quantization"]["calibration_images"]) == 6
+    assert int8["quantization"]["equalized"]  # ESPNet's activations read by Convs only were rescaled
     assert "TensorRT 8.2 check passed" in result.stdout
     assert "fp16 engine: not built here" in result.stdout and "espnet-edge build" in result.stdout
     assert "mask agreement" in result.stdout and "no fast INT8" in result.stdout
@@ -76,6 +77,7 @@ def test_bench_freq_without_jetson_is_one_line(exported, tmp_path):
     (("--model", "espnetv2-s0.5-city-512", "--size", "200x104"), ("multiples of 16",)),
     (("--model", "espnet-q8", "--opset", "17"), ("TensorRT 8.2", "opset <= 13")),
     (("--model", "espnet-q8", "--int8"), ("--calib",)),
+    (("--model", "espnet-q8", "--int8-equalize"), ("--int8-equalize", "--int8")),
     (("--model", "nope"),  ("unknown model",)),
 ])
 def test_export_bad_input(args, needles, tmp_path):

@@ -31,6 +31,9 @@ def add_parser(subparsers):
                         help="instead of --int8-float: keep Convs in float (those whose quantization adds most "
                         "error first) until the held-out frames' mask agreement with fp32 reaches FRACTION "
                         "(e.g. 0.99)")
+    parser.add_argument("--int8-equalize", action="store_true",
+                        help="cross-layer equalisation before calibrating: rescale channels of activations "
+                        "only Convs read (exact in float; helps ESPNetv2, see docs/export.md)")
     parser.add_argument("--no-calib-augment", action="store_true",
                         help="calibrate on the images only, without their crops and mirrors")
     parser.add_argument("--fuse-pre", action="store_true", help="graph takes NHWC float32 pixels 0..255 "
@@ -101,6 +104,8 @@ def run(args):
         raise UserError("--int8 needs --calib DIR: a folder of real images to calibrate on")
     if args.calib and not args.int8:
         raise UserError("--calib is for --int8; add --int8")
+    if args.int8_equalize and not args.int8:
+        raise UserError("--int8-equalize is for --int8; add --int8 --calib DIR")
     if args.int8_target is not None and not (args.int8 and 0 < args.int8_target <= 1):
         raise UserError("--int8-target needs --int8 and a fraction 0 < FRACTION <= 1 (e.g. 0.99)")
     entry = get_model(args.model)
@@ -146,7 +151,8 @@ def run(args):
         quant = variants.export_int8(report["onnx"], args.calib, calib_count=args.calib_count,
                                      method=args.calib_method, trt_version=args.trt,
                                      support=args.support, log=print, keep_float=args.int8_float,
-                                     augment=not args.no_calib_augment, target=args.int8_target)
+                                     augment=not args.no_calib_augment, target=args.int8_target,
+                                     equalize=args.int8_equalize)
         print("wrote {}".format(quant["onnx"]))
         _print_report(quant)
         print("    note: " + quant["note"])

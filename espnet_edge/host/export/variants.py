@@ -83,9 +83,11 @@ def split_calibration(paths, count=None):
 
 
 def export_int8(fp32_path, calib_dir, calib_count=None, method=DEFAULT_CALIB_METHOD, trt_version="8.2",
-                support=None, log=None, keep_float=DEFAULT_KEEP_FLOAT, augment=True, target=None):
+                support=None, log=None, keep_float=DEFAULT_KEEP_FLOAT, augment=True, target=None,
+                equalize=False):
     """Write ``<fp32>-int8.onnx`` (QDQ: symmetric int8, zero points 0, per-channel weights, Q/DQ on
-    Conv inputs; the ``keep_float`` most sensitive Convs stay float); -> report dict."""
+    Conv inputs; the ``keep_float`` most sensitive Convs stay float; ``equalize``: cross-layer
+    equalisation first); -> report dict."""
     from espnet_edge.host.export.calibration_data import AUGMENTATIONS, calibration_batches
     from espnet_edge.host.export.pipeline import ort_session, report_path
     from espnet_edge.host.export.verify import miou_vs_reference, network_input, to_classes
@@ -121,7 +123,7 @@ def export_int8(fp32_path, calib_dir, calib_count=None, method=DEFAULT_CALIB_MET
                 raise UserError("--int8-target is a fraction of pixels: 0 < target <= 1 (e.g. 0.99)")
             held_batches = [network_input(read_image(p), info) for p in held_paths]
         done = quantize_qdq(fp32_path, tmp, batches, method=method, keep_float=int(keep_float), log=log,
-                            target=target, held_batches=held_batches)
+                            target=target, held_batches=held_batches, equalize=equalize)
         quantized = _load(tmp)
     entry = quantized.metadata_props.add()  # which Convs stay float travels with the graph
     entry.key, entry.value = "espnet_edge.int8_float_convs", json.dumps(done["float_convs"])
@@ -147,6 +149,7 @@ def export_int8(fp32_path, calib_dir, calib_count=None, method=DEFAULT_CALIB_MET
                          "augmentation": [name + ("-mirrored" if mirrored else "")
                                           for name, mirrored in AUGMENTATIONS] if augment else None,
                          "convs": done["convs"], "float_convs": done["float_convs"],
+                         "equalized": done.get("equalized"),
                          "sensitivity": done.get("sensitivity"),
                          "target": done.get("target"), "target_met": done.get("target_met"),
                          "search": done.get("search"), "layer_errors": done.get("layer_errors")},
