@@ -57,13 +57,10 @@ def _frame_node(name):
     return re.match(r"^/(pre|overlay)/|^/(Cast|ArgMax)(_\d+)?$", name) is not None
 
 
-def summarise(trace, runs, warmup):
+def summarise(trace, warmup):
     """ONNX Runtime's chrome-trace events -> {node: {op, ms (mean per run), shape}} over the timed runs."""
     per_node = collections.OrderedDict()
-    run_index = -1
     for event in trace:
-        if event.get("cat") == "Session" and event.get("name") == "model_run":
-            continue
         if event.get("cat") != "Node" or not event["name"].endswith("_kernel_time"):
             continue
         args = event.get("args", {})
@@ -107,7 +104,7 @@ def main():
     report = []
     for path, session, _ in sessions:
         with open(session.end_profiling()) as handle:
-            nodes = summarise(json.load(handle), args.runs, args.warmup)
+            nodes = summarise(json.load(handle), args.warmup)
         total = sum(n["ms"] for n in nodes.values())
         net = sum(n["ms"] for name, n in nodes.items() if not _frame_node(name))
         wall = sum(walls[path]) / len(walls[path])

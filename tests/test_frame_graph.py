@@ -3,7 +3,6 @@ preprocessing equals the exact CPU path (espnet_edge.preprocess) on every real i
 agree, the graphs pass the TensorRT 8.2 operator check, and the overlay graph draws what
 visualize.overlay draws."""
 
-import glob
 import os
 
 import numpy as np
