@@ -173,14 +173,30 @@ class _PilPass(nn.Module):
 
     def _convolve(self, x):
         c = self.conv
-        stride, padding, groups = c["stride"], c["padding"], 3
         if self.hwc:  # x: [N, 1, H, W * 3]
-            stride, padding, groups = (1, 3 * stride[1]), (0, 3 * padding[1]), 1
+            return self._convolve_plane(x)
+        stride, padding = c["stride"], c["padding"]
         if c["dyadic"]:
-            return torch.floor(F.conv2d(x, self.k, self.k_bias, stride=stride, padding=padding, groups=groups))
-        s_hi = F.conv2d(x, self.k_hi, stride=stride, padding=padding, groups=groups)
-        s_lo = F.conv2d(x, self.k_lo, stride=stride, padding=padding, groups=groups)
+            return torch.floor(F.conv2d(x, self.k, self.k_bias, stride=stride, padding=padding, groups=3))
+        s_hi = F.conv2d(x, self.k_hi, stride=stride, padding=padding, groups=3)
+        s_lo = F.conv2d(x, self.k_lo, stride=stride, padding=padding, groups=3)
         return _exact_round(s_hi, s_lo)
+
+    def _convolve_plane(self, x):
+        """The horizontal pass over the [N, 1, H, W * 3] plane, as a 3-D convolution over
+        [N, 1, 1, H, W * 3]: the same sums, but ONNX Runtime keeps a 3-D convolution's output NCHW,
+        where it would write a 2-D one with a single input channel in its blocked NCHWc layout
+        (3 channels padded to 16) and reorder it back, which costs more than the convolution."""
+        c = self.conv
+        stride, padding = (1, 1, 3 * c["stride"][1]), (0, 0, 3 * c["padding"][1])
+        x = x.unsqueeze(2)
+        if c["dyadic"]:
+            out = torch.floor(F.conv3d(x, self.k.unsqueeze(2), self.k_bias, stride=stride, padding=padding))
+        else:
+            s_hi = F.conv3d(x, self.k_hi.unsqueeze(2), stride=stride, padding=padding)
+            s_lo = F.conv3d(x, self.k_lo.unsqueeze(2), stride=stride, padding=padding)
+            out = _exact_round(s_hi, s_lo)
+        return out.squeeze(2)
 
     def interior(self, x):
         """The convolution's outputs with every column computed (the borders wrong: zero-padded
