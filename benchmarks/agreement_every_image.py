@@ -91,7 +91,8 @@ def main():
     print("\n".join(lines))
     out_dir = os.path.join(HERE, "results")
     os.makedirs(out_dir, exist_ok=True)
-    out = os.path.join(out_dir, "agreement_every_image-{}-{}.json".format(platform.node(), time.strftime("%Y%m%d-%H%M%S")))
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    out = os.path.join(out_dir, "agreement_every_image-{}-{}.json".format(platform.node(), stamp))
     with open(out, "w") as handle:
         json.dump({"size": list(size), "rows": rows, "table": lines}, handle, indent=1)
     print("wrote " + out)

@@ -160,7 +160,8 @@ def main():
     os.makedirs(out_dir, exist_ok=True)
     out = os.path.join(out_dir, "bench_end_to_end-{}-{}.json".format(platform.node(), time.strftime("%Y%m%d-%H%M%S")))
     with open(out, "w") as handle:
-        json.dump({"size": args.size, "baseline": args.baseline, "frame_size": list(FRAME_SIZE), "threads": args.threads, "iters": args.iters,
+        json.dump({"size": args.size, "baseline": args.baseline, "frame_size": list(FRAME_SIZE),
+                   "threads": args.threads, "iters": args.iters,
                    "rounds": args.rounds, "images": images, "rows": results, "host": host,
                    "load_average": [load_start, load_end], "note": note, "table": lines}, handle, indent=1)
     print("wrote " + out)

@@ -120,11 +120,13 @@ def main():
         for name, n in others:
             if n["ms"] >= 0.05:
                 print("    {:8.2f} ms  {:<14} {:<48} {}".format(n["ms"], n["op"], name[:48], n["shape"]))
-        report.append({"graph": path, "wall_ms_median": wall, "wall_ms": walls[path], "node_ms": total, "network_ms": net,
+        report.append({"graph": path, "wall_ms_median": wall, "wall_ms": walls[path], "node_ms": total,
+                       "network_ms": net,
                        "nodes": nodes})
     out_dir = os.path.join(HERE, "results")
     os.makedirs(out_dir, exist_ok=True)
-    out = os.path.join(out_dir, "profile_frame_graph-{}-{}.json".format(platform.node(), time.strftime("%Y%m%d-%H%M%S")))
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    out = os.path.join(out_dir, "profile_frame_graph-{}-{}.json".format(platform.node(), stamp))
     with open(out, "w") as handle:
         json.dump({"threads": args.threads, "runs": args.runs, "graphs": report,
                    "load_average": os.getloadavg()}, handle, indent=1)

@@ -22,8 +22,9 @@ TensorRT 8.2 parses:
 ``--fuse-overlay``: the graph also resizes the class map to the frame (nearest, as
 ``Segmenter.resize_mask``), colours it with the palette and alpha-blends it over the frame
 (``visualize.overlay``'s arithmetic; for integer ratios the colours are looked up at the network
-size and broadcast over whole frame rows, not looked up per frame pixel); its single output is [N, H + R, W, 3]: the BGR overlay, then R
-rows holding the network-size class map (``class_rows``), so the host splits it without copying.
+size and broadcast over whole frame rows, not looked up per frame pixel); its single output is
+[N, H + R, W, 3]: the BGR overlay, then R rows holding the network-size class map
+(``class_rows``), so the host splits it without copying.
 """
 
 import numpy as np
@@ -281,8 +282,8 @@ class PilBilinear(nn.Module):
         for one in self.passes[1:]:  # vertical: columns stay apart, the border ones are mended last
             inner = one(inner)
             strip = one(strip) if strip is not None else None
-        if strip is None:
-            return inner.narrow(3, -start, first.conv["out"]) if start else inner
+        if strip is None:  # no border outputs: the convolution computed all of them
+            return inner
         return first.assemble(inner, start, strip)
 
     def forward(self, x):
