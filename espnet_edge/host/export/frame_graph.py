@@ -381,18 +381,6 @@ def class_rows(frame_size, size):
     return -(-size[0] * size[1] // (frame_size[0] * 3))
 
 
-class _Mean(torch.autograd.Function):
-    """(a + b) / 2 exported as one ONNX ``Mean`` (one pass over the frame instead of Mul + Add)."""
-
-    @staticmethod
-    def forward(ctx, a, b):
-        return (a + b) * 0.5
-
-    @staticmethod
-    def symbolic(g, a, b):
-        return g.op("Mean", a, b)
-
-
 class FrameOverlay(nn.Module):
     """Logits [N, C, h, w] + the raw frame -> [N, H + R, W, 3]: rows 0..H-1 the BGR overlay (palette
     blended with ``alpha``, rounded half up as visualize.overlay does), then R = class_rows() rows
@@ -417,11 +405,6 @@ class FrameOverlay(nn.Module):
             # covers fx x 3 consecutive values of a frame row), and broadcast over fy frame rows
             self.block = (frame_w // width, frame_h // height)
             bgr = np.tile(bgr, (1, self.block[0]))
-        # alpha 0.5 (the default): 0.5 f + (0.5 c + 0.5) = (f + (c + 1)) / 2, every step exact in float32
-        # (integers below 2**24, halved), so one Mean blends with the table holding c + 1
-        self.mean = self.block is not None and self.alpha == 0.5
-        if self.mean:
-            bgr = bgr * np.float32(2.0)
         self.register_buffer("colours", torch.from_numpy(np.ascontiguousarray(bgr)))
 
     def _blend(self, classes, frame):
@@ -431,8 +414,6 @@ class FrameOverlay(nn.Module):
             rows = self.colours[classes].reshape(-1, self.size[1], 1, width * 3)
             # broadcasting over whole frame rows (W x 3 contiguous values), not pixel by pixel
             frame_rows = frame.reshape(-1, self.size[1], self.block[1], width * 3)
-            if self.mean:
-                return _Mean.apply(frame_rows, rows).reshape(-1, height, width, 3)
             return (frame_rows * (1.0 - self.alpha) + rows).reshape(-1, height, width, 3)
         full = F.interpolate(classes.unsqueeze(1).float(), size=(height, width), mode="nearest")
         return frame * (1.0 - self.alpha) + self.colours[full[:, 0].long()]
