@@ -216,26 +216,29 @@ def test_pil_first_pass_on_the_hwc_frame_equals_pillow(frame_size, size, dyadic)
     assert np.array_equal(got, expected.astype(np.float32))
 
 
-def test_overlay_broadcast_over_frame_rows_equals_the_full_size_lookup(networks):
+@pytest.mark.parametrize("alpha", [0.5, 0.4])
+def test_overlay_broadcast_over_frame_rows_equals_the_full_size_lookup(networks, alpha):
     """The palette looked up at the network size and broadcast over frame rows draws exactly
-    what the nearest Resize + full-size lookup draws, and what visualize.overlay draws."""
+    what the nearest Resize + full-size lookup draws, and at alpha 0.5 what visualize.overlay draws."""
     from espnet_edge.host.export.frame_graph import FrameOverlay
     from espnet_edge.runtime.segmenter import resize_mask
 
     entry = zoo.get_model("espnet-q8")
     frame = read_image(FRAME)
     logits = networks["espnet-q8"].run(None, {"input": preprocess(frame, entry.preprocess, NET_SIZE)})[0]
-    block = FrameOverlay(entry.palette, (2048, 1024), NET_SIZE, 0.5)
-    general = FrameOverlay(entry.palette, (2048, 1024), NET_SIZE, 0.5)
+    block = FrameOverlay(entry.palette, (2048, 1024), NET_SIZE, alpha)
     assert block.block == (4, 4)
+    general = FrameOverlay(entry.palette, (2048, 1024), NET_SIZE, alpha)
     general.block = None
-    general.colours = general.colours[:, :3]
+    table = np.asarray(entry.palette, np.float32)[:, ::-1] * np.float32(alpha) + np.float32(0.5)
+    general.colours = torch.from_numpy(np.ascontiguousarray(table))
     with torch.no_grad():
         args = (torch.from_numpy(logits), torch.from_numpy(frame[None].astype(np.float32)))
         got, reference = block(*args).numpy()[0], general(*args).numpy()[0]
     assert np.array_equal(got, reference)
-    mask = resize_mask(np.argmax(logits, axis=1)[0].astype(np.uint8), (2048, 1024))
-    assert np.array_equal(got[:1024].astype(np.uint8), visualize.overlay(frame, mask, entry.palette, 0.5))
+    if alpha == 0.5:
+        mask = resize_mask(np.argmax(logits, axis=1)[0].astype(np.uint8), (2048, 1024))
+        assert np.array_equal(got[:1024].astype(np.uint8), visualize.overlay(frame, mask, entry.palette, 0.5))
 
 
 @pytest.fixture(scope="module")
