@@ -220,7 +220,9 @@ class _PilPass(nn.Module):
         parts = []
         if left:
             parts.append(border.narrow(self.axis, 0, left))
-        parts.append(inner.narrow(self.axis, left - start, c["last"] - c["first"]))
+        if left - start or inner.shape[self.axis] != c["last"] - c["first"]:
+            inner = inner.narrow(self.axis, left - start, c["last"] - c["first"])  # a copy in ONNX Runtime
+        parts.append(inner)
         if c["out"] - c["last"]:
             parts.append(border.narrow(self.axis, left, c["out"] - c["last"]))
         return torch.cat(parts, dim=self.axis)
@@ -228,11 +230,10 @@ class _PilPass(nn.Module):
     def forward(self, x):
         if self.conv is None:
             return self._gather(x)
-        c = self.conv
-        inner = self._convolve(x).narrow(self.axis, c["first"], c["last"] - c["first"])
+        inner, start = self.interior(x)
         if not self.gathered:
             return inner
-        return self.assemble(inner, c["first"], self._gather(x))
+        return self.assemble(inner, start, self._gather(x))
 
 
 class PilBilinear(nn.Module):
