@@ -11,6 +11,7 @@ model means the same backend here and in every command. Heavy libraries load on 
 
 import fnmatch
 
+from espnet_edge import defaults
 from espnet_edge.errors import UserError
 
 
@@ -101,7 +102,14 @@ def _open(model_or_file, backend, size, weights, threads, model, batch, options,
         from espnet_edge.zoo import require_weights
 
         require_weights(source.entry, source.weights, "segment with it")
-    return SegmentationModel(open_source(source, threads=threads, **options))
+    model = SegmentationModel(open_source(source, threads=threads, **options))
+    if for_masks and source.kind != "model":
+        try:
+            model.info.require_trained("segment with it", source.path)
+        except UserError:
+            model.close()
+            raise
+    return model
 
 
 def models(pattern=None):
@@ -133,7 +141,7 @@ def export(model, size=None, out_dir=None, weights=None, batch=1, fuse_pre=False
                         fuse_post=fuse_post, out_dir=out_dir, images=images, **options)
 
 
-def bench(model_or_file, backend="auto", size=None, iters=None, warmup=10, duration=None, end_to_end=False,
+def bench(model_or_file, backend="auto", size=None, iters=None, warmup=defaults.WARMUP, duration=None, end_to_end=False,
           images=None, threads=None, batch=1, progress=False, **options):
     """Time a network as `espnet-edge bench` does (``iters`` default 100, or ``duration`` seconds) ->
     dict: latency_ms {mean, p50, p90, p99, min, max}, fps, iters, mode ('compute' or 'end-to-end'),

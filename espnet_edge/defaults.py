@@ -16,3 +16,24 @@ INT8_KEEP_FLOAT = 4
 
 # latency percentiles every benchmark reports, as the keys p50, p90, p99
 LATENCY_PERCENTILES = (50, 90, 99)
+
+# batch size of an exported graph / a benchmark run (`--batch`)
+BATCH = 1
+
+# untimed warm-up inferences before `bench` times and `profile` measures (`--warmup`)
+WARMUP = 10
+# timed iterations of `bench` when neither --iters nor --duration is given
+BENCH_ITERS = 100
+
+# overlay opacity of `segment --overlay`, the demo and a `--fuse-overlay` graph (`--alpha`)
+OVERLAY_ALPHA = 0.5
+
+# seconds to wait for a pinned GPU clock to read back and board power to settle (`--settle-timeout`)
+SETTLE_TIMEOUT_S = 10.0
+
+# `profile`/`sweep` measuring phases: idle baseline (s), measured phase (s), sampling interval (ms),
+# input-power node interval (ms; 0 = tegrastats only)
+PROFILE_IDLE_S = 3.0
+PROFILE_DURATION_S = 10.0
+SAMPLE_INTERVAL_MS = 100
+POWER_INTERVAL_MS = 10

@@ -123,20 +123,20 @@ def to_channel_order(frame_bgr, order):
 def resize_raw(frame_bgr, spec, size):
     """The part of preprocessing a graph with fused normalisation leaves outside: channel order and
     resize. Returns float32 HxWxC pixels 0..255 in the checkpoint's channel order."""
-    image = to_channel_order(frame_bgr, spec["channel_order"])
-    if spec.get("resize_first", True):
-        image = resize(np.ascontiguousarray(image), size, spec["resize"])
+    image = to_channel_order(frame_bgr, spec.channel_order)
+    if spec.resize_first:
+        image = resize(np.ascontiguousarray(image), size, spec.resize)
         return image.astype(np.float32)
-    return resize(image.astype(np.float32), size, spec["resize"])
+    return resize(image.astype(np.float32), size, spec.resize)
 
 
 def normalize(pixels, spec, divide=True):
     """float HxWxC pixels -> normalised float32 HxWxC (scale, mean, std and, if asked, divide)."""
-    mean = np.asarray(spec["mean"], dtype=np.float32)
-    std = np.asarray(spec["std"], dtype=np.float32)
-    out = (pixels.astype(np.float32) * np.float32(spec.get("scale", 1.0)) - mean) / std
-    if divide and spec.get("divide", 1.0) != 1.0:
-        out = out / np.float32(spec["divide"])
+    mean = np.asarray(spec.mean, dtype=np.float32)
+    std = np.asarray(spec.std, dtype=np.float32)
+    out = (pixels.astype(np.float32) * np.float32(spec.scale) - mean) / std
+    if divide and spec.divide != 1.0:
+        out = out / np.float32(spec.divide)
     return out
 
 
@@ -170,14 +170,14 @@ def preprocess(frame_bgr, spec, size, layout="NCHW", fused_pre=False, frame_size
     if fused_pre:
         pixels = resize_raw(frame_bgr, spec, size)
         return np.ascontiguousarray(pixels[None])  # NHWC, 0..255
-    image = to_channel_order(frame_bgr, spec["channel_order"])
-    if spec.get("resize_first", True):
-        image = resize(np.ascontiguousarray(image), size, spec["resize"])
+    image = to_channel_order(frame_bgr, spec.channel_order)
+    if spec.resize_first:
+        image = resize(np.ascontiguousarray(image), size, spec.resize)
         tensor = normalize(image, spec)
     else:
-        tensor = resize(normalize(image, spec, divide=False), size, spec["resize"])
-        if spec.get("divide", 1.0) != 1.0:
-            tensor = tensor / np.float32(spec["divide"])
+        tensor = resize(normalize(image, spec, divide=False), size, spec.resize)
+        if spec.divide != 1.0:
+            tensor = tensor / np.float32(spec.divide)
     tensor = tensor.astype(np.float32)
     if layout == "NHWC":
         return np.ascontiguousarray(tensor[None])

@@ -4,7 +4,7 @@ import os
 
 import numpy as np
 
-from espnet_edge import visualize
+from espnet_edge import defaults, visualize
 from espnet_edge.errors import UserError
 
 CHANNEL_ORDERS = ("rgb", "bgr")
@@ -81,7 +81,7 @@ class Segmentation(object):
         """The class map in the palette's colours, HxWx3 uint8 (``channels`` default: the input's)."""
         return self._to(visualize.colorize(self.class_map, self.palette), channels or self.channels)
 
-    def overlay(self, alpha=0.5, legend=True, channels=None):
+    def overlay(self, alpha=defaults.OVERLAY_ALPHA, legend=True, channels=None):
         """The colours blended over the input image (at the image's size), with a legend of the classes
         present (most frequent first, top right), as `espnet-edge demo` and `segment --overlay` draw."""
         from espnet_edge.runtime.segmenter import resize_mask

@@ -2,6 +2,8 @@
 
 import numpy as np
 
+from espnet_edge import defaults
+
 
 def palette_array(palette):
     """Palette (RGB tuples) -> uint8 array [classes, 3] in BGR order, as OpenCV draws."""
@@ -16,7 +18,7 @@ def colorize(mask, palette):
     return lut[np.clip(mask, 0, 255).astype(np.uint8)]
 
 
-def overlay(frame_bgr, mask, palette, alpha=0.5):
+def overlay(frame_bgr, mask, palette, alpha=defaults.OVERLAY_ALPHA):
     """Blend the coloured mask over the frame; mask must have the frame's height and width."""
     colours = colorize(mask, palette)
     blended = frame_bgr.astype(np.float32) * (1.0 - alpha) + colours.astype(np.float32) * alpha

@@ -5,6 +5,7 @@ The host side (``espnet_edge.host.models``) turns ``arch`` into a network.
 """
 
 import difflib
+from typing import Any, Dict, NamedTuple, Optional, Tuple
 
 from espnet_edge.errors import UserError
 
@@ -53,60 +54,98 @@ CAMVID_PALETTE = (
     (192, 128, 128), (64, 64, 128), (64, 0, 128), (64, 64, 0), (0, 128, 192), (0, 0, 0),
 )
 
-# Preprocessing specs. Applied to a uint8 image in the file's BGR order as:
-#   to channel_order; [resize if resize_first]; x = (x * scale - mean) / std;
-#   [resize if not resize_first]; x = x / divide; HWC -> CHW.
+class PreprocessSpec(NamedTuple("PreprocessSpec", [
+        ("channel_order", str), ("resize_first", bool), ("resize", str), ("scale", float),
+        ("mean", Tuple[float, float, float]), ("std", Tuple[float, float, float]), ("divide", float)])):
+    """How a checkpoint wants its input. Applied to a uint8 image in the file's BGR order as:
+    to ``channel_order`` ("BGR"/"RGB"); [``resize`` ("cv2_bilinear"/"pil_bilinear") if resize_first];
+    x = (x * scale - mean) / std; [resize if not resize_first]; x = x / divide; HWC -> CHW.
+
+    Stored in ONNX metadata and engine sidecars as ``to_dict()`` (the JSON object exports have always
+    carried); ``from_dict`` reads it back."""
+    __slots__ = ()
+
+    def to_dict(self):
+        data = dict(self._asdict())
+        data["mean"], data["std"] = list(self.mean), list(self.std)
+        return data
+
+    @classmethod
+    def from_dict(cls, data, source="the model"):
+        """A spec from its JSON object; anything this version cannot apply exactly (a missing or unknown
+        key, a non-number) is a UserError: the preprocessing would otherwise be silently wrong."""
+        if isinstance(data, cls):
+            return data
+        problem = _spec_keys_problem(data, cls._fields)
+        if problem is None:
+            values = dict(_PREPROCESS_DEFAULTS, **data)
+            try:
+                return cls(channel_order=str(values["channel_order"]), resize_first=bool(values["resize_first"]),
+                           resize=str(values["resize"]), scale=float(values["scale"]),
+                           mean=_three_floats(values["mean"]), std=_three_floats(values["std"]),
+                           divide=float(values["divide"]))
+            except (TypeError, ValueError):
+                problem = "scale, mean, std or divide is not a number (mean and std: three each)"
+        raise UserError("{} has a preprocessing spec this espnet-edge cannot apply ({}); re-export it with "
+                        "`espnet-edge export`, or pass --model NAME to take the preprocessing from the "
+                        "zoo".format(source, problem))
+
+
+def _spec_keys_problem(data, fields):
+    if not isinstance(data, dict):
+        return "not a JSON object"
+    missing = [k for k in fields if k not in data and k not in _PREPROCESS_DEFAULTS]
+    unknown = sorted(str(k) for k in data if k not in fields)
+    problems = (["missing " + ", ".join(missing)] if missing else []) + \
+        (["unknown " + ", ".join(unknown)] if unknown else [])
+    return "; ".join(problems) or None
+
+
+def _three_floats(values):
+    out = tuple(float(v) for v in values)
+    if len(out) != 3:
+        raise ValueError("expected three values")
+    return out
+
+
+# what a spec written before these keys existed meant
+_PREPROCESS_DEFAULTS = {"resize_first": True, "scale": 1.0, "divide": 1.0}
+
 # ESPNet (sacmehta/ESPNet test scripts): BGR, normalise, cv2 bilinear resize, then /255.
-ESPNET_CITYSCAPES_PREPROCESS = {
-    "channel_order": "BGR",
-    "resize_first": False,
-    "resize": "cv2_bilinear",
-    "scale": 1.0,
-    "mean": [72.3923111, 82.90893555, 73.15840149],
-    "std": [45.3192215, 46.15289307, 44.91483307],
-    "divide": 255.0,
-}
+ESPNET_CITYSCAPES_PREPROCESS = PreprocessSpec(
+    channel_order="BGR", resize_first=False, resize="cv2_bilinear", scale=1.0,
+    mean=(72.3923111, 82.90893555, 73.15840149), std=(45.3192215, 46.15289307, 44.91483307), divide=255.0)
 # ESPNetv2 (sacmehta/EdgeNets): RGB, PIL bilinear resize of the uint8 image, /255, ImageNet mean/std.
-ESPNETV2_PREPROCESS = {
-    "channel_order": "RGB",
-    "resize_first": True,
-    "resize": "pil_bilinear",
-    "scale": 1.0 / 255.0,
-    "mean": [0.485, 0.456, 0.406],
-    "std": [0.229, 0.224, 0.225],
-    "divide": 1.0,
-}
+ESPNETV2_PREPROCESS = PreprocessSpec(
+    channel_order="RGB", resize_first=True, resize="pil_bilinear", scale=1.0 / 255.0,
+    mean=(0.485, 0.456, 0.406), std=(0.229, 0.224, 0.225), divide=1.0)
 
 ESPNET_URL = "https://github.com/sacmehta/ESPNet/raw/master/pretrained/{}/{}"
 EDGENETS_URL = "https://github.com/sacmehta/EdgeNets/raw/master/model/segmentation/model_zoo/espnetv2/{}"
 
 
-class ModelEntry(object):
-    """One published checkpoint and everything needed to run it."""
+class ModelEntry(NamedTuple):
+    """One published checkpoint (or public architecture) and everything needed to run it."""
 
-    gflops = None  # giga multiply-adds of the conv layers at input_size (filled from _GFLOPS below)
-
-    def __init__(self, name, family, arch, dataset, classes, palette, input_size, preprocess,
-                 weights_file, url, sha256, params, published_params_m=None, paper=None,
-                 output_stride=1, weights_from=None):
-        self.name = name
-        self.family = family  # "espnet", "espnet-c" or "espnetv2"
-        self.arch = dict(arch)
-        self.dataset = dataset
-        self.classes = tuple(classes)
-        self.palette = tuple(tuple(c) for c in palette)
-        self.input_size = tuple(input_size)  # (width, height)
-        self.preprocess = dict(preprocess)
-        self.weights_file = weights_file  # path relative to a weights root, e.g. espnet/decoder/x.pth
-        self.url = url
-        self.sha256 = sha256
-        self.params = params  # exact trainable parameter count of the published checkpoint
-        self.published_params_m = published_params_m  # the paper's figure, in millions
-        self.paper = paper
-        self.output_stride = output_stride  # raw network output resolution divisor (ESPNet-C: 8)
-        # architecture-only entries (no weights_file): the public implementation whose checkpoints
-        # --weights loads through a key map; without --weights the network is deterministically initialised
-        self.weights_from = weights_from
+    name: str
+    family: str  # "espnet", "espnet-c", "espnetv2", "enet", "erfnet" or "deeplabv3plus"
+    arch: Dict[str, Any]  # keyword arguments of the family's network builder
+    dataset: str
+    classes: Tuple[str, ...]
+    palette: Tuple[Tuple[int, int, int], ...]  # RGB per class
+    input_size: Tuple[int, int]  # (width, height)
+    preprocess: PreprocessSpec
+    weights_file: Optional[str]  # path relative to a weights root, e.g. espnet/decoder/x.pth; None: architecture only
+    url: Optional[str]
+    sha256: Optional[str]
+    params: int  # exact trainable parameter count
+    gflops: float  # giga multiply-adds of the conv layers at input_size (host.models.flops recomputes them)
+    published_params_m: Optional[float] = None  # the paper's figure, in millions
+    paper: Optional[str] = None
+    output_stride: int = 1  # raw network output resolution divisor (ESPNet-C: 8)
+    # architecture-only entries (no weights_file): the public implementation whose checkpoints
+    # --weights loads through a key map; without --weights the network is deterministically initialised
+    weights_from: Optional[str] = None
 
     @property
     def architecture_only(self):
@@ -135,35 +174,56 @@ def register(entry):
     return entry
 
 
-_ESPNET_SHA = {
-    "decoder/espnet_p_2_q_3.pth": "8f3eb198fb15e5da7fa8d258d5f0fc4a4213e1124f415f6fc54d2772d585a7fc",
-    "decoder/espnet_p_2_q_5.pth": "0378be45080ca5edfc416e9ba06b04e74ec5e2ec4baf56597f25a894a8593942",
-    "decoder/espnet_p_2_q_8.pth": "343b0e77e8545d36113c4f3efbf1ee349256f25c97c9f9d5ddefe45f2f49763e",
-    "decoder/espnet_p_2_q_8_camvid.pth": "7d354a257170322086dcd4c1e89a482454cf2c9d30b085e70883878dd59301af",
-    "encoder/espnet_p_2_q_3.pth": "5101e9bc90dd2a57d8460e70cdfaa743f76317bf806d2d1c4adb635c8d392e77",
-    "encoder/espnet_p_2_q_5.pth": "ec028eb60b08a56583eb9d310f5f4f7c4bc70972009030c25f1414dc48c916d6",
-    "encoder/espnet_p_2_q_8.pth": "836f28a2a31bd4fc8997001ab6b620d1f9b7b274a03b32d9f3a95c17a011b438",
-}
-# Exact trainable parameter counts of the checkpoints; the paper's Table 2 rounds them.
-_ESPNET_PARAMS = {
-    ("espnet-c", 3): (187529, 0.187), ("espnet-c", 5): (252297, 0.252), ("espnet-c", 8): (349449, 0.349),
-    ("espnet", 3): (202649, 0.202), ("espnet", 5): (267417, 0.267), ("espnet", 8): (364569, 0.364),
-}
+# One row per checkpoint: (family, q, file under espnet/, sha256, exact trainable parameters, Table 2's
+# rounded millions, GFLOPs at 1024x512). GFLOPs: giga multiply-adds (one multiply-add = one FLOP, as the
+# ESPNet/ESPNetv2 authors count) of every Conv2d/ConvTranspose2d at the entry's input_size;
+# espnet_edge.host.models.flops recomputes them.
+_ESPNET_CHECKPOINTS = (
+    ("espnet-c", 3, "encoder/espnet_p_2_q_3.pth",
+     "5101e9bc90dd2a57d8460e70cdfaa743f76317bf806d2d1c4adb635c8d392e77", 187529, 0.187, 2.159),
+    ("espnet-c", 5, "encoder/espnet_p_2_q_5.pth",
+     "ec028eb60b08a56583eb9d310f5f4f7c4bc70972009030c25f1414dc48c916d6", 252297, 0.252, 2.684),
+    ("espnet-c", 8, "encoder/espnet_p_2_q_8.pth",
+     "836f28a2a31bd4fc8997001ab6b620d1f9b7b274a03b32d9f3a95c17a011b438", 349449, 0.349, 3.47),
+    ("espnet", 3, "decoder/espnet_p_2_q_3.pth",
+     "8f3eb198fb15e5da7fa8d258d5f0fc4a4213e1124f415f6fc54d2772d585a7fc", 202649, 0.202, 3.399),
+    ("espnet", 5, "decoder/espnet_p_2_q_5.pth",
+     "0378be45080ca5edfc416e9ba06b04e74ec5e2ec4baf56597f25a894a8593942", 267417, 0.267, 3.923),
+    ("espnet", 8, "decoder/espnet_p_2_q_8.pth",
+     "343b0e77e8545d36113c4f3efbf1ee349256f25c97c9f9d5ddefe45f2f49763e", 364569, 0.364, 4.709),
+)
 
-for _family, _folder in (("espnet-c", "encoder"), ("espnet", "decoder")):
-    for _q in (3, 5, 8):
-        _file = "{}/espnet_p_2_q_{}.pth".format(_folder, _q)
-        _count, _published = _ESPNET_PARAMS[(_family, _q)]
-        register(ModelEntry(
-            name="{}-q{}".format(_family, _q), family=_family,
-            arch={"p": 2, "q": _q, "num_classes": 20},
-            dataset="cityscapes", classes=CITYSCAPES_CLASSES, palette=CITYSCAPES_PALETTE,
-            input_size=(1024, 512), preprocess=ESPNET_CITYSCAPES_PREPROCESS,
-            weights_file="espnet/" + _file, url=ESPNET_URL.format(*_file.split("/")),
-            sha256=_ESPNET_SHA[_file], params=_count, published_params_m=_published,
-            paper="ESPNet (ECCV 2018), Table 2",
-            output_stride=8 if _family == "espnet-c" else 1,
-        ))
+# (width multiplier s, dataset, input size, sha256, exact trainable parameters, GFLOPs at that size)
+_ESPNETV2_CHECKPOINTS = (
+    ("0.5", "city", (512, 256), "63e398dec148f63c8ad117497864f99f021926b347fd4ee608036c36041e7f36", 80342, 0.149),
+    ("0.5", "city", (1024, 512), "9412a86a30f137540ef945d08da3cb7191448956c56c41a64210dab443a9f65f", 80342, 0.596),
+    ("0.5", "pascal", (256, 256), "9c7bebecd73c603a7eb2d8833eb2c54d0627e37e731548b7833291873e0a2e67", 80353, 0.075),
+    ("0.5", "pascal", (384, 384), "3352b32b209e1e6492d1481734f5333876b28d8866f5c1702d01ec70255eb20c", 80353, 0.168),
+    ("1.0", "city", (512, 256), "002121eee40c31c8b74186153878452e02ef834d35f3e4a8801b3a84fdc3ec7d", 234010, 0.271),
+    ("1.0", "city", (1024, 512), "0918c833fed889e32901ce739b1784fdd2b79f95a9aea199a469ca3394dd7a14", 234010, 1.085),
+    ("1.0", "pascal", (256, 256), "276d738e38733c136abf5ee9e8a801f5455b2751078c7c1d52a2b485460264be", 234021, 0.136),
+    ("1.0", "pascal", (384, 384), "7ce2df106b62661a4e8e30098398d6b96a2a946b9546d2287500379f984301a8", 234021, 0.306),
+    ("1.5", "city", (512, 256), "711c76f0f814642953a68f485d64c5584772ca98db3d2d5f68d154749d75be2f", 468362, 0.428),
+    ("1.5", "city", (1024, 512), "0dbbda9126583d62f73dfdc28a59a30ab4564094ee6d28428b897a4e36c466b4", 468362, 1.713),
+    ("1.5", "pascal", (256, 256), "0a297ec35a29168bef481b2e01a5735122eae5dd10f64c1a02d12f8ae141c727", 468373, 0.214),
+    ("1.5", "pascal", (384, 384), "75f67549659cb5db6a8323a7595e3ce1bc3cbea7f95731105dec7a6d034b516b", 468373, 0.482),
+    ("2.0", "city", (512, 256), "6b6f26b567c82bb4d6624387f24ed505613edafad19222e1707993fbe0d1d8f6", 789242, 0.674),
+    ("2.0", "city", (1024, 512), "a72d59699801c7ce8e8b89a53af9097eaaa60dc12180ecde86fd700ba1222fe8", 789242, 2.698),
+    ("2.0", "pascal", (256, 256), "e4883abccf8f042d422f2c66d69bd21b7af8d41680335e117eb2ee205f303d32", 789253, 0.337),
+    ("2.0", "pascal", (384, 384), "bc479586b0ba9254e02589020346931a14d99028ad6bac4817198be6d9e719a6", 789253, 0.759),
+)
+
+for _family, _q, _file, _sha, _count, _published, _gflops in _ESPNET_CHECKPOINTS:
+    register(ModelEntry(
+        name="{}-q{}".format(_family, _q), family=_family,
+        arch={"p": 2, "q": _q, "num_classes": 20},
+        dataset="cityscapes", classes=CITYSCAPES_CLASSES, palette=CITYSCAPES_PALETTE,
+        input_size=(1024, 512), preprocess=ESPNET_CITYSCAPES_PREPROCESS,
+        weights_file="espnet/" + _file, url=ESPNET_URL.format(*_file.split("/")),
+        sha256=_sha, params=_count, gflops=_gflops, published_params_m=_published,
+        paper="ESPNet (ECCV 2018), Table 2",
+        output_stride=8 if _family == "espnet-c" else 1,
+    ))
 
 register(ModelEntry(
     name="espnet-q8-camvid", family="espnet",
@@ -174,51 +234,24 @@ register(ModelEntry(
     preprocess=ESPNET_CITYSCAPES_PREPROCESS,
     weights_file="espnet/decoder/espnet_p_2_q_8_camvid.pth",
     url=ESPNET_URL.format("decoder", "espnet_p_2_q_8_camvid.pth"),
-    sha256=_ESPNET_SHA["decoder/espnet_p_2_q_8_camvid.pth"], params=354517,
+    sha256="7d354a257170322086dcd4c1e89a482454cf2c9d30b085e70883878dd59301af", params=354517, gflops=1.335,
     paper="ESPNet (ECCV 2018), CamVid",
 ))
 
-_V2_SHA = {
-    "0.5_city_1024x512": "9412a86a30f137540ef945d08da3cb7191448956c56c41a64210dab443a9f65f",
-    "0.5_city_512x256": "63e398dec148f63c8ad117497864f99f021926b347fd4ee608036c36041e7f36",
-    "0.5_pascal_256x256": "9c7bebecd73c603a7eb2d8833eb2c54d0627e37e731548b7833291873e0a2e67",
-    "0.5_pascal_384x384": "3352b32b209e1e6492d1481734f5333876b28d8866f5c1702d01ec70255eb20c",
-    "1.0_city_1024x512": "0918c833fed889e32901ce739b1784fdd2b79f95a9aea199a469ca3394dd7a14",
-    "1.0_city_512x256": "002121eee40c31c8b74186153878452e02ef834d35f3e4a8801b3a84fdc3ec7d",
-    "1.0_pascal_256x256": "276d738e38733c136abf5ee9e8a801f5455b2751078c7c1d52a2b485460264be",
-    "1.0_pascal_384x384": "7ce2df106b62661a4e8e30098398d6b96a2a946b9546d2287500379f984301a8",
-    "1.5_city_1024x512": "0dbbda9126583d62f73dfdc28a59a30ab4564094ee6d28428b897a4e36c466b4",
-    "1.5_city_512x256": "711c76f0f814642953a68f485d64c5584772ca98db3d2d5f68d154749d75be2f",
-    "1.5_pascal_256x256": "0a297ec35a29168bef481b2e01a5735122eae5dd10f64c1a02d12f8ae141c727",
-    "1.5_pascal_384x384": "75f67549659cb5db6a8323a7595e3ce1bc3cbea7f95731105dec7a6d034b516b",
-    "2.0_city_1024x512": "a72d59699801c7ce8e8b89a53af9097eaaa60dc12180ecde86fd700ba1222fe8",
-    "2.0_city_512x256": "6b6f26b567c82bb4d6624387f24ed505613edafad19222e1707993fbe0d1d8f6",
-    "2.0_pascal_256x256": "e4883abccf8f042d422f2c66d69bd21b7af8d41680335e117eb2ee205f303d32",
-    "2.0_pascal_384x384": "bc479586b0ba9254e02589020346931a14d99028ad6bac4817198be6d9e719a6",
-}
-_V2_PARAMS = {
-    ("0.5", "city"): 80342, ("1.0", "city"): 234010, ("1.5", "city"): 468362, ("2.0", "city"): 789242,
-    ("0.5", "pascal"): 80353, ("1.0", "pascal"): 234021, ("1.5", "pascal"): 468373, ("2.0", "pascal"): 789253,
-}
-_V2_SIZES = {"city": ((512, 256), (1024, 512)), "pascal": ((256, 256), (384, 384))}
-
-for _s in ("0.5", "1.0", "1.5", "2.0"):
-    for _ds in ("city", "pascal"):
-        for _size in _V2_SIZES[_ds]:
-            _key = "{}_{}_{}x{}".format(_s, _ds, _size[0], _size[1])
-            _file = "espnetv2_s_{}.pth".format(_key)
-            _city = _ds == "city"
-            register(ModelEntry(
-                name="espnetv2-s{}-{}-{}".format(_s, _ds, _size[0]), family="espnetv2",
-                arch={"s": float(_s), "num_classes": 20 if _city else 21, "dataset": _ds},
-                dataset="cityscapes" if _city else "pascal",
-                classes=CITYSCAPES_CLASSES if _city else PASCAL_CLASSES,
-                palette=CITYSCAPES_PALETTE if _city else PASCAL_PALETTE,
-                input_size=_size, preprocess=ESPNETV2_PREPROCESS,
-                weights_file="espnetv2/" + _file, url=EDGENETS_URL.format(_file),
-                sha256=_V2_SHA[_key], params=_V2_PARAMS[(_s, _ds)],
-                paper="ESPNetv2 (CVPR 2019)",
-            ))
+for _s, _ds, _size, _sha, _count, _gflops in _ESPNETV2_CHECKPOINTS:
+    _file = "espnetv2_s_{}_{}_{}x{}.pth".format(_s, _ds, _size[0], _size[1])
+    _city = _ds == "city"
+    register(ModelEntry(
+        name="espnetv2-s{}-{}-{}".format(_s, _ds, _size[0]), family="espnetv2",
+        arch={"s": float(_s), "num_classes": 20 if _city else 21, "dataset": _ds},
+        dataset="cityscapes" if _city else "pascal",
+        classes=CITYSCAPES_CLASSES if _city else PASCAL_CLASSES,
+        palette=CITYSCAPES_PALETTE if _city else PASCAL_PALETTE,
+        input_size=_size, preprocess=ESPNETV2_PREPROCESS,
+        weights_file="espnetv2/" + _file, url=EDGENETS_URL.format(_file),
+        sha256=_sha, params=_count, gflops=_gflops,
+        paper="ESPNetv2 (CVPR 2019)",
+    ))
 
 
 # Comparison networks of the ESPNet paper (ENet, ERFNet) and the heavy reference (DeepLabv3+). Their
@@ -226,10 +259,9 @@ for _s in ("0.5", "1.0", "1.5", "2.0"):
 # Preprocessing of the public implementations: davidtvs/PyTorch-ENet and Eromera/erfnet_pytorch resize
 # the PIL image (bilinear) and apply ToTensor only (RGB / 255); VainF/DeepLabV3Plus-Pytorch adds the
 # ImageNet mean/std.
-TO_TENSOR_PREPROCESS = {
-    "channel_order": "RGB", "resize_first": True, "resize": "pil_bilinear", "scale": 1.0 / 255.0,
-    "mean": [0.0, 0.0, 0.0], "std": [1.0, 1.0, 1.0], "divide": 1.0,
-}
+TO_TENSOR_PREPROCESS = PreprocessSpec(
+    channel_order="RGB", resize_first=True, resize="pil_bilinear", scale=1.0 / 255.0,
+    mean=(0.0, 0.0, 0.0), std=(1.0, 1.0, 1.0), divide=1.0)
 # davidtvs/PyTorch-ENet data/cityscapes.py: "unlabeled" is class 0, the 19 training classes follow
 ENET_CITYSCAPES_CLASSES = ("unlabeled",) + CITYSCAPES_CLASSES[:19]
 ENET_CITYSCAPES_PALETTE = ((0, 0, 0),) + CITYSCAPES_PALETTE[:19]
@@ -240,23 +272,23 @@ register(ModelEntry(
     name="enet-city", family="enet", arch={"num_classes": 20},
     dataset="cityscapes", classes=ENET_CITYSCAPES_CLASSES, palette=ENET_CITYSCAPES_PALETTE,
     input_size=(1024, 512), preprocess=TO_TENSOR_PREPROCESS, weights_file=None, url=None, sha256=None,
-    params=351804, published_params_m=0.364, paper="ENet (Paszke et al. 2016); size: ESPNet (ECCV 2018) Table 1",
+    params=351804, gflops=4.056, published_params_m=0.364, paper="ENet (Paszke et al. 2016); size: ESPNet (ECCV 2018) Table 1",
     weights_from="davidtvs/PyTorch-ENet (save/ENet_Cityscapes/ENet)",
 ))
 register(ModelEntry(
     name="erfnet-city", family="erfnet", arch={"num_classes": 20},
     dataset="cityscapes", classes=CITYSCAPES_CLASSES, palette=CITYSCAPES_PALETTE,
     input_size=(1024, 512), preprocess=TO_TENSOR_PREPROCESS, weights_file=None, url=None, sha256=None,
-    params=2064256, published_params_m=2.06, paper="ERFNet (Romera et al. 2017); size: ESPNet (ECCV 2018) Table 1",
+    params=2064256, gflops=26.613, published_params_m=2.06, paper="ERFNet (Romera et al. 2017); size: ESPNet (ECCV 2018) Table 1",
     weights_from="Eromera/erfnet_pytorch (trained_models/erfnet_pretrained.pth)",
 ))
-for _backbone, _count in (("mobilenetv2", 5225203), ("resnet101", 58753459)):
+for _backbone, _count, _gflops in (("mobilenetv2", 5225203, 33.526), ("resnet101", 58753459, 157.891)):
     register(ModelEntry(
         name="deeplabv3plus-{}-city".format(_backbone), family="deeplabv3plus",
         arch={"backbone": _backbone, "num_classes": 19, "output_stride": 16},
         dataset="cityscapes", classes=CITYSCAPES_CLASSES[:19], palette=CITYSCAPES_PALETTE[:19],
         input_size=(1024, 512), preprocess=ESPNETV2_PREPROCESS, weights_file=None, url=None, sha256=None,
-        params=_count, paper="DeepLabv3+ (Chen et al., ECCV 2018), OS 16",
+        params=_count, gflops=_gflops, paper="DeepLabv3+ (Chen et al., ECCV 2018), OS 16",
         weights_from="VainF/DeepLabV3Plus-Pytorch (best_deeplabv3plus_{}_cityscapes_os16.pth)".format(
             "mobilenet" if _backbone == "mobilenetv2" else _backbone),
     ))
@@ -268,26 +300,6 @@ def require_weights(entry, weights=None, action="segment"):
         raise UserError("{} is architecture only: no trained weights ship with it, so its masks would be "
                         "noise; to {}, pass --weights FILE (a checkpoint of {})".format(
                             entry.name, action, entry.weights_from))
-
-
-# Giga multiply-adds (one multiply-add = one FLOP, as the ESPNet/ESPNetv2 authors count) of every
-# Conv2d/ConvTranspose2d at the entry's input_size; espnet_edge.host.models.flops recomputes them.
-_GFLOPS = {
-    "espnet-c-q3": 2.159, "espnet-c-q5": 2.684, "espnet-c-q8": 3.470,
-    "espnet-q3": 3.399, "espnet-q5": 3.923, "espnet-q8": 4.709, "espnet-q8-camvid": 1.335,
-    "espnetv2-s0.5-city-1024": 0.596, "espnetv2-s0.5-city-512": 0.149,
-    "espnetv2-s0.5-pascal-256": 0.075, "espnetv2-s0.5-pascal-384": 0.168,
-    "espnetv2-s1.0-city-1024": 1.085, "espnetv2-s1.0-city-512": 0.271,
-    "espnetv2-s1.0-pascal-256": 0.136, "espnetv2-s1.0-pascal-384": 0.306,
-    "espnetv2-s1.5-city-1024": 1.713, "espnetv2-s1.5-city-512": 0.428,
-    "espnetv2-s1.5-pascal-256": 0.214, "espnetv2-s1.5-pascal-384": 0.482,
-    "espnetv2-s2.0-city-1024": 2.698, "espnetv2-s2.0-city-512": 0.674,
-    "espnetv2-s2.0-pascal-256": 0.337, "espnetv2-s2.0-pascal-384": 0.759,
-    "enet-city": 4.056, "erfnet-city": 26.613,
-    "deeplabv3plus-mobilenetv2-city": 33.526, "deeplabv3plus-resnet101-city": 157.891,
-}
-for _name, _gflops in _GFLOPS.items():
-    _REGISTRY[_name].gflops = _gflops
 
 
 def list_models():

@@ -63,7 +63,7 @@ def gpu_device(board):
     layout = LAYOUTS[board]
     if "device" in layout:
         return layout["device"], layout["entry"]
-    devfreq_dir = boards.value_of(boards.by_key(board)["devfreq_dirs"])[layout["devfreq_index"]]
+    devfreq_dir = boards.value_of(boards.by_key(board).devfreq_dirs)[layout["devfreq_index"]]
     device, entry = devfreq_dir.split("/devfreq/")
     return device, entry
 
@@ -106,7 +106,7 @@ def nvpmodel_conf_text(board, release=None):
     """An /etc/nvpmodel.conf in NVIDIA's PARAM/POWER_MODEL format with the board's sourced GPU caps for
     ``release`` (nearest generation)."""
     facts = boards.nvpmodel_modes(board, release)
-    devfreq_dir = boards.value_of(board["devfreq_dirs"])[0]
+    devfreq_dir = boards.value_of(board.devfreq_dirs)[0]
     lines = ["< PARAM TYPE=CLOCK NAME=GPU >",
              "FREQ_TABLE {}/available_frequencies".format(devfreq_dir),
              "MAX_FREQ {}/max_freq".format(devfreq_dir),
@@ -191,7 +191,7 @@ def make_board_tree(root, board="tx2", release="32.7.1", cur_mhz=None, governor=
         paths["thermal_" + zone] = _write(root, folder + "/temp", "{}\n".format(int(temp_c * 1000)))
         _write(root, folder + "/trip_point_0_temp", "{}\n".format(int(trip_c * 1000)))
         _write(root, folder + "/trip_point_0_type", "passive\n")
-    emc = boards.value_of(boards.EMC_BY_SOC.get(facts["soc"]) or {})
+    emc = boards.value_of(boards.EMC_BY_SOC.get(facts.soc) or {})
     if emc_hz and emc:
         paths["emc_rate"] = _write(root, emc["rate"], "{}\n".format(emc_hz))
         paths["emc_lock"] = _write(root, emc["lock"], "0\n")

@@ -311,3 +311,22 @@ def test_models_command_lists_them_with_params_and_gflops():
         assert rows[name]["architecture_only"] is True and rows[name]["weights_from"] == entry.weights_from
     table = run_cli("models").stdout
     assert "enet-city" in table and "351,804" in table and "architecture only" in table
+
+
+def test_an_export_without_weights_is_refused_for_masks_but_runs_for_speed(small_exports, small_onnx, tmp_path):
+    """The file itself says it was exported without trained weights: segment --onnx and load() refuse it
+    (one line), bench runs it; a zoo checkpoint's export records trained=true."""
+    import espnet_edge as ee
+    from espnet_edge.runtime.tensorrt.onnxmeta import model_info
+
+    untrained = small_exports["enet-city"]["onnx"]
+    assert model_info(untrained).trained is False and model_info(small_onnx).trained is True
+    proc = run_cli("segment", "--onnx", untrained, "--out", str(tmp_path / "o"), FRAME)
+    lines = proc.stderr.strip().splitlines()
+    assert proc.returncode == 2 and len(lines) == 1, proc.stderr
+    assert "exported without weights" in lines[0] and "--weights" in lines[0] and untrained in lines[0]
+    assert not os.path.exists(str(tmp_path / "o" / "frankfurt_000000_000294_leftImg8bit.png"))
+    with pytest.raises(UserError, match="exported without weights"):
+        ee.load(untrained)
+    proc = run_cli("bench", "--onnx", untrained, "--warmup", "0", "--iters", "1")
+    assert proc.returncode == 0, proc.stderr

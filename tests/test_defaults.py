@@ -43,3 +43,15 @@ def test_latency_percentiles():
     assert list(stats) == ["mean", "p50", "p90", "p99", "min", "max"]
     assert stats["p50"] == 50.5 and abs(stats["p90"] - 90.1) < 1e-9 and abs(stats["p99"] - 99.01) < 1e-9
     assert stats["min"] == 1.0 and stats["max"] == 100.0 and stats["mean"] == 50.5
+
+
+def test_pipeline_stage_stats_report_the_same_percentiles():
+    from espnet_edge.apps.pipeline import STAGES, stage_stats
+
+    records = [{"compute": float(v), "decode": None} for v in range(1, 101)]
+    stages = stage_stats(records)
+    assert set(stages) == set(STAGES + ("glass_to_glass",))
+    assert stages["decode"] is None and stages["render"] is None
+    compute = stages["compute"]
+    assert list(compute) == ["mean", "p50", "p90", "p99", "min", "max", "count"]
+    assert compute["count"] == 100 and compute["p50"] == 50.5 and abs(compute["p99"] - 99.01) < 1e-9

@@ -81,7 +81,7 @@ def test_power_node_reads_the_input_rail(tmp_path, monkeypatch, board, release, 
     assert sampler.available, sampler.reason
     assert [r.name for r in sampler.rails] == list(rails)
     record = sampler.read()
-    assert record["total_mw"] == pytest.approx(mw * len(rails), abs=len(rails) * 5.0)
+    assert record.total_mw == pytest.approx(mw * len(rails), abs=len(rails) * 5.0)
 
 
 def test_unreadable_power_node_falls_back_with_a_note(tmp_path, monkeypatch):
@@ -258,7 +258,7 @@ def test_sweep_marks_throttled_runs(tmp_path):
                      "energy_mj_per_frame": {"gross": 2500 / fps, "above_idle": 700 / fps, "source": "power node"},
                      "thermal": {"throttled": hot}, "settle": {"settle_s": 0.3}, "idle_baseline": {"valid": True}})
     report = sweep.build_report(runs)
-    assert [r["throttled"] for r in report["rows"]] == [False, True]
+    assert [r.throttled for r in report["rows"]] == [False, True]
     pngs = sweep.write_report(str(tmp_path), report)
     assert len(pngs) == 6 and all(os.path.getsize(p) > 10000 for p in pngs)
     assert "throttled" in open(os.path.join(str(tmp_path), "sweep.csv")).readline()

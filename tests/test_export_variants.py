@@ -221,3 +221,28 @@ def test_ensure_onnx_exports_once(monkeypatch, tmp_path, shared, capsys):
     (tmp_path / "export").mkdir()
     shutil.copy(path, str(tmp_path / "export"))
     assert pipeline.ensure_onnx(entry, size=(128, 64)) == str(tmp_path / "export" / "espnet-c-q3-128x64.onnx")
+
+
+def test_ensure_onnx_never_reuses_an_export_of_another_checkpoint(monkeypatch, tmp_path, shared, capsys):
+    """./export holds the user's fine-tuned export under the zoo file name: a bare --model must not run it."""
+    import torch
+
+    from espnet_edge.host.export import pipeline
+    from espnet_edge.runtime.tensorrt.onnxmeta import model_info
+    from espnet_edge.weights import find_weights
+
+    monkeypatch.setenv("ESPNET_EDGE_CACHE", str(tmp_path / "cache"))
+    monkeypatch.chdir(tmp_path)
+    entry = zoo.get_model("espnet-c-q3")
+    state = torch.load(find_weights(entry), map_location="cpu")
+    key = next(k for k, v in state.items() if v.dtype == torch.float32 and v.dim() == 4)
+    state[key] = state[key] * 1.5
+    tuned = str(tmp_path / "tuned.pth")
+    torch.save(state, tuned)
+    mine = pipeline.export_model(entry, weights=tuned, size=(128, 64), verify_limit=1)["onnx"]
+    assert mine == str(tmp_path / "export" / "espnet-c-q3-128x64.onnx")
+    capsys.readouterr()
+    path = pipeline.ensure_onnx(entry, size=(128, 64))
+    assert path == str(tmp_path / "cache" / "export" / "espnet-c-q3-128x64.onnx")
+    assert "not reusing " + mine in capsys.readouterr().err
+    assert model_info(path).checkpoint_sha256 == entry.sha256 != model_info(mine).checkpoint_sha256

@@ -96,7 +96,7 @@ def test_in_graph_preprocessing_agrees_with_the_exact_cpu_path_on_every_image(na
         diff = np.abs(graph_x - cpu_x)
         # ESPNet: the same bilinear arithmetic up to float32 rounding of coordinates and sums;
         # ESPNetv2: Pillow's integer pixels reproduced exactly, then the normalisation's rounding
-        assert diff.max() < (1e-4 if entry.preprocess["resize"] == "cv2_bilinear" else 1e-5), path
+        assert diff.max() < (1e-4 if entry.preprocess.resize == "cv2_bilinear" else 1e-5), path
         masks = [np.argmax(net.run(None, {"input": x})[0], axis=1) for x in (graph_x, cpu_x)]
         rows.append((path, float(np.mean(masks[0] == masks[1]))))
     assert len(rows) == len(_all_frames()) >= 10

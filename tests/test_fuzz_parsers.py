@@ -72,7 +72,7 @@ def test_mutated_tegrastats_lines_parse_without_parser_errors(data):
     line = _mutate(data, data.draw(st.sampled_from(LINES)))
     record = parse_line(line)
     # parse_line keeps a profiling run alive by catching its own bugs; a fuzzed line must not hit one
-    assert not [u for u in record["unknown"] if u.startswith("<parse error")], (line, record["unknown"])
+    assert not [u for u in record.unknown if u.startswith("<parse error")], (line, record.unknown)
     json.dumps(record)
     cmd_tegrastats.table_row(record)   # what `espnet-edge tegrastats` prints for it
 

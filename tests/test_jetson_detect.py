@@ -54,7 +54,7 @@ def test_detect_simulated_boards(root, board, release, devfreq, node, table_hz):
     make_board_tree(root, board=board, release=release, table_hz=table_hz)
     info = detect.detect()
     assert info.is_jetson
-    assert info.board["key"] == board
+    assert info.board.key == board
     assert info.l4t == release
     assert [g.node_name for g in info.gpus] == [node]   # the host1x devfreq entry is not taken for the GPU
     assert info.to_dict()["gpu_devfreq"] == [devfreq]
@@ -95,13 +95,13 @@ def test_generic_gpu_devfreq_without_nvidia_tree_is_not_a_jetson(root):
     ("Jetson-AGX", "agx-xavier"), ("NVIDIA Jetson AGX Thor Developer Kit", "thor"),
 ])
 def test_identify_board_from_model_strings(model, key):
-    assert detect.identify_board({"model": model, "compatible": []})["key"] == key
+    assert detect.identify_board({"model": model, "compatible": []}).key == key
 
 
 def test_identify_board_by_module_number_beats_carrier():
     # p3509-0000 is a carrier shared by TX2 NX and Xavier NX: the module number decides
     ident = {"model": None, "compatible": ["nvidia,p3509-0000+p3668-0001", "nvidia,tegra194"]}
-    assert detect.identify_board(ident)["key"] == "xavier-nx"
+    assert detect.identify_board(ident).key == "xavier-nx"
 
 
 def test_nvpmodel_conf_and_status(root):

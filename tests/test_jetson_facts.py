@@ -25,15 +25,16 @@ def test_every_fact_carries_a_source_or_an_unsourced_mark():
     found = boards.all_facts()
     assert len(found) > 80
     for where, entry in found:
-        assert isinstance(entry["source"], str) and len(entry["source"]) > 10, where
-        if entry["value"] is None:   # nothing collected: must say so
-            assert boards.UNSOURCED in entry["source"], where
+        assert isinstance(entry, boards.Fact), where
+        assert isinstance(entry.source, str) and len(entry.source) > 10, where
+        if entry.value is None:   # nothing collected: must say so
+            assert boards.UNSOURCED in entry.source, where
 
 
 def test_unsourced_facts_are_said_to_be():
-    assert boards.is_unsourced(boards.by_key("thor")["generations"]["jp7"]["table"])
-    assert boards.by_key("agx-orin")["generations"]["jp5.1"]["table"]["source"].startswith("weak:")
-    assert not boards.is_unsourced(boards.by_key("tx2")["generations"]["r32"]["table"])
+    assert boards.is_unsourced(boards.by_key("thor").generations["jp7"].table)
+    assert boards.by_key("agx-orin").generations["jp5.1"].table.source.startswith("weak:")
+    assert not boards.is_unsourced(boards.by_key("tx2").generations["r32"].table)
 
 
 @pytest.mark.parametrize("release, jetpack", [("36.4.7", "6.2.1"), ("35.6.1", "5.1.5"), ("38.2.0", "7.0"),
@@ -141,7 +142,7 @@ def test_docs_table_lists_every_fact_with_its_source():
     for where, entry in boards.all_facts():
         row = next((r for r in rows if r.startswith("| {} |".format(where))), None)
         assert row is not None, "docs/jetson.md has no row for {}".format(where)
-        assert entry["source"].replace("|", "/")[:60] in row, where
+        assert entry.source.replace("|", "/")[:60] in row, where
 
 
 def test_unknown_board_gets_the_closest_facts_and_says_they_are_guessed(root):
@@ -152,7 +153,7 @@ def test_unknown_board_gets_the_closest_facts_and_says_they_are_guessed(root):
         handle.write("vendor,carrier\0nvidia,tegra186\0")
     report = detect.detect().to_dict()
     assert (report["board_match"], report["board_guessed"]) == ("soc", True)
-    assert boards.by_key(report["board"])["soc"] == "tegra186"
+    assert boards.by_key(report["board"]).soc == "tegra186"
     assert report["facts_guessed"] is True and report["facts_generation"] == "r32"
 
 

@@ -71,10 +71,55 @@ def test_ncu_csv_launches_units_and_na():
     assert gemm.name == "ampere_h16816gemm_256x128_ldg8_stages_32x3_tn" and gemm.time_ns == 152192.0
 
 
+NAIVE = "ncu_details_transpose_naive_rtx3070.txt"  # naive transpose: stores strided
+SMEM = "ncu_details_transpose_smem_rtx3070.txt"  # shared-memory tile: coalesced, bank conflicts
+PADDED = "ncu_details_transpose_smem_padded_rtx3070.txt"  # tile padded by a column: no conflicts
+
+
+def test_ncu_details_page_three_of_the_four_efficiencies():
+    # values read off the recorded files (ncu text details page, RTX 3070 Laptop, see SOURCES.md)
+    (naive,) = kernels.parse_ncu(read(NAIVE))
+    assert naive.name == "naive_cuda_transpose(int, const double *, double *)" and naive.invocations == 1
+    assert naive.metrics == {"gld_efficiency": 100.0, "gst_efficiency": 25.0} and naive.time_ns is None
+    (smem,) = kernels.parse_ncu(read(SMEM))
+    assert smem.name == "smem_cuda_transpose(int, const double *, double *)"
+    assert smem.metrics == {"gld_efficiency": 100.0, "gst_efficiency": 100.0, "shared_efficiency": 11.76}
+    (padded,) = kernels.parse_ncu(read(PADDED))
+    assert padded.metrics["shared_efficiency"] == 100.0
+    # both kernels as one workload: no durations recorded, so each kernel weighs by its one launch
+    result = kernels.aggregate([naive, smem])
+    assert result["weights"] == "invocations" and result["total_time_ns"] is None
+    assert result["network"] == {"gld_efficiency": 100.0, "gst_efficiency": pytest.approx((25.0 + 100.0) / 2),
+                                 "shared_efficiency": 11.76, "warp_execution_efficiency": None}
+
+
+def test_ncu_details_page_launches_of_one_kernel_are_averaged():
+    # the two unchanged recordings of smem_cuda_transpose one after the other: two launches of one kernel
+    (record,) = kernels.parse_ncu(read(SMEM) + read(PADDED))
+    assert record.invocations == 2
+    assert record.metrics["shared_efficiency"] == pytest.approx((11.76 + 100.0) / 2)
+    assert record.metrics["gst_efficiency"] == 100.0
+
+
+def test_ncu_details_page_warp_execution_efficiency():
+    # newer ncu layout ("(grid)x(block), ..., CC 12.0" headers); ratios read off the file: 32.00 and 15.47
+    records = by_name(kernels.parse_ncu(read("ncu_details_divergence_cc120.txt")))
+    assert sorted(records) == ["full_divergence(const float *, float *, int)",
+                               "no_divergence(const float *, float *, int)"]
+    assert records["no_divergence(const float *, float *, int)"].metrics == {"warp_execution_efficiency": 100.0}
+    full = records["full_divergence(const float *, float *, int)"]
+    assert full.metrics["warp_execution_efficiency"] == pytest.approx(15.47 / 32 * 100)
+    result = kernels.aggregate(list(records.values()))
+    assert result["network"]["warp_execution_efficiency"] == pytest.approx((100.0 + 15.47 / 32 * 100) / 2)
+    assert result["network"]["gld_efficiency"] is None
+
+
 def test_ncu_metric_mapping_to_the_papers_percentages():
     names = dict((ours, ncu) for ours, (ncu, _f) in kernels.NCU_METRICS.items())
     assert names["gld_efficiency"] == "smsp__sass_average_data_bytes_per_sector_mem_global_op_ld.pct"
     assert names["gst_efficiency"] == "smsp__sass_average_data_bytes_per_sector_mem_global_op_st.pct"
+    assert names["shared_efficiency"] == "smsp__sass_average_data_bytes_per_wavefront_mem_shared.pct"
+    assert all(factor == 1.0 for ncu, factor in kernels.NCU_METRICS.values() if ncu.endswith(".pct"))
     # warp execution efficiency: active threads per warp instruction (0..32) as a percentage
     ncu, factor = kernels.NCU_METRICS["warp_execution_efficiency"]
     assert ncu == "smsp__thread_inst_executed_per_inst_executed.ratio" and 32 * factor == pytest.approx(100.0)
@@ -85,7 +130,7 @@ def test_ncu_counter_permission_is_one_line_with_the_fix():
         kernels.parse_ncu("==ERROR== ERR_NVGPUCTRPERM - The user does not have permission to access NVIDIA GPU "
                           "Performance Counters on the target device 0.\n")
     assert "\n" not in str(err.value) and "sudo" in str(err.value) and "RestrictProfilingToAdminUsers" in str(err.value)
-    with pytest.raises(UserError, match="no CSV table"):
+    with pytest.raises(UserError, match="no CSV table or details page"):
         kernels.parse_ncu("==PROF== Disconnected from process 1\n")
 
 

@@ -1,7 +1,6 @@
 """Where files go: outputs in the current directory, downloads and on-demand exports in the user's
 cache (XDG), never in the package or its checkout."""
 
-import copy
 import os
 
 from conftest import ROOT, WEIGHTS
@@ -37,8 +36,8 @@ def test_a_download_lands_in_the_user_cache_with_a_note(monkeypatch, tmp_path, c
     monkeypatch.delenv(paths.CACHE_ENV, raising=False)
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
     monkeypatch.setenv(weights.WEIGHTS_ENV, str(tmp_path / "empty"))
-    entry = copy.copy(zoo.get_model("espnet-c-q3"))
-    entry.url = "file://" + os.path.join(WEIGHTS, entry.weights_file)  # no network here
+    entry = zoo.get_model("espnet-c-q3")
+    entry = entry._replace(url="file://" + os.path.join(WEIGHTS, entry.weights_file))  # no network here
     path = weights.find_weights(entry)
     assert path == str(tmp_path / "xdg" / "espnet-edge" / "models" / entry.weights_file)
     assert sha256_of(path) == entry.sha256

@@ -223,11 +223,11 @@ def test_tegrastats_sampler_timestamps_and_stops(monkeypatch):
     assert sampler.proc.returncode is not None  # the child is gone
     samples = sampler.snapshot()
     assert len(samples) >= 5
-    times = [s["t"] for s in samples]
+    times = [s.t for s in samples]
     assert times == sorted(times) and started <= times[0] and times[-1] <= time.time()
     lines = open(TX2_LOG).read().splitlines()
     assert [line for _t, line in sampler.raw_lines] == (lines * 10)[:len(sampler.raw_lines)]
-    assert samples[0]["rails_mw"]["VDD_IN"] == {"current": 1840, "average": 1840}
+    assert samples[0].rails_mw["VDD_IN"] == {"current": 1840, "average": 1840}
 
 
 def test_host_sampler_reads_rapl_through_the_prefix(tmp_path, monkeypatch):
@@ -245,8 +245,8 @@ def test_host_sampler_reads_rapl_through_the_prefix(tmp_path, monkeypatch):
         for step in range(1, 8):
             time.sleep(0.06)
             counter.write_text("{}\n".format(1000000 + step * 300000))  # +0.3 J every ~60 ms
-    powers = [s["rails_mw"]["RAPL_package-0"]["current"] for s in sampler.snapshot()
-              if "RAPL_package-0" in s["rails_mw"]]
+    powers = [s.rails_mw["RAPL_package-0"]["current"] for s in sampler.snapshot()
+              if "RAPL_package-0" in s.rails_mw]
     assert powers and min(powers) >= 0 and max(powers) > 1000  # ~5 W while the counter moved
     assert not any("RAPL" in m for m in sampler.missing)
 
@@ -257,4 +257,4 @@ def test_jtop_sampler_when_installed():
 
     with JtopSampler(interval_ms=200) as sampler:
         time.sleep(0.5)
-    assert sampler.snapshot()[0]["cpu"]
+    assert sampler.snapshot()[0].cpu

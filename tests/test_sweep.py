@@ -97,6 +97,12 @@ def test_sweep_sensitivity_is_the_papers_definition(swept):
         assert model["sensitivity"]["overall"]["pct"] == pytest.approx(-((t2 - t0) / t0) / ((f2 - f0) / f0) * 100)
     assert summary["figures"] == ["fps_vs_freq.png", "sensitivity.png", "power_vs_freq.png",
                                   "energy_vs_freq.png", "utilisation_vs_freq.png", "sweep.png"]
+    # rows are SummaryRow records in memory, JSON objects (every field, in order) in the file; the CSV
+    # holds the same values
+    from espnet_edge.profiler.summary import SummaryRow
+
+    assert [list(row) for row in summary["rows"]] == [list(SummaryRow._fields)] * len(rows)
+    assert [(r["run"], r["fps"]) for r in summary["rows"]] == [(r["run"], float(r["fps"])) for r in rows]
 
 
 def test_sweep_pngs_are_real_images(swept):

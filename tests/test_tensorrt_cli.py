@@ -66,6 +66,13 @@ def test_build_bad_shapes_and_workspace(tiny_onnx):
     assert "--workspace" in _one_line_error(run_cli("build", tiny_onnx, "--workspace", "0"))
 
 
+def test_build_counts_checked_by_the_parser(tiny_onnx):
+    # caught before any TensorRT import: a negative DLA core or image count is a one-line error naming the flag
+    for flag, value in (("--dla", "-1"), ("--calib-images", "0"), ("--calib-images", "many"), ("--workspace", "-5")):
+        line = _one_line_error(run_cli("build", tiny_onnx, flag, value))
+        assert flag in line, (flag, value, line)
+
+
 def test_build_onnx_without_metadata(tmp_path):
     import onnx
 

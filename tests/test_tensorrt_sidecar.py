@@ -57,7 +57,7 @@ def test_sidecar_roundtrip_and_model_info(tmp_path):
     assert read["jetson"] == {"l4t": "32.7.1", "jetpack": "4.6.1"}
     assert read["shapes"] == {"input": [[1, 3, 512, 1024]] * 3}
     info = ModelInfo.from_dict(read["model_info"])
-    assert info.name == "espnet-q8" and info.num_classes == 20 and info.preprocess["divide"] == 255.0
+    assert info.name == "espnet-q8" and info.num_classes == 20 and info.preprocess.divide == 255.0
     assert not [f for f in os.listdir(str(tmp_path)) if f.endswith(".tmp")]
 
 

@@ -1,6 +1,5 @@
 """Checkpoint lookup: --weights, $ESPNET_EDGE_WEIGHTS (recursive), models/ cache, checked download."""
 
-import copy
 import os
 import shutil
 
@@ -13,9 +12,7 @@ from espnet_edge.utils.digest import sha256_of
 
 
 def with_url(entry, url):
-    clone = copy.copy(entry)
-    clone.url = url
-    return clone
+    return entry._replace(url=url)
 
 
 @pytest.fixture

@@ -37,9 +37,51 @@ def test_entry_is_complete(name):
     width, height = entry.input_size
     if entry.family == "espnetv2":
         assert name.endswith(str(width))
-        assert entry.preprocess["channel_order"] == "RGB"
+        assert entry.preprocess.channel_order == "RGB"
     else:
-        assert entry.preprocess["channel_order"] == "BGR" and entry.preprocess["divide"] == 255.0
+        assert entry.preprocess.channel_order == "BGR" and entry.preprocess.divide == 255.0
+
+
+# the preprocessing JSON exports have always carried in their ONNX metadata (espnet_edge.preprocess)
+ESPNET_SPEC_JSON = ('{"channel_order": "BGR", "resize_first": false, "resize": "cv2_bilinear", "scale": 1.0, '
+                    '"mean": [72.3923111, 82.90893555, 73.15840149], '
+                    '"std": [45.3192215, 46.15289307, 44.91483307], "divide": 255.0}')
+
+
+def test_entries_are_typed_records_with_every_fact_given():
+    for name in zoo.list_models():
+        entry = zoo.get_model(name)
+        assert isinstance(entry, tuple) and isinstance(entry.preprocess, zoo.PreprocessSpec)
+        assert entry.params > 0 and entry.gflops > 0, name
+        with pytest.raises(AttributeError):
+            entry.gflops = 1.0
+
+
+def test_preprocess_spec_keeps_the_metadata_format_and_reads_back_as_the_record():
+    from espnet_edge.runtime.model_info import ModelInfo
+
+    info = ModelInfo.from_zoo(zoo.get_model("espnet-q8"))
+    metadata = info.to_metadata()
+    assert metadata["espnet_edge.preprocess"] == ESPNET_SPEC_JSON
+    again = ModelInfo.from_metadata(metadata)
+    assert isinstance(again.preprocess, zoo.PreprocessSpec)
+    assert again.preprocess == zoo.ESPNET_CITYSCAPES_PREPROCESS
+    for name in zoo.list_models():
+        spec = zoo.get_model(name).preprocess
+        assert zoo.PreprocessSpec.from_dict(json.loads(json.dumps(spec.to_dict()))) == spec
+
+
+def test_preprocess_spec_from_older_or_foreign_metadata():
+    legacy = {"channel_order": "RGB", "resize": "pil_bilinear", "mean": [0, 0, 0], "std": [1, 1, 1]}
+    spec = zoo.PreprocessSpec.from_dict(legacy)
+    assert (spec.resize_first, spec.scale, spec.divide) == (True, 1.0, 1.0)
+    with pytest.raises(UserError, match="missing mean"):
+        zoo.PreprocessSpec.from_dict(dict((k, v) for k, v in legacy.items() if k != "mean"), "x.onnx")
+    with pytest.raises(UserError, match="^x.onnx .*unknown gamma"):
+        zoo.PreprocessSpec.from_dict(dict(legacy, gamma=2.2), "x.onnx")
+    for bad in ("BGR", dict(legacy, mean=[1, 2]), dict(legacy, divide="x")):
+        with pytest.raises(UserError, match="^x.onnx has a preprocessing spec"):
+            zoo.PreprocessSpec.from_dict(bad, "x.onnx")
 
 
 def test_network_sizes():

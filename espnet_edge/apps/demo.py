@@ -8,7 +8,7 @@ import os
 import sys
 import time
 
-from espnet_edge import visualize
+from espnet_edge import defaults, visualize
 from espnet_edge.errors import UserError
 from espnet_edge.utils.signals import StopFlag, ignore_interrupts
 
@@ -92,7 +92,7 @@ def decorate(image, mask, info, lines):
     return image
 
 
-def render(segmenter, frame, mask, lines, alpha=0.5):
+def render(segmenter, frame, mask, lines, alpha=defaults.OVERLAY_ALPHA):
     """Frame + class map (frame size) -> overlay with legend and HUD."""
     image = visualize.overlay(frame, mask, segmenter.info.palette, alpha)
     return decorate(image, mask, segmenter.info, lines)
@@ -153,7 +153,7 @@ class DemoResult(object):
         return text
 
 
-def run_demo(segmenter, source, save=None, display=True, alpha=0.5, max_frames=None, record_stats=None,
+def run_demo(segmenter, source, save=None, display=True, alpha=defaults.OVERLAY_ALPHA, max_frames=None, record_stats=None,
              label=None, gpu_freq=None, on_frame=None, outputs=None):
     """Run until end of input, ``max_frames``, `q`, Ctrl-C/SIGTERM or a lost camera -> DemoResult.
 

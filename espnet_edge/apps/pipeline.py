@@ -18,6 +18,7 @@ import time
 import numpy as np
 
 from espnet_edge import visualize
+from espnet_edge.runtime.benchmark import latency_stats
 
 STAGES = ("decode", "preprocess", "h2d", "compute", "d2h", "postprocess", "render")
 RUNNER_STAGES = ("h2d", "compute", "d2h")
@@ -80,14 +81,12 @@ def render_frame(segmenter, frame, mask, overlay, alpha=0.5, hud=None):
 
 
 def stage_stats(records):
-    """Per-frame timing dicts -> {stage: {mean, p50, p99} or None (not measured)} for STAGES and
-    glass_to_glass."""
+    """Per-frame timing dicts -> {stage: {mean, p50, p90, p99 (defaults.LATENCY_PERCENTILES), min, max,
+    count} or None (not measured)} for STAGES and glass_to_glass."""
     out = {}
     for stage in STAGES + ("glass_to_glass",):
         values = [r[stage] for r in records if r.get(stage) is not None]
-        out[stage] = None if not values else {
-            "mean": float(np.mean(values)), "p50": float(np.percentile(values, 50)),
-            "p99": float(np.percentile(values, 99)), "count": len(values)}
+        out[stage] = dict(latency_stats(values), count=len(values)) if values else None
     return out
 
 

@@ -147,8 +147,8 @@ def check_tegrastats(seconds=TEGRASTATS_SECONDS):
         return ("failed", "tegrastats ran {:.0f} s but printed no sample line".format(seconds), {}), []
     last = samples[-1]
     return ("ok", "", {"samples": len(samples), "executable": sampler.executable,
-                       "gpu_load_pct": last.get("gpu_load_pct"), "gpu_freq_mhz": last.get("gpu_freq_mhz"),
-                       "ram_used_mb": last.get("ram_used_mb"), "temps_c": last.get("temps_c")}), samples
+                       "gpu_load_pct": last.gpu_load_pct, "gpu_freq_mhz": last.gpu_freq_mhz,
+                       "ram_used_mb": last.ram_used_mb, "temps_c": last.temps_c}), samples
 
 
 def check_power(samples):
@@ -156,11 +156,11 @@ def check_power(samples):
 
     if samples is None:
         return _skip("no tegrastats samples")
-    names = sorted(set(name for sample in samples for name in (sample.get("rails_mw") or {})))
+    names = sorted(set(name for sample in samples for name in sample.rails_mw))
     if not names:
         return _skip("tegrastats reports no power rails on this board")
     total, how = total_power_rails(names)
-    last = samples[-1].get("rails_mw") or {}
+    last = samples[-1].rails_mw
     return "ok", "", {"rails": names, "total_from": total, "total_rule": how, "gpu_rail": gpu_power_rail(names),
                       "last_mw": last}
 

@@ -2,8 +2,11 @@
 
 import sys
 
+from espnet_edge import defaults
 from espnet_edge.cli import validate
-from espnet_edge.cli.common import add_source_args, segmenter_from_args, source_from_args
+from espnet_edge.cli.args import (add_clock_args, add_output_args, add_resize_frames_arg, add_source_args,
+                                  add_warmup_arg)
+from espnet_edge.cli.common import freqs_from_args, segmenter_from_args, source_from_args
 from espnet_edge.errors import UserError
 
 
@@ -13,25 +16,21 @@ def add_parser(subparsers):
         description="Time a network: compute only (one preprocessed batch through the backend) or "
         "--end-to-end (real frames through preprocessing, the runner, postprocessing and rendering, "
         "pipelined, with decode/preprocess/h2d/compute/d2h/postprocess/render timings).")
-    add_source_args(parser, size=True, batch=True, threads=True)
-    parser.add_argument("--warmup", type=validate.non_negative_int, default=10,
-                        help="untimed iterations first (default 10)")
-    parser.add_argument("--iters", type=validate.positive_int, help="timed iterations (default 100)")
-    parser.add_argument("--duration", type=validate.positive_float, metavar="S",
+    add_source_args(parser, batch=True)
+    timing = parser.add_argument_group("timing")
+    add_warmup_arg(timing)
+    timing.add_argument("--iters", type=validate.positive_int, metavar="N",
+                        help="timed iterations (default {})".format(defaults.BENCH_ITERS))
+    timing.add_argument("--duration", type=validate.positive_float, metavar="S",
                         help="time for S seconds instead of --iters")
-    parser.add_argument("--end-to-end", action="store_true", help="real frames through preprocess, runner, "
+    timing.add_argument("--end-to-end", action="store_true", help="real frames through preprocess, runner, "
                         "postprocess and render, pipelined, with per-stage timings and glass-to-glass latency")
-    parser.add_argument("--sequential", action="store_true", help="with --end-to-end: one frame at a time "
+    timing.add_argument("--sequential", action="store_true", help="with --end-to-end: one frame at a time "
                         "instead of capture / inference / render threads")
-    parser.add_argument("--resize-frames", action="store_true", help="frames of another size than an "
-                        "--input-size graph's: resize them on the CPU (slower, not exact) instead of an error")
-    parser.add_argument("--images", metavar="DIR", help="frames for --end-to-end (default: synthetic)")
-    parser.add_argument("--freq", metavar="MHZ[,MHZ...]", help="pin the GPU to each frequency in turn "
-                        "(Jetson only; clocks are restored afterwards)")
-    parser.add_argument("--settle-timeout", type=validate.non_negative_float, default=10.0, metavar="S",
-                        help="with --freq: wait at most S seconds for the clock to read back and board power to "
-                        "settle before each run (default 10)")
-    parser.add_argument("--json", metavar="FILE", help="write the results as JSON")
+    add_resize_frames_arg(timing)
+    timing.add_argument("--images", metavar="DIR", help="frames for --end-to-end (default: synthetic)")
+    add_clock_args(parser, freq="each")
+    add_output_args(parser, json="file")
     parser.set_defaults(func=run)
 
 
@@ -105,18 +104,13 @@ def run(args):
         if not args.end_to_end:
             raise UserError("--images is for --end-to-end; add --end-to-end")
         images = validate.image_folder(args.images, "--images")
-    freqs = None
-    if args.freq:
-        from espnet_edge.jetson.clocks import check_pinnable, parse_freq_list
-
-        freqs = parse_freq_list(args.freq)
-        check_pinnable(freqs, flag="--freq")
+    freqs = freqs_from_args(args)
     validate.output_file(args.json, "--json")
     segmenter = segmenter_from_args(args, source=source)
     segmenter.resize_frames = args.resize_frames
     results = []
     try:
-        if freqs is None:
+        if not freqs:
             results.append(_one_run(args, segmenter, images, "bench"))
             _print(results[-1])
         else:
@@ -136,6 +130,6 @@ def run(args):
     finally:
         segmenter.close()
     if args.json:
-        write_json(args.json, results[0] if freqs is None else {"runs": results}, flag="--json")
+        write_json(args.json, results[0] if not freqs else {"runs": results}, flag="--json")
         sys.stdout.write("wrote {}\n".format(args.json))
     return 0

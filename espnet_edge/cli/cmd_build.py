@@ -3,6 +3,8 @@
 import json
 
 from espnet_edge import defaults
+from espnet_edge.cli import validate
+from espnet_edge.cli.args import add_output_args
 from espnet_edge.errors import UserError
 
 
@@ -20,18 +22,18 @@ def add_parser(subparsers):
     parser.add_argument("--calib", metavar="DIR", help="folder of real images for INT8 calibration")
     parser.add_argument("--calib-cache", metavar="FILE", help="INT8 calibration cache from an earlier build "
                         "with the same TensorRT version")
-    parser.add_argument("--calib-images", type=int, default=defaults.CALIB_IMAGES, metavar="N",
+    parser.add_argument("--calib-images", type=validate.positive_int, default=defaults.CALIB_IMAGES, metavar="N",
                         help="use at most N calibration images (default %(default)s)")
     parser.add_argument("--allow-fallback", action="store_true", help="where the GPU lacks fast INT8/FP16 "
                         "(TX2: no INT8), build the next precision down instead of stopping")
-    parser.add_argument("--workspace", type=int, metavar="MB", help="builder workspace limit in MiB")
-    parser.add_argument("--dla", type=int, metavar="N", help="run on DLA core N (Xavier/Orin), GPU fallback on")
+    parser.add_argument("--workspace", type=validate.positive_int, metavar="MB", help="builder workspace limit in MiB")
+    parser.add_argument("--dla", type=validate.non_negative_int, metavar="N", help="run on DLA core N (Xavier/Orin), GPU fallback on")
     parser.add_argument("--timing-cache", metavar="FILE", help="TensorRT timing cache to read and update "
                         "(faster rebuilds)")
     parser.add_argument("--shapes", action="append", metavar="NAME:DIMS", help="input shape for dynamic "
                         "inputs: input:1x3x512x1024 or input:MIN/OPT/MAX (repeatable)")
-    parser.add_argument("--out", metavar="FILE", help="engine path (default: beside the ONNX, "
-                        "<model>-<precision>.engine)")
+    add_output_args(parser, out="engine path (default: beside the ONNX, <model>-<precision>.engine)",
+                    out_metavar="FILE")
     parser.add_argument("--force", action="store_true", help="rebuild even if a matching engine exists")
     parser.add_argument("--report", action="store_true", help="also write the engine inspector's layer table "
                         "(layer, type, precision, tactic, fused ops; with --dla the GPU fallbacks) as "
@@ -48,8 +50,6 @@ def run(args):
         raise UserError("name the ONNX file to build: espnet-edge build MODEL.onnx [--fp16|--int8 --calib DIR]")
     if args.fp16 and args.int8:
         args.fp16 = False  # INT8 builds allow FP16 too
-    if args.calib_images is not None and args.calib_images < 1:
-        raise UserError("--calib-images must be at least 1")
     from espnet_edge.runtime.tensorrt.builder import build_engine
 
     path = build_engine(args.onnx, fp16=args.fp16, int8=args.int8, calib=args.calib, calib_cache=args.calib_cache,

@@ -2,6 +2,7 @@
 
 import json
 
+from espnet_edge.cli.args import add_output_args, add_trt_check_args
 
 def add_parser(subparsers):
     parser = subparsers.add_parser(
@@ -9,11 +10,8 @@ def add_parser(subparsers):
         description="Check every node, the opset and the tensor types of an ONNX file against the "
         "ONNX operator support matrix of a TensorRT version. Exit 0 when it passes, 1 when not.")
     parser.add_argument("file", help="ONNX file")
-    parser.add_argument("--trt", default="8.2", help="TensorRT version: 8.2 (default; TX2/JetPack 4.6), "
-                        "8.4, 8.5, 8.6, 10.0 or 10 (latest 10.x)")
-    parser.add_argument("--support", metavar="FILE", help="onnx_trt_operator_support.json (default: "
-                        "$ESPNET_EDGE_TRT_SUPPORT, else the built-in table)")
-    parser.add_argument("--json", action="store_true", help="print the result as JSON")
+    add_trt_check_args(parser)
+    add_output_args(parser, json="print")
     parser.set_defaults(func=run)
 
 

@@ -3,6 +3,8 @@
 import json
 import sys
 
+from espnet_edge.cli import validate
+from espnet_edge.cli.args import add_output_args
 from espnet_edge.errors import UserError
 from espnet_edge.jetson import clock_state, clocks, detect, nvpmodel
 
@@ -15,9 +17,10 @@ def add_parser(subparsers):
         "restore: put back what `set` saved, and a GPU or memory (EMC) clock pin left by a run that was "
         "killed. Paths honour ESPNET_EDGE_SYSFS_ROOT.")
     parser.add_argument("action", choices=("show", "set", "restore"))
-    parser.add_argument("mhz", nargs="?", help="frequency in MHz for `set` (snapped to the nearest table step)")
+    parser.add_argument("mhz", nargs="?", type=validate.mhz, metavar="MHZ",
+                        help="frequency in MHz for `set` (snapped to the nearest table step)")
     parser.add_argument("--dry-run", action="store_true", help="print the sysfs writes without doing them")
-    parser.add_argument("--json", action="store_true", help="print JSON")
+    add_output_args(parser, json="print")
     parser.set_defaults(func=run)
 
 
@@ -121,11 +124,8 @@ def run(args):
     if args.action == "set":
         if args.mhz is None:
             raise UserError("`clocks set` needs a frequency in MHz, e.g. espnet-edge clocks set 828")
-        freqs = clocks.parse_freq_list(args.mhz)
-        if len(freqs) != 1:
-            raise UserError("`clocks set` takes one frequency, got {}".format(args.mhz))
         try:
-            pin = clocks.set_persistent(freqs[0], dry_run=args.dry_run, log=sys.stderr)
+            pin = clocks.set_persistent(args.mhz, dry_run=args.dry_run, log=sys.stderr)
         except UserError as exc:
             if str(exc) == clocks.NOT_JETSON:
                 raise UserError(clocks.NOT_JETSON.replace("--freq needs", "clocks set needs"))

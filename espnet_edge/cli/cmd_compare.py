@@ -1,6 +1,7 @@
 """espnet-edge compare: run artifacts of one network on the same images and compare with the first."""
 
 from espnet_edge.cli import validate
+from espnet_edge.cli.args import add_output_args, add_source_args
 from espnet_edge.errors import UserError
 
 
@@ -14,22 +15,22 @@ def add_parser(subparsers):
         "the first's masks. An ARTIFACT is a zoo model name, an .onnx file (fp32/fp16/int8 exports) "
         "or a TensorRT engine (.engine/.trt/.plan), run where --model/--onnx/--engine run in every "
         "command (a model on onnxruntime, exported on demand); prefix backend: to choose, e.g. "
-        "torch:espnet-q3 or tensorrt:model.onnx. Exits 1 when a tolerance is exceeded.")
-    parser.add_argument("artifacts", nargs="+", metavar="ARTIFACT")
+        "torch:espnet-q3 or tensorrt:model.onnx. Zoo models run at --size, else at the first file artifact's "
+        "size, else at their own. Exits 1 when a tolerance is exceeded.")
+    source = add_source_args(parser, model=False, files=False, backend=False)
+    source.add_argument("artifacts", nargs="+", metavar="ARTIFACT",
+                        help="zoo model name, .onnx file or engine, optionally prefixed backend:")
     parser.add_argument("--images", required=True, metavar="DIR", help="image folder (or one image)")
     parser.add_argument("--max-images", type=validate.positive_int, metavar="N", help="use only the first N images")
-    parser.add_argument("--size", metavar="WxH", type=validate.size_text,
-                        help="input size for zoo models (default: the first file artifact's, else native)")
-    parser.add_argument("--weights", metavar="FILE", help="checkpoint for zoo models")
-    parser.add_argument("--threads", type=validate.positive_int, help="CPU threads for torch/onnxruntime")
-    parser.add_argument("--min-agreement", type=validate.fraction, default=DEFAULT_MIN_AGREEMENT,
+    parser.add_argument("--min-agreement", type=validate.fraction, default=DEFAULT_MIN_AGREEMENT, metavar="FRACTION",
                         help="fail when a mask agrees with the first on fewer pixels (default {})".format(
                             DEFAULT_MIN_AGREEMENT))
     parser.add_argument("--max-logit-diff", type=validate.non_negative_float, metavar="ATOL",
                         help="fail when max |logit difference| exceeds ATOL (default {} when both are "
                         "fp32, else not checked)".format(DEFAULT_MAX_LOGIT_DIFF_FP32))
-    parser.add_argument("--min-miou", type=validate.fraction, help="fail when mIoU against the first is lower (0..1)")
-    parser.add_argument("--json", metavar="FILE", help="write the comparison as JSON")
+    parser.add_argument("--min-miou", type=validate.fraction, metavar="FRACTION",
+                        help="fail when mIoU against the first is lower (0..1)")
+    add_output_args(parser, json="file")
     parser.set_defaults(func=run)
 
 

@@ -3,7 +3,8 @@
 import logging
 
 from espnet_edge.cli import validate
-from espnet_edge.cli.common import add_source_args, segmenter_from_args
+from espnet_edge.cli.args import add_alpha_arg, add_output_args, add_resize_frames_arg, add_source_args
+from espnet_edge.cli.common import segmenter_from_args
 from espnet_edge.errors import UserError
 from espnet_edge.utils.parsing import parse_size
 
@@ -20,19 +21,19 @@ def add_parser(subparsers):
     parser.add_argument("--source", required=True,
                         help="csi://N, /dev/videoN or camera index N, rtsp://URL, a video file, "
                         "an image folder or an image")
-    parser.add_argument("--save", metavar="FILE|DIR",
-                        help="write the overlay: a video (.mp4/.avi/.mov/.mkv, mp4v) or a folder of PNG frames")
-    parser.add_argument("--no-display", "--headless", dest="no_display", action="store_true",
-                        help="no window (headless boards, SSH); --headless is the same")
-    parser.add_argument("--output", action="append", metavar="URL|FILE|display",
-                        help="also send the overlay to: http://HOST:PORT (MJPEG, open it in a browser), "
+    outputs = add_output_args(parser)
+    outputs.add_argument("--save", metavar="FILE|DIR",
+                         help="write the overlay: a video (.mp4/.avi/.mov/.mkv, mp4v) or a folder of PNG frames")
+    outputs.add_argument("--no-display", "--headless", dest="no_display", action="store_true",
+                         help="no window (headless boards, SSH); --headless is the same")
+    outputs.add_argument("--output", action="append", metavar="URL|FILE|display",
+                         help="also send the overlay to: http://HOST:PORT (MJPEG, open it in a browser), "
                         "rtp://HOST:PORT or rtsp://SERVER:PORT/PATH (H.264 through GStreamer), a video "
-                        "file or folder (as --save), or display; repeat for several")
-    parser.add_argument("--resize-frames", action="store_true", help="frames of another size than an "
-                        "--input-size graph's: resize them on the CPU (slower, not exact) instead of an error")
-    parser.add_argument("--alpha", type=validate.fraction, default=0.5, help="overlay opacity 0..1 (default 0.5)")
+                         "file or folder (as --save), or display; repeat for several")
+    add_resize_frames_arg(parser)
+    add_alpha_arg(outputs)
     parser.add_argument("--max-frames", type=validate.positive_int, metavar="N", help="stop after N frames")
-    parser.add_argument("--record-stats", metavar="FILE", help="per-frame latency/FPS as .json or .csv")
+    outputs.add_argument("--record-stats", metavar="FILE", help="per-frame latency/FPS as .json or .csv")
     camera = parser.add_argument_group("camera options (live sources)")
     camera.add_argument("--camera-size", metavar="WxH", type=validate.size_text, help="capture size (CSI "
                         "default: the graph's --input-size frame, else the network's input size, so the VIC "
@@ -82,7 +83,7 @@ def run(args):
 
     segmenter = None
     if parse_source(args.source).kind == CSI and not args.camera_size:
-        segmenter = segmenter_from_args(args)  # the capture size comes from the network
+        segmenter = segmenter_from_args(args, trained_for="run the demo")  # the capture size comes from the network
         options.width, options.height = camera_size_for(segmenter.info)
     try:
         source = open_source(args.source, options)
@@ -91,7 +92,7 @@ def run(args):
             segmenter.close()
         raise
     try:
-        segmenter = segmenter or segmenter_from_args(args)
+        segmenter = segmenter or segmenter_from_args(args, trained_for="run the demo")
         segmenter.resize_frames = args.resize_frames
     except BaseException:
         source.close()

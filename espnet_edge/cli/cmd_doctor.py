@@ -8,6 +8,7 @@ import platform
 import sys
 
 from espnet_edge import __version__
+from espnet_edge.cli.args import add_output_args
 from espnet_edge.errors import UserError
 from espnet_edge.profiler.samplers import find_tegrastats
 
@@ -18,13 +19,12 @@ def add_parser(subparsers):
     parser = subparsers.add_parser("doctor", help="check what this machine can do",
                                    description="Report Python, torch, ONNX Runtime, TensorRT, CUDA, the "
                                    "Jetson board and its tools, and what each missing piece disables.")
-    parser.add_argument("--json", action="store_true", help="print JSON")
     parser.add_argument("--selftest", action="store_true", help="for the first run on a board: build and run a "
                         "tiny TensorRT engine through every I/O path (with and without CUDA graph) against numpy, "
                         "read the GPU clock, dry-run a pin and restore, read 2 s of tegrastats and the power "
                         "rails; writes one JSON report (what it could not do is listed with the reason)")
-    parser.add_argument("--out", metavar="FILE", default="espnet-edge-selftest.json",
-                        help="--selftest report path (default espnet-edge-selftest.json)")
+    add_output_args(parser, out="--selftest report path (default %(default)s)", out_metavar="FILE",
+                    out_default="espnet-edge-selftest.json", json="print")
     parser.set_defaults(func=run)
 
 

@@ -1,7 +1,8 @@
 """espnet-edge eval: mIoU (and the Cityscapes category mIoU) of any backend on a labelled dataset."""
 
 from espnet_edge.cli import validate
-from espnet_edge.cli.common import add_source_args, segmenter_from_args
+from espnet_edge.cli.args import add_output_args, add_source_args
+from espnet_edge.cli.common import segmenter_from_args
 from espnet_edge.errors import UserError
 
 
@@ -19,7 +20,7 @@ def add_parser(subparsers):
                         help="dataset layout (default: detected from the folder)")
     parser.add_argument("--split", help="cityscapes/voc split (default val)")
     parser.add_argument("--limit", type=validate.positive_int, metavar="N", help="evaluate only the first N images")
-    parser.add_argument("--json", metavar="FILE", help="write the full result (confusion matrix, per image) as JSON")
+    add_output_args(parser, json="file")
     parser.set_defaults(func=run)
 
 
@@ -35,7 +36,7 @@ def run(args):
         raise UserError("--limit must be at least 1")
     validate.output_file(args.json, "--json")
     dataset = open_dataset(args.data, args.format, args.split)
-    segmenter = segmenter_from_args(args)
+    segmenter = segmenter_from_args(args, trained_for="evaluate")
     try:
         result = evaluate(segmenter, dataset, limit=args.limit)
         result["backend"] = segmenter.runner.backend

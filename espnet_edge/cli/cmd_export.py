@@ -4,6 +4,7 @@ import os
 
 from espnet_edge import defaults
 from espnet_edge.cli import validate
+from espnet_edge.cli.args import add_output_args, add_source_args, add_trt_check_args
 from espnet_edge.errors import MissingDependency, UserError
 from espnet_edge.utils.parsing import parse_size
 
@@ -14,10 +15,7 @@ def add_parser(subparsers):
         description="Export a zoo model to ONNX (opset <= 13, one input `input`, one output `logits`), "
         "check every node against TensorRT's ONNX operator matrix and compare ONNX Runtime with "
         "PyTorch; the report goes to <file>.report.json.")
-    parser.add_argument("--model", required=True, help="zoo model name (see `espnet-edge models`)")
-    parser.add_argument("--weights", metavar="FILE", help="checkpoint (default: zoo lookup)")
-    parser.add_argument("--size", metavar="WxH", type=validate.size_text, help="input size (default: the model's native size)")
-    parser.add_argument("--batch", type=validate.positive_int, default=1, help="batch size (default 1)")
+    add_source_args(parser, files=False, backend=False, threads=False, batch=True, model_required=True)
     parser.add_argument("--opset", type=validate.positive_int, default=defaults.ONNX_OPSET,
                         help="ONNX opset (default %(default)s; TensorRT 8.2 takes <= 13)")
     parser.add_argument("--fp16", action="store_true", help="also write <name>-fp16.onnx (and an engine "
@@ -47,14 +45,11 @@ def add_parser(subparsers):
     parser.add_argument("--fuse-overlay", action="store_true", help="with --input-size: the graph also "
                         "resizes the class map to the frame, colours and blends it: output [N, H + R, W, 3] "
                         "= BGR overlay, then R rows holding the network-size class map")
-    parser.add_argument("--overlay-alpha", type=validate.fraction, default=0.5, help="overlay opacity fixed in a "
-                        "--fuse-overlay graph (default 0.5)")
+    parser.add_argument("--overlay-alpha", type=validate.fraction, default=defaults.OVERLAY_ALPHA,
+                        help="overlay opacity fixed in a --fuse-overlay graph (default %(default)s)")
     parser.add_argument("--images", metavar="DIR", help="real images to verify on (default: a synthetic frame)")
-    parser.add_argument("--trt", default="8.2", help="TensorRT version to check against (8.2, 8.4, 8.5, "
-                        "8.6, 10.0, 10; default 8.2)")
-    parser.add_argument("--support", metavar="FILE", help="onnx_trt_operator_support.json (default: "
-                        "$ESPNET_EDGE_TRT_SUPPORT, else the built-in table)")
-    parser.add_argument("--out", metavar="DIR", help="output folder (default: export/)")
+    add_trt_check_args(parser)
+    add_output_args(parser, out="output folder (default: export/ in the current directory)")
     parser.set_defaults(func=run)
 
 

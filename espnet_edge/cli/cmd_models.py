@@ -3,6 +3,7 @@
 import json
 
 from espnet_edge import zoo
+from espnet_edge.cli.args import add_output_args
 from espnet_edge.utils.parsing import format_size
 from espnet_edge.weights import locate_weights
 
@@ -11,7 +12,7 @@ def add_parser(subparsers):
     parser = subparsers.add_parser("models", help="list the model zoo",
                                    description="List every zoo model with its dataset, classes, "
                                    "input size, parameters, GFLOPs and whether its weights are here.")
-    parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    add_output_args(parser, json="print")
     parser.set_defaults(func=run)
 
 
@@ -22,7 +23,7 @@ def rows():
         out.append({
             "name": name, "dataset": entry.dataset, "classes": entry.num_classes,
             "size": format_size(entry.input_size), "params": entry.params,
-            "gflops": getattr(entry, "gflops", None),
+            "gflops": entry.gflops,
             "weights": locate_weights(entry),
             "architecture_only": entry.architecture_only, "weights_from": entry.weights_from,
         })

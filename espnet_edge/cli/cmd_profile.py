@@ -4,9 +4,12 @@ import os
 import sys
 
 from espnet_edge.cli import validate
-from espnet_edge.cli.common import add_profiling_args, add_source_args, source_from_args
+from espnet_edge.cli.args import add_clock_args, add_output_args, add_profiling_args, add_source_args
+from espnet_edge.cli.common import freqs_from_args, source_from_args
 from espnet_edge.errors import UserError
 from espnet_edge.profiler.session import check_measuring_options, profile_one, source_label
+
+OUT_HELP = "parent folder of the run folders (default: profiles/ in the current directory)"
 
 
 def add_parser(subparsers):
@@ -16,12 +19,11 @@ def add_parser(subparsers):
         "RAPL on a PC); writes summary.json, samples.csv, the raw tegrastats log and settings.json to "
         "profiles/<run>/. Figures that cannot be measured here are listed as missing.")
     add_source_args(parser)
-    parser.add_argument("--freq", type=validate.positive_int, metavar="MHZ",
-                        help="pin the GPU clock to this table step for the run (restored afterwards)")
     add_profiling_args(parser)
-    parser.add_argument("--name", help="run folder name (default <model>-<timestamp>[-<freq>MHz]); "
-                        "an existing folder is an error")
-    parser.add_argument("--json", action="store_true", help="print summary.json instead of the text summary")
+    add_clock_args(parser, freq="one", emc=True)
+    outputs = add_output_args(parser, out=OUT_HELP, json="print")
+    outputs.add_argument("--name", help="run folder name (default <model>-<timestamp>[-<freq>MHz]); "
+                         "an existing folder is an error")
     parser.add_argument("--kernels", action="store_true",
                         help="instead: kernel efficiency (Fig. 7e) under nvprof (JetPack 4.x) or ncu (JetPack 5+, "
                         "desktop): kernels.json, kernels.csv, kernel_efficiency.png")
@@ -40,8 +42,6 @@ def run(args):
 
     if args.interval < 1:
         raise UserError("--interval must be at least 1 ms")
-    if args.freq is not None and args.freq <= 0:
-        raise UserError("--freq must be a positive GPU frequency in MHz")
     check_measuring_options(args)
     from espnet_edge.profiler.profile import check_run_name
 
@@ -49,10 +49,7 @@ def run(args):
     if args.name is not None:
         check_run_name(args.name)
     out_dir = validate.output_dir(os.path.abspath(args.out or default_out_dir()), "--out")
-    if args.freq:
-        from espnet_edge.jetson.clocks import check_pinnable
-
-        check_pinnable([args.freq], flag="--freq")
+    freqs_from_args(args)
     if args.kernels:
         return run_kernels(args, out_dir)
     with signals_as_interrupt():

@@ -3,6 +3,7 @@
 import os
 import shutil
 
+from espnet_edge.cli.args import add_output_args
 from espnet_edge.errors import UserError
 
 
@@ -16,7 +17,7 @@ def add_parser(subparsers):
     parser.add_argument("runs", nargs="*", metavar="RUNS", help="sweep folders, profile run folders or folders of them")
     parser.add_argument("--from-logs", action="append", default=[], metavar="DIR",
                         help="more recorded run folders (repeatable; same as RUNS)")
-    parser.add_argument("--out", required=True, metavar="DIR", help="new folder for the report (never overwritten)")
+    add_output_args(parser, out="new folder for the report (never overwritten)", out_required=True)
     parser.add_argument("--power-freqs", metavar="MHZ,MHZ",
                         help="the two GPU frequencies of panels f and g (default: runs near 824 and 1134 MHz, "
                         "the paper's, else the lowest and highest)")

@@ -3,8 +3,8 @@
 import os
 
 from espnet_edge.api import load
-from espnet_edge.cli import validate
-from espnet_edge.cli.common import add_source_args, source_from_args
+from espnet_edge.cli.args import add_alpha_arg, add_output_args, add_source_args
+from espnet_edge.cli.common import source_from_args
 from espnet_edge.errors import UserError
 from espnet_edge.images import list_images
 from espnet_edge.utils.atomic import ensure_writable_dir, write_bytes
@@ -18,13 +18,13 @@ def add_parser(subparsers):
         "own size (nearest-neighbour, as the authors' scripts) or at the network size.")
     add_source_args(parser)
     parser.add_argument("inputs", nargs="+", metavar="IMAGE_OR_DIR", help="images or folders of images")
-    parser.add_argument("--out", required=True, metavar="DIR", help="output folder")
-    parser.add_argument("--at-network-size", action="store_true",
-                        help="write masks at the network input size instead of the image size")
-    parser.add_argument("--color", action="store_true", help="also write <stem>_color.png (palette)")
-    parser.add_argument("--overlay", action="store_true", help="also write <stem>_overlay.png (with a legend of "
-                        "the classes present, as the demo draws)")
-    parser.add_argument("--alpha", type=validate.fraction, default=0.5, help="overlay opacity (default 0.5)")
+    outputs = add_output_args(parser, out="output folder", out_required=True)
+    outputs.add_argument("--at-network-size", action="store_true",
+                         help="write masks at the network input size instead of the image size")
+    outputs.add_argument("--color", action="store_true", help="also write <stem>_color.png (palette)")
+    outputs.add_argument("--overlay", action="store_true", help="also write <stem>_overlay.png (with a legend of "
+                         "the classes present, as the demo draws)")
+    add_alpha_arg(outputs)
     parser.set_defaults(func=run)
 
 

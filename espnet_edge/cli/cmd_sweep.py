@@ -7,7 +7,7 @@ import os
 import shutil
 
 from espnet_edge.cli import validate
-from espnet_edge.cli.common import add_profiling_args, backend_choices
+from espnet_edge.cli.args import add_clock_args, add_output_args, add_profiling_args, add_source_args
 from espnet_edge.profiler.session import check_measuring_options, profile_one, source_label
 from espnet_edge.errors import UserError
 
@@ -20,19 +20,13 @@ def add_parser(subparsers):
         description="One profiled run per GPU frequency (pinned with the clocks module and restored "
         "afterwards) for each network, then sweep.csv, summary.json and PNG figures after the ESPNet "
         "paper's Fig. 7. --from-logs rebuilds the figures from run folders recorded elsewhere.")
-    group = parser.add_argument_group("what to run (repeat to compare networks side by side)")
-    group.add_argument("--model", action="append", default=[], help="zoo model name")
-    group.add_argument("--onnx", action="append", default=[], metavar="FILE", help="ONNX file")
-    group.add_argument("--engine", action="append", default=[], metavar="FILE", help="TensorRT engine")
-    parser.add_argument("--weights", metavar="FILE", help="checkpoint for a single --model")
-    parser.add_argument("--backend", default="auto", choices=backend_choices())
-    parser.add_argument("--size", metavar="WxH", type=validate.size_text,
-                        help="network input size (default: the model's)")
-    parser.add_argument("--threads", type=validate.positive_int, help="CPU threads for the backend")
-    parser.add_argument("--freqs", metavar="MHZ,...", help="GPU frequencies, e.g. 114,420,828,1134,1300")
-    add_profiling_args(parser)
-    parser.add_argument("--from-logs", action="append", default=[], metavar="DIR",
+    source = add_source_args(parser, repeat=True)
+    source.add_argument("--from-logs", action="append", default=[], metavar="DIR",
                         help="rebuild the report from recorded run folders (repeatable); runs nothing")
+    add_profiling_args(parser)
+    add_clock_args(parser, freq="sweep", emc=True)
+    add_output_args(parser, out="new folder for the sweep, never overwritten (default: "
+                    "profiles/sweep-<time> in the current directory)")
     parser.set_defaults(func=run)
 
 
@@ -114,8 +108,7 @@ def run_from_logs(args):
 
 
 def run(args):
-    from espnet_edge.cli.common import segmenter_from_args
-    from espnet_edge.jetson.clocks import check_pinnable, parse_freq_list
+    from espnet_edge.cli.common import freqs_from_args, segmenter_from_args
     from espnet_edge.profiler.profile import new_run_dir, release_run_dir
     from espnet_edge.utils.atomic import publish_dir, staging_dir
     from espnet_edge.utils.signals import signals_as_interrupt
@@ -133,9 +126,8 @@ def run(args):
         if kind != "model":
             validate.input_file(value, "--" + kind, "ONNX file" if kind == "onnx" else "engine")
     validate.input_file(args.weights, "--weights", "checkpoint")
-    freqs = parse_freq_list(args.freqs)
-    steps = check_freqs(freqs, gpu_table_mhz())
-    check_pinnable(freqs, flag="--freqs")
+    steps = check_freqs(args.freqs, gpu_table_mhz())
+    freqs = freqs_from_args(args)
     check_measuring_options(args)
     for freq, step in sorted(steps.items()):
         if step is not None and abs(step - freq) > 0.01:

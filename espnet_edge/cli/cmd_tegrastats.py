@@ -3,6 +3,7 @@
 import json
 import sys
 
+from espnet_edge.cli.args import add_output_args
 from espnet_edge.errors import UserError
 
 
@@ -11,9 +12,10 @@ def add_parser(subparsers):
         "tegrastats", help="parse a tegrastats log into a table or JSON lines",
         description="Parse tegrastats output from any Jetson generation (TX1 to Orin/JetPack 7, root "
         "or not, with or without timestamps). Tokens the parser does not know are kept under 'unknown'. "
-        "Each line's board input power is total_mw, made as total_rails says (docs/profiler.md).")
+        "Each line's board input power is total_mw, made as total_rails says (docs/profiler.md). "
+        "--json prints one JSON object per line.")
     parser.add_argument("file", metavar="FILE", help="tegrastats log ('-' reads stdin)")
-    parser.add_argument("--json", action="store_true", help="one JSON object per line")
+    add_output_args(parser, json="print")
     parser.set_defaults(func=run)
 
 
@@ -35,18 +37,18 @@ def table_row(record):
     from espnet_edge.profiler.tegrastats import cpu_load_pct, hottest
 
     sensor, hottest_c = hottest(record)
-    freqs = [f for f in record["gpu_freq_mhz"] if f is not None]
+    freqs = [f for f in record.gpu_freq_mhz if f is not None]
     return (
-        record["time"] or "-",
-        _fmt(record["ram_used_mb"]) + "/" + _fmt(record["ram_total_mb"]),
+        record.time or "-",
+        _fmt(record.ram_used_mb) + "/" + _fmt(record.ram_total_mb),
         _fmt(cpu_load_pct(record), "{:.0f}%"),
-        "{}/{}".format(sum(1 for c in record["cpu"] or [] if c), len(record["cpu"] or [])),
-        _fmt(record["gpu_load_pct"], "{}%"),
+        "{}/{}".format(sum(1 for c in record.cpu or [] if c), len(record.cpu or [])),
+        _fmt(record.gpu_load_pct, "{}%"),
         ",".join(str(f) for f in freqs) or "-",
-        _fmt(record["emc_load_pct"], "{}%") + "@" + _fmt(record["emc_freq_mhz"]),
-        _fmt(record["total_mw"]),
+        _fmt(record.emc_load_pct, "{}%") + "@" + _fmt(record.emc_freq_mhz),
+        _fmt(record.total_mw),
         "-" if sensor is None else "{:.1f} {}".format(hottest_c, sensor),
-        str(len(record["unknown"])),
+        str(len(record.unknown)),
     )
 
 
@@ -62,7 +64,7 @@ def run(args):
             args.file, len(lines)))
     if args.json:
         for record in records:
-            print(json.dumps(record, sort_keys=False, allow_nan=False))
+            print(json.dumps(record.to_dict(), sort_keys=False, allow_nan=False))
         return 0
     header = ("time", "RAM MB", "CPU", "cores", "GPU", "GPU MHz", "EMC", "input mW", "hottest C", "unknown")
     rows = [header] + [table_row(r) for r in records]

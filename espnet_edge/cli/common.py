@@ -1,34 +1,8 @@
-"""Options shared by the subcommands that run a network, and how they become a Segmenter."""
+"""Readers of the argument groups (cli/args.py): "what to run" becomes a Source, a Runner, a Segmenter;
+the GPU clock options become the frequencies to pin, checked before any work."""
 
 from espnet_edge.cli import validate
 from espnet_edge.utils.parsing import parse_size
-
-
-def backend_choices():
-    from espnet_edge.backends import choices
-
-    return choices()
-
-
-def add_source_args(parser, size=True, batch=False, threads=True):
-    """--model/--onnx/--engine, --weights, --backend (and --size/--batch/--threads)."""
-    group = parser.add_argument_group(
-        "what to run", "--model NAME, --onnx FILE or --engine FILE; --model with a file takes the classes "
-        "and preprocessing from the zoo, for files without espnet-edge metadata")
-    group.add_argument("--model", help="zoo model name (see `espnet-edge models`)")
-    group.add_argument("--onnx", metavar="FILE", help="ONNX file exported by espnet-edge")
-    group.add_argument("--engine", metavar="FILE", help="TensorRT engine built by espnet-edge")
-    parser.add_argument("--weights", metavar="FILE", help="checkpoint for --model (default: zoo lookup)")
-    parser.add_argument("--backend", default="auto", choices=backend_choices(),
-                        help="auto: tensorrt for --engine, else onnxruntime (a --model is exported to "
-                        "ONNX on demand); torch runs --model in PyTorch")
-    if size:
-        parser.add_argument("--size", metavar="WxH", type=validate.size_text,
-                            help="network input size (default: the model's)")
-    if batch:
-        parser.add_argument("--batch", type=validate.positive_int, default=1, help="batch size (default 1)")
-    if threads:
-        parser.add_argument("--threads", type=validate.positive_int, help="CPU threads for the backend")
 
 
 def require_trained_model(args, action):
@@ -51,6 +25,20 @@ def source_from_args(args):
                    weights=args.weights, size=size, batch=getattr(args, "batch", 1))
 
 
+def freqs_from_args(args):
+    """--freq (one MHz or a list) or sweep's --freqs -> [MHz, ...] ([] when none), each checked pinnable
+    here (a Jetson, in the table, under the power-mode cap, writable) by a dry run before any work."""
+    flag, value = ("--freqs", getattr(args, "freqs", None)) if getattr(args, "freqs", None) else \
+        ("--freq", getattr(args, "freq", None))
+    if not value:
+        return []
+    freqs = list(value) if isinstance(value, (list, tuple)) else [value]
+    from espnet_edge.jetson.clocks import check_pinnable
+
+    check_pinnable(freqs, flag=flag)
+    return freqs
+
+
 def runner_from_args(args, source=None, **options):
     """A loaded Runner for ``source`` (already resolved by source_from_args), else for the args."""
     from espnet_edge.backends import open_source
@@ -58,32 +46,17 @@ def runner_from_args(args, source=None, **options):
     return open_source(source or source_from_args(args), threads=getattr(args, "threads", None), **options)
 
 
-def segmenter_from_args(args, source=None, **options):
+def segmenter_from_args(args, source=None, trained_for=None, **options):
+    """A Segmenter over the runner the options name; ``trained_for`` (an action, e.g. "evaluate"):
+    refuse a file exported without trained weights."""
     from espnet_edge.runtime.segmenter import Segmenter
 
-    return Segmenter(runner_from_args(args, source=source, **options))
-
-
-def add_profiling_args(parser):
-    """The measuring options shared by profile and sweep (what profiler.session reads)."""
-    from espnet_edge.profiler.samplers import SOURCES
-
-    parser.add_argument("--idle", type=validate.non_negative_float, default=3.0, metavar="S",
-                        help="idle baseline before the run, seconds (default 3)")
-    parser.add_argument("--duration", type=validate.positive_float, default=10.0, metavar="S",
-                        help="measured phase, seconds (default 10)")
-    parser.add_argument("--warmup", type=validate.non_negative_int, default=10, metavar="N", help="warm-up inferences (default 10)")
-    parser.add_argument("--interval", type=validate.positive_int, default=100, metavar="MS",
-                        help="sampling interval in ms (default 100)")
-    parser.add_argument("--source", default="auto", choices=SOURCES,
-                        help="where samples come from: auto = tegrastats if present, else host "
-                        "(psutil + NVML + RAPL)")
-    parser.add_argument("--out", metavar="DIR", help="parent folder of the run folders (default: profiles/)")
-    parser.add_argument("--power-interval", type=int, default=10, metavar="MS",
-                        help="read the board's INA3221/INA238 input-power node every MS ms for the energy "
-                        "integral (default 10; 0 = tegrastats only)")
-    parser.add_argument("--settle-timeout", type=validate.non_negative_float, default=10.0, metavar="S",
-                        help="wait at most S seconds for the GPU clock and board power to settle (default 10)")
-    parser.add_argument("--emc", type=int, metavar="MHZ",
-                        help="pin the memory (EMC) clock for the run where the board allows it (restored "
-                        "afterwards)")
+    segmenter = Segmenter(runner_from_args(args, source=source, **options))
+    if trained_for:
+        try:
+            segmenter.info.require_trained(trained_for, getattr(args, "onnx", None) or getattr(args, "engine", None)
+                                           or args.model)
+        except BaseException:
+            segmenter.close()
+            raise
+    return segmenter

@@ -69,6 +69,26 @@ def size_text(text):
     return text
 
 
+def mhz_list(text):
+    """--freq/--freqs MHZ[,MHZ...] -> [MHz, ...] (whole, positive, each once; jetson.clocks.parse_freq_list)."""
+    from espnet_edge.jetson.clocks import parse_freq_list
+
+    try:
+        return parse_freq_list(text)
+    except UserError as exc:
+        raise argparse.ArgumentTypeError(str(exc))
+
+
+def mhz(text):
+    """One frequency in MHz (--freq of profile, --emc, `clocks set`), checked as mhz_list checks each."""
+    if "," in str(text):
+        raise argparse.ArgumentTypeError("give one frequency in MHz, e.g. 828, got {!r}".format(text))
+    try:
+        return mhz_list(text)[0]
+    except argparse.ArgumentTypeError:
+        raise argparse.ArgumentTypeError("{!r} is not a whole number of MHz above 0, e.g. 828".format(text))
+
+
 def output_file(path, flag):
     """``path`` (given as ``flag``) can be written as a file: not a folder, parent writable."""
     if path is None:

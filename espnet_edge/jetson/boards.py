@@ -1,30 +1,61 @@
 """What we know about each Jetson board and release, as data; every fact sits beside its source.
 
-A fact is ``fact(value, source)`` -> {"value": ..., "source": "..."}; ``source`` is where the value was
+A fact is ``fact(value, source)`` -> ``Fact(value, source)``; ``source`` is where the value was
 read (``sysfs.md`` = ../shared/jetson/sysfs.md, section numbers given) or ``UNSOURCED + reason`` when no
-public source confirms it. Frequencies are in Hz as the kernel prints them. ``generations`` holds what
-changes with the software release (key from ``generation(l4t)``): the GPU ``table`` (available_frequencies)
-and the ``nvpmodel`` modes {id: (name, GPU MAX_FREQ cap in Hz or None = uncapped)}.
+public source confirms it. Frequencies are in Hz as the kernel prints them. A ``Board``'s ``generations``
+holds what changes with the software release (key from ``generation(l4t)``) as ``GpuFacts``: the GPU
+``table`` (available_frequencies) and the ``nvpmodel`` modes {id: (name, GPU MAX_FREQ cap in Hz or
+None = uncapped)}.
 
 This module is the one place these facts live: detect, clocks, nvpmodel, the tegrastats total-power rule,
 the power-node sampler and the test simulator (tests/sim_jetson.py) all read them from here.
 """
+
+from typing import Any, Dict, NamedTuple, Tuple
 
 UNSOURCED = "UNSOURCED"
 UNKNOWN_CAP = "cap not collected"   # an nvpmodel mode whose GPU cap no source gives (None = uncapped)
 SYSFS_MD = "../shared/jetson/sysfs.md"
 
 
+class Fact(NamedTuple("Fact", [("value", Any), ("source", str)])):
+    """A value and where it was read (or UNSOURCED + why no source confirms it)."""
+    __slots__ = ()
+
+
 def fact(value, source):
-    return {"value": value, "source": source}
+    return Fact(value, source)
 
 
 def value_of(entry):
-    return entry["value"] if isinstance(entry, dict) and "source" in entry else entry
+    return entry.value if isinstance(entry, Fact) else entry
 
 
 def is_unsourced(entry):
-    return str(entry.get("source", "")).startswith(UNSOURCED)
+    return str(entry.source).startswith(UNSOURCED)
+
+
+class GpuFacts(NamedTuple("GpuFacts", [("table", Fact), ("nvpmodel", Fact)])):
+    """What changes with the software release: the GPU's available_frequencies (Hz) and the nvpmodel
+    modes ({"default": id, "modes": {id: (name, GPU cap Hz | None | UNKNOWN_CAP)}})."""
+    __slots__ = ()
+
+
+class Board(NamedTuple("Board", [
+        ("key", str), ("name", str), ("soc", str), ("gpu", str),
+        ("modules", Tuple[str, ...]),       # module part numbers as in the device tree's compatible
+        ("model_words", Tuple[str, ...]),   # words of /proc/device-tree/model that name the board
+        ("devfreq_dirs", Fact),             # the GPU's devfreq folders, most likely first
+        ("load_files", Tuple[str, ...]),    # the GPU's load file (per mille)
+        ("generations", Dict[str, GpuFacts]),
+        ("power", Fact)])):                 # {"driver", "monitors": ((i2c address, rail names), ...)[, "input_label"]}
+    """One Jetson board (or family sharing SoC, devfreq node and power monitors)."""
+    __slots__ = ()
+
+
+class PowerRule(NamedTuple("PowerRule", [("rails", Tuple[str, ...]), ("how", str), ("source", str)])):
+    """The board input power is the sum of ``rails`` when all are present (``total_power_rule``)."""
+    __slots__ = ()
 
 
 # -- GPU frequency tables (Hz) ---------------------------------------------------------------------
@@ -84,26 +115,26 @@ S_RAILS = "sysfs.md §6: energymon/energymon jetson/JetsonPowerRails.md (L4T 32.
 # Tried in order; the first rule whose rails are all present wins. Input rails come first, so a
 # board that prints its input rail never has its sub-rails added on top (no double count).
 TOTAL_POWER_RULES = (
-    {"rails": ("VDD_IN",), "how": "VDD_IN (board input rail)",
-     "source": "sysfs.md §6: energymon defaults (TX1/TX2/Xavier NX/TX2 NX); rbonghi/jetson_stats "
-               "jtop/core/power.py total_power(); Orin NX/Nano: " + UNSOURCED + " (VDD_IN assumed, same name)"},
-    {"rails": ("POM_5V_IN",), "how": "POM_5V_IN (board input rail)",
-     "source": "sysfs.md §6: NVIDIA forum quoted in rbonghi/jetson_stats issue #51 ('POM_5V_IN measures the "
-               "overall 5V input ... You don't need to add POM_5V_GPU and POM_5V_CPU')"},
-    {"rails": ("VIN",), "how": "VIN (Thor carrier INA238 input rail)",
-     "source": "rbonghi/jetson_stats PR #900 ('Report Thor carrier-board INA238 VIN rail as the total system "
-               "input power'; 'Prefer a single VIN rail ... over individual module rails')"},
-    {"rails": ("VDD_GPU_SOC", "VDD_CPU_CV", "VIN_SYS_5V0"),
-     "how": "AGX Orin: VDD_GPU_SOC+VDD_CPU_CV+VIN_SYS_5V0 (module rails; VDDQ_VDD2_1V8AO is fed by VIN_SYS_5V0)",
-     "source": "sysfs.md §6: energymon jetson/JetsonPowerRails.md default for AGX Orin ('VIN_SYS_5V0 in turn "
-               "supplies VDDQ_VDD2_1V8AO')"},
-    {"rails": ("GPU", "CPU", "SOC", "CV", "VDDRQ", "SYS5V"),
-     "how": "AGX Xavier: sum of the six module rails (no parent rail)",
-     "source": "sysfs.md §6: energymon jetson/JetsonPowerRails.md (AGX Xavier has no parent rail)"},
-    {"rails": ("VDD_GPU", "VDD_CPU_SOC_MSS", "VIN_SYS_5V0"),
-     "how": "Thor without VIN: VDD_GPU+VDD_CPU_SOC_MSS+VIN_SYS_5V0 (module rails only, not the board input)",
-     "source": UNSOURCED + ": rail names from tegrastats on L4T R38.4 (sysfs.md §6); that they add up to the "
-               "module power is not documented"},
+    PowerRule(rails=("VDD_IN",), how="VDD_IN (board input rail)",
+              source="sysfs.md §6: energymon defaults (TX1/TX2/Xavier NX/TX2 NX); rbonghi/jetson_stats "
+                     "jtop/core/power.py total_power(); Orin NX/Nano: " + UNSOURCED + " (VDD_IN assumed, same name)"),
+    PowerRule(rails=("POM_5V_IN",), how="POM_5V_IN (board input rail)",
+              source="sysfs.md §6: NVIDIA forum quoted in rbonghi/jetson_stats issue #51 ('POM_5V_IN measures the "
+                     "overall 5V input ... You don't need to add POM_5V_GPU and POM_5V_CPU')"),
+    PowerRule(rails=("VIN",), how="VIN (Thor carrier INA238 input rail)",
+              source="rbonghi/jetson_stats PR #900 ('Report Thor carrier-board INA238 VIN rail as the total system "
+                     "input power'; 'Prefer a single VIN rail ... over individual module rails')"),
+    PowerRule(rails=("VDD_GPU_SOC", "VDD_CPU_CV", "VIN_SYS_5V0"),
+              how="AGX Orin: VDD_GPU_SOC+VDD_CPU_CV+VIN_SYS_5V0 (module rails; VDDQ_VDD2_1V8AO is fed by VIN_SYS_5V0)",
+              source="sysfs.md §6: energymon jetson/JetsonPowerRails.md default for AGX Orin ('VIN_SYS_5V0 in turn "
+                     "supplies VDDQ_VDD2_1V8AO')"),
+    PowerRule(rails=("GPU", "CPU", "SOC", "CV", "VDDRQ", "SYS5V"),
+              how="AGX Xavier: sum of the six module rails (no parent rail)",
+              source="sysfs.md §6: energymon jetson/JetsonPowerRails.md (AGX Xavier has no parent rail)"),
+    PowerRule(rails=("VDD_GPU", "VDD_CPU_SOC_MSS", "VIN_SYS_5V0"),
+              how="Thor without VIN: VDD_GPU+VDD_CPU_SOC_MSS+VIN_SYS_5V0 (module rails only, not the board input)",
+              source=UNSOURCED + ": rail names from tegrastats on L4T R38.4 (sysfs.md §6); that they add up to the "
+                     "module power is not documented"),
 )
 # Rails that carry the GPU's own power, most specific first.
 GPU_RAILS = ("VDD_GPU", "VDD_SYS_GPU", "POM_5V_GPU", "GPU", "VDD_GPU_SOC", "VDD_CPU_GPU_CV", "VDD_CPU_GPU")
@@ -143,180 +174,181 @@ CONSTANT_SENSORS = fact(("PMIC",), "sysfs.md §8: PMIC@100C in every pre-2021 li
                         "JetPack 4.5+/5 line of the corpus (observation, no source states it)")
 
 BOARDS = (
-    {
-        "key": "tx1", "name": "Jetson TX1", "soc": "tegra210", "gpu": "gm20b",
-        "modules": ("p2180",), "model_words": ("tx1",),
-        "devfreq_dirs": fact(("/sys/devices/57000000.gpu/devfreq/57000000.gpu",),
-                             "sysfs.md §1: NVIDIA jetson_clocks.sh (piaoling199/TX2-notes) tegra210 case"),
-        "load_files": ("/sys/devices/gpu.0/load",),
-        "generations": {
-            "r28": {"table": fact(None, UNSOURCED + ": no TX1 table collected"), "nvpmodel": fact(None, "no nvpmodel on TX1: " + UNSOURCED)},
+    Board(
+        key="tx1", name="Jetson TX1", soc="tegra210", gpu="gm20b",
+        modules=("p2180",), model_words=("tx1",),
+        devfreq_dirs=fact(("/sys/devices/57000000.gpu/devfreq/57000000.gpu",),
+                          "sysfs.md §1: NVIDIA jetson_clocks.sh (piaoling199/TX2-notes) tegra210 case"),
+        load_files=("/sys/devices/gpu.0/load",),
+        generations={
+            "r28": GpuFacts(table=fact(None, UNSOURCED + ": no TX1 table collected"),
+                            nvpmodel=fact(None, "no nvpmodel on TX1: " + UNSOURCED)),
         },
-        "power": fact({"driver": INA3221X, "monitors": (("0x40", ("VDD_IN", "VDD_GPU", "VDD_CPU")),
-                                                        ("0x42", ("VDD_MUX", "VDD_5V_IO_SYS", "VDD_3V3_SYS")),
-                                                        ("0x43", ("VDD_3V3_IO", "VDD_1V8_IO", "VDD_M2_IN")))},
-                      S_RAILS),
-    },
-    {
-        "key": "tx2-nx", "name": "Jetson TX2 NX", "soc": "tegra186", "gpu": "gp10b",
-        "modules": ("p3636",), "model_words": ("tx2 nx",),
-        "devfreq_dirs": fact(("/sys/devices/gpu.0/devfreq/17000000.gp10b",
-                              "/sys/devices/17000000.gp10b/devfreq/17000000.gp10b"),
-                             "sysfs.md §1: TX2 paths (same SoC); " + UNSOURCED + " for the TX2 NX module itself"),
-        "load_files": ("/sys/devices/gpu.0/load",),
-        "generations": {"r32": {"table": fact(TX2_TABLE_R32, S_TX2_R32 + "; same SoC as TX2: " + UNSOURCED),
-                                "nvpmodel": fact(None, UNSOURCED + ": TX2 NX modes not collected")}},
-        "power": fact({"driver": INA3221X, "monitors": (("0x40", ("VDD_IN", "VDD_CPU_GPU", "VDD_SOC")),)}, S_RAILS),
-    },
-    {
+        power=fact({"driver": INA3221X, "monitors": (("0x40", ("VDD_IN", "VDD_GPU", "VDD_CPU")),
+                                                     ("0x42", ("VDD_MUX", "VDD_5V_IO_SYS", "VDD_3V3_SYS")),
+                                                     ("0x43", ("VDD_3V3_IO", "VDD_1V8_IO", "VDD_M2_IN")))},
+                   S_RAILS),
+    ),
+    Board(
+        key="tx2-nx", name="Jetson TX2 NX", soc="tegra186", gpu="gp10b",
+        modules=("p3636",), model_words=("tx2 nx",),
+        devfreq_dirs=fact(("/sys/devices/gpu.0/devfreq/17000000.gp10b",
+                           "/sys/devices/17000000.gp10b/devfreq/17000000.gp10b"),
+                          "sysfs.md §1: TX2 paths (same SoC); " + UNSOURCED + " for the TX2 NX module itself"),
+        load_files=("/sys/devices/gpu.0/load",),
+        generations={"r32": GpuFacts(table=fact(TX2_TABLE_R32, S_TX2_R32 + "; same SoC as TX2: " + UNSOURCED),
+                                     nvpmodel=fact(None, UNSOURCED + ": TX2 NX modes not collected"))},
+        power=fact({"driver": INA3221X, "monitors": (("0x40", ("VDD_IN", "VDD_CPU_GPU", "VDD_SOC")),)}, S_RAILS),
+    ),
+    Board(
         # TX2, TX2i and TX2 4GB share the SoC, the devfreq node and the power-monitor layout.
-        "key": "tx2", "name": "Jetson TX2", "soc": "tegra186", "gpu": "gp10b",
-        "modules": ("p3310", "p3489", "p2771"), "model_words": ("tx2", "quill", "storm", "lightning"),
-        "devfreq_dirs": fact(("/sys/devices/gpu.0/devfreq/17000000.gp10b",
-                              "/sys/devices/17000000.gp10b/devfreq/17000000.gp10b"),
-                             "sysfs.md §1: NVIDIA-AI-IOT/jetson_benchmarks utils/utilities.py; hoony9x nvpmodel.conf "
-                             "copy; rbonghi/jetson_stats issue #413 (L4T 32.7.3)"),
-        "load_files": ("/sys/devices/gpu.0/load", "/sys/devices/17000000.gp10b/load"),
-        "generations": {
-            "r28": {"table": fact(TX2_TABLE_R28, S_TX2_R28),
-                    "nvpmodel": fact({"default": 3, "modes": {0: ("MAXN", None), 1: ("MAXQ", 850000000),
-                                                              2: ("MAXP_CORE_ALL", 1120000000),
-                                                              3: ("MAXP_CORE_ARM", 1120000000),
-                                                              4: ("MAXP_CORE_DENVER", 1120000000)}},
-                                     "sysfs.md §4: hoony9x/hoony9x.com _posts/2017-07-03-nvpmodel-nvidia-jetson-tx2.md")},
-            "r32": {"table": fact(TX2_TABLE_R32, S_TX2_R32),
-                    "nvpmodel": fact({"default": 3, "modes": {0: ("MAXN", None), 1: ("MAXQ", 850000000),
-                                                              2: ("MAXP_CORE_ALL", 1120000000),
-                                                              3: ("MAXP_CORE_ARM", 1120000000),
-                                                              4: ("MAXP_CORE_DENVER", 1120000000)}},
-                                     "sysfs.md §4: hoony9x (2017 conf); MIDS-scaling-up/v2 week01/hw/Readme.md "
-                                     "(JP4.2.1: MAXP_CORE_ARM = 3, CONF_VAL 1120000000)")},
+        key="tx2", name="Jetson TX2", soc="tegra186", gpu="gp10b",
+        modules=("p3310", "p3489", "p2771"), model_words=("tx2", "quill", "storm", "lightning"),
+        devfreq_dirs=fact(("/sys/devices/gpu.0/devfreq/17000000.gp10b",
+                           "/sys/devices/17000000.gp10b/devfreq/17000000.gp10b"),
+                          "sysfs.md §1: NVIDIA-AI-IOT/jetson_benchmarks utils/utilities.py; hoony9x nvpmodel.conf "
+                          "copy; rbonghi/jetson_stats issue #413 (L4T 32.7.3)"),
+        load_files=("/sys/devices/gpu.0/load", "/sys/devices/17000000.gp10b/load"),
+        generations={
+            "r28": GpuFacts(table=fact(TX2_TABLE_R28, S_TX2_R28),
+                            nvpmodel=fact({"default": 3, "modes": {0: ("MAXN", None), 1: ("MAXQ", 850000000),
+                                                                   2: ("MAXP_CORE_ALL", 1120000000),
+                                                                   3: ("MAXP_CORE_ARM", 1120000000),
+                                                                   4: ("MAXP_CORE_DENVER", 1120000000)}},
+                                          "sysfs.md §4: hoony9x/hoony9x.com _posts/2017-07-03-nvpmodel-nvidia-jetson-tx2.md")),
+            "r32": GpuFacts(table=fact(TX2_TABLE_R32, S_TX2_R32),
+                            nvpmodel=fact({"default": 3, "modes": {0: ("MAXN", None), 1: ("MAXQ", 850000000),
+                                                                   2: ("MAXP_CORE_ALL", 1120000000),
+                                                                   3: ("MAXP_CORE_ARM", 1120000000),
+                                                                   4: ("MAXP_CORE_DENVER", 1120000000)}},
+                                          "sysfs.md §4: hoony9x (2017 conf); MIDS-scaling-up/v2 week01/hw/Readme.md "
+                                          "(JP4.2.1: MAXP_CORE_ARM = 3, CONF_VAL 1120000000)")),
         },
-        "power": fact({"driver": INA3221X, "monitors": (("0x40", ("VDD_SYS_GPU", "VDD_SYS_SOC", "VDD_4V0_WIFI")),
-                                                        ("0x41", ("VDD_IN", "VDD_SYS_CPU", "VDD_SYS_DDR")),
-                                                        ("0x42", ("VDD_MUX", "VDD_5V0_IO_SYS", "VDD_3V3_SYS")),
-                                                        ("0x43", ("VDD_3V3_IO_SLP", "VDD_1V8_IO", "VDD_3V3_SYS_M2")))},
-                      S_RAILS + "; paths: sysfs.md §6 (JonghoKim-Harry tx2_sysfs_power.h, hoony9x power post)"),
-    },
-    {
-        "key": "orin-nano", "name": "Jetson Orin Nano", "soc": "tegra234", "gpu": "ga10b",
-        "modules": ("p3767-0003", "p3767-0004", "p3767-0005"), "model_words": ("orin nano",),
-        "devfreq_dirs": fact(("/sys/devices/platform/bus@0/17000000.gpu/devfreq/17000000.gpu",
-                              "/sys/devices/17000000.ga10b/devfreq/17000000.ga10b"),
-                             "sysfs.md §1: jtop find_igpu (of_node 'gpu' under /sys/class/devfreq), rbonghi/"
-                             "jetson_stats PR #867 (/sys/class/devfreq/17000000.gpu); bus@0 parent: " + UNSOURCED),
-        "load_files": ("/sys/devices/platform/gpu.0/load", "/sys/devices/gpu.0/load"),
-        "generations": {
-            "jp6": {"table": fact(ORIN_NANO_SUPER_TABLE, S_ORIN_NANO_SUPER),
-                    "nvpmodel": fact({"default": 1, "modes": {0: ("15W", 612000000), 1: ("25W", 918000000),
-                                                              2: ("MAXN_SUPER", None)}},
-                                     "weak: mode names canonical/tegra-snap-samples nvpmodel/README.md (sysfs.md §4); "
-                                     "ids and caps from a JP6 Orin Nano test fixture (index id 61655762628); the "
-                                     "7W mode is not in it")},
+        power=fact({"driver": INA3221X, "monitors": (("0x40", ("VDD_SYS_GPU", "VDD_SYS_SOC", "VDD_4V0_WIFI")),
+                                                     ("0x41", ("VDD_IN", "VDD_SYS_CPU", "VDD_SYS_DDR")),
+                                                     ("0x42", ("VDD_MUX", "VDD_5V0_IO_SYS", "VDD_3V3_SYS")),
+                                                     ("0x43", ("VDD_3V3_IO_SLP", "VDD_1V8_IO", "VDD_3V3_SYS_M2")))},
+                   S_RAILS + "; paths: sysfs.md §6 (JonghoKim-Harry tx2_sysfs_power.h, hoony9x power post)"),
+    ),
+    Board(
+        key="orin-nano", name="Jetson Orin Nano", soc="tegra234", gpu="ga10b",
+        modules=("p3767-0003", "p3767-0004", "p3767-0005"), model_words=("orin nano",),
+        devfreq_dirs=fact(("/sys/devices/platform/bus@0/17000000.gpu/devfreq/17000000.gpu",
+                           "/sys/devices/17000000.ga10b/devfreq/17000000.ga10b"),
+                          "sysfs.md §1: jtop find_igpu (of_node 'gpu' under /sys/class/devfreq), rbonghi/"
+                          "jetson_stats PR #867 (/sys/class/devfreq/17000000.gpu); bus@0 parent: " + UNSOURCED),
+        load_files=("/sys/devices/platform/gpu.0/load", "/sys/devices/gpu.0/load"),
+        generations={
+            "jp6": GpuFacts(table=fact(ORIN_NANO_SUPER_TABLE, S_ORIN_NANO_SUPER),
+                            nvpmodel=fact({"default": 1, "modes": {0: ("15W", 612000000), 1: ("25W", 918000000),
+                                                                   2: ("MAXN_SUPER", None)}},
+                                          "weak: mode names canonical/tegra-snap-samples nvpmodel/README.md (sysfs.md §4); "
+                                          "ids and caps from a JP6 Orin Nano test fixture (index id 61655762628); the "
+                                          "7W mode is not in it")),
         },
-        "power": fact({"driver": INA3221, "monitors": (("0x40", ("VDD_IN", "VDD_CPU_GPU_CV", "VDD_SOC")),)},
-                      "rail names: sysfs.md §6 (tegrastats corpus, Orin NX/Nano JP5/6); hwmon layout as AGX Orin: "
-                      + UNSOURCED),
-    },
-    {
-        "key": "nano", "name": "Jetson Nano", "soc": "tegra210", "gpu": "gm20b",
-        "modules": ("p3448",), "model_words": ("nano",),
-        "devfreq_dirs": fact(("/sys/devices/gpu.0/devfreq/57000000.gpu",
-                              "/sys/devices/57000000.gpu/devfreq/57000000.gpu"),
-                             "sysfs.md §1: NVIDIA-AI-IOT/jetson_benchmarks; rbonghi/jetson_stats tests/nvpmodel; "
-                             "Qengineering/Jover issue #3"),
-        "load_files": ("/sys/devices/gpu.0/load",),
-        "generations": {"r32": {"table": fact(NANO_TABLE, S_NANO),
-                                "nvpmodel": fact({"default": 0, "modes": {0: ("MAXN", None), 1: ("5W", 640000000)}},
-                                                 "sysfs.md §4: rbonghi/jetson_stats tests/nvpmodel (Nano dump)")}},
-        "power": fact({"driver": INA3221X, "monitors": (("0x40", ("POM_5V_IN", "POM_5V_GPU", "POM_5V_CPU")),)},
-                      S_RAILS + "; path /sys/bus/i2c/drivers/ina3221x/6-0040/iio:device0: emwjacobson strace.nano.txt"),
-    },
-    {
-        "key": "xavier-nx", "name": "Jetson Xavier NX", "soc": "tegra194", "gpu": "gv11b",
-        "modules": ("p3668",), "model_words": ("xavier nx",),
-        "devfreq_dirs": fact(("/sys/devices/gpu.0/devfreq/17000000.gv11b",
-                              "/sys/devices/17000000.gv11b/devfreq/17000000.gv11b"),
-                             "sysfs.md §1: NVIDIA-AI-IOT/jetson_benchmarks (xavier-nx); NVIDIA clocks.html quote"),
-        "load_files": ("/sys/devices/platform/gpu.0/load", "/sys/devices/gpu.0/load"),
-        "generations": {"r32": {"table": fact(XAVIER_NX_TABLE, S_XAVIER_NX),
-                                "nvpmodel": fact(None, UNSOURCED + ": Xavier NX modes not collected (sysfs.md §4)")}},
-        "power": fact({"driver": INA3221X, "monitors": (("0x40", ("VDD_IN", "VDD_CPU_GPU_CV", "VDD_SOC")),)}, S_RAILS),
-    },
-    {
-        "key": "orin-nx", "name": "Jetson Orin NX", "soc": "tegra234", "gpu": "ga10b",
-        "modules": ("p3767-0000", "p3767-0001"), "model_words": ("orin nx",),
-        "devfreq_dirs": fact(("/sys/devices/platform/bus@0/17000000.gpu/devfreq/17000000.gpu",
-                              "/sys/devices/17000000.ga10b/devfreq/17000000.ga10b"),
-                             "as Orin Nano (same module family p3767); " + UNSOURCED + " for the exact parent"),
-        "load_files": ("/sys/devices/platform/gpu.0/load", "/sys/devices/gpu.0/load"),
-        "generations": {"jp6": {"table": fact(ORIN_NX_TABLE, S_ORIN_NX),
-                                "nvpmodel": fact(None, UNSOURCED + ": Orin NX GPU caps not collected")}},
-        "power": fact({"driver": INA3221, "monitors": (("0x40", ("VDD_IN", "VDD_CPU_GPU_CV", "VDD_SOC")),)},
-                      "rail names: sysfs.md §6 (tegrastats corpus); hwmon layout: " + UNSOURCED),
-    },
-    {
-        "key": "agx-orin", "name": "Jetson AGX Orin", "soc": "tegra234", "gpu": "ga10b",
-        "modules": ("p3701",), "model_words": ("agx orin", "orin jetson-small", "orin"),
-        "devfreq_dirs": fact(("/sys/devices/17000000.ga10b/devfreq/17000000.ga10b",
-                              "/sys/devices/platform/bus@0/17000000.gpu/devfreq/17000000.gpu"),
-                             "sysfs.md §1: mlcommons inference_results_v3.0 nvpmodel_orin.py (JP5 FREQ_TABLE); "
-                             "rbonghi/jetson_stats PR #867 (/sys/class/devfreq/17000000.gpu on JP7.2)"),
-        "load_files": ("/sys/devices/platform/gpu.0/load",),
-        "generations": {
-            "jp5.0": {"table": fact(TX2_TABLE_R32, S_ORIN_JP50),
-                      "nvpmodel": fact({"default": 2, "modes": {0: ("MAXN", None), 1: ("MODE_15W", 420750000),
-                                                                2: ("MODE_30W", 624750000),
-                                                                3: ("MODE_50W", 828750000)}},
-                                       "sysfs.md §4: rbonghi/jetson_stats tests/nvpmodel (Orin dump, JP5 era, "
-                                       "an emulator's pasted text)")},
-            "jp5.1": {"table": fact(ORIN_TABLE_JP51, S_ORIN_JP51),
-                      "nvpmodel": fact({"default": 2, "modes": {0: ("MAXN", None), 1: ("MODE_15W", UNKNOWN_CAP),
-                                                                2: ("MODE_30W", UNKNOWN_CAP),
-                                                                3: ("MODE_50W", UNKNOWN_CAP)}},
-                                       "mode names: rbonghi/jetson_stats issue #292; caps on JP5.1: " + UNSOURCED
-                                       + " (the board's own /etc/nvpmodel.conf is read instead)")},
-            "jp6": {"table": fact(ORIN_TABLE_JP51, S_ORIN_JP51),
-                    "nvpmodel": fact({"default": 2, "modes": {0: ("MAXN", None), 1: ("MODE_15W", UNKNOWN_CAP),
-                                                              2: ("MODE_30W", 612000000),
-                                                              3: ("MODE_50W", 816000000)}},
-                                     "weak: issue 12 of this project ('on JetPack 6 the nvpmodel caps are 612 MHz "
-                                     "(30W) and 816 MHz (50W)'); an unnamed notes file found by code search "
-                                     "('MODE_30W at 306/612 MHz'); 15W cap: " + UNSOURCED)},
+        power=fact({"driver": INA3221, "monitors": (("0x40", ("VDD_IN", "VDD_CPU_GPU_CV", "VDD_SOC")),)},
+                   "rail names: sysfs.md §6 (tegrastats corpus, Orin NX/Nano JP5/6); hwmon layout as AGX Orin: "
+                   + UNSOURCED),
+    ),
+    Board(
+        key="nano", name="Jetson Nano", soc="tegra210", gpu="gm20b",
+        modules=("p3448",), model_words=("nano",),
+        devfreq_dirs=fact(("/sys/devices/gpu.0/devfreq/57000000.gpu",
+                           "/sys/devices/57000000.gpu/devfreq/57000000.gpu"),
+                          "sysfs.md §1: NVIDIA-AI-IOT/jetson_benchmarks; rbonghi/jetson_stats tests/nvpmodel; "
+                          "Qengineering/Jover issue #3"),
+        load_files=("/sys/devices/gpu.0/load",),
+        generations={"r32": GpuFacts(table=fact(NANO_TABLE, S_NANO),
+                                     nvpmodel=fact({"default": 0, "modes": {0: ("MAXN", None), 1: ("5W", 640000000)}},
+                                                   "sysfs.md §4: rbonghi/jetson_stats tests/nvpmodel (Nano dump)"))},
+        power=fact({"driver": INA3221X, "monitors": (("0x40", ("POM_5V_IN", "POM_5V_GPU", "POM_5V_CPU")),)},
+                   S_RAILS + "; path /sys/bus/i2c/drivers/ina3221x/6-0040/iio:device0: emwjacobson strace.nano.txt"),
+    ),
+    Board(
+        key="xavier-nx", name="Jetson Xavier NX", soc="tegra194", gpu="gv11b",
+        modules=("p3668",), model_words=("xavier nx",),
+        devfreq_dirs=fact(("/sys/devices/gpu.0/devfreq/17000000.gv11b",
+                           "/sys/devices/17000000.gv11b/devfreq/17000000.gv11b"),
+                          "sysfs.md §1: NVIDIA-AI-IOT/jetson_benchmarks (xavier-nx); NVIDIA clocks.html quote"),
+        load_files=("/sys/devices/platform/gpu.0/load", "/sys/devices/gpu.0/load"),
+        generations={"r32": GpuFacts(table=fact(XAVIER_NX_TABLE, S_XAVIER_NX),
+                                     nvpmodel=fact(None, UNSOURCED + ": Xavier NX modes not collected (sysfs.md §4)"))},
+        power=fact({"driver": INA3221X, "monitors": (("0x40", ("VDD_IN", "VDD_CPU_GPU_CV", "VDD_SOC")),)}, S_RAILS),
+    ),
+    Board(
+        key="orin-nx", name="Jetson Orin NX", soc="tegra234", gpu="ga10b",
+        modules=("p3767-0000", "p3767-0001"), model_words=("orin nx",),
+        devfreq_dirs=fact(("/sys/devices/platform/bus@0/17000000.gpu/devfreq/17000000.gpu",
+                           "/sys/devices/17000000.ga10b/devfreq/17000000.ga10b"),
+                          "as Orin Nano (same module family p3767); " + UNSOURCED + " for the exact parent"),
+        load_files=("/sys/devices/platform/gpu.0/load", "/sys/devices/gpu.0/load"),
+        generations={"jp6": GpuFacts(table=fact(ORIN_NX_TABLE, S_ORIN_NX),
+                                     nvpmodel=fact(None, UNSOURCED + ": Orin NX GPU caps not collected"))},
+        power=fact({"driver": INA3221, "monitors": (("0x40", ("VDD_IN", "VDD_CPU_GPU_CV", "VDD_SOC")),)},
+                   "rail names: sysfs.md §6 (tegrastats corpus); hwmon layout: " + UNSOURCED),
+    ),
+    Board(
+        key="agx-orin", name="Jetson AGX Orin", soc="tegra234", gpu="ga10b",
+        modules=("p3701",), model_words=("agx orin", "orin jetson-small", "orin"),
+        devfreq_dirs=fact(("/sys/devices/17000000.ga10b/devfreq/17000000.ga10b",
+                           "/sys/devices/platform/bus@0/17000000.gpu/devfreq/17000000.gpu"),
+                          "sysfs.md §1: mlcommons inference_results_v3.0 nvpmodel_orin.py (JP5 FREQ_TABLE); "
+                          "rbonghi/jetson_stats PR #867 (/sys/class/devfreq/17000000.gpu on JP7.2)"),
+        load_files=("/sys/devices/platform/gpu.0/load",),
+        generations={
+            "jp5.0": GpuFacts(table=fact(TX2_TABLE_R32, S_ORIN_JP50),
+                              nvpmodel=fact({"default": 2, "modes": {0: ("MAXN", None), 1: ("MODE_15W", 420750000),
+                                                                     2: ("MODE_30W", 624750000),
+                                                                     3: ("MODE_50W", 828750000)}},
+                                            "sysfs.md §4: rbonghi/jetson_stats tests/nvpmodel (Orin dump, JP5 era, "
+                                            "an emulator's pasted text)")),
+            "jp5.1": GpuFacts(table=fact(ORIN_TABLE_JP51, S_ORIN_JP51),
+                              nvpmodel=fact({"default": 2, "modes": {0: ("MAXN", None), 1: ("MODE_15W", UNKNOWN_CAP),
+                                                                     2: ("MODE_30W", UNKNOWN_CAP),
+                                                                     3: ("MODE_50W", UNKNOWN_CAP)}},
+                                            "mode names: rbonghi/jetson_stats issue #292; caps on JP5.1: " + UNSOURCED
+                                            + " (the board's own /etc/nvpmodel.conf is read instead)")),
+            "jp6": GpuFacts(table=fact(ORIN_TABLE_JP51, S_ORIN_JP51),
+                            nvpmodel=fact({"default": 2, "modes": {0: ("MAXN", None), 1: ("MODE_15W", UNKNOWN_CAP),
+                                                                   2: ("MODE_30W", 612000000),
+                                                                   3: ("MODE_50W", 816000000)}},
+                                          "weak: issue 12 of this project ('on JetPack 6 the nvpmodel caps are 612 MHz "
+                                          "(30W) and 816 MHz (50W)'); an unnamed notes file found by code search "
+                                          "('MODE_30W at 306/612 MHz'); 15W cap: " + UNSOURCED)),
         },
-        "power": fact({"driver": INA3221, "monitors": (("0x40", ("VDD_GPU_SOC", "VDD_CPU_CV", "VIN_SYS_5V0")),
-                                                       ("0x41", ("NC", "VDDQ_VDD2_1V8AO", "NC")))},
-                      S_RAILS + "; hwmon under /sys/bus/i2c/devices/1-0040, 1-0041: rbonghi/jetson_stats issue #381"),
-    },
-    {
-        "key": "thor", "name": "Jetson AGX Thor", "soc": "tegra264", "gpu": "gb10b",
-        "modules": ("p3834",), "model_words": ("thor",),
-        "devfreq_dirs": fact(("/sys/class/devfreq/gpu-gpc-0",),
-                             "sysfs.md §1: rbonghi/jetson_stats jtop/core/gpu.py THOR_GPC (commit 349eba26)"),
-        "load_files": (),
-        "generations": {"jp7": {"table": fact(None, UNSOURCED + ": no Thor table collected"),
-                                "nvpmodel": fact(None, UNSOURCED + ": Thor modes not collected")}},
-        "power": fact({"driver": INA238, "monitors": (), "input_label": "VIN"},
-                      "rbonghi/jetson_stats PR #900 (INA238 VIN on the Thor carrier, power in microwatts)"),
-    },
-    {
-        "key": "agx-xavier", "name": "Jetson AGX Xavier", "soc": "tegra194", "gpu": "gv11b",
-        "modules": ("p2888", "p2822"), "model_words": ("xavier", "jetson agx"),
-        "devfreq_dirs": fact(("/sys/devices/17000000.gv11b/devfreq/17000000.gv11b",
-                              "/sys/devices/gpu.0/devfreq/17000000.gv11b",
-                              "/sys/devices/platform/17000000.gv11b/devfreq/17000000.gv11b"),
-                             "sysfs.md §1: emwjacobson/JetsonPowerTesting (AGX); jetson_benchmarks; "
-                             "rbonghi/jetson_stats issue #414 (L4T 35.3.1)"),
-        "load_files": ("/sys/devices/gpu.0/load",),
-        "generations": {"r32": {"table": fact(AGX_XAVIER_TABLE, S_XAVIER),
-                                "nvpmodel": fact({"default": 2, "modes": {
-                                    0: ("MAXN", None), 1: ("MODE_10W", 520000000), 2: ("MODE_15W", 670000000),
-                                    3: ("MODE_30W_ALL", 900000000), 4: ("MODE_30W_6CORE", 900000000),
-                                    5: ("MODE_30W_4CORE", 900000000), 6: ("MODE_30W_2CORE", 900000000)}},
-                                    "sysfs.md §4: rbonghi/jetson_stats tests/nvpmodel (Xavier dump)")}},
-        "power": fact({"driver": INA3221X, "monitors": (("0x40", ("GPU", "CPU", "SOC")),
-                                                        ("0x41", ("CV", "VDDRQ", "SYS5V")))}, S_RAILS),
-    },
+        power=fact({"driver": INA3221, "monitors": (("0x40", ("VDD_GPU_SOC", "VDD_CPU_CV", "VIN_SYS_5V0")),
+                                                    ("0x41", ("NC", "VDDQ_VDD2_1V8AO", "NC")))},
+                   S_RAILS + "; hwmon under /sys/bus/i2c/devices/1-0040, 1-0041: rbonghi/jetson_stats issue #381"),
+    ),
+    Board(
+        key="thor", name="Jetson AGX Thor", soc="tegra264", gpu="gb10b",
+        modules=("p3834",), model_words=("thor",),
+        devfreq_dirs=fact(("/sys/class/devfreq/gpu-gpc-0",),
+                          "sysfs.md §1: rbonghi/jetson_stats jtop/core/gpu.py THOR_GPC (commit 349eba26)"),
+        load_files=(),
+        generations={"jp7": GpuFacts(table=fact(None, UNSOURCED + ": no Thor table collected"),
+                                     nvpmodel=fact(None, UNSOURCED + ": Thor modes not collected"))},
+        power=fact({"driver": INA238, "monitors": (), "input_label": "VIN"},
+                   "rbonghi/jetson_stats PR #900 (INA238 VIN on the Thor carrier, power in microwatts)"),
+    ),
+    Board(
+        key="agx-xavier", name="Jetson AGX Xavier", soc="tegra194", gpu="gv11b",
+        modules=("p2888", "p2822"), model_words=("xavier", "jetson agx"),
+        devfreq_dirs=fact(("/sys/devices/17000000.gv11b/devfreq/17000000.gv11b",
+                           "/sys/devices/gpu.0/devfreq/17000000.gv11b",
+                           "/sys/devices/platform/17000000.gv11b/devfreq/17000000.gv11b"),
+                          "sysfs.md §1: emwjacobson/JetsonPowerTesting (AGX); jetson_benchmarks; "
+                          "rbonghi/jetson_stats issue #414 (L4T 35.3.1)"),
+        load_files=("/sys/devices/gpu.0/load",),
+        generations={"r32": GpuFacts(table=fact(AGX_XAVIER_TABLE, S_XAVIER),
+                                     nvpmodel=fact({"default": 2, "modes": {
+                                      0: ("MAXN", None), 1: ("MODE_10W", 520000000), 2: ("MODE_15W", 670000000),
+                                      3: ("MODE_30W_ALL", 900000000), 4: ("MODE_30W_6CORE", 900000000),
+                                      5: ("MODE_30W_4CORE", 900000000), 6: ("MODE_30W_2CORE", 900000000)}},
+                                      "sysfs.md §4: rbonghi/jetson_stats tests/nvpmodel (Xavier dump)"))},
+        power=fact({"driver": INA3221X, "monitors": (("0x40", ("GPU", "CPU", "SOC")),
+                                                     ("0x41", ("CV", "VDDRQ", "SYS5V")))}, S_RAILS),
+    ),
 )
 
 # of_node names of Jetson GPUs (jtop's KNOWN_GPU_DEVICE_NAMES plus gm20b) -> SoC
@@ -476,14 +508,14 @@ GENERATION_ORDER = ("r28", "r32", "jp5.0", "jp5.1", "jp6", "jp7")
 
 
 def gpu_facts(board, release=None):
-    """-> (generation key used, {'table': fact, 'nvpmodel': fact}, guessed). The exact generation when the
+    """-> (generation key used, GpuFacts, guessed). The exact generation when the
     board has it, else the nearest one (the closest sourced facts), said to be guessed."""
-    gens = board["generations"]
+    gens = board.generations
     wanted = generation(release)
     if wanted in gens:
         return wanted, gens[wanted], False
     if not gens:
-        return None, {"table": fact(None, UNSOURCED), "nvpmodel": fact(None, UNSOURCED)}, True
+        return None, GpuFacts(fact(None, UNSOURCED), fact(None, UNSOURCED)), True
     order = GENERATION_ORDER
     index = order.index(wanted) if wanted in order else len(order)
     best = min(gens, key=lambda g: (abs(order.index(g) - index), -order.index(g)))
@@ -492,28 +524,28 @@ def gpu_facts(board, release=None):
 
 def by_key(key):
     for board in BOARDS:
-        if board["key"] == key:
+        if board.key == key:
             return board
     raise KeyError(key)
 
 
 def keys():
-    return [board["key"] for board in BOARDS]
+    return [board.key for board in BOARDS]
 
 
 def freq_table(board, release=None):
     """The board's available_frequencies table (Hz) for ``release`` (nearest generation), or None."""
     _gen, facts, _guessed = gpu_facts(board, release)
-    return value_of(facts["table"])
+    return value_of(facts.table)
 
 
 def nvpmodel_modes(board, release=None):
     _gen, facts, _guessed = gpu_facts(board, release)
-    return value_of(facts["nvpmodel"])
+    return value_of(facts.nvpmodel)
 
 
 def power_layout(board):
-    return value_of(board["power"])
+    return value_of(board.power)
 
 
 def total_power_rule(rail_names):
@@ -523,8 +555,8 @@ def total_power_rule(rail_names):
     Unknown layouts sum every rail but 'NC' and say so."""
     names = set(rail_names)
     for rule in TOTAL_POWER_RULES:
-        if all(name in names for name in rule["rails"]):
-            return list(rule["rails"]), rule["how"], rule["source"]
+        if all(name in names for name in rule.rails):
+            return list(rule.rails), rule.how, rule.source
     if not names:
         return [], "no power rails", None
     rails = sorted(name for name in names if name != "NC")
@@ -543,10 +575,10 @@ def all_facts():
     found = []
     for board in BOARDS:
         for key in ("devfreq_dirs", "power"):
-            found.append(("{} {}".format(board["key"], key), board[key]))
-        for gen, facts in sorted(board["generations"].items()):
-            for key in ("table", "nvpmodel"):
-                found.append(("{} {} {}".format(board["key"], gen, key), facts[key]))
+            found.append(("{} {}".format(board.key, key), getattr(board, key)))
+        for gen, facts in sorted(board.generations.items()):
+            for key in GpuFacts._fields:
+                found.append(("{} {} {}".format(board.key, gen, key), getattr(facts, key)))
     for soc, entry in sorted(EMC_BY_SOC.items()):
         found.append(("EMC {}".format(soc), entry))
     for name, entry in sorted(KERNEL_SEMANTICS.items()):
@@ -555,7 +587,7 @@ def all_facts():
         found.append(("L4T {}".format(release), fact(jetpack, source + ("; sources disagree: " + other
                                                                          if other else ""))))
     for rule in TOTAL_POWER_RULES:
-        found.append(("total power {}".format("+".join(rule["rails"])), fact(rule["how"], rule["source"])))
+        found.append(("total power {}".format("+".join(rule.rails)), fact(rule.how, rule.source)))
     found.append(("power node dirs", POWER_NODE_DIRS))
     found.append(("fan files", FAN_FILES))
     found.append(("constant sensors", CONSTANT_SENSORS))

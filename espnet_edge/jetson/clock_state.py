@@ -33,7 +33,7 @@ def boot_id():
 
 
 def board_key(info):
-    return info.board["key"] if info.board else (info.identity.get("model") or "unknown")
+    return info.board.key if info.board else (info.identity.get("model") or "unknown")
 
 
 def _bad_shape(what, clock="gpu"):

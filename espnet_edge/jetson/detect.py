@@ -174,19 +174,19 @@ def identify_board_match(identity, gpu_node=None):
     compat = " ".join(identity.get("compatible") or []).lower()
     for board in boards.BOARDS:
         if any("nvidia," + module in compat or module + "+" in compat or "+" + module in compat
-               for module in board["modules"]):
+               for module in board.modules):
             return board, "module"
     for text in (identity.get("model"), identity.get("machine")):
         text = (text or "").lower().replace("_", " ").replace("-", " ")
         if not text:
             continue
         for board in boards.BOARDS:
-            if any(word.replace("-", " ") in text for word in board["model_words"]):
+            if any(word.replace("-", " ") in text for word in board.model_words):
                 return board, "model"
     soc = boards.GPU_NODE_SOC.get(gpu_node or "")
     for hint in [soc] + [c.split(",")[-1] for c in identity.get("compatible") or []]:
         for board in boards.BOARDS:
-            if hint and board["soc"] == hint:
+            if hint and board.soc == hint:
                 return board, "soc"
     return None, None
 
@@ -220,18 +220,18 @@ class JetsonInfo(object):
         return boards.kernel_generation(self.l4t)
 
     def gpu_facts(self):
-        """(generation, {'table', 'nvpmodel'} facts, guessed) for this board and release, or None."""
+        """(generation, GpuFacts, guessed) for this board and release, or None."""
         return boards.gpu_facts(self.board, self.l4t) if self.board else None
 
     @property
     def board_name(self):
         if self.board:
-            return self.board["name"]
+            return self.board.name
         return self.identity.get("model") or self.identity.get("machine") or "unknown board"
 
     def to_dict(self):
         facts = self.jetpack_facts or {}
-        return {"board": self.board["key"] if self.board else None, "board_name": self.board_name,
+        return {"board": self.board.key if self.board else None, "board_name": self.board_name,
                 "model": self.identity.get("model"), "l4t": self.l4t, "jetpack": self.jetpack,
                 "jetpack_source": facts.get("source"), "jetpack_guessed": facts.get("guessed"),
                 "jetpack_disagreement": facts.get("disagreement"),

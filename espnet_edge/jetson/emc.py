@@ -21,7 +21,7 @@ LOCK_PATHS = ("/run/lock/espnet-edge-emc-clock.lock", "/tmp/espnet-edge-emc-cloc
 
 def _paths():
     info = detect.detect()
-    soc = info.board["soc"] if info.board else None
+    soc = info.board.soc if info.board else None
     entry = boards.EMC_BY_SOC.get(soc)
     return info, soc, boards.value_of(entry) if entry else None
 

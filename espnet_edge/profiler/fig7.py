@@ -143,7 +143,7 @@ def build(runs, power_freqs=None, kernel_files=(), simulated=None):
         if os.path.isfile(path):
             kernels.update(load_kernel_results([path]))
     kernels.update(load_kernel_results(list(kernel_files)))
-    chosen = choose_power_freqs([r["freq_mhz"] for r in report["rows"]], power_freqs)
+    chosen = choose_power_freqs([r.freq_mhz for r in report["rows"]], power_freqs)
     traces = {}
     for freq in chosen:
         for run in runs:
@@ -153,12 +153,12 @@ def build(runs, power_freqs=None, kernel_files=(), simulated=None):
                     traces.setdefault("{:g}".format(freq), {})[run.get("label")] = trace
     table = []
     for row in report["rows"]:
-        size = sizes.get(row["label"], {})
+        size = sizes.get(row.label, {})
         table.append({
-            "network": row["label"], "params": size.get("params"), "size_mb": size.get("size_mb"),
-            "freq_mhz": row["freq_mhz"], "fps": row["fps"],
-            "power_w": row["power_load_mw"] / 1000.0 if row["power_load_mw"] is not None else None,
-            "energy_mj": row["energy_mj"], "simulated": is_simulated,
+            "network": row.label, "params": size.get("params"), "size_mb": size.get("size_mb"),
+            "freq_mhz": row.freq_mhz, "fps": row.fps,
+            "power_w": row.power_load_mw / 1000.0 if row.power_load_mw is not None else None,
+            "energy_mj": row.energy_mj, "simulated": is_simulated,
         })
     missing = list(report["missing"])
     for label in labels:
@@ -364,7 +364,7 @@ def write_report(folder, fig7):
         for row in fig7["table"]:
             writer.writerow(["" if row[c] is None else row[c] for c in TABLE_COLUMNS])
     write_html(os.path.join(folder, "fig7.html"), fig7, pngs)
-    data = dict(fig7)
+    data = dict(fig7, report=sweep.report_json(fig7["report"]))
     data["traces"] = dict((f, dict((l, {"phases": t["phases"], "samples": len(t["t"])}) for l, t in v.items()))
                           for f, v in fig7["traces"].items())
     data["figures"] = [os.path.basename(p) for p in pngs]

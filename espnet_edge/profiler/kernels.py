@@ -3,8 +3,8 @@ and shared-memory efficiency of every CUDA kernel a network runs, from nvprof or
 
 nvprof (JetPack 4.x, CUDA <= 10.2 on Jetson) reports the four metrics by their paper names. Nsight Compute
 (``ncu``; JetPack 5+ and desktop GPUs, where nvprof no longer profiles) has other names; NCU_METRICS
-maps them (NVIDIA, Nsight Compute CLI, "Nvprof Transition Guide: Metric Comparison"; sources in
-tests/data/kernels/SOURCES.md). Per network the efficiencies are averaged over kernels weighted by each
+maps them (NVIDIA, Nsight Compute CLI, "Nvprof Transition Guide: Metric Comparison", now only in the
+archived docs; each row checked in tests/data/kernels/SOURCES.md). Per network the efficiencies are averaged over kernels weighted by each
 kernel's GPU time (invocation counts when no times were recorded; the result says which).
 """
 
@@ -18,7 +18,9 @@ from espnet_edge.errors import UserError
 METRICS = ("warp_execution_efficiency", "gld_efficiency", "gst_efficiency", "shared_efficiency")
 LABELS = {"warp_execution_efficiency": "warp execution", "gld_efficiency": "global load",
           "gst_efficiency": "global store", "shared_efficiency": "shared memory"}
-# ours -> (ncu metric, factor to a percentage)
+# ours -> (ncu metric, factor to a percentage). The .pct metrics are percentages already; the warp metric
+# is active threads per executed warp instruction (0..32, ncu --query-metrics: "average # of active threads
+# per instruction executed"), nvprof's warp_execution_efficiency is that over the 32 threads of a warp.
 NCU_METRICS = {
     "warp_execution_efficiency": ("smsp__thread_inst_executed_per_inst_executed.ratio", 100.0 / 32.0),
     "gld_efficiency": ("smsp__sass_average_data_bytes_per_sector_mem_global_op_ld.pct", 1.0),
@@ -113,32 +115,57 @@ def parse_nvprof_summary(text):
     return out
 
 
+def _ncu_csv_rows(lines, start):
+    """``--csv`` details page: (launch id, kernel, metric, unit, value text) per row."""
+    rows = csv.reader(io.StringIO("\n".join(l for l in lines[start:] if l.startswith('"'))))
+    names = next(rows)
+    for row in rows:
+        if len(row) == len(names):
+            item = dict(zip(names, row))
+            yield (item["ID"], item["Kernel Name"], item["Metric Name"], item.get("Metric Unit", ""),
+                   item["Metric Value"])
+
+
+# a launch header of the text details page: "  name(args), 2022-Jun-08 17:30:31, Context 1, Stream 7" or
+# (newer ncu) "  name(args) (128, 64, 1)x(32, 1, 1), Context 1, Stream 7, Device 0, CC 8.9"
+_NCU_LAUNCH = re.compile(r"^  (\S.*?)(?:, \d{4}-\w{3}-\d{2} [\d:]+| \(\d+, \d+, \d+\)x\(\d+, \d+, \d+\)), Context \d+")
+_NCU_METRIC = re.compile(r"^\s{4,}(\w+__\S+)\s+(?:(\S+)\s+)?(\S+)\s*$")
+
+
+def _ncu_details_rows(lines):
+    """Text details page (ncu without --csv): the same tuples, launches numbered in order."""
+    launch, kernel = -1, None
+    for line in lines:
+        match = _NCU_LAUNCH.match(line)
+        if match:
+            launch, kernel = launch + 1, match.group(1)
+            continue
+        match = _NCU_METRIC.match(line)
+        if kernel is not None and match:
+            yield str(launch), kernel, match.group(1), match.group(2) or "", match.group(3)
+
+
 def parse_ncu(text):
-    """``ncu --csv`` (details page) -> [KernelRecord]: metrics averaged over launches, summed durations."""
+    """ncu output -> [KernelRecord]: metrics averaged over launches, summed durations. Reads the ``--csv``
+    details page (what ``profile --kernels`` records) and the plain-text details page."""
     if "ERR_NVGPUCTRPERM" in text:
         raise UserError(PERMISSION_FIX)
     lines = text.splitlines()
     start = [i for i, line in enumerate(lines) if line.startswith('"ID",')]
-    if not start:
-        raise UserError("no CSV table in the ncu output (was it run with --csv, and did the workload launch "
-                        "CUDA kernels?)")
-    rows = csv.reader(io.StringIO("\n".join(l for l in lines[start[0]:] if l.startswith('"'))))
-    names = next(rows)
+    rows = list(_ncu_csv_rows(lines, start[0]) if start else _ncu_details_rows(lines))
+    if not rows:
+        raise UserError("no CSV table or details page in the ncu output (was it run with --csv, and did the "
+                        "workload launch CUDA kernels?)")
     wanted = dict((ncu, (ours, factor)) for ours, (ncu, factor) in NCU_METRICS.items())
     records, launches, sums = {}, {}, {}
-    for row in rows:
-        if len(row) != len(names):
-            continue
-        item = dict(zip(names, row))
-        kernel, metric = item["Kernel Name"], item["Metric Name"]
+    for launch, kernel, metric, unit, text_value in rows:
         record = _record(records, kernel)
-        launches.setdefault(kernel, set()).add(item["ID"])
-        value = _number(item["Metric Value"])
+        launches.setdefault(kernel, set()).add(launch)
+        value = _number(text_value)
         if value is None:
             continue  # "n/a": the metric does not exist on this GPU
         if metric == NCU_DURATION:
-            unit = item.get("Metric Unit", "ns") or "ns"
-            record.time_ns = (record.time_ns or 0.0) + value * _TIME_UNITS.get(unit, 1.0)
+            record.time_ns = (record.time_ns or 0.0) + value * _TIME_UNITS.get(unit or "ns", 1.0)
         elif metric in wanted:
             ours, factor = wanted[metric]
             total, count = sums.get((kernel, ours), (0.0, 0))

@@ -31,10 +31,10 @@ def _series(report, key):
     """label -> ([freq], [value]) for rows that have both."""
     out = {}
     for row in report["rows"]:
-        if row["freq_mhz"] and row.get(key) is not None:
-            xs, ys = out.setdefault(row["label"], ([], []))
-            xs.append(row["freq_mhz"])
-            ys.append(row[key])
+        if row.freq_mhz and getattr(row, key) is not None:
+            xs, ys = out.setdefault(row.label, ([], []))
+            xs.append(row.freq_mhz)
+            ys.append(getattr(row, key))
     return out
 
 
@@ -45,7 +45,7 @@ def _no_data(ax, what):
 
 def _style(report, label):
     """The same colour and marker for a model in every panel."""
-    labels = sorted(set(row["label"] for row in report["rows"]))
+    labels = sorted(set(row.label for row in report["rows"]))
     index = labels.index(label) if label in labels else 0
     return {"color": "C{}".format(index % 10), "marker": MARKERS[index % len(MARKERS)]}
 
@@ -85,8 +85,8 @@ def _model_lines(ax):
 
 def _mark_throttled(ax, report, key):
     """A red ring around every point of a run the profiler flagged as throttled."""
-    hot = [(r["freq_mhz"], r[key]) for r in report["rows"]
-           if r.get("throttled") and r.get("freq_mhz") and r.get(key) is not None]
+    hot = [(r.freq_mhz, getattr(r, key)) for r in report["rows"]
+           if r.throttled and r.freq_mhz and getattr(r, key) is not None]
     if hot:
         ax.plot([x for x, _y in hot], [y for _x, y in hot], "o", markersize=14, markerfacecolor="none",
                 markeredgecolor="red", markeredgewidth=1.5, linestyle="none", label=THROTTLED_LABEL)
@@ -205,12 +205,12 @@ def _describe(ax, report):
         lines.append("{}: overall sensitivity {}".format(
             label, "{:.0f}% ({:g}->{:g} MHz)".format(overall["pct"], overall["from_mhz"], overall["to_mhz"])
             if overall else "n/a"))
-    methods = sorted(set(r["power_method"] for r in report["rows"] if r.get("power_method")))
+    methods = sorted(set(r.power_method for r in report["rows"] if r.power_method))
     lines += ["power: " + m for m in methods]
-    sources = sorted(set(r["energy_source"] for r in report["rows"] if r.get("energy_source")))
+    sources = sorted(set(r.energy_source for r in report["rows"] if r.energy_source))
     lines += ["energy: " + m for m in sources]
-    lines += ["THROTTLED: {} at {:g} MHz (red rings)".format(r["label"], r["freq_mhz"])
-              for r in report["rows"] if r.get("throttled") and r.get("freq_mhz")]
+    lines += ["THROTTLED: {} at {:g} MHz (red rings)".format(r.label, r.freq_mhz)
+              for r in report["rows"] if r.throttled and r.freq_mhz]
     lines += ["missing: " + m for m in report.get("missing") or []]
     ax.text(0.0, 1.0, "\n".join(_wrap(l) for l in lines), va="top", ha="left", fontsize=8,
             transform=ax.transAxes)

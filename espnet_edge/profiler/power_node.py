@@ -9,11 +9,13 @@ with time.time() right after its reads: the clock the benchmark stamps each fram
 import glob
 import os
 
+from espnet_edge import defaults
 from espnet_edge.jetson import boards, sysfs
 from espnet_edge.profiler import tegrastats
+from espnet_edge.profiler.sample import Sample, empty_fields
 from espnet_edge.profiler.samplers import _PollingSampler
 
-DEFAULT_INTERVAL_MS = 10
+DEFAULT_INTERVAL_MS = defaults.POWER_INTERVAL_MS
 
 
 class RailNode(object):
@@ -105,19 +107,19 @@ class PowerNodeSampler(_PollingSampler):
             self.rails, self.how = chosen, how
 
     def read(self):
-        record = tegrastats.empty_record()
+        record = empty_fields()
         for rail in self.rails:
             value = rail.read_mw()
             if value is not None:
                 record["rails_mw"][rail.name] = {"current": value, "average": None}
-        record["total_mw"] = tegrastats.rails_sum(record, [rail.name for rail in self.rails])
+        record["total_mw"] = tegrastats.rails_sum(record["rails_mw"], [rail.name for rail in self.rails])
         record["total_rails"] = [rail.name for rail in self.rails]
         if self.gpu_cur_file:
             hz = sysfs.read_hz(self.gpu_cur_file)
             record["gpu_cur_mhz"] = hz / 1e6 if hz is not None else None
-        if record["total_mw"] is None and record.get("gpu_cur_mhz") is None:
+        if record["total_mw"] is None and record["gpu_cur_mhz"] is None:
             return None
-        return record
+        return Sample(**record)
 
     def describe(self):
         if not self.rails:

@@ -11,6 +11,7 @@ import re
 import shutil
 import time
 
+from espnet_edge import defaults
 from espnet_edge.errors import UserError
 from espnet_edge.profiler import samplers
 from espnet_edge.profiler.report import write_samples_csv
@@ -64,7 +65,7 @@ def performance_from_benchmark(result, called):
     }
 
 
-SETTLE_TIMEOUT_S = 10.0
+SETTLE_TIMEOUT_S = defaults.SETTLE_TIMEOUT_S
 SETTLE_TOLERANCE = 0.05   # power has settled when two consecutive windows' means differ by <= 5%
 
 
@@ -76,7 +77,7 @@ def _gpu_cur_file():
 
 
 def _total_points(samples):
-    return [(s["t"], s.get("total_mw")) for s in samples if s.get("total_mw") is not None]
+    return [(s.t, s.total_mw) for s in samples if s.total_mw is not None]
 
 
 def power_settled(points, now, window_s, tolerance=SETTLE_TOLERANCE):
@@ -120,7 +121,7 @@ def _wait_for_sample_after(sampler, t, timeout_s):
     deadline = time.time() + timeout_s
     while time.time() < deadline:
         samples = sampler.snapshot()
-        if samples and samples[-1]["t"] >= t:
+        if samples and samples[-1].t >= t:
             return True
         time.sleep(0.01)
     return False
@@ -163,9 +164,9 @@ def settle_clock(target_mhz, timeout_s=SETTLE_TIMEOUT_S, interval_ms=None):
     return settle
 
 
-def profile_run(segmenter, source="auto", interval_ms=100, idle_s=2.0, warmup=10, duration_s=10.0,
-                images=None, progress=True, power_interval_ms=None, pinned_mhz=None,
-                settle_timeout_s=SETTLE_TIMEOUT_S, power_samples_out=None):
+def profile_run(segmenter, source="auto", interval_ms=defaults.SAMPLE_INTERVAL_MS, idle_s=defaults.PROFILE_IDLE_S,
+                warmup=defaults.WARMUP, duration_s=defaults.PROFILE_DURATION_S, images=None, progress=True,
+                power_interval_ms=None, pinned_mhz=None, settle_timeout_s=SETTLE_TIMEOUT_S, power_samples_out=None):
     """Sample the board through settling, an idle baseline, a warm-up and a measured phase.
 
     Beside ``source`` (tegrastats...), a PowerNodeSampler reads the INA3221/INA238 input rail and the GPU
@@ -259,7 +260,7 @@ def add_trusted_figures(summary, samples, node, node_samples, node_note, phases,
         summary["power"]["source"] = {"kind": "power-node", "node": node.describe(), "samples": len(node_samples)}
     else:
         rails = summary["power"]["total_rails"]
-        points = [(s["t"], tegrastats.rails_sum(s, rails)) for s in samples]
+        points = [(s.t, tegrastats.rails_sum(s.rails_mw, rails)) for s in samples]
         note = "{} only ({} every {} ms{})".format(
             summary["source"], summary["power"]["total_method"], summary["interval_ms"],
             "; power node: " + node_note if node_note else "")
@@ -281,11 +282,11 @@ def add_trusted_figures(summary, samples, node, node_samples, node_note, phases,
         summary["warnings"].append("idle baseline not valid: {}; energy above idle is not trustworthy".format(
             "; ".join(problems)))
     measured = phases.get("measured") or {}
-    clocks_seen = [s.get("gpu_cur_mhz") for s in node_samples
-                   if measured and measured["start"] <= s["t"] <= measured["end"]]
+    clocks_seen = [s.gpu_cur_mhz for s in node_samples
+                   if measured and measured["start"] <= s.t <= measured["end"]]
     findings = thermal.throttle_findings(thermal_start, thermal_end, pinned_mhz, clocks_seen)
-    first = next((s for s in samples if s.get("temps_c")), None)
-    last = next((s for s in reversed(samples) if s.get("temps_c")), None)
+    first = next((s for s in samples if s.temps_c), None)
+    last = next((s for s in reversed(samples) if s.temps_c), None)
     summary["thermal"] = {
         "start": thermal_start, "end": thermal_end,
         "hottest_start": tegrastats.hottest(first) if first else None,
@@ -348,9 +349,9 @@ def write_power_csv(path, power_samples, phases):
         writer = csv.writer(handle)
         writer.writerow(["t", "phase", "total_mw", "gpu_cur_mhz"])
         for sample in power_samples:
-            writer.writerow([repr(sample["t"]), _phase_of(sample["t"], phases),
-                             "" if sample.get("total_mw") is None else sample["total_mw"],
-                             "" if sample.get("gpu_cur_mhz") is None else sample["gpu_cur_mhz"]])
+            writer.writerow([repr(sample.t), _phase_of(sample.t, phases),
+                             "" if sample.total_mw is None else sample.total_mw,
+                             "" if sample.gpu_cur_mhz is None else sample.gpu_cur_mhz])
 
 
 def write_run(target, summary, samples, raw_log, settings, power_samples=None):

@@ -16,9 +16,9 @@ def _phase_of(t, phases):
 
 def write_samples_csv(path, samples, phases, total_rails):
     """One row per raw sample: arrival time, phase, and every field any sample carried."""
-    rails = sorted(set(n for s in samples for n in s.get("rails_mw") or {}))
-    temps = sorted(set(n for s in samples for n in s.get("temps_c") or {}))
-    cores = max([len(s.get("cpu") or []) for s in samples] or [0])
+    rails = sorted(set(n for s in samples for n in s.rails_mw))
+    temps = sorted(set(n for s in samples for n in s.temps_c))
+    cores = max([len(s.cpu or []) for s in samples] or [0])
     header = (["t", "phase", "time", "ram_used_mb", "ram_total_mb", "swap_used_mb", "cpu_load_pct"]
               + ["cpu{}_load_pct".format(i) for i in range(cores)]
               + ["cpu{}_freq_mhz".format(i) for i in range(cores)]
@@ -28,18 +28,18 @@ def write_samples_csv(path, samples, phases, total_rails):
         writer = csv.writer(handle)
         writer.writerow(header)
         for s in samples:
-            cpu = s.get("cpu") or []
+            cpu = s.cpu or []
             loads = [cpu[i].get("load_pct") if i < len(cpu) and cpu[i] else ("off" if i < len(cpu) else "")
                      for i in range(cores)]
             freqs = [cpu[i].get("freq_mhz") if i < len(cpu) and cpu[i] else "" for i in range(cores)]
-            row = ([repr(s["t"]), _phase_of(s["t"], phases), s.get("time"), s.get("ram_used_mb"),
-                    s.get("ram_total_mb"), s.get("swap_used_mb"), tegrastats.cpu_load_pct(s)]
+            row = ([repr(s.t), _phase_of(s.t, phases), s.time, s.ram_used_mb,
+                    s.ram_total_mb, s.swap_used_mb, tegrastats.cpu_load_pct(s)]
                    + loads + freqs
-                   + [s.get("gpu_load_pct"), ";".join("" if f is None else str(f) for f in s.get("gpu_freq_mhz") or []),
-                      s.get("emc_load_pct"), s.get("emc_freq_mhz"), stats.total_power(s, total_rails)]
-                   + [(s.get("rails_mw") or {}).get(r, {}).get("current") for r in rails]
-                   + [(s.get("temps_c") or {}).get(t) for t in temps]
-                   + [" ".join(s.get("unknown") or [])])
+                   + [s.gpu_load_pct, ";".join("" if f is None else str(f) for f in s.gpu_freq_mhz),
+                      s.emc_load_pct, s.emc_freq_mhz, stats.total_power(s, total_rails)]
+                   + [s.rails_mw.get(r, {}).get("current") for r in rails]
+                   + [s.temps_c.get(t) for t in temps]
+                   + [" ".join(s.unknown)])
             writer.writerow(["" if v is None else v for v in row])
 
 

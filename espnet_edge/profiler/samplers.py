@@ -1,7 +1,7 @@
 """Samplers: background threads that collect one record per interval, each stamped with time.time().
 
-Every sampler yields records in the tegrastats record layout (``tegrastats.empty_record``) plus
-``t`` (arrival time, seconds since the epoch) so profile/sweep code does not care where they came from:
+Every sampler yields ``Sample`` records (profiler/sample.py) stamped with ``t`` (arrival time, seconds
+since the epoch), so profile/sweep code does not care where they came from:
   TegrastatsSampler  runs ``tegrastats --interval N`` (or $ESPNET_EDGE_TEGRASTATS) and parses its lines
   JtopSampler        reads jetson-stats (jtop) where it is installed
   HostSampler        psutil (CPU, memory), NVML (GPU power/load/clocks), RAPL (CPU package energy)
@@ -15,8 +15,10 @@ import subprocess
 import threading
 import time
 
+from espnet_edge import defaults
 from espnet_edge.errors import MissingDependency, UserError
 from espnet_edge.profiler import tegrastats
+from espnet_edge.profiler.sample import Sample, empty_fields
 
 ENV_TEGRASTATS = "ESPNET_EDGE_TEGRASTATS"
 _STANDARD_PATHS = ("/usr/bin/tegrastats", "/usr/local/bin/tegrastats")
@@ -40,7 +42,7 @@ class Sampler(object):
     source = "none"
     missing = ()  # figures this sampler cannot give here (HostSampler fills its own list)
 
-    def __init__(self, interval_ms=100):
+    def __init__(self, interval_ms=defaults.SAMPLE_INTERVAL_MS):
         if interval_ms < 1:
             raise UserError("sampling interval must be at least 1 ms (got {})".format(interval_ms))
         self.interval_ms = int(interval_ms)
@@ -90,7 +92,7 @@ class TegrastatsSampler(Sampler):
 
     source = "tegrastats"
 
-    def __init__(self, interval_ms=100, executable=None, raw_log=None):
+    def __init__(self, interval_ms=defaults.SAMPLE_INTERVAL_MS, executable=None, raw_log=None):
         Sampler.__init__(self, interval_ms)
         self.executable = executable or find_tegrastats()
         self.raw_lines = []  # (arrival time, line) as printed
@@ -133,8 +135,7 @@ class TegrastatsSampler(Sampler):
             line = line.rstrip("\r\n")
             if not line.strip():
                 continue
-            record = tegrastats.parse_line(line)
-            record["t"] = now
+            record = tegrastats.parse_line(line)._replace(t=now)
             with self.lock:
                 self.raw_lines.append((now, line))
                 if tegrastats.is_sample(record):
@@ -213,7 +214,7 @@ class TegrastatsSampler(Sampler):
 class _PollingSampler(Sampler):
     """Calls ``self.read()`` every interval on a thread."""
 
-    def __init__(self, interval_ms=100):
+    def __init__(self, interval_ms=defaults.SAMPLE_INTERVAL_MS):
         Sampler.__init__(self, interval_ms)
         self._stop = threading.Event()
         self.thread = None
@@ -242,8 +243,7 @@ class _PollingSampler(Sampler):
                     self.warnings.append("{} sampler: {}".format(self.source, exc))
                 record = None
             if record is not None:
-                record["t"] = time.time()
-                self._add(record)
+                self._add(record._replace(t=time.time()))
             next_at += period
             self._stop.wait(max(0.0, next_at - time.time()))
 
@@ -293,8 +293,8 @@ class JtopSampler(_PollingSampler):
 
 
 def jtop_record(stats):
-    """jtop's flat ``stats`` dict (CPU1.., RAM, GPU, Temp X, Power X) -> a record."""
-    record = tegrastats.empty_record()
+    """jtop's flat ``stats`` dict (CPU1.., RAM, GPU, Temp X, Power X) -> a Sample."""
+    record = empty_fields()
     cores = []
     index = 1
     while "CPU{}".format(index) in stats:
@@ -316,7 +316,7 @@ def jtop_record(stats):
             record["rails_mw"][key[6:]] = {"current": value, "average": None}
         elif key == "EMC" and isinstance(value, (int, float)):
             record["emc_load_pct"] = value
-    return record
+    return Sample(**record)
 
 
 class HostSampler(_PollingSampler):
@@ -324,7 +324,7 @@ class HostSampler(_PollingSampler):
 
     source = "host"
 
-    def __init__(self, interval_ms=100):
+    def __init__(self, interval_ms=defaults.SAMPLE_INTERVAL_MS):
         _PollingSampler.__init__(self, interval_ms)
         self.psutil = None
         self.nvml = None
@@ -381,13 +381,13 @@ class HostSampler(_PollingSampler):
                                 "they are root-only on recent kernels)")
 
     def read(self):
-        record = tegrastats.empty_record()
+        record = empty_fields()
         if self.psutil is not None:
             self._read_psutil(record)
         if self.nvml is not None:
             self._read_nvml(record)
         self._read_rapl(record)
-        return record
+        return Sample(**record)
 
     def _read_psutil(self, record):
         psutil = self.psutil
@@ -460,7 +460,7 @@ class HostSampler(_PollingSampler):
 SOURCES = ("auto", "tegrastats", "jtop", "host")
 
 
-def make_sampler(source="auto", interval_ms=100):
+def make_sampler(source="auto", interval_ms=defaults.SAMPLE_INTERVAL_MS):
     """auto: tegrastats when there is one (Jetson, or $ESPNET_EDGE_TEGRASTATS), else the host sampler."""
     if source not in SOURCES:
         raise UserError("unknown sampler source {!r}; choose one of {}".format(source, ", ".join(SOURCES)))

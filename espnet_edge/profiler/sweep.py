@@ -9,6 +9,7 @@ import json
 import os
 
 from espnet_edge.errors import UserError
+from espnet_edge.profiler.summary import row_of
 
 UNKNOWN_STEP_MHZ = 10.0  # a requested frequency farther than this from every table step is a typo
 
@@ -86,42 +87,16 @@ def load_runs(folders):
     return runs
 
 
-def _get(summary, *keys):
-    value = summary
-    for key in keys:
-        if not isinstance(value, dict):
-            return None
-        value = value.get(key)
-    return value
-
-
 def table_rows(runs):
-    """One row per run, sorted by label then frequency."""
-    rows = []
-    for s in runs:
-        perf = s.get("performance") or {}
-        rows.append({
-            "label": s.get("label"), "run": s.get("run"), "freq_mhz": run_freq(s),
-            "fps": perf.get("fps"), "frames": perf.get("frames"), "seconds": perf.get("seconds"),
-            "latency_ms": _get(perf, "latency_ms", "mean"),
-            "exec_ms": 1000.0 / perf["fps"] if perf.get("fps") else None,
-            "power_idle_mw": _get(s, "power", "total_mw", "idle"),
-            "power_load_mw": _get(s, "power", "total_mw", "load"),
-            "gpu_power_load_mw": _get(s, "power", "gpu_mw", "load"),
-            "energy_mj": _get(s, "energy_mj_per_frame", "gross"),
-            "energy_above_idle_mj": _get(s, "energy_mj_per_frame", "above_idle"),
-            "gpu_util_pct": _get(s, "utilisation", "gpu_pct", "load"),
-            "cpu_util_pct": _get(s, "utilisation", "cpu_pct", "load"),
-            "emc_util_pct": _get(s, "utilisation", "emc_pct", "load"),
-            "gpu_clock_seen_mhz": _get(s, "utilisation", "gpu_freq_mhz", "load"),
-            "power_method": _get(s, "power", "total_method"),
-            "energy_source": _get(s, "energy_mj_per_frame", "source"),
-            "settle_s": _get(s, "settle", "settle_s"),
-            "throttled": _get(s, "thermal", "throttled"),
-            "idle_baseline_valid": _get(s, "idle_baseline", "valid"),
-        })
-    rows.sort(key=lambda r: (str(r["label"]), r["freq_mhz"] if r["freq_mhz"] is not None else -1))
+    """One SummaryRow per run, sorted by label then frequency."""
+    rows = [row_of(s, run_freq(s)) for s in runs]
+    rows.sort(key=lambda r: (str(r.label), r.freq_mhz if r.freq_mhz is not None else -1))
     return rows
+
+
+def report_json(report):
+    """The sweep report as the JSON document summary.json (and fig7.json) hold: rows as objects."""
+    return dict(report, rows=[row.to_dict() for row in report["rows"]])
 
 
 def sensitivity(points):
@@ -145,29 +120,31 @@ def sensitivity(points):
 
 
 def build_report(runs):
-    """summary.json of a sweep: rows, per-label series and sensitivities, what is missing."""
+    """A sweep's report: rows (SummaryRow), per-label series and sensitivities, what is missing
+    (``report_json`` makes it the sweep's summary.json)."""
     rows = table_rows(runs)
     labels = []
     for row in rows:
-        if row["label"] not in labels:
-            labels.append(row["label"])
+        if row.label not in labels:
+            labels.append(row.label)
     models = {}
     missing = []
     for label in labels:
-        mine = [r for r in rows if r["label"] == label]
-        with_freq = [r for r in mine if r["freq_mhz"]]
+        mine = [r for r in rows if r.label == label]
+        with_freq = [r for r in mine if r.freq_mhz]
         if len(with_freq) < len(mine):
             missing.append("{}: {} run(s) without a pinned GPU frequency are left out of the "
                            "frequency figures".format(label, len(mine) - len(with_freq)))
         models[label] = {
-            "freqs_mhz": [r["freq_mhz"] for r in with_freq],
-            "sensitivity": sensitivity([(r["freq_mhz"], r["exec_ms"]) for r in with_freq]),
+            "freqs_mhz": [r.freq_mhz for r in with_freq],
+            "sensitivity": sensitivity([(r.freq_mhz, r.exec_ms) for r in with_freq]),
         }
-        if not any(r["power_load_mw"] is not None for r in mine):
+        if not any(r.power_load_mw is not None for r in mine):
             missing.append("{}: no power figures (no power rails in its samples)".format(label))
     return {"models": models, "rows": rows, "missing": missing}
 
 
+# sweep.csv's column order (every SummaryRow field)
 CSV_COLUMNS = ("label", "freq_mhz", "fps", "exec_ms", "latency_ms", "frames", "seconds", "power_idle_mw",
                "power_load_mw", "gpu_power_load_mw", "energy_mj", "energy_above_idle_mj", "gpu_util_pct",
                "cpu_util_pct", "emc_util_pct", "gpu_clock_seen_mhz", "run", "power_method", "energy_source",
@@ -184,12 +161,12 @@ def write_report(folder, report, make_plots=True):
         writer = csv.writer(handle)
         writer.writerow(CSV_COLUMNS)
         for row in report["rows"]:
-            writer.writerow(["" if row.get(c) is None else row.get(c) for c in CSV_COLUMNS])
+            writer.writerow(["" if getattr(row, c) is None else getattr(row, c) for c in CSV_COLUMNS])
     pngs = []
     if make_plots:
         from espnet_edge.profiler import plots
 
         pngs = plots.write_figures(folder, report)
     report["figures"] = [os.path.basename(p) for p in pngs]
-    write_json(os.path.join(folder, "summary.json"), report)
+    write_json(os.path.join(folder, "summary.json"), report_json(report))
     return pngs

@@ -1,6 +1,6 @@
-"""Parse one tegrastats line (any Jetson generation, root or not) into a plain dict.
+"""Parse one tegrastats line (any Jetson generation, root or not) into a ``Sample`` (profiler/sample.py).
 
-``parse_line`` never raises: what it does not understand goes to ``record["unknown"]``.
+``parse_line`` never raises: what it does not understand goes to ``Sample.unknown``.
 Formats seen in the wild (see ../shared/jetson/tegrastats/SOURCES.md):
   TX1 L4T24   ``cpu [0%,0%]@1734 EMC 0%@1600 AVP 1%@115 GR3D 0%@998 EDP limit 1734``
   L4T28/32    ``CPU [2%@345,off] EMC_FREQ 13%@40 GR3D_FREQ 0%@114 ... VDD_IN 2003/2658``
@@ -12,6 +12,7 @@ Formats seen in the wild (see ../shared/jetson/tegrastats/SOURCES.md):
 import re
 
 from espnet_edge.jetson import boards
+from espnet_edge.profiler.sample import Sample, empty_fields
 
 # ASCII digits only and bounded lengths: superscripts, other scripts' digits, thousands of digits and
 # overflowing values never match, so they stay in ``unknown`` and never become inf/NaN.
@@ -34,23 +35,6 @@ NO_READING_C = -256.0  # tegrastats prints -256C for a sensor that is off
 
 GPU_TOKENS = ("GR3D_FREQ", "GR3D", "GR3D2_FREQ")
 EMC_TOKENS = ("EMC_FREQ", "EMC")
-
-
-def empty_record():
-    return {
-        "time": None,
-        "ram_used_mb": None, "ram_total_mb": None, "lfb": None,
-        "swap_used_mb": None, "swap_total_mb": None, "swap_cached_mb": None,
-        "iram_used_kb": None, "iram_total_kb": None,
-        "cpu": None,
-        "gpu_load_pct": None, "gpu_loads_pct": [], "gpu_freq_mhz": [],
-        "emc_load_pct": None, "emc_freq_mhz": None,
-        "engines": {}, "mts_fg_pct": None, "mts_bg_pct": None, "edp_limit_mhz": None,
-        "temps_c": {}, "temps_max_c": {},
-        "rails_mw": {},
-        "total_mw": None, "total_rails": [], "total_how": None,
-        "unknown": [],
-    }
 
 
 def _num(text):
@@ -157,31 +141,30 @@ def parse_time(date, clock):
 
 
 def parse_line(line):
-    """One tegrastats line -> record dict (see ``empty_record`` for the keys). Never raises."""
-    record = empty_record()
+    """One tegrastats line -> Sample. Never raises."""
+    fields = empty_fields()
     try:
-        _parse_into(record, line)
+        _parse_into(fields, line)
     except Exception as exc:  # a parser bug must not kill a profiling run: keep the line
-        record["unknown"].append("<parse error {}: {}>".format(type(exc).__name__, str(line).strip()[:200]))
-    annotate_total(record)
-    return record
+        fields["unknown"].append("<parse error {}: {}>".format(type(exc).__name__, str(line).strip()[:200]))
+    return Sample(**with_total(fields))
 
 
-def annotate_total(record):
-    """Set ``total_mw`` (board input power of this line), ``total_rails`` and ``total_how`` from the rail
-    rule in jetson/boards.py (input rail where the board has one, else the documented sum)."""
-    rails, how, _source = boards.total_power_rule(record.get("rails_mw") or {})
-    record["total_rails"] = rails
-    record["total_how"] = how
-    record["total_mw"] = rails_sum(record, rails)
-    return record
+def with_total(fields):
+    """Set ``total_mw`` (board input power of these readings), ``total_rails`` and ``total_how`` in the
+    sample fields from the rail rule in jetson/boards.py (input rail where the board has one, else the
+    documented sum)."""
+    rails, how, _source = boards.total_power_rule(fields["rails_mw"])
+    fields.update(total_rails=rails, total_how=how, total_mw=rails_sum(fields["rails_mw"], rails))
+    return fields
 
 
-def rails_sum(record, rails):
-    """Sum of the rails' current readings (mW); None if there are none or one is missing."""
+def rails_sum(rails_mw, rails):
+    """Sum of the rails' current readings (mW) in ``rails_mw`` (a sample's); None if there are none or
+    one is missing."""
     if not rails:
         return None
-    readings = record.get("rails_mw") or {}
+    readings = rails_mw or {}
     values = [(readings.get(name) or {}).get("current") for name in rails]
     if any(v is None for v in values):
         return None
@@ -192,7 +175,7 @@ def hottest(record):
     """(sensor, degC) of the hottest real sensor in the line; constant sensors (PMIC) and off sensors are
     skipped. (None, None) when there is none."""
     constant = boards.value_of(boards.CONSTANT_SENSORS)
-    temps = [(value, name) for name, value in (record.get("temps_c") or {}).items()
+    temps = [(value, name) for name, value in record.temps_c.items()
              if value is not None and name not in constant]
     if not temps:
         return None, None
@@ -201,6 +184,7 @@ def hottest(record):
 
 
 def _parse_into(record, line):
+    """Fill ``record`` (sample fields, ``empty_fields()``) from ``line``."""
     if not isinstance(line, str):
         line = line.decode("utf-8", "replace") if isinstance(line, bytes) else str(line)
     tokens = _split_tokens(line.strip())
@@ -314,8 +298,7 @@ def _temperature(text):
 
 def is_sample(record):
     """True when the line carried real tegrastats content (RAM or CPU or rails), not garbage."""
-    return bool(record.get("ram_total_mb") is not None or record.get("cpu") is not None
-                or record.get("rails_mw"))
+    return bool(record.ram_total_mb is not None or record.cpu is not None or record.rails_mw)
 
 
 def parse_lines(lines):
@@ -342,5 +325,5 @@ def gpu_power_rail(rail_names):
 
 def cpu_load_pct(record):
     """Mean load over online cores, or None."""
-    cores = [c["load_pct"] for c in (record.get("cpu") or []) if c is not None]
+    cores = [c["load_pct"] for c in (record.cpu or []) if c is not None]
     return sum(cores) / float(len(cores)) if cores else None

@@ -78,7 +78,7 @@ def check_timing(iters, duration, warmup):
     return iters
 
 
-def run_benchmark(segmenter, warmup=10, iters=None, duration=None, end_to_end=False, images=None,
+def run_benchmark(segmenter, warmup=defaults.WARMUP, iters=None, duration=None, end_to_end=False, images=None,
                   progress=True, label="bench"):
     """Time ``segmenter`` (a runtime.segmenter.Segmenter). Give ``iters`` or ``duration`` (seconds).
 

@@ -8,6 +8,7 @@ import json
 
 from espnet_edge import __version__
 from espnet_edge.errors import UserError
+from espnet_edge.zoo import PreprocessSpec
 
 META_PREFIX = "espnet_edge."
 REQUIRED_KEYS = ("model", "classes", "palette", "preprocess", "input_size", "input_layout", "fused")
@@ -16,12 +17,13 @@ REQUIRED_KEYS = ("model", "classes", "palette", "preprocess", "input_size", "inp
 class ModelInfo(object):
     def __init__(self, name, classes, palette, input_size, preprocess, input_layout="NCHW",
                  fused=(), checkpoint_sha256=None, version=__version__, precision="fp32",
-                 batch=1, dataset=None, frame_size=None, frame_dtype="float32", overlay_alpha=None):
+                 batch=1, dataset=None, frame_size=None, frame_dtype="float32", overlay_alpha=None,
+                 trained=None):
         self.name = name
         self.classes = tuple(classes)
         self.palette = tuple(tuple(int(v) for v in c) for c in palette)
         self.input_size = (int(input_size[0]), int(input_size[1]))  # (width, height)
-        self.preprocess = dict(preprocess)
+        self.preprocess = PreprocessSpec.from_dict(preprocess)
         self.input_layout = input_layout  # "NCHW" (normalised) or "NHWC" (raw pixels, fused pre)
         self.fused = tuple(sorted(fused))  # subset of ("overlay", "post", "pre")
         self.checkpoint_sha256 = checkpoint_sha256
@@ -33,6 +35,9 @@ class ModelInfo(object):
         self.frame_size = (int(frame_size[0]), int(frame_size[1])) if frame_size else None
         self.frame_dtype = frame_dtype  # "float32" or "uint8": the frame input's (and overlay's) type
         self.overlay_alpha = overlay_alpha  # set when the graph returns the finished overlay
+        # False: an architecture-only network exported without --weights (deterministic initialisation);
+        # None: not recorded (files written before this key existed)
+        self.trained = trained
 
     @property
     def num_classes(self):
@@ -68,17 +73,18 @@ class ModelInfo(object):
             input_layout="NHWC" if "pre" in fused else "NCHW", fused=fused,
             checkpoint_sha256=entry.sha256, batch=batch, dataset=entry.dataset,
             frame_size=frame_size, frame_dtype=frame_dtype, overlay_alpha=overlay_alpha,
+            trained=not entry.architecture_only,
         )
 
     def to_dict(self):
         return {
             "model": self.name, "classes": list(self.classes),
             "palette": [list(c) for c in self.palette], "input_size": list(self.input_size),
-            "preprocess": self.preprocess, "input_layout": self.input_layout,
+            "preprocess": self.preprocess.to_dict(), "input_layout": self.input_layout,
             "fused": list(self.fused), "checkpoint_sha256": self.checkpoint_sha256,
             "version": self.version, "precision": self.precision, "batch": self.batch,
             "dataset": self.dataset, "frame_size": list(self.frame_size) if self.frame_size else None,
-            "frame_dtype": self.frame_dtype, "overlay_alpha": self.overlay_alpha,
+            "frame_dtype": self.frame_dtype, "overlay_alpha": self.overlay_alpha, "trained": self.trained,
         }
 
     @classmethod
@@ -91,13 +97,21 @@ class ModelInfo(object):
                 "preprocessing and classes from the zoo".format(source, ", ".join(missing)))
         return cls(
             name=data["model"], classes=data["classes"], palette=data["palette"],
-            input_size=data["input_size"], preprocess=data["preprocess"],
+            input_size=data["input_size"], preprocess=PreprocessSpec.from_dict(data["preprocess"], source),
             input_layout=data["input_layout"], fused=data["fused"],
             checkpoint_sha256=data.get("checkpoint_sha256"), version=data.get("version"),
             precision=data.get("precision", "fp32"), batch=data.get("batch", 1),
             dataset=data.get("dataset"), frame_size=data.get("frame_size"),
             frame_dtype=data.get("frame_dtype", "float32"), overlay_alpha=data.get("overlay_alpha"),
+            trained=data.get("trained"),
         )
+
+    def require_trained(self, action, source="this model"):
+        """UserError when the network was exported without trained weights (its masks would be noise)."""
+        if self.trained is False:
+            raise UserError("{} holds {} exported without weights (architecture only), so its masks would be "
+                            "noise; to {}, export it again with --weights FILE (a checkpoint of the public "
+                            "implementation `espnet-edge models` names)".format(source, self.name, action))
 
     def to_metadata(self):
         """-> {key: str} for ONNX metadata_props (values JSON-encoded)."""

@@ -295,10 +295,10 @@ class PilBilinear(nn.Module):
 
 def _affine(spec):
     """``(x * scale - mean) / std / divide`` as one per-channel (gain, offset), float64."""
-    std = np.asarray(spec["std"], dtype=np.float64)
-    mean = np.asarray(spec["mean"], dtype=np.float64)
-    divide = float(spec.get("divide", 1.0))
-    return float(spec.get("scale", 1.0)) / (std * divide), -mean / (std * divide)
+    std = np.asarray(spec.std, dtype=np.float64)
+    mean = np.asarray(spec.mean, dtype=np.float64)
+    divide = float(spec.divide)
+    return float(spec.scale) / (std * divide), -mean / (std * divide)
 
 
 def _linear_taps(factor):
@@ -341,10 +341,10 @@ class FramePreprocess(nn.Module):
         super().__init__()
         self.frame_size = tuple(frame_size)
         self.size = tuple(size)
-        self.method = spec["resize"]
+        self.method = spec.resize
         if self.method not in ("cv2_bilinear", "pil_bilinear"):
             raise ValueError("no in-graph equivalent for resize method {!r}".format(self.method))
-        self.flip = spec["channel_order"] == "RGB"
+        self.flip = spec.channel_order == "RGB"
         self.register_buffer("bgr_to_rgb", torch.tensor([2, 1, 0], dtype=torch.int64))
         gain, offset = _affine(spec)
         self.register_buffer("gain", torch.tensor(gain, dtype=torch.float32).view(1, 3, 1, 1))

@@ -170,6 +170,7 @@ def export_model(entry, weights=None, size=None, batch=1, opset=DEFAULT_OPSET, f
                               frame_dtype=frame_dtype if frame_size else "float32", overlay_alpha=overlay_alpha)
     module, checkpoint = build_torch_module(entry, weights, fused, frame=info if frame_size else None)
     info.checkpoint_sha256 = entry.sha256 if not weights else sha256_of(checkpoint)
+    info.trained = bool(weights) or not entry.architecture_only
     stage_done()
     log("exporting {} at {}x{} (opset {}{})".format(entry.name, size[0], size[1], opset,
                                                      ", fused: " + "+".join(fused) if fused else ""))
@@ -250,6 +251,23 @@ def check_frame_options(input_size, fuse_pre, frame_dtype, overlay_alpha, trt_ve
     return (int(input_size[0]), int(input_size[1]))
 
 
+def _holds_zoo_weights(path, entry):
+    """True when ``path`` was exported from ``entry``'s own checkpoint (or, architecture only, from none),
+    not from a --weights file of the user's: only then may a bare --model reuse it."""
+    from espnet_edge.runtime.tensorrt.onnxmeta import model_info
+
+    try:
+        info = model_info(path)
+    except UserError:
+        return False
+    if info.name == entry.name and info.checkpoint_sha256 == entry.sha256:
+        return True
+    paths.note("not reusing {}: it was exported from {} (another checkpoint than the zoo's {})".format(
+        path, info.checkpoint_sha256 and "checkpoint sha256 " + info.checkpoint_sha256[:12] or "no checkpoint",
+        entry.name))
+    return False
+
+
 def ensure_onnx(entry, weights=None, size=None, batch=1):
     """<model>-<W>x<H>.onnx for running a zoo model on a file backend: ./export's (what `espnet-edge
     export` wrote) or the cache's, else exported (and verified) into the cache first, with a note.
@@ -258,8 +276,9 @@ def ensure_onnx(entry, weights=None, size=None, batch=1):
     name = artifact_name(entry.name, size, batch)
     if not weights:
         for folder in (default_out_dir(), paths.export_cache_dir()):
-            if os.path.isfile(os.path.join(folder, name)):
-                return os.path.join(folder, name)
+            candidate = os.path.join(folder, name)
+            if os.path.isfile(candidate) and _holds_zoo_weights(candidate, entry):
+                return candidate
     path = os.path.join(paths.export_cache_dir(), name)
     paths.note("exporting {} at {}x{} to {} (once; later runs reuse it)".format(entry.name, size[0], size[1], path))
     with Progress(len(EXPORT_STAGES), "export " + entry.name) as bar:

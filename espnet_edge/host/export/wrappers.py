@@ -13,10 +13,10 @@ class FusedPreprocess(nn.Module):
     def __init__(self, net, spec):
         super().__init__()
         self.net = net
-        std = np.asarray(spec["std"], dtype=np.float64)
-        mean = np.asarray(spec["mean"], dtype=np.float64)
-        divide = float(spec.get("divide", 1.0))
-        gain = float(spec.get("scale", 1.0)) / (std * divide)
+        std = np.asarray(spec.std, dtype=np.float64)
+        mean = np.asarray(spec.mean, dtype=np.float64)
+        divide = float(spec.divide)
+        gain = float(spec.scale) / (std * divide)
         offset = -mean / (std * divide)
         self.register_buffer("gain", torch.tensor(gain, dtype=torch.float32).view(1, 3, 1, 1))
         self.register_buffer("offset", torch.tensor(offset, dtype=torch.float32).view(1, 3, 1, 1))

@@ -1,0 +1,169 @@
+"""Argument groups shared by the subcommands: what to run, where results go, GPU clocks, how to measure.
+
+Each flag is written here once, so it has the same help, type (a check from cli/validate.py) and default
+(from espnet_edge/defaults.py) in every command that takes it; a command chooses which flags of a group it
+needs. Each adder returns its argparse group, so a command can add its own flags under the same title.
+Readers (cli/common.py): source_from_args (what to run), freqs_from_args (the GPU clocks); the measuring
+options are read by profiler/session.py as plain attributes. tests/test_cli_args.py walks every command's
+parser and fails on a flag defined two ways."""
+
+from espnet_edge import defaults
+from espnet_edge.cli import validate
+
+SOURCE_TITLE = "what to run"
+OUTPUT_TITLE = "outputs"
+CLOCK_TITLE = "GPU clocks (Jetson only; restored afterwards)"
+MEASURE_TITLE = "measuring"
+TRT_CHECK_TITLE = "TensorRT operator check"
+
+SOURCE_DESCRIPTION = ("--model NAME, --onnx FILE or --engine FILE; --model with a file takes the classes and "
+                      "preprocessing from the zoo, for files without espnet-edge metadata")
+REPEAT_DESCRIPTION = "repeat --model/--onnx/--engine to compare networks side by side"
+
+# the one text of each flag that means the same everywhere
+HELP = {
+    "--model": "zoo model name (see `espnet-edge models`)",
+    "--onnx": "ONNX file exported by espnet-edge",
+    "--engine": "TensorRT engine built by espnet-edge",
+    "--weights": "checkpoint for a zoo model (default: zoo lookup)",
+    "--backend": "auto: tensorrt for --engine, else onnxruntime (a --model is exported to ONNX on demand); "
+                 "torch runs --model in PyTorch",
+    "--size": "network input size (default: the model's)",
+    "--batch": "batch size (default %(default)s)",
+    "--threads": "CPU threads for torch/onnxruntime (default: theirs)",
+    "--json FILE": "also write the full result as JSON to FILE",
+    "--json": "print JSON instead of text",
+    "--alpha": "overlay opacity 0..1 (default %(default)s)",
+    "--freq MHZ": "pin the GPU clock to this frequency (snapped to the nearest table step) for the run",
+    "--freq MHZ,...": "pin the GPU to each frequency in turn (snapped to the nearest table step)",
+    "--freqs": "GPU frequencies to run each network at, e.g. 114,420,828,1134,1300",
+    "--settle-timeout": "after pinning: wait at most S seconds for the GPU clock to read back and board "
+                        "power to settle before measuring (default %(default)g)",
+    "--emc": "pin the memory (EMC) clock for the run where the board allows it",
+    "--warmup": "untimed warm-up inferences first (default %(default)s)",
+    "--resize-frames": "frames of another size than an --input-size graph's: resize them on the CPU (slower, "
+                       "not exact) instead of an error",
+    "--trt": "TensorRT version whose ONNX parser must take the graph (default %(default)s: JetPack 4.6, the "
+             "TX2's last): 8.2, 8.4, 8.5, 8.6, 10.0 or 10 (latest 10.x)",
+    "--support": "onnx_trt_operator_support.json (default: $ESPNET_EDGE_TRT_SUPPORT, else the built-in table)",
+}
+
+
+def backend_choices():
+    from espnet_edge.backends import choices
+
+    return choices()
+
+
+def add_source_args(parser, model=True, files=True, backend=True, weights=True, size=True, batch=False,
+                    threads=True, repeat=False, model_required=False):
+    """--model, --onnx/--engine (files), --backend, --weights, --size, --batch, --threads.
+
+    ``repeat``: --model/--onnx/--engine may be given several times (lists, default empty)."""
+    group = parser.add_argument_group(SOURCE_TITLE, REPEAT_DESCRIPTION if repeat else
+                                      SOURCE_DESCRIPTION if files else None)
+    many = dict(action="append", default=[]) if repeat else {}
+    if model:
+        group.add_argument("--model", metavar="NAME", required=model_required, help=HELP["--model"], **many)
+    if files:
+        group.add_argument("--onnx", metavar="FILE", help=HELP["--onnx"], **many)
+        group.add_argument("--engine", metavar="FILE", help=HELP["--engine"], **many)
+    if backend:
+        from espnet_edge.backends import AUTO
+
+        group.add_argument("--backend", default=AUTO, choices=backend_choices(), help=HELP["--backend"])
+    if weights:
+        group.add_argument("--weights", metavar="FILE", help=HELP["--weights"])
+    if size:
+        group.add_argument("--size", metavar="WxH", type=validate.size_text, help=HELP["--size"])
+    if batch:
+        group.add_argument("--batch", type=validate.positive_int, default=defaults.BATCH, metavar="N",
+                           help=HELP["--batch"])
+    if threads:
+        group.add_argument("--threads", type=validate.positive_int, metavar="N", help=HELP["--threads"])
+    return group
+
+
+def add_output_args(parser, out=None, out_metavar="DIR", out_required=False, out_default=None, json=None,
+                    alpha=False):
+    """--out (``out``: its help, since what it holds differs per command), --json, --alpha.
+
+    ``json``: "file" (--json FILE writes the result) or "print" (--json prints JSON to stdout).
+    The paths are checked by the command before its work (validate.output_dir / output_file)."""
+    group = parser.add_argument_group(OUTPUT_TITLE)
+    if out:
+        group.add_argument("--out", metavar=out_metavar, required=out_required, default=out_default, help=out)
+    if json == "file":
+        group.add_argument("--json", metavar="FILE", help=HELP["--json FILE"])
+    elif json == "print":
+        group.add_argument("--json", action="store_true", help=HELP["--json"])
+    elif json is not None:
+        raise ValueError("json must be 'file', 'print' or None, got {!r}".format(json))
+    if alpha:
+        add_alpha_arg(group)
+    return group
+
+
+def add_alpha_arg(group, flag="--alpha"):
+    group.add_argument(flag, type=validate.fraction, default=defaults.OVERLAY_ALPHA, help=HELP["--alpha"])
+
+
+def add_clock_args(parser, freq=None, emc=False, settle=True):
+    """GPU (and memory) clock pins: ``freq`` "one" (--freq MHZ -> int), "each" (--freq MHZ,... -> list,
+    run once per frequency) or "sweep" (--freqs MHZ,... -> list); --emc MHZ; --settle-timeout S."""
+    group = parser.add_argument_group(CLOCK_TITLE)
+    if freq == "one":
+        group.add_argument("--freq", type=validate.mhz, metavar="MHZ", help=HELP["--freq MHZ"])
+    elif freq == "each":
+        group.add_argument("--freq", type=validate.mhz_list, metavar="MHZ[,MHZ...]", help=HELP["--freq MHZ,..."])
+    elif freq == "sweep":
+        group.add_argument("--freqs", type=validate.mhz_list, metavar="MHZ,...", help=HELP["--freqs"])
+    elif freq is not None:
+        raise ValueError("freq must be 'one', 'each', 'sweep' or None, got {!r}".format(freq))
+    if emc:
+        group.add_argument("--emc", type=validate.mhz, metavar="MHZ", help=HELP["--emc"])
+    if settle:
+        group.add_argument("--settle-timeout", type=validate.non_negative_float, default=defaults.SETTLE_TIMEOUT_S,
+                           metavar="S", help=HELP["--settle-timeout"])
+    return group
+
+
+def add_warmup_arg(group):
+    group.add_argument("--warmup", type=validate.non_negative_int, default=defaults.WARMUP, metavar="N",
+                       help=HELP["--warmup"])
+
+
+def add_profiling_args(parser):
+    """The measuring options shared by profile and sweep (what profiler.session reads)."""
+    from espnet_edge.profiler.samplers import SOURCES
+
+    group = parser.add_argument_group(MEASURE_TITLE)
+    group.add_argument("--idle", type=validate.non_negative_float, default=defaults.PROFILE_IDLE_S, metavar="S",
+                       help="idle baseline before the run, seconds (default %(default)g)")
+    group.add_argument("--duration", type=validate.positive_float, default=defaults.PROFILE_DURATION_S,
+                       metavar="S", help="measured phase, seconds (default %(default)g)")
+    add_warmup_arg(group)
+    group.add_argument("--interval", type=validate.positive_int, default=defaults.SAMPLE_INTERVAL_MS, metavar="MS",
+                       help="sampling interval in ms (default %(default)s)")
+    group.add_argument("--source", default="auto", choices=SOURCES,
+                       help="where samples come from: auto = tegrastats if present, else host "
+                       "(psutil + NVML + RAPL)")
+    group.add_argument("--power-interval", type=validate.non_negative_int, default=defaults.POWER_INTERVAL_MS,
+                       metavar="MS", help="read the board's INA3221/INA238 input-power node every MS ms for the "
+                       "energy integral (default %(default)s; 0 = tegrastats only)")
+    return group
+
+
+def add_resize_frames_arg(group):
+    group.add_argument("--resize-frames", action="store_true", help=HELP["--resize-frames"])
+
+
+def add_trt_check_args(parser):
+    """--trt VERSION, --support FILE: the operator matrix an ONNX graph is checked against
+    (runtime/trt_support.py)."""
+    from espnet_edge.runtime.trt_support import DEFAULT_VERSION
+
+    group = parser.add_argument_group(TRT_CHECK_TITLE)
+    group.add_argument("--trt", default=DEFAULT_VERSION, metavar="VERSION", help=HELP["--trt"])
+    group.add_argument("--support", metavar="FILE", help=HELP["--support"])
+    return group
