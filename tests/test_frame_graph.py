@@ -139,7 +139,7 @@ def _tolerance(spec, frame_size):
 
     gain, offset = _affine(spec)
     eps = np.finfo(np.float32).eps
-    if spec["resize"] == "cv2_bilinear":
+    if spec.resize == "cv2_bilinear":
         return float(np.max(np.abs(gain))) * 255 * (2 * max(frame_size) + 8) * eps
     return 4 * float(np.spacing(np.float32(np.max(np.abs(gain) * 255 + np.abs(offset)))))
 
@@ -158,7 +158,7 @@ def test_in_graph_preprocessing_at_1024x512_equals_the_cpu_path_on_every_image(n
         frame_size = (frame.shape[1], frame.shape[0])
         model = preprocess_onnx(spec, frame_size, (1024, 512))
         if frame_size == (2048, 1024):  # the integer ratio takes the frame without a full-size Transpose
-            assert "Transpose" not in _graph_ops(model) or spec["resize"] == "pil_bilinear", path
+            assert "Transpose" not in _graph_ops(model) or spec.resize == "pil_bilinear", path
             assert "Resize" not in _graph_ops(model), path
         graph_x = _session(model).run(None, {"input": frame[None].astype(np.float32)})[0]
         cpu_x = preprocess(frame, spec, (1024, 512))
