@@ -11,6 +11,11 @@ All end-to-end runs are pipelined (feeder, inference and render threads) and ren
 Also: mask agreement of the frame graph with the exact CPU path on the Cityscapes frames.
 
     python benchmarks/bench_end_to_end.py [--threads 2] [--iters 6] [--rounds 2] [--size 1024x512]
+                                          [--baseline DIR]
+
+--baseline DIR: frame graphs exported earlier (the same file names, e.g. another checkout's
+benchmarks/results/onnx) also run end to end, in the same interleaved rounds: old against new
+graph in one run, on the same machine load.
 
 Prints a table and writes benchmarks/results/bench_end_to_end-<host>-<time>.json. Not a test.
 """
@@ -52,7 +57,13 @@ def main():
     parser.add_argument("--size", default="1024x512")
     parser.add_argument("--models", default=",".join(MODELS))
     parser.add_argument("--work", default=os.path.join(HERE, "results", "onnx"))
+    parser.add_argument("--baseline", help="folder of frame graphs exported earlier, run beside the new ones")
     args = parser.parse_args()
+    if args.baseline and os.path.abspath(args.baseline) == os.path.abspath(args.work):
+        parser.error("--baseline {} is where this run exports its graphs (--work); copy the old graphs "
+                     "elsewhere first".format(args.baseline))
+    if args.baseline and not os.path.isdir(args.baseline):
+        parser.error("--baseline {} is not a folder".format(args.baseline))
     os.environ.setdefault("ESPNET_EDGE_WEIGHTS", os.path.join(SHARED, "weights"))
 
     from espnet_edge import zoo
@@ -84,9 +95,15 @@ def main():
                 Segmenter(OnnxRuntimeRunner(fused_f32["onnx"], threads=args.threads)),
             "end to end, CPU pre/post (before)": Segmenter(OnnxRuntimeRunner(plain["onnx"], threads=args.threads)),
         }
-        agree = agreement(segs["end to end, frame graph uint8"], segs["compute only (network size)"], frames)
-        agree_f32 = agreement(segs["end to end, frame graph float32 (TensorRT 8.2 graph)"],
-                              segs["compute only (network size)"], frames)
+        if args.baseline:
+            for kind, report in (("uint8", fused_u8), ("float32", fused_f32)):
+                old = os.path.join(args.baseline, os.path.basename(report["onnx"]))
+                if not os.path.isfile(old):
+                    parser.error("--baseline has no {} (the {} frame graph of {})".format(old, kind, name))
+                segs["end to end, frame graph {} (baseline)".format(kind)] = \
+                    Segmenter(OnnxRuntimeRunner(old, threads=args.threads))
+        agree = dict((label, agreement(seg, segs["compute only (network size)"], frames))
+                     for label, seg in segs.items() if "frame graph" in label)
         totals = dict((label, {"frames": 0, "seconds": 0.0, "runs": []}) for label in segs)
         for round_index in range(args.rounds):
             for label, segmenter in segs.items():
@@ -118,8 +135,7 @@ def main():
             results.append({"model": name, "size": args.size, "mode": label, "fps": fps,
                             "ratio_vs_compute": fps / compute_fps, "host_ms_per_frame": host_ms,
                             "stages_mean_ms": stages, "frames": total["frames"],
-                            "mask_agreement_min": (min(agree) if "uint8" in label else
-                                                   min(agree_f32) if "float32" in label else None),
+                            "mask_agreement_min": min(agree[label]) if label in agree else None,
                             "runs": total["runs"]})
         for segmenter in segs.values():
             segmenter.close()
@@ -144,7 +160,8 @@ def main():
     os.makedirs(out_dir, exist_ok=True)
     out = os.path.join(out_dir, "bench_end_to_end-{}-{}.json".format(platform.node(), time.strftime("%Y%m%d-%H%M%S")))
     with open(out, "w") as handle:
-        json.dump({"size": args.size, "frame_size": list(FRAME_SIZE), "threads": args.threads, "iters": args.iters,
+        json.dump({"size": args.size, "baseline": args.baseline, "frame_size": list(FRAME_SIZE),
+                   "threads": args.threads, "iters": args.iters,
                    "rounds": args.rounds, "images": images, "rows": results, "host": host,
                    "load_average": [load_start, load_end], "note": note, "table": lines}, handle, indent=1)
     print("wrote " + out)

@@ -3,7 +3,6 @@ preprocessing equals the exact CPU path (espnet_edge.preprocess) on every real i
 agree, the graphs pass the TensorRT 8.2 operator check, and the overlay graph draws what
 visualize.overlay draws."""
 
-import glob
 import os
 
 import numpy as np
@@ -123,6 +122,123 @@ def test_pil_graph_resize_equals_pillow_itself():
         rgb = np.ascontiguousarray(frame[:, :, ::-1])
         expected = np.asarray(Image.fromarray(rgb).resize(size, Image.BILINEAR))[:, :, ::-1]
         assert np.array_equal(got, expected.astype(np.float32))
+
+
+def _graph_ops(model):
+    return set(node.op_type for node in model.graph.node)
+
+
+def _tolerance(spec, frame_size):
+    """Largest difference float32 arithmetic allows between the in-graph and the CPU preprocessing,
+    in normalised units. ESPNet: cv2 and the graph compute each source coordinate in float32, a
+    few ulps of the largest coordinate apart, which moves a 0..255 pixel by up to 255 x that (the
+    bound of test_onnx_resize_linear_half_pixel_matches_opencv_inter_linear), scaled by the gain.
+    ESPNetv2: Pillow's integers are exact, then x * gain + offset against (x / 255 - mean) / std:
+    a few ulps of the largest term."""
+    from espnet_edge.host.export.frame_graph import _affine
+
+    gain, offset = _affine(spec)
+    eps = np.finfo(np.float32).eps
+    if spec.resize == "cv2_bilinear":
+        return float(np.max(np.abs(gain))) * 255 * (2 * max(frame_size) + 8) * eps
+    return 4 * float(np.spacing(np.float32(np.max(np.abs(gain) * 255 + np.abs(offset)))))
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_in_graph_preprocessing_at_1024x512_equals_the_cpu_path_on_every_image(name):
+    """Every image at its own frame size (2048x1024 Cityscapes, photos from 275x183 to 1280x720,
+    up- and downscales, integer and other ratios) through the preprocessing the 1024x512 frame
+    graph holds, against the exact CPU preprocessing. No network: the masks are the benchmark's
+    (benchmarks/agreement_every_image.py)."""
+    spec = zoo.get_model(name).preprocess
+    paths = _all_frames()
+    assert len(paths) >= 10
+    for path in paths:
+        frame = read_image(path)
+        frame_size = (frame.shape[1], frame.shape[0])
+        model = preprocess_onnx(spec, frame_size, (1024, 512))
+        if frame_size == (2048, 1024):  # the integer ratio takes the frame without a full-size Transpose
+            assert "Transpose" not in _graph_ops(model) or spec.resize == "pil_bilinear", path
+            assert "Resize" not in _graph_ops(model), path
+        graph_x = _session(model).run(None, {"input": frame[None].astype(np.float32)})[0]
+        cpu_x = preprocess(frame, spec, (1024, 512))
+        assert graph_x.shape == cpu_x.shape == (1, 3, 512, 1024)
+        assert np.max(np.abs(graph_x - cpu_x)) <= _tolerance(spec, frame_size), path
+
+
+@pytest.mark.parametrize("frame_size,size", [((2048, 1024), (1024, 512)), ((2048, 1024), (512, 256)),
+                                             ((1536, 768), (512, 256)), ((2048, 1024), (2048, 1024)),
+                                             ((2048, 1024), (1024, 256))])
+def test_block_convolution_equals_onnx_resize_and_opencv_at_integer_ratios(frame_size, size):
+    """ESPNet's resize at integer ratios (2x, 4x, 3x, 1x, and 2x by 4x) as one strided convolution
+    over the HWC frame: the same tensor as the general graph (Transpose + ONNX Resize) and as
+    OpenCV INTER_LINEAR (the CPU path), up to float32 rounding."""
+    from espnet_edge.host.export import frame_graph
+
+    spec = zoo.get_model("espnet-q8").preprocess
+    frame = np.ascontiguousarray(read_image(FRAME)[:frame_size[1], :frame_size[0]])
+    block = preprocess_onnx(spec, frame_size, size)
+    assert "Transpose" not in _graph_ops(block) and "Resize" not in _graph_ops(block)
+    original = frame_graph._block_resize
+    frame_graph._block_resize = lambda *args: None
+    try:
+        general = preprocess_onnx(spec, frame_size, size)
+    finally:
+        frame_graph._block_resize = original
+    assert "Transpose" in _graph_ops(general)
+    x = frame[None].astype(np.float32)
+    got, reference = (_session(m).run(None, {"input": x})[0] for m in (block, general))
+    bound = _tolerance(spec, frame_size)
+    assert np.max(np.abs(got - reference)) <= bound
+    assert np.max(np.abs(got - preprocess(frame, spec, size))) <= bound
+
+
+@pytest.mark.parametrize("frame_size,size,dyadic", [((2048, 1024), (1024, 512), True),
+                                                    ((2048, 1024), (512, 256), True),
+                                                    ((2048, 1024), (1024, 1024), True),
+                                                    ((1536, 768), (512, 256), False)])
+def test_pil_first_pass_on_the_hwc_frame_equals_pillow(frame_size, size, dyadic):
+    """ESPNetv2's Pillow resize reading the HWC frame (its horizontal convolution over the
+    [N, 1, H, W * 3] plane, borders from the gathered source columns, channels reordered on the
+    way) gives Pillow's own pixels, as the NCHW path does; 3x has no power-of-two coefficients,
+    so the split (hi, lo) convolutions are exercised too."""
+    from espnet_edge.host.export.frame_graph import PilBilinear
+
+    frame = np.ascontiguousarray(read_image(FRAME)[:frame_size[1], :frame_size[0]])
+    module = PilBilinear(frame_size, size)
+    assert module.read_hwc_frames((2, 1, 0))  # BGR frame -> RGB planes
+    assert module.passes[0].gathered  # Pillow's renormalised border taps are exercised
+    assert module.passes[0].conv["dyadic"] == dyadic
+    with torch.no_grad():
+        got = module.forward_frame(torch.from_numpy(frame[None].astype(np.float32))).numpy()[0]
+    rgb = np.ascontiguousarray(frame[:, :, ::-1])
+    expected = np.asarray(Image.fromarray(rgb).resize(size, Image.BILINEAR)).transpose(2, 0, 1)
+    assert np.array_equal(got, expected.astype(np.float32))
+
+
+@pytest.mark.parametrize("alpha", [0.5, 0.4])
+def test_overlay_broadcast_over_frame_rows_equals_the_full_size_lookup(networks, alpha):
+    """The palette looked up at the network size and broadcast over frame rows draws exactly
+    what the nearest Resize + full-size lookup draws, and at alpha 0.5 what visualize.overlay draws."""
+    from espnet_edge.host.export.frame_graph import FrameOverlay
+    from espnet_edge.runtime.segmenter import resize_mask
+
+    entry = zoo.get_model("espnet-q8")
+    frame = read_image(FRAME)
+    logits = networks["espnet-q8"].run(None, {"input": preprocess(frame, entry.preprocess, NET_SIZE)})[0]
+    block = FrameOverlay(entry.palette, (2048, 1024), NET_SIZE, alpha)
+    assert block.block == (4, 4)
+    general = FrameOverlay(entry.palette, (2048, 1024), NET_SIZE, alpha)
+    general.block = None
+    table = np.asarray(entry.palette, np.float32)[:, ::-1] * np.float32(alpha) + np.float32(0.5)
+    general.colours = torch.from_numpy(np.ascontiguousarray(table))
+    with torch.no_grad():
+        args = (torch.from_numpy(logits), torch.from_numpy(frame[None].astype(np.float32)))
+        got, reference = block(*args).numpy()[0], general(*args).numpy()[0]
+    assert np.array_equal(got, reference)
+    if alpha == 0.5:
+        mask = resize_mask(np.argmax(logits, axis=1)[0].astype(np.uint8), (2048, 1024))
+        assert np.array_equal(got[:1024].astype(np.uint8), visualize.overlay(frame, mask, entry.palette, 0.5))
 
 
 @pytest.fixture(scope="module")

@@ -7,18 +7,24 @@ TensorRT 8.2 parses:
 
 - ESPNet (the authors normalise, then cv2-resize bilinearly, then divide): a bilinear resize's
   weights sum to one, so resize-then-normalise is the same affine map; ONNX ``Resize`` (linear,
-  half_pixel) computes OpenCV INTER_LINEAR's taps (no antialiasing in either).
+  half_pixel) computes OpenCV INTER_LINEAR's taps (no antialiasing in either). When the frame is
+  an integer multiple of the network size (2048x1024 -> 1024x512) each output reads a fixed block
+  of source pixels, so one strided convolution over the frame seen as a [N, 1, H, W * 3] plane
+  resizes, reorders the channels, normalises and writes NCHW: no full-size Transpose.
 - ESPNetv2 (Pillow's antialiased bilinear on uint8, then /255 and ImageNet normalisation): a
   separable triangle filter whose taps and fixed-point weights are known for every output pixel
   (``espnet_edge.preprocess.pil_bilinear_coefficients``). Each pass is a sum over the few taps of
   Gather(rows or columns) x Pillow's own fixed-point coefficient, summed exactly in float32 and
   rounded as Pillow's integer shift does, clipped to 0..255, in Pillow's pass order. Works for every
-  ratio, integer or not; pixel-identical to Pillow.
+  ratio, integer or not; pixel-identical to Pillow. A first horizontal pass that is a convolution
+  reads the [N, 1, H, W * 3] plane of the frame directly (see ``_PilPass.use_hwc_frame``).
 
 ``--fuse-overlay``: the graph also resizes the class map to the frame (nearest, as
 ``Segmenter.resize_mask``), colours it with the palette and alpha-blends it over the frame
-(``visualize.overlay``'s arithmetic); its single output is [N, H + R, W, 3]: the BGR overlay, then R
-rows holding the network-size class map (``class_rows``), so the host splits it without copying.
+(``visualize.overlay``'s arithmetic; for integer ratios the colours are looked up at the network
+size and broadcast over whole frame rows, not looked up per frame pixel); its single output is
+[N, H + R, W, 3]: the BGR overlay, then R rows holding the network-size class map
+(``class_rows``), so the host splits it without copying.
 """
 
 import numpy as np
@@ -90,6 +96,7 @@ class _PilPass(nn.Module):
     def __init__(self, axis, in_size, out_size):
         super().__init__()
         self.axis = axis
+        self.hwc = False
         index, coeffs = pil_bilinear_coefficients(in_size, out_size)
         keep = [t for t in range(index.shape[1]) if coeffs[:, t].any()]
         hi, lo = _split(coeffs)
@@ -128,10 +135,35 @@ class _PilPass(nn.Module):
                 self.register_buffer(name + "lo", torch.from_numpy(sub_lo[:, t].astype(np.float32)).view(shape))
                 self.taps.append(name)
 
-    def _gather(self, x):
+    def use_hwc_frame(self, perm):
+        """Let this (horizontal, convolutional) pass read the raw [N, H, W, 3] frame itself: seen as
+        one [N, 1, H, W * 3] plane, pixel x's channel c sits at 3x + c, so a kernel of 3K taps
+        whose tap 3t + perm[o] carries coefficient t for output channel o, strided by 3 x stride,
+        is the same per-channel filter and writes NCHW, in the channel order ``perm`` picks: the
+        full-size Transpose is gone. The borders (Pillow's renormalised taps) come from the few
+        source columns they read (``strip_columns``), gathered from the frame."""
+        assert self.axis == 3 and self.conv is not None
+        self.hwc = True
+        for key in ("k", "k_hi", "k_lo"):
+            if hasattr(self, key):
+                kernel = getattr(self, key)[0].reshape(-1)
+                wide = torch.zeros((3, 1, 1, 3 * kernel.numel()), dtype=torch.float32)
+                for o in range(3):
+                    wide[o, 0, 0, perm[o]::3] = kernel
+                setattr(self, key, wide)  # a buffer: reassigning keeps it registered
+        if self.gathered:
+            used = sorted(set(getattr(self, name + "index")[i].item() for name in self.taps
+                              for i in range(len(self.gathered))))
+            self.register_buffer("strip_columns", torch.tensor(used, dtype=torch.int64))
+            position = dict((column, i) for i, column in enumerate(used))
+            for name in self.taps:
+                local = [position[c] for c in getattr(self, name + "index").tolist()]
+                self.register_buffer(name + "local", torch.tensor(local, dtype=torch.int64))
+
+    def _gather(self, x, index="index"):
         s_hi = s_lo = None
         for name in self.taps:
-            taken = torch.index_select(x, self.axis, getattr(self, name + "index"))
+            taken = torch.index_select(x, self.axis, getattr(self, name + index))
             hi, lo = taken * getattr(self, name + "hi"), taken * getattr(self, name + "lo")
             s_hi = hi if s_hi is None else s_hi + hi
             s_lo = lo if s_lo is None else s_lo + lo
@@ -140,28 +172,68 @@ class _PilPass(nn.Module):
         unit = float(1 << SPLIT_BITS)
         return torch.floor((s_hi * unit + s_lo) / float(1 << PIL_PRECISION_BITS) + 0.5)
 
-    def forward(self, x):
-        if self.conv is None:
-            return self._gather(x)
+    def _convolve(self, x):
         c = self.conv
+        if self.hwc:  # x: [N, 1, H, W * 3]
+            return self._convolve_plane(x)
+        stride, padding = c["stride"], c["padding"]
         if c["dyadic"]:
-            inner = torch.floor(F.conv2d(x, self.k, self.k_bias, stride=c["stride"], padding=c["padding"], groups=3))
+            return torch.floor(F.conv2d(x, self.k, self.k_bias, stride=stride, padding=padding, groups=3))
+        s_hi = F.conv2d(x, self.k_hi, stride=stride, padding=padding, groups=3)
+        s_lo = F.conv2d(x, self.k_lo, stride=stride, padding=padding, groups=3)
+        return _exact_round(s_hi, s_lo)
+
+    def _convolve_plane(self, x):
+        """The horizontal pass over the [N, 1, H, W * 3] plane, as a 3-D convolution over
+        [N, 1, 1, H, W * 3]: the same sums, but ONNX Runtime keeps a 3-D convolution's output NCHW,
+        where it would write a 2-D one with a single input channel in its blocked NCHWc layout
+        (3 channels padded to 16) and reorder it back, which costs more than the convolution."""
+        c = self.conv
+        stride, padding = (1, 1, 3 * c["stride"][1]), (0, 0, 3 * c["padding"][1])
+        x = x.unsqueeze(2)
+        if c["dyadic"]:
+            out = torch.floor(F.conv3d(x, self.k.unsqueeze(2), self.k_bias, stride=stride, padding=padding))
         else:
-            s_hi = F.conv2d(x, self.k_hi, stride=c["stride"], padding=c["padding"], groups=3)
-            s_lo = F.conv2d(x, self.k_lo, stride=c["stride"], padding=c["padding"], groups=3)
-            inner = _exact_round(s_hi, s_lo)
-        inner = inner.narrow(self.axis, c["first"], c["last"] - c["first"])
-        if not self.gathered:
-            return inner
-        border = self._gather(x)
+            s_hi = F.conv3d(x, self.k_hi.unsqueeze(2), stride=stride, padding=padding)
+            s_lo = F.conv3d(x, self.k_lo.unsqueeze(2), stride=stride, padding=padding)
+            out = _exact_round(s_hi, s_lo)
+        return out.squeeze(2)
+
+    def interior(self, x):
+        """The convolution's outputs with every column computed (the borders wrong: zero-padded
+        instead of Pillow's renormalised taps) when the convolution yields exactly ``out`` of them;
+        else only the interior ones. -> (tensor, index of its first output)."""
+        c = self.conv
+        inner = self._convolve(x)
+        if inner.shape[self.axis] == c["out"]:
+            return inner, 0
+        return inner.narrow(self.axis, c["first"], c["last"] - c["first"]), c["first"]
+
+    def border(self, strip):
+        """The border outputs, in order, from the source columns ``strip_columns`` (NCHW)."""
+        return self._gather(strip, "local")
+
+    def assemble(self, inner, start, border):
+        """Interior outputs (from ``start``) and border outputs -> all ``out`` outputs along the axis."""
+        c = self.conv
         left = c["first"]
         parts = []
         if left:
             parts.append(border.narrow(self.axis, 0, left))
+        if left - start or inner.shape[self.axis] != c["last"] - c["first"]:
+            inner = inner.narrow(self.axis, left - start, c["last"] - c["first"])  # a copy in ONNX Runtime
         parts.append(inner)
         if c["out"] - c["last"]:
             parts.append(border.narrow(self.axis, left, c["out"] - c["last"]))
         return torch.cat(parts, dim=self.axis)
+
+    def forward(self, x):
+        if self.conv is None:
+            return self._gather(x)
+        inner, start = self.interior(x)
+        if not self.gathered:
+            return inner
+        return self.assemble(inner, start, self._gather(x))
 
 
 class PilBilinear(nn.Module):
@@ -183,8 +255,37 @@ class PilBilinear(nn.Module):
         order = [(3, in_w, out_w), (2, in_h, out_h)]
         if pil_vertical_first(in_w, in_h, out_w, out_h):
             order = order[::-1]
+        self.frame_size = tuple(frame_size)
         self.passes = nn.ModuleList([_PilPass(axis, n_in, n_out) for axis, n_in, n_out in order if n_in != n_out])
         self.exact = all(p.exact for p in self.passes)
+        self.hwc = False
+
+    def read_hwc_frames(self, perm):
+        """Take [N, H, W, 3] frames in ``forward_frame`` when the first pass is a horizontal
+        convolution (every integer ratio, in Pillow's horizontal-first order): no full-size
+        Transpose; the output channels come in the order ``perm`` picks. -> whether it does."""
+        if not self.passes or self.passes[0].axis != 3 or self.passes[0].conv is None:
+            return False
+        self.passes[0].use_hwc_frame(perm)
+        self.register_buffer("perm", torch.tensor(list(perm), dtype=torch.int64))
+        self.hwc = True
+        return True
+
+    def forward_frame(self, frame):
+        """[N, H, W, 3] float frames -> NCHW, channels in ``perm`` order (after read_hwc_frames)."""
+        width, height = self.frame_size
+        first = self.passes[0]
+        inner, start = first.interior(frame.reshape(-1, 1, height, width * 3))
+        strip = None
+        if first.gathered:
+            strip = torch.index_select(torch.index_select(frame, 2, first.strip_columns), 3, self.perm)
+            strip = first.border(strip.permute(0, 3, 1, 2))
+        for one in self.passes[1:]:  # vertical: columns stay apart, the border ones are mended last
+            inner = one(inner)
+            strip = one(strip) if strip is not None else None
+        if strip is None:  # no border outputs: the convolution computed all of them
+            return inner
+        return first.assemble(inner, start, strip)
 
     def forward(self, x):
         for one in self.passes:
@@ -198,6 +299,39 @@ def _affine(spec):
     mean = np.asarray(spec.mean, dtype=np.float64)
     divide = float(spec.divide)
     return float(spec.scale) / (std * divide), -mean / (std * divide)
+
+
+def _linear_taps(factor):
+    """Taps of ONNX Resize (linear, half_pixel) = OpenCV INTER_LINEAR along an axis shrunk by an
+    integer ``factor``: output i samples (i + 0.5) * f - 0.5 = f*i + (f - 1)/2, the middle of its
+    block of f source pixels: one pixel (weight 1) for odd f, the middle two (0.5 each) for even f."""
+    taps = np.zeros(factor, dtype=np.float64)
+    if factor % 2:
+        taps[factor // 2] = 1.0
+    else:
+        taps[factor // 2 - 1:factor // 2 + 1] = 0.5
+    return taps
+
+
+def _block_resize(frame_size, size):
+    """-> (2-D taps [fy, fx], (fx, fy)) when the frame is an integer multiple of the network size on
+    both axes (2048x1024 -> 1024x512: fx = fy = 2), else None (then ONNX Resize does it)."""
+    (frame_w, frame_h), (width, height) = frame_size, size
+    if frame_w % width or frame_h % height:
+        return None
+    fx, fy = frame_w // width, frame_h // height
+    return np.outer(_linear_taps(fy), _linear_taps(fx)), (fx, fy)
+
+
+def _interleaved_kernel(taps, perm, gain):
+    """Conv weight [3, 1, fy, 3 * fx] over a [N, 1, H, W * 3] view of HWC frames: output channel o
+    takes source channel perm[o] (pixel x's channel c sits at 3x + c) times gain[o]; strided by
+    (fy, 3 fx) it resizes, reorders channels and transposes to NCHW in one pass."""
+    fy, fx = taps.shape
+    weight = np.zeros((3, 1, fy, 3 * fx), dtype=np.float64)
+    for o in range(3):
+        weight[o, 0, :, perm[o]::3] = taps * gain[o]
+    return torch.from_numpy(weight.astype(np.float32))
 
 
 class FramePreprocess(nn.Module):
@@ -215,10 +349,24 @@ class FramePreprocess(nn.Module):
         gain, offset = _affine(spec)
         self.register_buffer("gain", torch.tensor(gain, dtype=torch.float32).view(1, 3, 1, 1))
         self.register_buffer("offset", torch.tensor(offset, dtype=torch.float32).view(1, 3, 1, 1))
+        perm = (2, 1, 0) if self.flip else (0, 1, 2)
         self.pil = PilBilinear(frame_size, size) if self.method == "pil_bilinear" else None
+        self.pil_hwc = self.pil is not None and self.pil.read_hwc_frames(perm)
+        self.block = _block_resize(frame_size, size) if self.method == "cv2_bilinear" else None
+        if self.block is not None:
+            taps, stride = self.block
+            self.register_buffer("block_weight", _interleaved_kernel(taps, perm, gain))
+            self.register_buffer("block_bias", torch.tensor(offset, dtype=torch.float32))
 
     def forward(self, frame):
         width, height = self.size
+        if self.block is not None:
+            frame_w, frame_h = self.frame_size
+            plane = frame.float().reshape(-1, 1, frame_h, frame_w * 3)
+            stride = self.block[1]
+            return F.conv2d(plane, self.block_weight, self.block_bias, stride=(stride[1], 3 * stride[0]))
+        if self.pil_hwc:
+            return self.pil.forward_frame(frame.float()) * self.gain + self.offset
         x = frame.float().permute(0, 3, 1, 2)  # TensorRT 10 transposes no UINT8 (its matrix)
         if self.pil is not None:
             x = self.pil(x)
@@ -250,16 +398,32 @@ class FrameOverlay(nn.Module):
         # alpha * colour + 0.5 (the rounding) folded into the table; a convex blend of 0..255 values
         # stays in 0..255, so no clip is needed
         bgr = np.asarray(palette, dtype=np.float32)[:, ::-1] * np.float32(alpha) + np.float32(0.5)
+        self.block = None
+        (frame_w, frame_h), (width, height) = self.frame_size, self.size
+        if frame_w % width == 0 and frame_h % height == 0:
+            # nearest by an integer factor repeats each class f times: the colours are looked up
+            # at the network size, each row of the table holding a colour fx times (one class
+            # covers fx x 3 consecutive values of a frame row), and broadcast over fy frame rows
+            self.block = (frame_w // width, frame_h // height)
+            bgr = np.tile(bgr, (1, self.block[0]))
         self.register_buffer("colours", torch.from_numpy(np.ascontiguousarray(bgr)))
+
+    def _blend(self, classes, frame):
+        """Class map [N, h, w] (int64) and frame [N, H, W, 3] -> alpha * colour + (1 - alpha) * frame + 0.5."""
+        width, height = self.frame_size
+        if self.block is not None:
+            rows = self.colours[classes].reshape(-1, self.size[1], 1, width * 3)
+            # broadcasting over whole frame rows (W x 3 contiguous values), not pixel by pixel
+            frame_rows = frame.reshape(-1, self.size[1], self.block[1], width * 3)
+            return (frame_rows * (1.0 - self.alpha) + rows).reshape(-1, height, width, 3)
+        full = F.interpolate(classes.unsqueeze(1).float(), size=(height, width), mode="nearest")
+        return frame * (1.0 - self.alpha) + self.colours[full[:, 0].long()]
 
     def forward(self, logits, frame):
         width, height = self.frame_size
-        classes = torch.argmax(logits, dim=1, keepdim=True).float()  # [N, 1, h, w]
-        full = classes
-        if tuple(classes.shape[-2:]) != (height, width):
-            full = F.interpolate(classes, size=(height, width), mode="nearest")
-        colours = self.colours[full[:, 0].long()]  # [N, H, W, 3]
-        overlay = frame * (1.0 - self.alpha) + colours
+        labels = torch.argmax(logits, dim=1)  # [N, h, w]
+        classes = labels.unsqueeze(1).float()  # [N, 1, h, w]
+        overlay = self._blend(labels, frame)
         if self.floor:
             overlay = torch.floor(overlay)
         count = self.size[0] * self.size[1]
