@@ -27,11 +27,9 @@ PIXELS = PREFIX + "/v_dq"  # what a folded Conv reads: DequantizeLinear of conca
 
 def normalisation_affine(spec):
     """-> (a, b) per channel with raw pixel - 128 = x * a + b for the spec's normalised input x."""
-    mean = np.asarray(spec["mean"], np.float64)
-    std = np.asarray(spec["std"], np.float64)
-    scale = float(spec.get("scale", 1.0))
-    divide = float(spec.get("divide", 1.0))
-    return std * divide / scale, mean / scale - 128.0
+    mean = np.asarray(spec.mean, np.float64)
+    std = np.asarray(spec.std, np.float64)
+    return std * spec.divide / spec.scale, mean / spec.scale - 128.0
 
 
 def fold_weights(weight, a, b, ones=ONES):
@@ -61,12 +59,12 @@ def fold_input(qdq, fp32, spec, layout="NCHW"):
     with group 1 reads it)."""
     from onnx import TensorProto, helper, numpy_helper
 
-    if layout != "NCHW" or not spec or "mean" not in spec or not spec.get("resize_first", True):
+    if layout != "NCHW" or spec is None or not spec.resize_first:
         return []  # raw pixels are integers only when the image is resized before normalising
     graph = qdq.graph
     x = graph.input[0].name
     dims = [d.dim_value for d in graph.input[0].type.tensor_type.shape.dim]
-    channels = len(spec["mean"])
+    channels = len(spec.mean)
     if len(dims) != 4 or dims[1] != channels or not all(dims):
         return []
     producer = {out: node for node in graph.node for out in node.output}

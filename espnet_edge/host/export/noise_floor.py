@@ -20,10 +20,10 @@ def grey_level_step(info):
     preprocessing, (scale / std / divide) for the normalised input."""
     spec = info.preprocess
     channels = 3
-    if info.fused_pre or info.frame_size or not spec or "std" not in spec:
+    if info.fused_pre or info.frame_size or spec is None:
         return np.ones(channels, np.float32)
-    std = np.asarray(spec["std"], np.float64)
-    return (float(spec.get("scale", 1.0)) / (std * float(spec.get("divide", 1.0)))).astype(np.float32)
+    std = np.asarray(spec.std, np.float64)
+    return (spec.scale / (std * spec.divide)).astype(np.float32)
 
 
 def plus_minus_one_grey(batch, info, seed=SEED):
