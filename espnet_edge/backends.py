@@ -78,6 +78,7 @@ def resolve(model=None, onnx=None, engine=None, backend=AUTO, weights=None, size
         from espnet_edge.runtime.model_info import ModelInfo
 
         info = ModelInfo.from_zoo(entry, size=size, batch=batch)
+        info.trained = None  # what the file's own weights are, the zoo cannot say
     if kind == "model" and "model" not in get_backend(chosen).runs and exporter() is None:
         raise UserError("running --model {} on {} needs its ONNX export, which needs the host extra "
                         "(torch, onnx); export it on a workstation with `espnet-edge export --model {}` "

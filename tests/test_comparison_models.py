@@ -330,3 +330,24 @@ def test_an_export_without_weights_is_refused_for_masks_but_runs_for_speed(small
         ee.load(untrained)
     proc = run_cli("bench", "--onnx", untrained, "--warmup", "0", "--iters", "1")
     assert proc.returncode == 0, proc.stderr
+
+
+def test_what_is_known_trained_is_never_refused(small_exports, tmp_path):
+    """A checkpoint passed with --weights is trained, whatever the backend; a file described by --model
+    (its own weights unknown to the zoo) is not refused either. Only a file that says it was exported
+    without weights is."""
+    import argparse
+
+    from espnet_edge.cli.common import segmenter_from_args
+
+    enet_file = str(tmp_path / "ENet")
+    torch.save({"state_dict": public_state("enet-city", 1)}, enet_file)
+    base = dict(onnx=None, engine=None, weights=None, size="256x128", threads=None, batch=1)
+    for options in (dict(model="enet-city", weights=enet_file, backend="torch"),
+                    dict(model="enet-city", onnx=small_exports["enet-city"]["onnx"], backend="onnxruntime")):
+        segmenter = segmenter_from_args(argparse.Namespace(**dict(base, **options)), trained_for="evaluate")
+        assert segmenter.info.trained is (True if options.get("weights") else None)
+        segmenter.close()
+    args = argparse.Namespace(**dict(base, model=None, onnx=small_exports["enet-city"]["onnx"], backend="auto"))
+    with pytest.raises(UserError, match="exported without weights"):
+        segmenter_from_args(args, trained_for="evaluate")

@@ -20,7 +20,7 @@ class TorchRunner(Runner):
         check_size(entry, size)
         if int(batch) < 1:
             raise UserError("batch must be at least 1 (got {})".format(batch))
-        Runner.__init__(self, ModelInfo.from_zoo(entry, size, batch=batch))
+        Runner.__init__(self, ModelInfo.from_zoo(entry, size, batch=batch, weights=weights))
         self.entry = entry
         if threads:
             if int(threads) < 1:

@@ -66,14 +66,15 @@ class ModelInfo(object):
 
     @classmethod
     def from_zoo(cls, entry, size=None, fused=(), batch=1, frame_size=None, frame_dtype="float32",
-                 overlay_alpha=None):
+                 overlay_alpha=None, weights=None):
+        """The entry's network, with the zoo checkpoint or ``weights`` (a checkpoint file) loaded."""
         return cls(
             name=entry.name, classes=entry.classes, palette=entry.palette,
             input_size=size or entry.input_size, preprocess=entry.preprocess,
             input_layout="NHWC" if "pre" in fused else "NCHW", fused=fused,
             checkpoint_sha256=entry.sha256, batch=batch, dataset=entry.dataset,
             frame_size=frame_size, frame_dtype=frame_dtype, overlay_alpha=overlay_alpha,
-            trained=not entry.architecture_only,
+            trained=bool(weights) or not entry.architecture_only,
         )
 
     def to_dict(self):

@@ -167,10 +167,10 @@ def export_model(entry, weights=None, size=None, batch=1, opset=DEFAULT_OPSET, f
         ensure_writable_dir(os.path.dirname(os.path.abspath(out_path)))
     started = time.time()
     info = ModelInfo.from_zoo(entry, size=size, fused=fused, batch=batch, frame_size=frame_size,
-                              frame_dtype=frame_dtype if frame_size else "float32", overlay_alpha=overlay_alpha)
+                              frame_dtype=frame_dtype if frame_size else "float32", overlay_alpha=overlay_alpha,
+                              weights=weights)
     module, checkpoint = build_torch_module(entry, weights, fused, frame=info if frame_size else None)
     info.checkpoint_sha256 = entry.sha256 if not weights else sha256_of(checkpoint)
-    info.trained = bool(weights) or not entry.architecture_only
     stage_done()
     log("exporting {} at {}x{} (opset {}{})".format(entry.name, size[0], size[1], opset,
                                                      ", fused: " + "+".join(fused) if fused else ""))
