@@ -70,6 +70,12 @@ class PreprocessSpec(NamedTuple("PreprocessSpec", [
         data["mean"], data["std"] = list(self.mean), list(self.std)
         return data
 
+    def affine(self):
+        """``(x * scale - mean) / std / divide`` as one per-channel ``x * gain + offset``: -> (gain, offset)."""
+        gain = tuple(self.scale / (s * self.divide) for s in self.std)
+        offset = tuple(-m / (s * self.divide) for m, s in zip(self.mean, self.std))
+        return gain, offset
+
     @classmethod
     def from_dict(cls, data, source="the model"):
         """A spec from its JSON object; anything this version cannot apply exactly (a missing or unknown

@@ -135,9 +135,7 @@ def _tolerance(spec, frame_size):
     bound of test_onnx_resize_linear_half_pixel_matches_opencv_inter_linear), scaled by the gain.
     ESPNetv2: Pillow's integers are exact, then x * gain + offset against (x / 255 - mean) / std:
     a few ulps of the largest term."""
-    from espnet_edge.host.export.frame_graph import _affine
-
-    gain, offset = _affine(spec)
+    gain, offset = (np.asarray(v) for v in spec.affine())
     eps = np.finfo(np.float32).eps
     if spec.resize == "cv2_bilinear":
         return float(np.max(np.abs(gain))) * 255 * (2 * max(frame_size) + 8) * eps

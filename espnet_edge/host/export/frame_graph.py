@@ -293,14 +293,6 @@ class PilBilinear(nn.Module):
         return x
 
 
-def _affine(spec):
-    """``(x * scale - mean) / std / divide`` as one per-channel (gain, offset), float64."""
-    std = np.asarray(spec.std, dtype=np.float64)
-    mean = np.asarray(spec.mean, dtype=np.float64)
-    divide = float(spec.divide)
-    return float(spec.scale) / (std * divide), -mean / (std * divide)
-
-
 def _linear_taps(factor):
     """Taps of ONNX Resize (linear, half_pixel) = OpenCV INTER_LINEAR along an axis shrunk by an
     integer ``factor``: output i samples (i + 0.5) * f - 0.5 = f*i + (f - 1)/2, the middle of its
@@ -346,7 +338,7 @@ class FramePreprocess(nn.Module):
             raise ValueError("no in-graph equivalent for resize method {!r}".format(self.method))
         self.flip = spec.channel_order == "RGB"
         self.register_buffer("bgr_to_rgb", torch.tensor([2, 1, 0], dtype=torch.int64))
-        gain, offset = _affine(spec)
+        gain, offset = spec.affine()
         self.register_buffer("gain", torch.tensor(gain, dtype=torch.float32).view(1, 3, 1, 1))
         self.register_buffer("offset", torch.tensor(offset, dtype=torch.float32).view(1, 3, 1, 1))
         perm = (2, 1, 0) if self.flip else (0, 1, 2)

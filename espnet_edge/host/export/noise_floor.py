@@ -22,8 +22,7 @@ def grey_level_step(info):
     channels = 3
     if info.fused_pre or info.frame_size or spec is None:
         return np.ones(channels, np.float32)
-    std = np.asarray(spec.std, np.float64)
-    return (spec.scale / (std * spec.divide)).astype(np.float32)
+    return np.asarray(spec.affine()[0], np.float32)
 
 
 def plus_minus_one_grey(batch, info, seed=SEED):

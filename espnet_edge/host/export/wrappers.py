@@ -1,6 +1,5 @@
 """Stages fused into the exported graph: normalisation in front (--fuse-pre), argmax behind (--fuse-post)."""
 
-import numpy as np
 import torch
 import torch.nn as nn
 
@@ -13,11 +12,7 @@ class FusedPreprocess(nn.Module):
     def __init__(self, net, spec):
         super().__init__()
         self.net = net
-        std = np.asarray(spec.std, dtype=np.float64)
-        mean = np.asarray(spec.mean, dtype=np.float64)
-        divide = float(spec.divide)
-        gain = float(spec.scale) / (std * divide)
-        offset = -mean / (std * divide)
+        gain, offset = spec.affine()
         self.register_buffer("gain", torch.tensor(gain, dtype=torch.float32).view(1, 3, 1, 1))
         self.register_buffer("offset", torch.tensor(offset, dtype=torch.float32).view(1, 3, 1, 1))
 
