@@ -2,6 +2,8 @@
 
 For each model at its network size (default 1024x512), side by side in one run, rounds interleaved:
 - compute only: one preprocessed batch through the plain graph (`bench`);
+- runtime only, frame graph uint8: one decoded frame through the uint8 frame graph, no pipeline
+  (what the graph adds to the network, apart from the pipeline's threads);
 - end to end, frame graph (`export --fuse-pre --input-size 2048x1024 --fuse-overlay`): the decoded
   2048x1024 Cityscapes frame in, the finished overlay out; uint8 frames (what ONNX Runtime and
   TensorRT >= 10 take) and float32 frames (the TensorRT 8.2 graph);
@@ -90,6 +92,8 @@ def main():
                                  trt_version="8.2", support=TRT_SUPPORT, out_dir=args.work, images=[CITYSCAPES])
         segs = {
             "compute only (network size)": Segmenter(OnnxRuntimeRunner(plain["onnx"], threads=args.threads)),
+            "runtime only, frame graph uint8 (no pipeline)":
+                Segmenter(OnnxRuntimeRunner(fused_u8["onnx"], threads=args.threads)),
             "end to end, frame graph uint8": Segmenter(OnnxRuntimeRunner(fused_u8["onnx"], threads=args.threads)),
             "end to end, frame graph float32 (TensorRT 8.2 graph)":
                 Segmenter(OnnxRuntimeRunner(fused_f32["onnx"], threads=args.threads)),
@@ -103,13 +107,14 @@ def main():
                 segs["end to end, frame graph {} (baseline)".format(kind)] = \
                     Segmenter(OnnxRuntimeRunner(old, threads=args.threads))
         agree = dict((label, agreement(seg, segs["compute only (network size)"], frames))
-                     for label, seg in segs.items() if "frame graph" in label)
+                     for label, seg in segs.items() if label.startswith("end to end, frame graph"))
         totals = dict((label, {"frames": 0, "seconds": 0.0, "runs": []}) for label in segs)
         for round_index in range(args.rounds):
             for label, segmenter in segs.items():
-                if label.startswith("compute"):
+                if not label.startswith("end to end"):
                     run = run_benchmark(segmenter, warmup=args.warmup if round_index == 0 else 1,
-                                        iters=args.iters, progress=False)
+                                        iters=args.iters, progress=False,
+                                        images=images if label.startswith("runtime") else None)
                     seconds = sum(r["end_perf"] - r["start_perf"] for r in run["iterations"])
                 else:
                     run = run_end_to_end(segmenter, images, warmup=args.warmup if round_index == 0 else 1,

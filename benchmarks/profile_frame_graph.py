@@ -55,8 +55,9 @@ def _feed(session, info, frame):
 
 def _frame_node(name):
     """Nodes the frame graph adds around the network (the exporter names them after FrameGraph's
-    modules: /pre/..., /overlay/..., top-level Casts); ONNX Runtime's own nodes belong to the network."""
-    return re.match(r"^/(pre|overlay)/|^/(Cast|ArgMax)(_\d+)?$", name) is not None
+    modules: /pre/..., /overlay/..., top-level Casts; the runner's lowering of the overlay tail names
+    its nodes ort_overlay_tail_...); ONNX Runtime's own nodes belong to the network."""
+    return re.match(r"^/(pre|overlay)/|^/(Cast|ArgMax)(_\d+)?$|^ort_overlay_tail_", name) is not None
 
 
 def summarise(trace, warmup):

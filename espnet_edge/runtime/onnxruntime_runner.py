@@ -59,18 +59,21 @@ def prelu_as_relus(model):
 
 
 def _cpu_session_bytes(path):
-    """The model rewritten for ONNX Runtime's CPU provider, or None when there is nothing to rewrite
-    (or onnx is not installed: then the file is loaded as it is)."""
+    """-> (the model rewritten for ONNX Runtime's CPU provider, {rewrite: count}), or (None, {}) when
+    there is nothing to rewrite (or onnx is not installed: then the file is loaded as it is)."""
+    from espnet_edge.runtime.overlay_tail import lower_overlay_tail
+
     try:
         import onnx
     except ImportError:
-        return None, 0
+        return None, {}
     try:
         model = onnx.load(path)
     except Exception:  # unreadable: let onnxruntime report it below
-        return None, 0
-    count = prelu_as_relus(model)
-    return (model.SerializeToString() if count else None), count
+        return None, {}
+    counts = dict((name, count) for name, count in (("prelu_as_relus", prelu_as_relus(model)),
+                                                     ("overlay_tail", lower_overlay_tail(model))) if count)
+    return (model.SerializeToString() if counts else None), counts
 
 
 def _check_input_shape(path, info, declared):
@@ -131,10 +134,9 @@ class OnnxRuntimeRunner(Runner):
         self.cpu_rewrites = {}
         source = path
         if chosen[0] == "CPUExecutionProvider":
-            rewritten, count = _cpu_session_bytes(path)
+            rewritten, self.cpu_rewrites = _cpu_session_bytes(path)
             if rewritten is not None:
                 source = rewritten
-                self.cpu_rewrites["prelu_as_relus"] = count
         try:
             self.session = ort.InferenceSession(source, options, providers=chosen)
         except Exception as exc:  # onnxruntime raises its own Fail/InvalidGraph types
