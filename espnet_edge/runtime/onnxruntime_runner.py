@@ -4,6 +4,7 @@ import os
 
 from espnet_edge.errors import MissingDependency, UserError
 from espnet_edge.runtime.base import Runner
+from espnet_edge.runtime.onnx_graph import set_nodes
 
 # preference order when the caller names none; only those this onnxruntime build has are used
 _GPU_PROVIDERS = ("TensorrtExecutionProvider", "CUDAExecutionProvider")
@@ -49,12 +50,7 @@ def prelu_as_relus(model):
             helper.make_node("Add", [tag + "pos", tag + "scaled"], list(node.output), name=tag + "add"),
         ])
         count += 1
-    del graph.node[:]
-    graph.node.extend(nodes)
-    used = set(name for node in graph.node for name in node.input)
-    kept = [init for init in graph.initializer if init.name in used]
-    del graph.initializer[:]
-    graph.initializer.extend(kept)
+    set_nodes(graph, nodes)
     return count
 
 

@@ -20,6 +20,8 @@ and the float32 graphs are left as they are.
 
 import logging
 
+from espnet_edge.runtime.onnx_graph import set_nodes
+
 log = logging.getLogger(__name__)
 
 HALF = 0.5
@@ -125,11 +127,6 @@ def lower_overlay_tail(model):
         helper.make_node("Concat", [tag + "overlay_nhwc", tag + "class_rows"], list(cast.output),
                          name=tag + "concat", axis=_attribute(concat, "axis")),
     ])
-    del graph.node[:]
-    graph.node.extend(nodes)
-    used = set(name for node in graph.node for name in node.input)
-    kept = [init for init in graph.initializer if init.name in used]
-    del graph.initializer[:]
-    graph.initializer.extend(kept)
+    set_nodes(graph, nodes)
     log.debug("overlay tail lowered for ONNX Runtime (QuantizeLinear, uint8 Concat)")
     return 1
