@@ -173,3 +173,36 @@ def test_only_graphs_with_a_frame_size_are_frame_graphs():
     assert is_frame_graph({"espnet_edge.frame_size": "[2048, 1024]"})
     assert not is_frame_graph({"espnet_edge.frame_size": "null"})
     assert not is_frame_graph({})
+
+
+@pytest.mark.parametrize("name", sorted(GRAPHS))
+def test_int8_qdq_never_quantizes_the_frame_graphs_own_convs(graphs, name, tmp_path):
+    """The preprocessing's Convs (ESPNet's strided resize, ESPNetv2's Pillow passes) stay float:
+    no Q/DQ on them, the network's Convs all INT8, the network input bit-identical to fp32."""
+    from espnet_edge.host.export.calibration_data import calibration_batches
+    from espnet_edge.host.export.int8 import conv_names, quantize_qdq
+
+    path, fp32, _ = graphs[name]
+    info = _info(fp32)
+    batches = calibration_batches(list_images([CITYSCAPES_IMAGES])[:1], info, augment=False)
+    out = str(tmp_path / "int8.onnx")
+    done = quantize_qdq(path, out, batches)
+    qdq = onnx.load(out)
+    frame = frame_nodes_kept(fp32)
+    frame_convs = [n.name for n in fp32.graph.node if n.op_type == "Conv" and n.name in frame]
+    assert frame_convs  # the graph has preprocessing Convs that could have been quantized
+    assert done["convs"] == len(conv_names(fp32)) == sum(n.op_type == "Conv" for n in fp32.graph.node) - len(frame_convs)
+    producer = dict((o, n) for n in qdq.graph.node for o in n.output)
+
+    def reads_dequantized(node):
+        return any(producer.get(i) is not None and producer[i].op_type == "DequantizeLinear" for i in node.input)
+
+    assert not [n.name for n in qdq.graph.node if n.name in frame and reads_dequantized(n)]
+    net_convs = [n for n in qdq.graph.node if n.op_type == "Conv" and n.name.startswith("/net/")]
+    assert net_convs and all(reads_dequantized(n) for n in net_convs)
+    tensor = _network_input(graphs[name][2])
+    reference, candidate = _session(_with_output(fp32, tensor)), _session(_with_output(qdq, tensor))
+    feed = reference.get_inputs()[0].name
+    frame_batch = _frames(info)[0]
+    np.testing.assert_array_equal(candidate.run([tensor], {feed: frame_batch})[0],
+                                  reference.run([tensor], {feed: frame_batch})[0])

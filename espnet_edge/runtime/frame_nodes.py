@@ -30,3 +30,11 @@ def is_frame_graph(metadata):
     """``metadata``: the ONNX metadata_props as a dict. True when the graph takes the raw frame."""
     value = (metadata or {}).get(FRAME_SIZE_KEY)
     return value not in (None, "", "null", "None")
+
+
+def frame_node_names(model):
+    """Names of the frame graph's own nodes in an ONNX ModelProto (an empty set for plain graphs).
+    Reads only the proto's fields, so it needs no onnx import."""
+    if not is_frame_graph(dict((p.key, p.value) for p in model.metadata_props)):
+        return set()
+    return set(node.name for node in model.graph.node if is_frame_node(node.name))

@@ -15,7 +15,7 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper, shape_inference
 
-from espnet_edge.runtime.frame_nodes import is_frame_graph, is_frame_node
+from espnet_edge.runtime.frame_nodes import frame_node_names
 
 # (op, input index) that must stay float32 whatever the data type
 _KEEP_FP32 = {("Resize", 1), ("Resize", 2), ("Upsample", 1)}
@@ -23,10 +23,8 @@ _FP16_MAX = 65504.0
 
 
 def frame_nodes_kept(model):
-    """Names of the nodes ``to_fp16`` keeps in float32: a frame graph's own nodes, else none."""
-    if not is_frame_graph(dict((p.key, p.value) for p in model.metadata_props)):
-        return set()
-    return set(node.name for node in model.graph.node if is_frame_node(node.name))
+    """Names of the nodes ``to_fp16`` keeps in float32: a frame graph's own, else none."""
+    return frame_node_names(model)
 
 
 def _float_tensors(model):
