@@ -8,7 +8,7 @@ import pytest
 
 from espnet_edge import zoo
 from espnet_edge.images import list_images, read_image
-from espnet_edge.runtime.frame_nodes import is_frame_graph, is_frame_node
+from espnet_edge.runtime.frame_nodes import frame_node_names, is_frame_graph, is_frame_node
 
 from conftest import CITYSCAPES_IMAGES, TRT_SUPPORT
 
@@ -19,7 +19,7 @@ pytest.importorskip("torch")
 from onnx import TensorProto  # noqa: E402
 
 from espnet_edge.host.export import pipeline  # noqa: E402
-from espnet_edge.host.export.fp16 import frame_nodes_kept, to_fp16  # noqa: E402
+from espnet_edge.host.export.fp16 import to_fp16  # noqa: E402
 from espnet_edge.runtime.model_info import ModelInfo  # noqa: E402
 from espnet_edge.runtime.segmenter import resize_mask, split_overlay  # noqa: E402
 
@@ -86,7 +86,7 @@ def _with_output(model, name):
 @pytest.mark.parametrize("name", sorted(GRAPHS))
 def test_frame_nodes_stay_float32_and_casts_sit_only_around_the_network(graphs, name):
     _, fp32, half = graphs[name]
-    kept = frame_nodes_kept(fp32)
+    kept = frame_node_names(fp32)
     assert kept and all(n.startswith(("/pre/", "/overlay/", "/Cast")) for n in kept)
     assert not any(n.name in kept for n in fp32.graph.node if n.name.startswith("/net/"))
     types = _elem_types(half)
@@ -140,7 +140,7 @@ def test_plain_graph_converts_whole_with_casts_only_at_its_input_and_output(tmp_
                                  support=TRT_SUPPORT)["onnx"]
     model = onnx.load(path)
     assert not is_frame_graph(dict((p.key, p.value) for p in model.metadata_props))
-    assert frame_nodes_kept(model) == set()
+    assert frame_node_names(model) == set()
     half = to_fp16(model)
     casts = _casts(half)
     assert [(c.input[0], c.output[0]) for c in casts] == [("input", "input_fp16"), ("logits_fp16", "logits")]
@@ -154,7 +154,7 @@ def test_export_fp16_reports_how_many_frame_nodes_stay_float32(graphs, tmp_path)
 
     path, fp32, _ = graphs["espnet-c-q3"]
     report = export_fp16(path, images=[CITYSCAPES_IMAGES], support=TRT_SUPPORT, verify_limit=1)
-    assert report["frame_nodes_fp32"] == len(frame_nodes_kept(fp32)) > 0
+    assert report["frame_nodes_fp32"] == len(frame_node_names(fp32)) > 0
 
 
 @pytest.mark.parametrize("name,frame", [
@@ -188,7 +188,7 @@ def test_int8_qdq_never_quantizes_the_frame_graphs_own_convs(graphs, name, tmp_p
     out = str(tmp_path / "int8.onnx")
     done = quantize_qdq(path, out, batches)
     qdq = onnx.load(out)
-    frame = frame_nodes_kept(fp32)
+    frame = frame_node_names(fp32)
     frame_convs = [n.name for n in fp32.graph.node if n.op_type == "Conv" and n.name in frame]
     assert frame_convs  # the graph has preprocessing Convs that could have been quantized
     assert done["convs"] == len(conv_names(fp32)) == sum(n.op_type == "Conv" for n in fp32.graph.node) - len(frame_convs)

@@ -22,11 +22,6 @@ _KEEP_FP32 = {("Resize", 1), ("Resize", 2), ("Upsample", 1)}
 _FP16_MAX = 65504.0
 
 
-def frame_nodes_kept(model):
-    """Names of the nodes ``to_fp16`` keeps in float32: a frame graph's own, else none."""
-    return frame_node_names(model)
-
-
 def _float_tensors(model):
     """Names of every float32 tensor in the graph (inputs, initializers, inferred intermediates)."""
     inferred = shape_inference.infer_shapes(model)
@@ -49,11 +44,11 @@ def _to_half(array):
 
 def to_fp16(model):
     """-> a new ModelProto computing in fp16 (the input model is not changed); a frame graph's
-    own nodes (``frame_nodes_kept``) stay float32."""
+    own nodes (``frame_node_names``) stay float32."""
     out = onnx.ModelProto()
     out.CopyFrom(model)
     graph = out.graph
-    kept = frame_nodes_kept(out)
+    kept = frame_node_names(out)
     floats = _float_tensors(out)
     producer = {}
     for node in graph.node:
