@@ -17,7 +17,6 @@ import collections
 import json
 import os
 import platform
-import re
 import sys
 import tempfile
 import time
@@ -27,6 +26,8 @@ ROOT = os.path.dirname(HERE)
 sys.path.insert(0, ROOT)
 SHARED = os.path.join(os.path.dirname(ROOT), "shared")
 CITYSCAPES = os.path.join(SHARED, "images", "cityscapes")
+
+from espnet_edge.runtime.frame_nodes import is_frame_node  # noqa: E402
 
 
 def _session(path, threads, profile_dir):
@@ -51,13 +52,6 @@ def _feed(session, info, frame):
     batch = preprocess(frame, info.preprocess, info.input_size, layout=info.input_layout, fused_pre=info.fused_pre,
                        frame_size=info.frame_size, frame_dtype=info.frame_dtype)
     return {session.get_inputs()[0].name: batch}
-
-
-def _frame_node(name):
-    """Nodes the frame graph adds around the network (the exporter names them after FrameGraph's
-    modules: /pre/..., /overlay/..., top-level Casts; the runner's lowering of the overlay tail names
-    its nodes ort_overlay_tail_...); ONNX Runtime's own nodes belong to the network."""
-    return re.match(r"^/(pre|overlay)/|^/(Cast|ArgMax)(_\d+)?$|^ort_overlay_tail_", name) is not None
 
 
 def summarise(trace, warmup):
@@ -111,13 +105,13 @@ def main():
         with open(session.end_profiling()) as handle:
             nodes = summarise(json.load(handle), args.warmup)
         total = sum(n["ms"] for n in nodes.values())
-        net = sum(n["ms"] for name, n in nodes.items() if not _frame_node(name))
+        net = sum(n["ms"] for name, n in nodes.items() if not is_frame_node(name))
         wall = float(np.median(walls[path]))
         first = float(np.median(walls[args.graphs[0]]))
         print("\n{}\n  wall {:.1f} ms/frame (median; the first graph's / this: {:.3f}), node time {:.1f} ms, "
               "network nodes {:.1f} ms, other {:.1f} ms".format(os.path.basename(path), wall, first / wall, total, net,
                                                                  total - net))
-        others = [(name, n) for name, n in nodes.items() if _frame_node(name)]
+        others = [(name, n) for name, n in nodes.items() if is_frame_node(name)]
         for name, n in others:
             if n["ms"] >= 0.05:
                 print("    {:8.2f} ms  {:<14} {:<48} {}".format(n["ms"], n["op"], name[:48], n["shape"]))

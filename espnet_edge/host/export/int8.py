@@ -19,6 +19,7 @@ import os
 import numpy as np
 
 from espnet_edge import defaults
+from espnet_edge.runtime.frame_nodes import frame_node_names
 
 CALIB_METHODS = ("minmax", "entropy", "percentile")
 CALIB_CHUNK = 2  # calibration batches per onnxruntime calibrator pass (bounds memory)
@@ -62,13 +63,20 @@ def _quiet():
 
 
 def conv_names(model):
-    return [node.name for node in model.graph.node if node.op_type == "Conv"]
+    """The network's Convs: a frame graph's own (its preprocessing, exact only in float32) never
+    count, are never scanned and never quantized."""
+    frame = frame_node_names(model)
+    return [node.name for node in model.graph.node if node.op_type == "Conv" and node.name not in frame]
 
 
 def _quantize(fp32_path, out_path, batches, input_name, method, cache_path, nodes_to_quantize=None,
               nodes_to_exclude=None, lossless_input=True):
+    import onnx
     from onnxruntime.quantization import QuantFormat, QuantType, quantize_static
 
+    fp32 = onnx.load(fp32_path)
+    frame = frame_node_names(fp32)
+    frame_convs = sorted(n.name for n in fp32.graph.node if n.op_type == "Conv" and n.name in frame)
     extra = {"ActivationSymmetric": True, "WeightSymmetric": True, "QuantizeBias": False,
              "OpTypesToExcludeOutputQuantization": ["Conv"]}
     if method == "percentile":
@@ -78,16 +86,14 @@ def _quantize(fp32_path, out_path, batches, input_name, method, cache_path, node
             fp32_path, out_path, BatchReader(input_name, batches), quant_format=QuantFormat.QDQ,
             per_channel=True, reduce_range=False, activation_type=QuantType.QInt8,
             weight_type=QuantType.QInt8, op_types_to_quantize=["Conv"],
-            nodes_to_quantize=nodes_to_quantize, nodes_to_exclude=nodes_to_exclude or [],
+            nodes_to_quantize=nodes_to_quantize, nodes_to_exclude=list(nodes_to_exclude or []) + frame_convs,
             calibrate_method=_method(method), calibration_cache_path=cache_path,
             extra_options=extra)
-    import onnx
-
     from espnet_edge.host.export.int8_input import fold_input
     from espnet_edge.host.export.pipeline import save_model
     from espnet_edge.host.export.variants import _info
 
-    model, fp32 = onnx.load(out_path), onnx.load(fp32_path)
+    model = onnx.load(out_path)
     float_side_inputs(model)
     info = _info(fp32, fp32_path)
     if lossless_input and not info.fused_pre and not info.frame_size:
@@ -334,7 +340,8 @@ def layer_errors(fp32_path, qdq_path, batches, progress=None):
         weights.update((n.input[1], fold_weights(weights[n.input[1]], *affine)) for n in fp32.graph.node
                        if n.op_type == "Conv" and n.output[0] in folded)
     qdq_inputs = _qdq_conv_inputs(qdq)
-    convs = [(n.name, n.input[0], n.output[0], n.input[1]) for n in fp32.graph.node if n.op_type == "Conv"]
+    network_convs = set(conv_names(fp32))
+    convs = [(n.name, n.input[0], n.output[0], n.input[1]) for n in fp32.graph.node if n.name in network_convs]
     graph_inputs = set(i.name for i in fp32.graph.input)
     totals = {name: [0.0, 0.0, 0.0, 0.0] for name, _, _, _ in convs}
     for start in range(0, len(convs), LAYER_CHUNK):

@@ -48,6 +48,7 @@ def variant_path(fp32_path, precision):
 def export_fp16(fp32_path, images=None, trt_version="8.2", support=None, verify_limit=None):
     """Write ``<fp32>-fp16.onnx``; -> report dict (also written beside it)."""
     from espnet_edge.host.export.fp16 import float_tensor_types, to_fp16
+    from espnet_edge.runtime.frame_nodes import frame_node_names
     from espnet_edge.host.export.pipeline import ort_session, report_path
     from espnet_edge.host.export.verify import verify_against_onnx
 
@@ -59,6 +60,7 @@ def export_fp16(fp32_path, images=None, trt_version="8.2", support=None, verify_
     verification = verify_against_onnx(ort_session(fp32_path), ort_session(path), info, images, verify_limit)
     report = {"onnx": os.path.abspath(path), "from": os.path.abspath(fp32_path), "precision": "fp16",
               "io": "float32", "tensors": float_tensor_types(half),
+              "frame_nodes_fp32": len(frame_node_names(model)),  # the frame graph's own, exact in fp32 only
               "tensorrt_check": {"version": table.version, "matrix": table.source, "passed": True},
               "verification": dict(verification, reference="fp32 ONNX on onnxruntime CPU",
                                    backend="onnxruntime CPU")}

@@ -140,6 +140,20 @@ def _network_inputs(network):
     return [(network.get_input(i).name, tuple(network.get_input(i).shape)) for i in range(network.num_inputs)]
 
 
+def _keep_frame_layers_fp32(trt, plan, network, config, decision, dla, frame_graph):
+    """A frame graph's own layers (preprocessing, overlay) stay float32 (frame_precision.py)."""
+    from espnet_edge.runtime.tensorrt import frame_precision
+
+    if not frame_graph:
+        return
+    pins = frame_precision.frame_plan(compat.parse_version(plan.version), decision["flags"],
+                                      decision["network_flags"], frame_precision.layer_records(trt, network))
+    frame_precision.apply_frame_plan(trt, network, config, pins, dla=dla is not None)
+    for note in pins["notes"]:
+        log.info(note)
+    decision["notes"].extend(pins["notes"])
+
+
 def build_engine(onnx_path, fp16=False, int8=False, calib=None, calib_cache=None, allow_fallback=False,
                  workspace=None, dla=None, timing_cache=None, shapes=None, out=None, reuse=True, info=None,
                  max_calib_images=defaults.CALIB_IMAGES, progress=True, cuda=None, report=False):
@@ -201,6 +215,8 @@ def _build(trt, plan, cuda, onnx_path, info, given_shapes, fp16, int8, calib, ca
                "calib": os.path.abspath(calib) if calib else None,
                "calib_cache": os.path.abspath(calib_cache) if calib_cache else None,
                "allow_fallback": bool(allow_fallback)}
+    if info.frame_size:  # engines built before the frame graph's layers were pinned are rebuilt
+        options["frame_layers"] = "float32"
     key = sidecar.cache_key(onnx_sha, precision, given_shapes, version, gpu_name, capability, options)
     out = out or default_engine_path(onnx_path, precision)
     if reuse:
@@ -259,6 +275,8 @@ def _build(trt, plan, cuda, onnx_path, info, given_shapes, fp16, int8, calib, ca
         config.default_device_type = trt.DeviceType.DLA
         config.DLA_core = int(dla)
         config.set_flag(trt.BuilderFlag.GPU_FALLBACK)
+
+    _keep_frame_layers_fp32(trt, plan, network, config, decision, dla, bool(info.frame_size))
 
     cache_obj = None
     if timing_cache and plan.timing_cache:
