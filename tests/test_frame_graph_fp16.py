@@ -206,3 +206,26 @@ def test_int8_qdq_never_quantizes_the_frame_graphs_own_convs(graphs, name, tmp_p
     frame_batch = _frames(info)[0]
     np.testing.assert_array_equal(candidate.run([tensor], {feed: frame_batch})[0],
                                   reference.run([tensor], {feed: frame_batch})[0])
+
+
+def test_int8_export_of_an_overlay_graph_compares_class_maps(graphs, tmp_path):
+    """export --int8 of a --fuse-overlay graph: the held-out check reads the class rows under the
+    overlay (it used to reshape the overlay bytes as a class map and fail)."""
+    import shutil
+
+    from espnet_edge.host.export.variants import export_int8
+
+    path = str(tmp_path / "overlay.onnx")
+    shutil.copyfile(graphs["espnet-c-q3"][0], path)
+    report = export_int8(path, CITYSCAPES_IMAGES, support=TRT_SUPPORT, augment=False)
+    checked = report["verification"]["per_image"]
+    assert len(checked) == 1
+    info = _info(graphs["espnet-c-q3"][1])
+    frame = read_image(checked[0]["image"])[None].astype(np.float32)
+    masks = []
+    for model in (onnx.load(path), onnx.load(report["onnx"])):
+        session = _session(model)
+        output = session.run(None, {session.get_inputs()[0].name: frame})[0]
+        masks.append(split_overlay(output[0], info)[0])
+    assert masks[0].shape == (SIZE[1], SIZE[0])
+    assert checked[0]["mask_agreement"] == pytest.approx(float(np.mean(masks[0] == masks[1])), abs=1e-12)

@@ -132,10 +132,11 @@ def export_int8(fp32_path, calib_dir, calib_count=None, method=DEFAULT_CALIB_MET
     table = _finish(quantized, info, path, "int8", trt_version, support)
     reference, candidate = ort_session(fp32_path), ort_session(path)
     ref_masks, cand_masks, per_image = [], [], []
+    overlay = info if info.fused_overlay else None  # the class rows under the overlay, not its bytes
     for image in held_paths:
         batch = network_input(read_image(image), info)
-        ref = to_classes(reference.run(None, {reference.get_inputs()[0].name: batch})[0], info.fused_post)
-        got = to_classes(candidate.run(None, {candidate.get_inputs()[0].name: batch})[0], info.fused_post)
+        ref = to_classes(reference.run(None, {reference.get_inputs()[0].name: batch})[0], info.fused_post, overlay)
+        got = to_classes(candidate.run(None, {candidate.get_inputs()[0].name: batch})[0], info.fused_post, overlay)
         ref_masks.append(ref)
         cand_masks.append(got)
         per_image.append({"image": image, "mask_agreement": float(np.mean(ref == got))})
