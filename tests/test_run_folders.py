@@ -4,6 +4,7 @@ A SIGKILLed profile/sweep (no Python cleanup runs) leaves a reservation whose ow
 readers skip it with a note, the next run into the same --out cleans it; a live owner's is never touched."""
 
 import contextlib
+import json
 import logging
 import os
 import signal
@@ -250,3 +251,43 @@ def test_a_sigkilled_sweep_keeps_its_finished_runs(small_onnx, tmp_path):
     with _log_lines() as lines:
         loaded = load_runs([runs])
     assert [r["run"] for r in loaded] == ["espnet-c-q3-256x128-828MHz"] and lines == []
+
+
+DIES_AFTER = r"""
+import os, sys
+from espnet_edge.profiler import run_folders
+from espnet_edge.utils.atomic import publish_dir, staging_dir
+target = run_folders.new_run_dir(sys.argv[1], sys.argv[2])
+if sys.argv[3] == "published":   # killed between the rename and the marker's removal
+    tmp = staging_dir(target)
+    open(os.path.join(tmp, "summary.json"), "w").write("{}")
+    publish_dir(tmp, target)
+os._exit(9)   # like a SIGKILL: no Python clean-up runs
+"""
+
+
+def _dead_owner(out, name, stage):
+    proc = subprocess.run([sys.executable, "-c", DIES_AFTER, out, name, stage], cwd=ROOT,
+                          env=dict(os.environ, PYTHONPATH=ROOT), stderr=subprocess.PIPE, universal_newlines=True)
+    assert proc.returncode == 9, proc.stderr
+    return os.path.join(out, name)
+
+
+def test_clean_up_never_touches_a_filled_folder_or_what_it_cannot_judge(tmp_path):
+    out = str(tmp_path / "profiles")
+    foreign = _dead_owner(out, "foreign", "reserved")
+    with open(run_folders.marker_path(foreign)) as handle:
+        record = json.load(handle)
+    record["host"] = "another-board"   # a --out shared with another machine: its PIDs are not ours to test
+    with open(run_folders.marker_path(foreign), "w") as handle:
+        json.dump(record, handle)
+    legacy = os.path.join(out, "legacy")
+    os.mkdir(legacy)   # an empty folder without a marker (a kill before the marker, or an older version)
+    filled = _dead_owner(out, "filled", "published")   # its reservation cleans up: nothing here is stale
+    with _log_lines() as lines:
+        assert run_folders.clean_stale(out) == ["filled (owner marker removed)"]
+    assert lines == ["cleaned up after interrupted run(s) in {}: filled (owner marker removed)".format(out)]
+    assert sorted(os.listdir(out)) == [".foreign.owner", "filled", "foreign", "legacy"]
+    assert os.listdir(filled) == ["summary.json"]
+    assert "interrupted run" in run_folders.interrupted_note(legacy)
+    assert run_folders.interrupted_note(filled) is None

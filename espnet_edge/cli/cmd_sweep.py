@@ -74,6 +74,14 @@ def _finished_runs(runs_dir):
                   and os.path.isfile(os.path.join(runs_dir, name, "summary.json")))
 
 
+def _unfilled_runs(runs_dir):
+    """Empty run folders in this sweep's own staging folder: reservations of its stopped run."""
+    if not os.path.isdir(runs_dir):
+        return []
+    return sorted(name for name in os.listdir(runs_dir) if not name.startswith(".")
+                  and os.path.isdir(os.path.join(runs_dir, name)) and not os.listdir(os.path.join(runs_dir, name)))
+
+
 def _report(runs, tmp, target):
     from espnet_edge.profiler.sweep import build_report, write_report
 
@@ -162,6 +170,8 @@ def run(args):
         _report(runs, tmp, target)
     except BaseException:
         release_run_dir(target)
+        for name in _unfilled_runs(runs_dir):   # a run stopped right after its reservation: give it back
+            release_run_dir(os.path.join(runs_dir, name))
         finished = _finished_runs(runs_dir)   # on disk: a run stopped right after it was written counts
         if finished:
             # never delete a finished run: an earlier stopped sweep's -incomplete folder means -incomplete-2

@@ -203,24 +203,37 @@ def new_run_dir(out_dir, name, exact=False, flag="--out"):
     ``release_run_dir`` gives it back when the run fails."""
     from espnet_edge.utils.atomic import write_json
 
+    from espnet_edge.utils.signals import deferred
+
     check_run_name(name)
     ensure_writable_dir(out_dir, flag)
-    with _locked(out_dir):
-        _clean_stale_locked(out_dir)
-        target = _mkdir_free(out_dir, name, exact)
-        try:
-            write_json(marker_path(target), _owner_record())
-        except BaseException:
-            os.rmdir(target)
-            raise
+    target = None
+    try:
+        with deferred():   # never a folder without its marker; a Ctrl-C meanwhile comes after, below
+            with _locked(out_dir):
+                _clean_stale_locked(out_dir)
+                target = _mkdir_free(out_dir, name, exact)
+                try:
+                    write_json(marker_path(target), _owner_record())
+                except BaseException:
+                    os.rmdir(target)
+                    target = None
+                    raise
+    except BaseException:
+        if target is not None:
+            release_run_dir(target)
+        raise
     return target
 
 
 def publish_run(tmp, target):
     """publish_dir (the finished staging folder onto the reservation), then the owner marker goes."""
-    publish_dir(tmp, target)
-    with _locked(os.path.dirname(os.path.abspath(target))):
-        _unlink_marker(target)
+    from espnet_edge.utils.signals import deferred
+
+    with deferred():
+        publish_dir(tmp, target)
+        with _locked(os.path.dirname(os.path.abspath(target))):
+            _unlink_marker(target)
 
 
 def release_run_dir(target):
