@@ -108,14 +108,14 @@ def _unlink_marker(target):
             raise
 
 
-def _mkdir_free(out_dir, name, exact):
+def _mkdir_free(out_dir, name, exact, flag="--out"):
     """mkdir out_dir/name (or name-2, -3... unless ``exact``); the caller holds the lock."""
     for index in range(1, 1000):
         target = os.path.join(out_dir, name if index == 1 else "{}-{}".format(name, index))
         if os.path.lexists(marker_path(target)):
             if exact:
-                raise UserError("{} is reserved by a run still going (see {}); choose another --name or "
-                                "--out".format(target, marker_path(target)))
+                raise UserError("{} is reserved by another run (its owner marker {} is there); choose "
+                                "another --name or --out".format(target, marker_path(target)))
             continue
         try:
             os.mkdir(target)
@@ -125,8 +125,8 @@ def _mkdir_free(out_dir, name, exact):
                 raise UserError("{} already exists; a run folder is never overwritten: choose another "
                                 "--name or --out".format(target))
         except OSError as exc:
-            raise UserError("cannot create run folder {}: {}; choose another --out".format(
-                target, exc.strerror or exc))
+            raise UserError("cannot create run folder {}: {}; choose another {}".format(
+                target, exc.strerror or exc, flag))
     raise UserError("too many runs named {} in {}".format(name, out_dir))
 
 
@@ -212,7 +212,7 @@ def new_run_dir(out_dir, name, exact=False, flag="--out"):
         with deferred():   # never a folder without its marker; a Ctrl-C meanwhile comes after, below
             with _locked(out_dir):
                 _clean_stale_locked(out_dir)
-                target = _mkdir_free(out_dir, name, exact)
+                target = _mkdir_free(out_dir, name, exact, flag)
                 try:
                     write_json(marker_path(target), _owner_record())
                 except BaseException:
