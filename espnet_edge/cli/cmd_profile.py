@@ -82,8 +82,8 @@ def run_kernels(args, out_dir):
     import shutil
 
     from espnet_edge.profiler import kernels
-    from espnet_edge.profiler.profile import new_run_dir, run_name
-    from espnet_edge.utils.atomic import publish_dir, staging_dir
+    from espnet_edge.profiler.profile import new_run_dir, publish_run, release_run_dir, run_name
+    from espnet_edge.utils.atomic import staging_dir
 
     if args.kernel_iters < 1:
         raise UserError("--kernel-iters must be at least 1")
@@ -93,15 +93,19 @@ def run_kernels(args, out_dir):
     tool = kernels.choose_tool()  # one-line error off a GPU, before anything is written
     label = source_label(args)
     target = new_run_dir(out_dir, args.name or run_name(label) + "-kernels", exact=bool(args.name))
-    tmp = staging_dir(target)
     try:
-        workload = kernel_workload(args)
-        result = kernels.profile_kernels(workload, tmp, tool)
-        results = {"tool": result.pop("tool"), "workload": workload, "networks": {label: result}}
-        kernels.write_results(tmp, results)
-        publish_dir(tmp, target)
+        tmp = staging_dir(target)
+        try:
+            workload = kernel_workload(args)
+            result = kernels.profile_kernels(workload, tmp, tool)
+            results = {"tool": result.pop("tool"), "workload": workload, "networks": {label: result}}
+            kernels.write_results(tmp, results)
+            publish_run(tmp, target)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
     except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
+        release_run_dir(target)
         raise
     network = result["network"]
     print("{} ({}): warp execution {}, global load {}, global store {}, shared {} ({}-weighted)".format(

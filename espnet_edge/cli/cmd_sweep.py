@@ -48,9 +48,11 @@ def _source_args(args, kind, value):
 
 def _target(args):
     from espnet_edge.profiler.profile import default_out_dir, new_run_dir
+    from espnet_edge.profiler.run_folders import clean_stale
 
     if args.out:
         target = os.path.abspath(args.out)
+        clean_stale(os.path.dirname(target))   # what a killed sweep left at this --out goes first
         if os.path.exists(target):
             raise UserError("{} already exists; a sweep never overwrites: choose a new --out".format(target))
         return new_run_dir(os.path.dirname(target), os.path.basename(target), exact=True)
@@ -59,9 +61,9 @@ def _target(args):
 
 
 def _finish(tmp, target):
-    from espnet_edge.utils.atomic import publish_dir
+    from espnet_edge.profiler.profile import publish_run
 
-    publish_dir(tmp, target)
+    publish_run(tmp, target)
 
 
 def _finished_runs(runs_dir):
@@ -70,6 +72,14 @@ def _finished_runs(runs_dir):
         return []
     return sorted(name for name in os.listdir(runs_dir) if not name.startswith(".")
                   and os.path.isfile(os.path.join(runs_dir, name, "summary.json")))
+
+
+def _unfilled_runs(runs_dir):
+    """Empty run folders in this sweep's own staging folder: reservations of its stopped run."""
+    if not os.path.isdir(runs_dir):
+        return []
+    return sorted(name for name in os.listdir(runs_dir) if not name.startswith(".")
+                  and os.path.isdir(os.path.join(runs_dir, name)) and not os.listdir(os.path.join(runs_dir, name)))
 
 
 def _report(runs, tmp, target):
@@ -109,8 +119,8 @@ def run_from_logs(args):
 
 def run(args):
     from espnet_edge.cli.common import freqs_from_args, segmenter_from_args
-    from espnet_edge.profiler.profile import new_run_dir, release_run_dir
-    from espnet_edge.utils.atomic import publish_dir, staging_dir
+    from espnet_edge.profiler.profile import new_run_dir, publish_run, release_run_dir
+    from espnet_edge.utils.atomic import staging_dir
     from espnet_edge.utils.signals import signals_as_interrupt
     from espnet_edge.profiler.sweep import check_freqs, gpu_table_mhz
 
@@ -160,11 +170,13 @@ def run(args):
         _report(runs, tmp, target)
     except BaseException:
         release_run_dir(target)
+        for name in _unfilled_runs(runs_dir):   # a run stopped right after its reservation: give it back
+            release_run_dir(os.path.join(runs_dir, name))
         finished = _finished_runs(runs_dir)   # on disk: a run stopped right after it was written counts
         if finished:
             # never delete a finished run: an earlier stopped sweep's -incomplete folder means -incomplete-2
             kept = new_run_dir(os.path.dirname(target), os.path.basename(target) + "-incomplete")
-            publish_dir(tmp, kept)
+            publish_run(tmp, kept)
             log.warning("sweep stopped; the {} finished run(s) are in {} (rebuild with --from-logs)".format(
                 len(finished), kept))
         shutil.rmtree(tmp, ignore_errors=True)

@@ -16,7 +16,9 @@ from espnet_edge.errors import UserError
 from espnet_edge.profiler import samplers
 from espnet_edge.profiler.report import write_samples_csv
 from espnet_edge.profiler.summary import summarize
-from espnet_edge.utils.atomic import atomic_open, ensure_writable_dir, publish_dir, staging_dir, write_json
+from espnet_edge.profiler.run_folders import (  # noqa: F401 - the run folder API, used from here
+    check_run_name, new_run_dir, publish_run, release_run_dir)
+from espnet_edge.utils.atomic import atomic_open, staging_dir, write_json
 
 log = logging.getLogger(__name__)
 
@@ -302,43 +304,6 @@ def add_trusted_figures(summary, samples, node, node_samples, node_note, phases,
     summary["board_settings"] = board
 
 
-def check_run_name(name, flag="--name"):
-    """A run folder name is one path component: never a path that would land outside --out."""
-    if not name or name in (".", "..") or "/" in name or os.sep in name or "\0" in name:
-        raise UserError("{} {!r} must be a folder name, not a path (no '/', not '.' or '..'); choose the "
-                        "parent folder with --out".format(flag, name))
-    return name
-
-
-def new_run_dir(out_dir, name, exact=False, flag="--out"):
-    """Reserve ``out_dir/name`` (or name-2, -3... unless ``exact``) by creating it empty: mkdir is atomic,
-    so two runs starting at the same moment get different folders. ``write_run``/``publish_dir`` fill it;
-    ``release_run_dir`` gives it back when the run fails."""
-    check_run_name(name)
-    ensure_writable_dir(out_dir, flag)
-    for index in range(1, 1000):
-        target = os.path.join(out_dir, name if index == 1 else "{}-{}".format(name, index))
-        try:
-            os.mkdir(target)
-            return target
-        except FileExistsError:
-            if exact:
-                raise UserError("{} already exists; a run folder is never overwritten: choose another "
-                                "--name or --out".format(target))
-        except OSError as exc:
-            raise UserError("cannot create run folder {}: {}; choose another {}".format(
-                target, exc.strerror or exc, flag))
-    raise UserError("too many runs named {} in {}".format(name, out_dir))
-
-
-def release_run_dir(target):
-    """Remove a reserved run folder that was never filled (the run failed or was interrupted)."""
-    try:
-        os.rmdir(target)
-    except OSError:
-        pass
-
-
 def write_power_csv(path, power_samples, phases):
     """power.csv: one row per power-node sample (time.time(), phase, input power mW, GPU cur_freq MHz)."""
     import csv
@@ -367,7 +332,7 @@ def write_run(target, summary, samples, raw_log, settings, power_samples=None):
         if raw_log is not None:
             with atomic_open(os.path.join(tmp, "tegrastats.log")) as handle:
                 handle.write(raw_log)
-        publish_dir(tmp, target)
+        publish_run(tmp, target)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

@@ -6,10 +6,14 @@ rebuilds everything but the runs from run folders recorded elsewhere.
 """
 
 import json
+import logging
 import os
 
 from espnet_edge.errors import UserError
+from espnet_edge.profiler.run_folders import interrupted_note
 from espnet_edge.profiler.summary import row_of
+
+log = logging.getLogger(__name__)
 
 UNKNOWN_STEP_MHZ = 10.0  # a requested frequency farther than this from every table step is a typo
 
@@ -68,6 +72,9 @@ def load_runs(folders):
                 dirs[:] = sorted(d for d in dirs if not d.startswith("."))
                 if "summary.json" in files and "samples.csv" in files:
                     candidates.append(root)
+                note = interrupted_note(root)
+                if note:
+                    log.warning(note)
         for run_dir in candidates:
             path = os.path.join(run_dir, "summary.json")
             try:
