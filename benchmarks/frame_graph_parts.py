@@ -16,27 +16,13 @@ benchmarks/results/frame_graph_parts-<host>-<time>.json. Not a test.
 """
 
 import argparse
-import json
 import os
 import platform
-import sys
 import time
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-ROOT = os.path.dirname(HERE)
-sys.path.insert(0, ROOT)
-SHARED = os.path.join(os.path.dirname(ROOT), "shared")
-CITYSCAPES = os.path.join(SHARED, "images", "cityscapes")
-TRT_SUPPORT = os.path.join(SHARED, "tensorrt", "onnx_trt_operator_support.json")
-MODELS = ("espnet-q8", "espnetv2-s2.0-city-1024")
-FRAME_SIZE = (2048, 1024)
+from bench_end_to_end import CITYSCAPES, FRAME_SIZE, HERE, MODELS, SHARED, TRT_SUPPORT  # the same graphs and frames
+
 SIZE = (1024, 512)
-
-
-def _median(values):
-    values = sorted(values)
-    middle = len(values) // 2
-    return values[middle] if len(values) % 2 else 0.5 * (values[middle - 1] + values[middle])
 
 
 def main():
@@ -58,6 +44,7 @@ def main():
     from espnet_edge.images import list_images, read_image
     from espnet_edge.runtime.benchmark import host_details
     from espnet_edge.runtime.onnxruntime_runner import OnnxRuntimeRunner
+    from espnet_edge.utils.atomic import write_json
 
     frame = read_image(list_images([CITYSCAPES])[0])[None]
     load_start = os.getloadavg()
@@ -96,9 +83,9 @@ def main():
                     call()
                     times[label].append((time.perf_counter() - start) * 1000.0)
             print("{} round {}/{}".format(name, round_index + 1, args.rounds), flush=True)
-        network = _median(times["network"])
+        network = float(np.median(times["network"]))
         for label, values in times.items():
-            median = _median(values)
+            median = float(np.median(values))
             rows.append({"model": name, "part": label, "median_ms": median,
                          "added_to_network_ms": None if label in ("network", "preprocessing alone")
                          else median - network,
@@ -122,11 +109,9 @@ def main():
     out_dir = os.path.join(HERE, "results")
     os.makedirs(out_dir, exist_ok=True)
     out = os.path.join(out_dir, "frame_graph_parts-{}-{}.json".format(platform.node(), time.strftime("%Y%m%d-%H%M%S")))
-    with open(out + ".tmp", "w") as handle:
-        json.dump({"size": list(SIZE), "frame_size": list(FRAME_SIZE), "threads": args.threads,
-                   "rounds": args.rounds, "per_round": args.per_round, "rows": rows, "host": host,
-                   "load_average": [load_start, load_end], "note": note, "table": lines}, handle, indent=1)
-    os.replace(out + ".tmp", out)
+    write_json(out, {"size": list(SIZE), "frame_size": list(FRAME_SIZE), "threads": args.threads,
+                     "rounds": args.rounds, "per_round": args.per_round, "rows": rows, "host": host,
+                     "load_average": [load_start, load_end], "note": note, "table": lines})
     print("wrote " + out)
 
 

@@ -12,7 +12,6 @@ Prints a table and writes benchmarks/results/pillow_rounding-<host>-<time>.json.
 """
 
 import argparse
-import json
 import os
 import platform
 import sys
@@ -55,6 +54,7 @@ def main():
     from espnet_edge.images import list_images, read_image
     from espnet_edge.preprocess import normalize, preprocess, resize_raw
     from espnet_edge.runtime.onnxruntime_runner import OnnxRuntimeRunner
+    from espnet_edge.utils.atomic import write_json
     from espnet_edge.utils.parsing import parse_size
 
     size = parse_size(args.size)
@@ -87,9 +87,7 @@ def main():
     out_dir = os.path.join(HERE, "results")
     os.makedirs(out_dir, exist_ok=True)
     out = os.path.join(out_dir, "pillow_rounding-{}-{}.json".format(platform.node(), time.strftime("%Y%m%d-%H%M%S")))
-    with open(out + ".tmp", "w") as handle:
-        json.dump({"model": args.model, "size": args.size, "rows": rows, "table": lines}, handle, indent=1)
-    os.replace(out + ".tmp", out)
+    write_json(out, {"model": args.model, "size": args.size, "rows": rows, "table": lines})
     print("wrote " + out)
 
 

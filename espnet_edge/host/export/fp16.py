@@ -50,10 +50,7 @@ def to_fp16(model):
     graph = out.graph
     kept = frame_node_names(out)
     floats = _float_tensors(out)
-    producer = {}
-    for node in graph.node:
-        for name in node.output:
-            producer[name] = node
+    producer = {out: node for node in graph.node for out in node.output}
     consumers = {}
     for node in graph.node:
         for index, name in enumerate(node.input):
