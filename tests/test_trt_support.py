@@ -145,3 +145,23 @@ def test_check_onnx_cli(tmp_path, shared):
     result = run_cli("check-onnx", str(truncated))
     assert result.returncode == 2 and "truncated" in result.stderr and "Traceback" not in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("name", ["espnet-c-q3", "espnetv2-s0.5-city-512"])
+@pytest.mark.parametrize("trt", ["8.2", "10"])
+def test_frame_graphs_pass_the_builtin_table(tmp_path, name, trt):
+    """What `export --fuse-pre --input-size --fuse-overlay` writes passes the check without a
+    --support file (the ESPNetv2 frame graph's Pillow pass needs Squeeze/Unsqueeze)."""
+    pytest.importorskip("torch")
+    import onnx
+
+    from espnet_edge import zoo
+    from espnet_edge.host.export import pipeline
+
+    extra = dict(frame_dtype="uint8", trt_version="10") if trt == "10" else {}
+    report = pipeline.export_model(zoo.get_model(name), size=(128, 64), fuse_pre=True, input_size=(512, 256),
+                                   overlay_alpha=0.5, out_dir=str(tmp_path), support=None, **extra)
+    ops = set(node.op_type for node in onnx.load(report["onnx"]).graph.node)
+    table, issues = trt_support.check_model(onnx.load(report["onnx"]), trt, None)
+    assert issues == [] and table.source == "built-in"
+    assert ops <= set(trt_support.BUILTIN[trt_support.resolve_version(trt)]["operators"])

@@ -72,6 +72,8 @@ BUILTIN = {
         "Pad": _op(_F + ("INT8", "INT32")), "Clip": _op(_F + ("INT8",)),
         # frame graphs (export --input-size): Pillow's resize and the overlay
         "Floor": _op(_F), "Gather": _op(_F + ("INT8", "INT32")),
+        "Squeeze": _op(_F + ("INT32", "INT8", "BOOL"), "axes must be an initializer"),
+        "Unsqueeze": _op(_F + ("INT32", "INT8", "BOOL"), "axes must be a constant tensor"),
     }),
 }
 BUILTIN["8.4"] = _builtin_version(17, 1, BUILTIN["8.2"]["data_types"], dict(BUILTIN["8.2"]["operators"]))
@@ -101,6 +103,8 @@ BUILTIN["10.0"] = _builtin_version(20, 9, ("DOUBLE", "FP32", "FP16", "BF16", "IN
     "ReduceMax": _op(_F10 + _I10, "`axes` must be an initializer"), "Equal": _op(_F10 + _I10),
     "Expand": _op(_F10 + _I10 + ("BOOL",)), "Pad": _op(_F10 + _I10, "`axes` must be an initializer"),
     "Clip": _op(_F10), "Floor": _op(_F10), "Gather": _op(_F10 + _I10 + ("BOOL",)),
+    "Squeeze": _op(_F10 + _I10 + ("BOOL",), "axes must be an initializer"),
+    "Unsqueeze": _op(_F10 + _I10 + ("BOOL",), "axes must be a constant tensor"),
 })
 BUILTIN["10.x-main"] = BUILTIN["10.0"]
 
