@@ -41,6 +41,7 @@ def test_export_writes_fp32_fp16_int8_and_reports(exported):
     assert "TensorRT 8.2 check passed" in result.stdout
     assert "fp16 engine: not built here" in result.stdout and "espnet-edge build" in result.stdout
     assert "mask agreement" in result.stdout and "no fast INT8" in result.stdout
+    assert "on 2 real image(s) vs" in result.stdout and "held-out image(s) vs" in result.stdout
     assert not [f for f in os.listdir(out) if f.endswith(".tmp")]
 
 

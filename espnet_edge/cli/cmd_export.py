@@ -65,13 +65,16 @@ def _host_export():
     return pipeline, variants
 
 
+_SOURCE_WORDS = {"images": "real", "synthetic": "synthetic"}  # verify.frames' source -> "on N ... image(s)"
+
+
 def _print_report(report):
     v = report["verification"]
     diff = v.get("max_abs_logit_diff")
     print("  {} ({}): mask agreement {:.4%}{} on {} {} image(s) vs {}".format(
         report["onnx"], report.get("precision", "fp32"), v["mask_agreement_min"],
         ", max |logit diff| {:.2e}".format(diff) if diff is not None else "",
-        v.get("images", v.get("held_out_images")), v.get("source", "held-out"), v["reference"]))
+        v.get("images", v.get("held_out_images")), _SOURCE_WORDS.get(v.get("source"), "held-out"), v["reference"]))
     if "miou_vs_fp32" in v:
         print("    mIoU vs fp32 {:.4f} on held-out images".format(v["miou_vs_fp32"]))
     if v.get("source") == "synthetic":
