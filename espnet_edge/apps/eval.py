@@ -10,7 +10,7 @@ class and a false positive for none.
 import numpy as np
 
 from espnet_edge.apps import metrics
-from espnet_edge.apps.datasets import IGNORE, is_cityscapes_model, label_space, load_labels
+from espnet_edge.apps.datasets import IGNORE, is_camvid_model, is_cityscapes_model, label_space, load_labels
 from espnet_edge.errors import UserError
 from espnet_edge.images import read_image
 from espnet_edge.utils.progress import Progress
@@ -21,6 +21,9 @@ def evaluate(segmenter, dataset, progress=None, limit=None):
     info = segmenter.info
     if dataset.format == "cityscapes" and not is_cityscapes_model(info):
         raise UserError("the Cityscapes layout needs a Cityscapes model (19 train IDs + background); "
+                        "{} predicts {} classes".format(info.name, len(info.classes)))
+    if dataset.format == "camvid" and not is_camvid_model(info):
+        raise UserError("the CamVid layout needs a CamVid model (11 classes + void, e.g. espnet-q8-camvid); "
                         "{} predicts {} classes".format(info.name, len(info.classes)))
     space = label_space(info)
     samples = dataset.samples[:limit] if limit else dataset.samples

