@@ -17,6 +17,7 @@ import base64
 import copy
 import json
 import logging
+import logging.handlers
 import os
 import shutil
 import sys
@@ -139,15 +140,6 @@ def record(real, work_root, out, versions):
         handle.write("\n")
 
 
-class _Lines(logging.Handler):
-    def __init__(self):
-        logging.Handler.__init__(self)
-        self.lines = []
-
-    def emit(self, record):
-        self.lines.append(record.getMessage())
-
-
 def rekey(meta):
     """The cache key of a recorded sidecar's material (for one whose paths were substituted)."""
     from espnet_edge.runtime.tensorrt import sidecar
@@ -167,7 +159,7 @@ def check(real, work_root, cases_file, versions):
 
     with open(cases_file) as handle:
         cases = [case for case in json.load(handle)["cases"] if case["version"] in versions]
-    lines = _Lines()
+    lines = logging.handlers.BufferingHandler(1 << 16)   # the builder's notes, per case
     logging.getLogger("espnet_edge.runtime.tensorrt").addHandler(lines)
     results = []
     for case in cases:
@@ -188,10 +180,11 @@ def check(real, work_root, cases_file, versions):
         info = _info(onnx, fields)
         if "max_calib_images" in fields:
             fields["calib_images"] = fields.pop("max_calib_images")
-        del lines.lines[:]
+        lines.flush()
         got = builder.build_engine(onnx, BuildOptions(**fields), info=info, cuda=world.cuda, progress=False)
         results.append({"name": case["name"], "version": version, "engine": got == engine,
-                        "built": [e[0] for e in world.events if e[0] == "built"], "log": list(lines.lines)})
+                        "built": [e[0] for e in world.events if e[0] == "built"],
+                        "log": [record.getMessage() for record in lines.buffer]})
     sys.stdout.write("\n" + json.dumps(results) + "\n")
 
 
