@@ -9,6 +9,11 @@ ONNX_OPSET = 13
 # at most this many images of --calib feed TensorRT's INT8 calibrator (the engine build)
 CALIB_IMAGES = 500
 
+# TensorRT versions whose ONNX parser a graph is checked against (`--trt`: onnx-tensorrt's operator matrix,
+# runtime/trt_support.py; "10" = the latest 10.x), and the default: 8.2, JetPack 4.6, the TX2's last release
+TRT_CHECK_VERSIONS = ("8.2", "8.4", "8.5", "8.6", "10.0", "10")
+TRT_CHECK_VERSION = "8.2"
+
 # INT8 QDQ calibration method of `export --int8` (onnxruntime.quantization; see host/export/int8.py)
 CALIB_METHOD = "percentile"
 # Convs kept in float by the INT8 sensitivity scan (0: every Conv INT8)

@@ -5,7 +5,8 @@ import inspect
 from espnet_edge import defaults
 from espnet_edge.cli.main import build_parser
 from espnet_edge.runtime.benchmark import latency_stats
-from espnet_edge.runtime.tensorrt import builder, calibrator, tiny_model
+from espnet_edge.runtime.tensorrt import calibrator, tiny_model
+from espnet_edge.runtime.tensorrt.build_options import BuildOptions
 
 
 def _defaults_of(command, *argv):
@@ -21,7 +22,7 @@ def test_cli_defaults_come_from_the_library():
 
 
 def test_library_keyword_defaults_are_the_same():
-    assert inspect.signature(builder.build_engine).parameters["max_calib_images"].default == defaults.CALIB_IMAGES
+    assert BuildOptions().calib_images == defaults.CALIB_IMAGES
     assert calibrator.DEFAULT_MAX_IMAGES == defaults.CALIB_IMAGES
     assert inspect.signature(tiny_model.write_tiny_onnx).parameters["opset"].default == defaults.ONNX_OPSET
 
@@ -55,3 +56,22 @@ def test_pipeline_stage_stats_report_the_same_percentiles():
     compute = stages["compute"]
     assert list(compute) == ["mean", "p50", "p90", "p99", "min", "max", "count"]
     assert compute["count"] == 100 and compute["p50"] == 50.5 and abs(compute["p99"] - 99.01) < 1e-9
+
+
+def test_tensorrt_check_versions_are_listed_once():
+    """--trt's help, the unknown-version message and the resolver all read defaults.TRT_CHECK_VERSIONS."""
+    import pytest
+
+    from espnet_edge.cli.args import HELP
+    from espnet_edge.errors import UserError
+    from espnet_edge.runtime import trt_support
+
+    assert trt_support.DEFAULT_VERSION == defaults.TRT_CHECK_VERSION in defaults.TRT_CHECK_VERSIONS
+    for version in defaults.TRT_CHECK_VERSIONS:
+        trt_support.resolve_version(version)
+    listed = ", ".join(defaults.TRT_CHECK_VERSIONS[:-1]) + " or " + defaults.TRT_CHECK_VERSIONS[-1]
+    assert listed in HELP["--trt"]
+    with pytest.raises(UserError) as error:
+        trt_support.resolve_version("9.9")
+    assert "choose one of {} ".format(", ".join(defaults.TRT_CHECK_VERSIONS)) in str(error.value)
+    assert _defaults_of("check-onnx", "m.onnx")["trt"] == defaults.TRT_CHECK_VERSION

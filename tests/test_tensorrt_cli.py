@@ -9,6 +9,7 @@ from conftest import PHOTOS, run_cli
 from espnet_edge.errors import UserError
 from espnet_edge.runtime.model_info import ModelInfo
 from espnet_edge.runtime.tensorrt import sidecar
+from espnet_edge.runtime.tensorrt.build_options import BuildOptions
 from espnet_edge.zoo import get_model
 
 pytest.importorskip("torch")
@@ -93,8 +94,9 @@ def _fake_built_engine(tmp_path):
     data = os.urandom(4096)
     open(engine, "wb").write(data)
     info = ModelInfo.from_zoo(get_model("espnet-q8"), size=(64, 32))
-    meta = sidecar.make_sidecar(engine, data, str(tmp_path / "m.onnx"), "0" * 64, "fp16", {}, "8.2.1.8",
-                                "NVIDIA Tegra X2", "6.2", None, 1.0, {"requested": "fp16"}, info)
+    inputs = sidecar.BuildInputs(str(tmp_path / "m.onnx"), "0" * 64, "fp16", {}, "8.2.1.8", "NVIDIA Tegra X2", "6.2",
+                                 BuildOptions(fp16=True), None, False)
+    meta = sidecar.make_sidecar(engine, data, inputs, 1.0, info)
     sidecar.write_sidecar(engine, meta)
     return engine, data
 

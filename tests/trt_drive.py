@@ -73,7 +73,7 @@ def case_int8_calib(work, world):
 
     path, info = _files(work, "int8c")
     engine = builder.build_engine(path, int8=True, calib=CITYSCAPES_IMAGES, cuda=world.cuda, progress=False,
-                                  max_calib_images=2)
+                                  calib_images=2)
     cache = calibrator.cache_path_for(builder.base_stem(path) + "-int8", compat.format_version(
         sys.modules["tensorrt"].__version__))
     result = _run_engine(engine, info, world.cuda)

@@ -3,18 +3,21 @@
 Each flag is written here once, so it has the same help, type (a check from cli/validate.py) and default
 (from espnet_edge/defaults.py) in every command that takes it; a command chooses which flags of a group it
 needs. Each adder returns its argparse group, so a command can add its own flags under the same title.
-Readers (cli/common.py): source_from_args (what to run), freqs_from_args (the GPU clocks); the measuring
-options are read by profiler/session.py as plain attributes. tests/test_cli_args.py walks every command's
+Readers (cli/common.py): source_from_args (what to run), freqs_from_args (the GPU clocks); the engine build
+flags become a BuildOptions record here (build_options); the measuring options are read by
+profiler/session.py as plain attributes. tests/test_cli_args.py walks every command's
 parser and fails on a flag defined two ways."""
 
 from espnet_edge import defaults
 from espnet_edge.cli import validate
+from espnet_edge.runtime.tensorrt.build_options import BuildOptions
 
 SOURCE_TITLE = "what to run"
 OUTPUT_TITLE = "outputs"
 CLOCK_TITLE = "GPU clocks (Jetson only; restored afterwards)"
 MEASURE_TITLE = "measuring"
 TRT_CHECK_TITLE = "TensorRT operator check"
+BUILD_TITLE = "TensorRT engine"
 
 SOURCE_DESCRIPTION = ("--model NAME, --onnx FILE or --engine FILE; --model with a file takes the classes and "
                       "preprocessing from the zoo, for files without espnet-edge metadata")
@@ -44,7 +47,8 @@ HELP = {
     "--resize-frames": "frames of another size than an --input-size graph's: resize them on the CPU (slower, "
                        "not exact) instead of an error",
     "--trt": "TensorRT version whose ONNX parser must take the graph (default %(default)s: JetPack 4.6, the "
-             "TX2's last): 8.2, 8.4, 8.5, 8.6, 10.0 or 10 (latest 10.x)",
+             "TX2's last): {} or {} (latest 10.x)".format(", ".join(defaults.TRT_CHECK_VERSIONS[:-1]),
+                                                        defaults.TRT_CHECK_VERSIONS[-1]),
     "--support": "onnx_trt_operator_support.json (default: $ESPNET_EDGE_TRT_SUPPORT, else the built-in table)",
 }
 
@@ -161,9 +165,43 @@ def add_resize_frames_arg(group):
 def add_trt_check_args(parser):
     """--trt VERSION, --support FILE: the operator matrix an ONNX graph is checked against
     (runtime/trt_support.py)."""
-    from espnet_edge.runtime.trt_support import DEFAULT_VERSION
-
     group = parser.add_argument_group(TRT_CHECK_TITLE)
-    group.add_argument("--trt", default=DEFAULT_VERSION, metavar="VERSION", help=HELP["--trt"])
+    group.add_argument("--trt", default=defaults.TRT_CHECK_VERSION, metavar="VERSION", help=HELP["--trt"])
     group.add_argument("--support", metavar="FILE", help=HELP["--support"])
     return group
+
+
+def add_build_args(parser):
+    """The engine build flags (--fp16 ... --report); ``build_options(args)`` turns them into the builder's
+    BuildOptions record (runtime/tensorrt/build_options.py)."""
+    group = parser.add_argument_group(BUILD_TITLE)
+    group.add_argument("--fp16", action="store_true", help="allow FP16 kernels (TensorRT >= 11: build the "
+                       "exported -fp16.onnx)")
+    group.add_argument("--int8", action="store_true", help="INT8: calibrate on --calib images, read "
+                       "--calib-cache, or use the exported QDQ -int8.onnx")
+    group.add_argument("--calib", metavar="DIR", help="folder of real images for INT8 calibration")
+    group.add_argument("--calib-cache", metavar="FILE", help="INT8 calibration cache from an earlier build "
+                       "with the same TensorRT version")
+    group.add_argument("--calib-images", type=validate.positive_int, default=defaults.CALIB_IMAGES, metavar="N",
+                       help="use at most N calibration images (default %(default)s)")
+    group.add_argument("--allow-fallback", action="store_true", help="where the GPU lacks fast INT8/FP16 "
+                       "(TX2: no INT8), build the next precision down instead of stopping")
+    group.add_argument("--workspace", type=validate.positive_int, metavar="MB", help="builder workspace limit in MiB")
+    group.add_argument("--dla", type=validate.non_negative_int, metavar="N",
+                       help="run on DLA core N (Xavier/Orin), GPU fallback on")
+    group.add_argument("--timing-cache", metavar="FILE", help="TensorRT timing cache to read and update "
+                       "(faster rebuilds)")
+    group.add_argument("--shapes", action="append", metavar="NAME:DIMS", help="input shape for dynamic "
+                       "inputs: input:1x3x512x1024 or input:MIN/OPT/MAX (repeatable)")
+    group.add_argument("--report", action="store_true", help="also write the engine inspector's layer table "
+                       "(layer, type, precision, tactic, fused ops; with --dla the GPU fallbacks) as "
+                       "ENGINE.report.json and print a short summary")
+    return group
+
+
+def build_options(args):
+    """The flags of add_build_args as a BuildOptions (--int8 wins over --fp16: INT8 builds allow FP16 too)."""
+    return BuildOptions(fp16=args.fp16 and not args.int8, int8=args.int8, calib=args.calib,
+                        calib_cache=args.calib_cache, calib_images=args.calib_images,
+                        allow_fallback=args.allow_fallback, workspace=args.workspace, dla=args.dla,
+                        timing_cache=args.timing_cache, shapes=args.shapes, report=args.report)

@@ -22,7 +22,7 @@ VERSION_ALIASES = {
     "8": "8.6", "8.2": "8.2", "8.2.1": "8.2", "8.4": "8.4", "8.5": "8.5", "8.6": "8.6",
     "10": "10.x-main", "10.x": "10.x-main", "10.x-main": "10.x-main", "10.0": "10.0",
 }
-DEFAULT_VERSION = "8.2"
+DEFAULT_VERSION = defaults.TRT_CHECK_VERSION
 
 # ONNX TensorProto data type number -> the matrix's type name
 ONNX_TYPE_NAMES = {1: "FP32", 2: "UINT8", 3: "INT8", 6: "INT32", 7: "INT64", 9: "BOOL", 10: "FP16",
@@ -132,8 +132,8 @@ class SupportTable(object):
 def resolve_version(text):
     key = VERSION_ALIASES.get(str(text).strip().lower())
     if key is None:
-        raise UserError("unknown TensorRT version {!r}; choose one of 8.2, 8.4, 8.5, 8.6, 10.0, 10 "
-                        "(10 = latest 10.x)".format(text))
+        raise UserError("unknown TensorRT version {!r}; choose one of {} (10 = latest 10.x)".format(
+            text, ", ".join(defaults.TRT_CHECK_VERSIONS)))
     return key
 
 

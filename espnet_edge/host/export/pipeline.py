@@ -51,7 +51,7 @@ def report_path(onnx_path):
     return onnx_path + ".report.json"
 
 
-def check_opset(opset, trt_version="8.2"):
+def check_opset(opset, trt_version=defaults.TRT_CHECK_VERSION):
     from espnet_edge.runtime.trt_support import load_support
 
     table = load_support(trt_version)
@@ -137,8 +137,8 @@ def ort_session(path_or_bytes, threads=None):
 
 
 def export_model(entry, weights=None, size=None, batch=1, opset=DEFAULT_OPSET, fuse_pre=False,
-                 fuse_post=False, out_dir=None, out_path=None, trt_version="8.2", support=None,
-                 images=None, verify_limit=None, log=None, input_size=None, frame_dtype="float32",
+                 fuse_post=False, out_dir=None, out_path=None, trt_version=defaults.TRT_CHECK_VERSION,
+                 support=None, images=None, verify_limit=None, log=None, input_size=None, frame_dtype="float32",
                  overlay_alpha=None, flush_denormals=True, progress=None):
     """Export ``entry``; returns the report dict (also written to ``<onnx>.report.json``).
     ``progress``: called once after each of the EXPORT_STAGES (a Progress bar's ``update``).
@@ -227,7 +227,8 @@ def _output_dtype(info):
     return "int32" if info.fused_post else "float32"
 
 
-def check_frame_options(input_size, fuse_pre, frame_dtype, overlay_alpha, trt_version="8.2", support=None):
+def check_frame_options(input_size, fuse_pre, frame_dtype, overlay_alpha, trt_version=defaults.TRT_CHECK_VERSION,
+                        support=None):
     """Validate --input-size / --frame-dtype / --fuse-overlay before any work; -> frame size or None."""
     from espnet_edge.runtime.trt_support import load_support
 

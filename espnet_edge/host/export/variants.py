@@ -45,7 +45,8 @@ def variant_path(fp32_path, precision):
     return "{}-{}.onnx".format(base, precision)
 
 
-def export_fp16(fp32_path, images=None, trt_version="8.2", support=None, verify_limit=None):
+def export_fp16(fp32_path, images=None, trt_version=defaults.TRT_CHECK_VERSION, support=None,
+                verify_limit=None):
     """Write ``<fp32>-fp16.onnx``; -> report dict (also written beside it)."""
     from espnet_edge.host.export.fp16 import float_tensor_types, to_fp16
     from espnet_edge.runtime.frame_nodes import frame_node_names
@@ -84,9 +85,9 @@ def split_calibration(paths, count=None):
     return calib, held
 
 
-def export_int8(fp32_path, calib_dir, calib_count=None, method=DEFAULT_CALIB_METHOD, trt_version="8.2",
-                support=None, log=None, keep_float=DEFAULT_KEEP_FLOAT, augment=True, target=None,
-                equalize=False):
+def export_int8(fp32_path, calib_dir, calib_count=None, method=DEFAULT_CALIB_METHOD,
+                trt_version=defaults.TRT_CHECK_VERSION, support=None, log=None, keep_float=DEFAULT_KEEP_FLOAT,
+                augment=True, target=None, equalize=False):
     """Write ``<fp32>-int8.onnx`` (QDQ: symmetric int8, zero points 0, per-channel weights, Q/DQ on
     Conv inputs; the ``keep_float`` most sensitive Convs stay float; ``equalize``: cross-layer
     equalisation first); -> report dict."""

@@ -29,19 +29,18 @@ class TensorRTRunner(Runner):
         return cls(path, info=info, cuda=cuda, cuda_backend=cuda_backend, cuda_graph=cuda_graph)
 
     @classmethod
-    def from_onnx(cls, path, fp16=False, int8=False, calib=None, calib_cache=None, allow_fallback=False,
-                  workspace=None, dla=None, timing_cache=None, shapes=None, engine=None, info=None,
-                  cuda_backend=None, cuda_graph=False, **_ignored):
-        """Build the engine for ``path`` (or reuse the cached one with the same key) and load it."""
+    def from_onnx(cls, path, build=None, engine=None, info=None, cuda_backend=None, cuda_graph=False, **options):
+        """Build the engine for ``path`` as ``build`` (a BuildOptions; build options given as keywords, e.g.
+        ``fp16=True``, replace its fields; other keywords are ignored) or reuse the cached one with the same
+        key, and load it. ``engine``: the engine path."""
+        from espnet_edge.runtime.tensorrt.build_options import BuildOptions
         from espnet_edge.runtime.tensorrt.builder import build_engine
         from espnet_edge.runtime.tensorrt.cuda import open_cuda
 
+        build = BuildOptions.pick(build, **options)
         cuda = open_cuda(cuda_backend)
         try:
-            engine_path = build_engine(path, fp16=fp16, int8=int8, calib=calib, calib_cache=calib_cache,
-                                       allow_fallback=allow_fallback, workspace=workspace, dla=dla,
-                                       timing_cache=timing_cache, shapes=shapes, out=engine, info=info,
-                                       cuda=cuda)
+            engine_path = build_engine(path, build, out=engine, info=info, cuda=cuda)
             return cls(engine_path, info=info, cuda=cuda, cuda_graph=cuda_graph)
         except BaseException:
             cuda.close()
