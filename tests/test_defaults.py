@@ -55,3 +55,16 @@ def test_pipeline_stage_stats_report_the_same_percentiles():
     compute = stages["compute"]
     assert list(compute) == ["mean", "p50", "p90", "p99", "min", "max", "count"]
     assert compute["count"] == 100 and compute["p50"] == 50.5 and abs(compute["p99"] - 99.01) < 1e-9
+
+
+def test_both_benchmark_loops_take_their_defaults_from_defaults_py():
+    """`bench` compute only and end to end (CLI and espnet_edge.bench): warm-up, iterations and the
+    overlay's alpha come from defaults.py, not from literals in the loops."""
+    import espnet_edge as ee
+    from espnet_edge import api
+    from espnet_edge.apps import e2e_bench
+
+    end_to_end = inspect.signature(e2e_bench.run_end_to_end).parameters
+    assert end_to_end["warmup"].default == defaults.WARMUP and end_to_end["alpha"].default == defaults.OVERLAY_ALPHA
+    assert inspect.signature(api.bench_segmenter).parameters["warmup"].default == defaults.WARMUP
+    assert inspect.signature(ee.bench).parameters["warmup"].default == defaults.WARMUP
