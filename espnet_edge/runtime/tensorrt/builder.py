@@ -146,12 +146,12 @@ def _keep_frame_layers_fp32(trt, plan, network, config, decision, dla, frame_gra
 
     if not frame_graph:
         return
-    pins = frame_precision.frame_plan(compat.parse_version(plan.version), decision["flags"],
-                                      decision["network_flags"], frame_precision.layer_records(trt, network))
+    pins = frame_precision.frame_plan(compat.parse_version(plan.version), decision.flags,
+                                      decision.network_flags, frame_precision.layer_records(trt, network))
     frame_precision.apply_frame_plan(trt, network, config, pins, dla=dla is not None)
     for note in pins["notes"]:
         log.info(note)
-    decision["notes"].extend(pins["notes"])
+    decision.notes.extend(pins["notes"])
 
 
 def build_engine(onnx_path, fp16=False, int8=False, calib=None, calib_cache=None, allow_fallback=False,
@@ -199,19 +199,19 @@ def _build(trt, plan, cuda, onnx_path, info, given_shapes, fp16, int8, calib, ca
                                      allow_fallback=allow_fallback, calibration=bool(calib or calib_cache),
                                      qdq_model=os.path.isfile(qdq_path),
                                      fp16_model=os.path.isfile(variant_path(onnx_path, "fp16")))
-    for note in decision["notes"]:
+    for note in decision.notes:
         log.info(note)
-    precision = decision["precision"]
-    source = variant_path(onnx_path, decision["onnx_variant"])
+    precision = decision.precision
+    source = variant_path(onnx_path, decision.onnx_variant)
     if not os.path.isfile(source):
         raise UserError("{} does not exist: export it with `espnet-edge export --{}`".format(
-            source, decision["onnx_variant"]))
+            source, decision.onnx_variant))
     if dla is not None and precision == "fp32":
         raise UserError("DLA runs FP16 or INT8 only: add --fp16 (or --int8) to --dla")
 
     onnx_sha = sha256_of(source)
     options = {"requested": "int8" if int8 else ("fp16" if fp16 else "fp32"),
-               "workspace_mb": workspace, "dla": dla, "onnx_variant": decision["onnx_variant"],
+               "workspace_mb": workspace, "dla": dla, "onnx_variant": decision.onnx_variant,
                "calib": os.path.abspath(calib) if calib else None,
                "calib_cache": os.path.abspath(calib_cache) if calib_cache else None,
                "allow_fallback": bool(allow_fallback)}
@@ -227,7 +227,7 @@ def _build(trt, plan, cuda, onnx_path, info, given_shapes, fp16, int8, calib, ca
         if os.path.exists(out):
             log.info("rebuilding: " + why)
 
-    network = builder.create_network(_flags(trt, decision["network_flags"]))
+    network = builder.create_network(_flags(trt, decision.network_flags))
     parser = _parse(trt, network, logger, source, plan)  # noqa: F841 - the parser owns layer storage
     config = builder.create_builder_config()
     if workspace:
@@ -235,7 +235,7 @@ def _build(trt, plan, cuda, onnx_path, info, given_shapes, fp16, int8, calib, ca
     if report:
         # layer names, tactics and formats in the engine, for the inspector (8.2+)
         config.profiling_verbosity = trt.ProfilingVerbosity.DETAILED
-    for flag in decision["flags"]:
+    for flag in decision.flags:
         config.set_flag(getattr(trt.BuilderFlag, flag))
 
     inputs = _network_inputs(network)
@@ -252,7 +252,7 @@ def _build(trt, plan, cuda, onnx_path, info, given_shapes, fp16, int8, calib, ca
         config.add_optimization_profile(profile)
 
     calibrator = None
-    if decision["calibrate"]:
+    if decision.calibrate:
         cache_file = calib_cache or calib_mod.cache_path_for(base_stem(onnx_path) + "-int8", version)
         cache_data = calib_mod.read_cache(cache_file, version)
         files = calib_mod.calibration_files(calib, max_calib_images) if calib else []
@@ -311,7 +311,7 @@ def _build(trt, plan, cuda, onnx_path, info, given_shapes, fp16, int8, calib, ca
     info_dict = info.to_dict()
     info_dict["precision"] = precision
     meta = sidecar.make_sidecar(out, data, source, onnx_sha, precision, given_shapes, version, gpu_name, capability,
-                                sidecar.jetson_release(), seconds, options, info_dict, decision["notes"])
+                                sidecar.jetson_release(), seconds, options, info_dict, decision.notes)
     meta["profile_shapes"] = {k: [list(s) for s in v] for k, v in profile_shapes.items()}
     meta["api"] = {k: getattr(plan, k) for k in ("build_call", "workspace_call", "io_api", "execute_call")}
     sidecar.write_sidecar(out, meta)
