@@ -76,8 +76,9 @@ def format_summary(summary):
                                                     " (NOT settled: {})".format(settle.reason)))
     thermal = summary.thermal
     if thermal:
-        lines.append("thermal: hottest {} at start, {} at end; {}".format(
+        lines.append("thermal: hottest {} at start, {} at end; GPU peak {} under load; {}".format(
             _temperature(thermal.hottest_start), _temperature(thermal.hottest_end),
+            _f(thermal.gpu_max_c, "{:.1f} C"),
             "THROTTLED: " + "; ".join(thermal.findings) if thermal.throttled else "no throttling seen"))
     board = summary.board_settings
     if board:

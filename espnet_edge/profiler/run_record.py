@@ -82,7 +82,8 @@ class Thermal(Record, record_fields("Thermal", [
         ("start", Optional[dict]), ("end", Optional[dict]),   # {zone: {temp_c, trip_c}} from sysfs
         ("hottest_start", Optional[list]), ("hottest_end", Optional[list]),   # [sensor, degC]
         ("throttled", Optional[bool]), ("findings", Optional[List[str]]),
-        ("gpu_clock_mhz_min", F)])):  # lowest GPU cur_freq the power node read in the measured phase
+        ("gpu_clock_mhz_min", F),   # lowest GPU cur_freq the power node read in the measured phase
+        ("gpu_max_c", F)])):        # hottest GPU sensor reading in the measured phase
     __slots__ = ()
 
 
@@ -136,7 +137,8 @@ class RunSummary(Record, record_fields("RunSummary", [
             emc_util_pct=_at(self.utilisation, "emc_pct", "load"), gpu_clock_seen_mhz=self.gpu_clock_seen_mhz,
             run=self.run, power_method=_at(self.power, "total_method"), energy_source=energy.source,
             settle_s=_at(self.settle, "settle_s"), throttled=_at(self.thermal, "throttled"),
-            idle_baseline_valid=_at(self.idle_baseline, "valid"))
+            idle_baseline_valid=_at(self.idle_baseline, "valid"),
+            gpu_temp_max_c=_at(self.thermal, "gpu_max_c"))
 
 
 def _at(record, *names):
@@ -157,7 +159,8 @@ class SummaryRow(Record, record_fields("SummaryRow", [
         ("energy_mj", F), ("energy_above_idle_mj", F),   # per frame
         ("gpu_util_pct", F), ("cpu_util_pct", F), ("emc_util_pct", F), ("gpu_clock_seen_mhz", F),
         ("run", Optional[str]), ("power_method", Optional[str]), ("energy_source", Optional[str]),
-        ("settle_s", F), ("throttled", Optional[bool]), ("idle_baseline_valid", Optional[bool])])):
+        ("settle_s", F), ("throttled", Optional[bool]), ("idle_baseline_valid", Optional[bool]),
+        ("gpu_temp_max_c", F)])):
     """One profiled run's figures under load (``RunSummary.row``); the sweep's CSV columns are its fields."""
     __slots__ = ()
 

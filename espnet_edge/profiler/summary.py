@@ -8,6 +8,8 @@ from espnet_edge.profiler.run_record import (  # noqa: F401 - SummaryRow: the ro
     Energy, IdleBaseline, IdleLoad, Memory, Peak, Power, RailFigures, RunSummary, Settle, SummaryRow, Thermal,
     Utilisation)
 
+GPU_SENSOR = "gpu"  # the GPU's temperature sensor in tegrastats ("GPU@37C", "gpu@45C") and NVML
+
 
 def _idle_load(samples_idle, samples_load, value):
     return IdleLoad(stats.mean(value(s) for s in samples_idle), stats.mean(value(s) for s in samples_load))
@@ -112,12 +114,15 @@ def _thermal(samples, node_samples, phases, thermal_start, thermal_end, pinned_m
     findings = thermal.throttle_findings(thermal_start, thermal_end, pinned_mhz, clocks_seen)
     first = next((s for s in samples if s.temps_c), None)
     last = next((s for s in reversed(samples) if s.temps_c), None)
+    gpu_temps = [value for s in stats.in_phase(samples, measured) for name, value in s.temps_c.items()
+                 if name.lower() == GPU_SENSOR]
     return Thermal(
         start=thermal_start, end=thermal_end,
         hottest_start=list(tegrastats.hottest(first)) if first else None,
         hottest_end=list(tegrastats.hottest(last)) if last else None,
         throttled=bool(findings), findings=findings,
-        gpu_clock_mhz_min=min([c for c in clocks_seen if c] or [None]) if any(clocks_seen) else None)
+        gpu_clock_mhz_min=min([c for c in clocks_seen if c] or [None]) if any(clocks_seen) else None,
+        gpu_max_c=_max(gpu_temps))
 
 
 def add_trusted_figures(summary, samples, node, node_samples, node_note, settle, thermal_state, board, pinned_mhz):
