@@ -30,11 +30,12 @@ def _size(size):
 class SegmentationModel(object):
     """A loaded network; ``segment(image)`` -> Segmentation. Close it (or use ``with``) when done."""
 
-    def __init__(self, runner):
+    def __init__(self, runner, source=None):
         from espnet_edge.runtime.segmenter import Segmenter
 
         self.segmenter = Segmenter(runner)
         self.info = runner.info
+        self.source = source  # the backends.Source it was opened from
 
     @property
     def name(self):
@@ -102,7 +103,7 @@ def _open(model_or_file, backend, size, weights, threads, model, batch, options,
         from espnet_edge.zoo import require_weights
 
         require_weights(source.entry, source.weights, "segment with it")
-    model = SegmentationModel(open_source(source, threads=threads, **options))
+    model = SegmentationModel(open_source(source, threads=threads, **options), source)
     if for_masks and source.kind != "model":
         try:
             model.info.require_trained("segment with it", source.path)
@@ -142,19 +143,59 @@ def export(model, size=None, out_dir=None, weights=None, batch=1, fuse_pre=False
 
 
 def bench(model_or_file, backend="auto", size=None, iters=None, warmup=defaults.WARMUP, duration=None, end_to_end=False,
-          images=None, threads=None, batch=1, progress=False, **options):
-    """Time a network as `espnet-edge bench` does (``iters`` default 100, or ``duration`` seconds) ->
-    dict: latency_ms {mean, p50, p90, p99, min, max}, fps, iters, mode ('compute' or 'end-to-end'),
-    backend, model, size; ``images`` (a folder or a list of paths/BGR arrays) for ``end_to_end``."""
-    from espnet_edge.runtime.benchmark import run_benchmark
-
+          images=None, threads=None, batch=1, progress=False, pipelined=True, resize_frames=False, **options):
+    """Time a network as `espnet-edge bench` does (``iters`` default defaults.BENCH_ITERS, or ``duration``
+    seconds) -> the dict `bench --json` writes (runtime.benchmark.BenchResult): latency_ms {mean, p50,
+    p90, p99, min, max}, fps, stages (h2d / compute / d2h; end to end every stage), iters, mode
+    ('compute' or 'end-to-end'), backend, model, size, runner, host. ``end_to_end``: the threaded
+    pipeline of `bench --end-to-end` (``pipelined=False``: `--sequential`) on ``images`` (a folder or a
+    list of paths/BGR arrays; default synthetic frames)."""
     if isinstance(images, str):
         from espnet_edge.images import list_images
 
         images = list_images([images])
     # timing needs no trained weights: architecture-only zoo models run with their deterministic init
     with _open(model_or_file, backend, size, None, threads, None, batch, options, for_masks=False) as loaded:
-        result = run_benchmark(loaded.segmenter, warmup=warmup, iters=iters, duration=duration,
-                               end_to_end=end_to_end, images=images, progress=progress)
-        result.update(backend=loaded.backend, model=loaded.name, size="{}x{}".format(*loaded.input_size))
-    return result
+        loaded.segmenter.resize_frames = resize_frames
+        result = bench_segmenter(loaded.segmenter, warmup=warmup, iters=iters, duration=duration,
+                                 end_to_end=end_to_end, images=images, pipelined=pipelined, progress=progress,
+                                 source=loaded.source)
+    return result.to_dict()
+
+
+def bench_segmenter(segmenter, warmup=defaults.WARMUP, iters=None, duration=None, end_to_end=False, images=None,
+                    pipelined=True, progress=True, label="bench", source=None):
+    """The one benchmark behind `espnet-edge bench` and ``bench``: compute only (runtime.benchmark) or
+    end to end (apps.e2e_bench, on ``images`` or synthetic frames at the graph's frame size), with the
+    backend, model and host described -> BenchResult. ``source`` (backends.Source) names the files."""
+    from espnet_edge.runtime.benchmark import host_details, run_benchmark, synthetic_frames
+
+    info = segmenter.info
+    if end_to_end:
+        from espnet_edge.apps.e2e_bench import run_end_to_end
+
+        result = run_end_to_end(segmenter, images or synthetic_frames(info.frame_size or info.input_size),
+                                warmup=warmup, iters=iters, duration=duration, pipelined=pipelined,
+                                progress=progress, label=label)
+        if not images:
+            result = result._replace(frames="synthetic")
+    else:
+        result = run_benchmark(segmenter, warmup=warmup, iters=iters, duration=duration, images=images,
+                               progress=progress, label=label)
+    runner = segmenter.runner
+    description = runner.describe()
+    return result._replace(backend=description.get("backend", runner.backend), model=info.name,
+                           size="{}x{}".format(*info.input_size), runner=description,
+                           model_details=_model_details(info, source), host=host_details())
+
+
+def _model_details(info, source):
+    details = {"name": info.name, "size": list(info.input_size), "batch": info.batch,
+               "precision": info.precision, "fused": list(info.fused), "input_layout": info.input_layout,
+               "classes": info.num_classes}
+    if source is not None:
+        if source.kind in ("onnx", "engine"):
+            details[source.kind] = source.path
+        if source.weights:
+            details["weights"] = source.weights
+    return details

@@ -75,3 +75,16 @@ def test_tensorrt_check_versions_are_listed_once():
         trt_support.resolve_version("9.9")
     assert "choose one of {} ".format(", ".join(defaults.TRT_CHECK_VERSIONS)) in str(error.value)
     assert _defaults_of("check-onnx", "m.onnx")["trt"] == defaults.TRT_CHECK_VERSION
+
+
+def test_both_benchmark_loops_take_their_defaults_from_defaults_py():
+    """`bench` compute only and end to end (CLI and espnet_edge.bench): warm-up, iterations and the
+    overlay's alpha come from defaults.py, not from literals in the loops."""
+    import espnet_edge as ee
+    from espnet_edge import api
+    from espnet_edge.apps import e2e_bench
+
+    end_to_end = inspect.signature(e2e_bench.run_end_to_end).parameters
+    assert end_to_end["warmup"].default == defaults.WARMUP and end_to_end["alpha"].default == defaults.OVERLAY_ALPHA
+    assert inspect.signature(api.bench_segmenter).parameters["warmup"].default == defaults.WARMUP
+    assert inspect.signature(ee.bench).parameters["warmup"].default == defaults.WARMUP

@@ -17,6 +17,7 @@ from espnet_edge.errors import UserError
 from espnet_edge.jetson import emc
 from espnet_edge.profiler import energy, power_node
 from espnet_edge.profiler.report import format_summary
+from espnet_edge.profiler.run_record import RunSummary
 from sim_jetson import make_board_tree
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -58,7 +59,7 @@ def test_negative_energy_above_idle_is_never_printed_without_a_warning():
                "energy_mj_per_frame": {"gross": 190.0, "above_idle": -30.49, "source": "power node"},
                "idle_baseline": {"valid": False, "problems": ["energy above idle is negative"]},
                "utilisation": {k: {"load": None} for k in ("gpu_pct", "cpu_pct", "emc_pct", "gpu_freq_mhz")}}
-    text = format_summary(summary)
+    text = format_summary(RunSummary.from_dict(summary))
     line = next(l for l in text.splitlines() if "-30.49" in l)
     assert "WARNING" in line
 
@@ -257,7 +258,7 @@ def test_sweep_marks_throttled_runs(tmp_path):
                      "power": {"total_mw": {"idle": 1800, "load": 2500}, "total_method": "VDD_IN"},
                      "energy_mj_per_frame": {"gross": 2500 / fps, "above_idle": 700 / fps, "source": "power node"},
                      "thermal": {"throttled": hot}, "settle": {"settle_s": 0.3}, "idle_baseline": {"valid": True}})
-    report = sweep.build_report(runs)
+    report = sweep.build_report([RunSummary.from_dict(run) for run in runs])
     assert [r.throttled for r in report["rows"]] == [False, True]
     pngs = sweep.write_report(str(tmp_path), report)
     assert len(pngs) == 6 and all(os.path.getsize(p) > 10000 for p in pngs)

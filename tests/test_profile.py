@@ -121,6 +121,10 @@ def test_profile_simulated_tx2(small_onnx, tx2, tmp_path):
     assert util["emc_pct"]["load"] == 0  # every TX2 line says EMC_FREQ 0%
     assert summary["memory"]["ram_total_mb"] == 7859
     assert summary["temps_c"]["GPU"]["load_max"] >= 30
+    # the GPU's peak temperature under load: the hottest GPU@ reading of the measured phase's lines
+    gpu_temps = [float(row["temp_GPU_c"]) for row in rows if row["phase"] == "measured"]
+    assert summary["thermal"]["gpu_max_c"] == max(gpu_temps) > 0
+    assert "GPU peak {:.1f} C under load".format(max(gpu_temps)) in proc.stdout
     # this log is the non-root form: no GPU clock, and the report says so
     assert any("GPU clock" in m for m in summary["missing"])
     assert "VDD_IN" in proc.stdout and "wrote" in proc.stdout

@@ -250,7 +250,7 @@ def test_a_sigkilled_sweep_keeps_its_finished_runs(small_onnx, tmp_path):
     assert sorted(os.listdir(runs)) == ["espnet-c-q3-256x128-828MHz"]
     with _log_lines() as lines:
         loaded = load_runs([runs])
-    assert [r["run"] for r in loaded] == ["espnet-c-q3-256x128-828MHz"] and lines == []
+    assert [r.run for r in loaded] == ["espnet-c-q3-256x128-828MHz"] and lines == []
 
 
 DIES_AFTER = r"""

@@ -185,6 +185,7 @@ def test_sensitivity_by_hand():
 
 
 def test_report_from_runs_without_power_says_so(tmp_path):
+    from espnet_edge.profiler.run_record import RunSummary
     from espnet_edge.profiler.sweep import build_report, write_report
 
     runs = [{"label": "m", "run": "m-{}".format(f), "gpu_freq": {"requested_mhz": f, "applied_mhz": f},
@@ -193,7 +194,7 @@ def test_report_from_runs_without_power_says_so(tmp_path):
              "energy_mj_per_frame": {"gross": None, "above_idle": None},
              "utilisation": {"gpu_pct": {"load": 50.0}, "cpu_pct": {"load": 20.0}}}
             for f, fps in ((114.75, 10.0), (1300.5, 40.0))]
-    report = build_report(runs)
+    report = build_report([RunSummary.from_dict(run) for run in runs])
     assert report["missing"] == ["m: no power figures (no power rails in its samples)"]
     pngs = write_report(str(tmp_path), report)
     assert len(pngs) == 6 and all(os.path.getsize(p) > 1000 for p in pngs)

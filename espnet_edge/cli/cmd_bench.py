@@ -34,60 +34,30 @@ def add_parser(subparsers):
     parser.set_defaults(func=run)
 
 
-def _describe_source(args, segmenter):
-    info = segmenter.info
-    details = {"name": info.name, "size": list(info.input_size), "batch": info.batch,
-               "precision": info.precision, "fused": list(info.fused), "input_layout": info.input_layout,
-               "classes": info.num_classes}
-    for key in ("onnx", "engine", "weights"):
-        if getattr(args, key, None):
-            details[key] = getattr(args, key)
-    return details
+def _one_run(args, segmenter, source, images, label):
+    from espnet_edge.api import bench_segmenter
 
-
-def _one_run(args, segmenter, images, label):
-    from espnet_edge.runtime.benchmark import host_details, run_benchmark
-
-    if args.end_to_end:
-        from espnet_edge.apps.e2e_bench import run_end_to_end
-        from espnet_edge.runtime.benchmark import synthetic_frames
-
-        info = segmenter.info
-        result = run_end_to_end(segmenter, images or synthetic_frames(info.frame_size or info.input_size),
-                                warmup=args.warmup, iters=args.iters, duration=args.duration,
-                                pipelined=not args.sequential, label=label)
-        if images is None:
-            result["frames"] = "synthetic"
-    else:
-        result = run_benchmark(segmenter, warmup=args.warmup, iters=args.iters, duration=args.duration,
-                               end_to_end=False, images=images, label=label)
-    runner = segmenter.runner
-    description = runner.describe()
-    out = {"backend": description.get("backend", runner.backend),
-           "model": segmenter.info.name, "size": "{}x{}".format(*segmenter.info.input_size)}
-    out.update(result)
-    out["runner"] = description
-    out["model_details"] = _describe_source(args, segmenter)
-    out["host"] = host_details()
-    return out
+    return bench_segmenter(segmenter, warmup=args.warmup, iters=args.iters, duration=args.duration,
+                           end_to_end=args.end_to_end, images=images, pipelined=not args.sequential,
+                           label=label, source=source)
 
 
 def _print(result):
-    lat = result["latency_ms"]
+    lat = result.latency_ms
     freq = ""
-    if "freq_applied_mhz" in result:
-        freq = " @ {} MHz (asked {})".format(result["freq_applied_mhz"], result["freq_requested_mhz"])
+    if result.freq_applied_mhz is not None:
+        freq = " @ {} MHz (asked {})".format(result.freq_applied_mhz, result.freq_requested_mhz)
     print("{} {} {} [{}]{}: {:.2f} FPS, latency mean {:.2f} ms, p50 {:.2f}, p90 {:.2f}, p99 {:.2f}, "
           "min {:.2f}, max {:.2f} ({} iters)".format(
-              result["backend"], result["model"], result["size"], result["mode"], freq, result["fps"],
-              lat["mean"], lat["p50"], lat["p90"], lat["p99"], lat["min"], lat["max"], result["iters"]))
-    if "stages" in result:
+              result.backend, result.model, result.size, result.mode, freq, result.fps,
+              lat["mean"], lat["p50"], lat["p90"], lat["p99"], lat["min"], lat["max"], result.iters))
+    if result.mode == "end-to-end":
         from espnet_edge.apps.pipeline import format_stage_table
 
         print("  {} on {} {} frame(s); CPU work outside the runtime {:.2f} ms/frame; {}".format(
-            "pipelined" if result["pipelined"] else "sequential", result["images"], result["frame_size"],
-            result["host_ms_per_frame"], result["decode_note"]))
-        for line in format_stage_table(result["stages"]):
+            "pipelined" if result.pipelined else "sequential", result.images, result.frame_size,
+            result.host_ms_per_frame, result.decode_note))
+        for line in format_stage_table(result.stages):
             print("  " + line)
 
 
@@ -111,7 +81,7 @@ def run(args):
     results = []
     try:
         if not freqs:
-            results.append(_one_run(args, segmenter, images, "bench"))
+            results.append(_one_run(args, segmenter, source, images, "bench"))
             _print(results[-1])
         else:
             from espnet_edge.jetson.clocks import pin_gpu
@@ -121,15 +91,15 @@ def run(args):
                     from espnet_edge.profiler.profile import settle_clock
 
                     settle = settle_clock(pin.applied_mhz, timeout_s=args.settle_timeout)
-                    result = _one_run(args, segmenter, images, "bench @{}MHz".format(mhz))
-                    result["settle"] = settle
-                    result["freq_requested_mhz"] = pin.requested_mhz
-                    result["freq_applied_mhz"] = pin.applied_mhz
+                    result = _one_run(args, segmenter, source, images, "bench @{}MHz".format(mhz))
+                    result = result._replace(settle=settle, freq_requested_mhz=pin.requested_mhz,
+                                             freq_applied_mhz=pin.applied_mhz)
                 results.append(result)
                 _print(result)
     finally:
         segmenter.close()
     if args.json:
-        write_json(args.json, results[0] if not freqs else {"runs": results}, flag="--json")
+        write_json(args.json, results[0].to_dict() if not freqs else {"runs": [r.to_dict() for r in results]},
+                   flag="--json")
         sys.stdout.write("wrote {}\n".format(args.json))
     return 0

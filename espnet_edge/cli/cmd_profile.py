@@ -60,7 +60,7 @@ def run(args):
         finally:
             segmenter.close()
     if args.json:
-        print(json.dumps(summary, indent=2))
+        print(json.dumps(summary.to_dict(), indent=2))
     else:
         print(format_summary(summary))
         print("wrote {}".format(target))

@@ -64,6 +64,11 @@ class ModelInfo(object):
             return (self.batch, height, width, 3)
         return (self.batch, 3, height, width)
 
+    @property
+    def input_dtype(self):
+        """numpy dtype name of the input: the frame's for a frame graph, else float32."""
+        return self.frame_dtype if self.frame_size else "float32"
+
     @classmethod
     def from_zoo(cls, entry, size=None, fused=(), batch=1, frame_size=None, frame_dtype="float32",
                  overlay_alpha=None, weights=None):

@@ -1,6 +1,7 @@
 """Runner on ONNX Runtime: CPU by default, CUDA / TensorRT execution providers when present."""
 
 import os
+import time
 
 from espnet_edge.errors import MissingDependency, UserError
 from espnet_edge.runtime.base import Runner
@@ -99,6 +100,8 @@ def read_metadata(path):
 
 class OnnxRuntimeRunner(Runner):
     backend = "onnxruntime"
+    TIMINGS = ("compute: session.run on the host clock; h2d and d2h 0.0: ONNX Runtime copies to and from "
+               "a GPU provider inside run, and the CPU provider reads and writes host memory")
 
     def __init__(self, path, threads=None, providers=None, info=None):
         from espnet_edge.runtime.model_info import ModelInfo
@@ -140,10 +143,15 @@ class OnnxRuntimeRunner(Runner):
             raise UserError("onnxruntime cannot load {}: {}".format(path, first[:200]))
         self.input_name = self.session.get_inputs()[0].name
         self.providers = self.session.get_providers()
-        _check_input_shape(path, info, self.session.get_inputs()[0].shape)
+        declared = self.session.get_inputs()[0].shape
+        _check_input_shape(path, info, declared)
+        if declared and isinstance(declared[0], int) and declared[0] > 0:
+            self.fixed_batch = declared[0]
 
-    def infer(self, batch):
-        return self.session.run(None, {self.input_name: batch})[0]
+    def infer_impl(self, batch):
+        start = time.perf_counter()
+        output = self.session.run(None, {self.input_name: batch})[0]
+        return output, (0.0, (time.perf_counter() - start) * 1000.0, 0.0)
 
     def describe(self):
         ort = _onnxruntime()

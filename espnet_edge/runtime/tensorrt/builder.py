@@ -149,12 +149,12 @@ def _keep_frame_layers_fp32(trt, plan, network, config, decision, dla, frame_gra
     """A frame graph's own layers (preprocessing, overlay) stay float32 (frame_precision.py)."""
     if not frame_graph:
         return
-    pins = frame_precision.frame_plan(compat.parse_version(plan.version), decision["flags"],
-                                      decision["network_flags"], frame_precision.layer_records(trt, network))
+    pins = frame_precision.frame_plan(compat.parse_version(plan.version), decision.flags,
+                                      decision.network_flags, frame_precision.layer_records(trt, network))
     frame_precision.apply_frame_plan(trt, network, config, pins, dla=dla is not None)
     for note in pins["notes"]:
         log.info(note)
-    decision["notes"].extend(pins["notes"])
+    decision.notes.extend(pins["notes"])
 
 
 def build_engine(onnx_path, options=None, out=None, reuse=True, info=None, cuda=None, progress=True, **fields):
@@ -203,18 +203,18 @@ class EngineBuild(object):
         self.builder = trt.Builder(self.logger)
         self.network = self.config = self.profile = self.calibrator = self.timing_cache = None
         self.decision = self._decide()
-        self.precision = self.decision["precision"]
-        self.source = variant_path(onnx_path, self.decision["onnx_variant"])
+        self.precision = self.decision.precision
+        self.source = variant_path(onnx_path, self.decision.onnx_variant)
         if not os.path.isfile(self.source):
             raise UserError("{} does not exist: export it with `espnet-edge export --{}`".format(
-                self.source, self.decision["onnx_variant"]))
+                self.source, self.decision.onnx_variant))
         if options.dla is not None and self.precision == "fp32":
             raise UserError("DLA runs FP16 or INT8 only: add --fp16 (or --int8) to --dla")
         self.inputs = sidecar.BuildInputs(
             onnx=self.source, onnx_sha256=sha256_of(self.source), precision=self.precision, shapes=given_shapes,
             tensorrt_version=plan.version, gpu_name=cuda.device_name(),
             compute_capability=cuda.compute_capability(), options=options,
-            onnx_variant=self.decision["onnx_variant"], frame_graph=bool(info.frame_size))
+            onnx_variant=self.decision.onnx_variant, frame_graph=bool(info.frame_size))
 
     def _decide(self):
         options, plan = self.options, self.plan
@@ -225,7 +225,7 @@ class EngineBuild(object):
             allow_fallback=options.allow_fallback, calibration=bool(options.calib or options.calib_cache),
             qdq_model=os.path.isfile(variant_path(self.onnx_path, "int8")),
             fp16_model=os.path.isfile(variant_path(self.onnx_path, "fp16")))
-        for note in decision["notes"]:
+        for note in decision.notes:
             log.info(note)
         return decision
 
@@ -242,7 +242,7 @@ class EngineBuild(object):
     def define_network(self):
         """The parsed network and its builder config: workspace, inspector detail, precision flags."""
         trt, plan = self.trt, self.plan
-        self.network = self.builder.create_network(_flags(trt, self.decision["network_flags"]))
+        self.network = self.builder.create_network(_flags(trt, self.decision.network_flags))
         self.parser = _parse(trt, self.network, self.logger, self.source, plan)  # owns the layers' storage
         self.config = self.builder.create_builder_config()
         if self.options.workspace:
@@ -250,7 +250,7 @@ class EngineBuild(object):
         if self.options.report:
             # layer names, tactics and formats in the engine, for the inspector (8.2+)
             self.config.profiling_verbosity = trt.ProfilingVerbosity.DETAILED
-        for flag in self.decision["flags"]:
+        for flag in self.decision.flags:
             self.config.set_flag(getattr(trt.BuilderFlag, flag))
 
     def add_profile(self):
@@ -271,7 +271,7 @@ class EngineBuild(object):
 
     def add_calibrator(self, progress):
         """Implicit INT8: the entropy calibrator on --calib images or a calibration cache."""
-        if not self.decision["calibrate"]:
+        if not self.decision.calibrate:
             return
         options, version = self.options, self.plan.version
         cache_file = options.calib_cache or calib_mod.cache_path_for(base_stem(self.onnx_path) + "-int8", version)
@@ -336,7 +336,7 @@ class EngineBuild(object):
             write_bytes(self.options.timing_cache, bytes(self.config.get_timing_cache().serialize()))
         info_dict = self.info.to_dict()
         info_dict["precision"] = self.precision
-        meta = sidecar.make_sidecar(out, data, self.inputs, seconds, info_dict, self.decision["notes"],
+        meta = sidecar.make_sidecar(out, data, self.inputs, seconds, info_dict, self.decision.notes,
                                     jetson=sidecar.jetson_release())
         meta["profile_shapes"] = dict((k, [list(s) for s in v]) for k, v in self.profile_shapes.items())
         meta["api"] = dict((k, getattr(self.plan, k)) for k in ("build_call", "workspace_call", "io_api",
