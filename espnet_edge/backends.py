@@ -70,6 +70,8 @@ def resolve(model=None, onnx=None, engine=None, backend=AUTO, weights=None, size
 
         entry = get_model(model)
     kind, path = ("engine", engine) if engine else ("onnx", onnx) if onnx else ("model", None)
+    if kind == "model":
+        _check_model_run(entry, weights, size)
     chosen = _choose_backend(kind, backend)
     if path is not None and not os.path.isfile(path):
         raise UserError("{} {} does not exist".format("engine" if kind == "engine" else "ONNX file", path))
@@ -84,6 +86,22 @@ def resolve(model=None, onnx=None, engine=None, backend=AUTO, weights=None, size
                         "(torch, onnx); export it on a workstation with `espnet-edge export --model {}` "
                         "and pass --onnx FILE".format(model, chosen, model))
     return Source(chosen, kind, path, entry, info, weights, tuple(size) if size else None, int(batch))
+
+
+def _check_model_run(entry, weights, size):
+    """What running a zoo model will need, checked before any export or download: a --size its network
+    takes (the host package's rule, where it is installed) and a usable $ESPNET_EDGE_WEIGHTS."""
+    if size is not None:
+        try:
+            from espnet_edge.host.models import check_size
+        except ImportError:   # no host package (or no torch): the run itself says what is missing
+            check_size = None
+        if check_size is not None:
+            check_size(entry, tuple(size))
+    if not weights and entry.weights_file:
+        from espnet_edge.weights import env_root
+
+        env_root()
 
 
 def _choose_backend(kind, backend):
