@@ -175,9 +175,9 @@ def atomic_path(path, durable=False, flag=None):
 
 
 @contextlib.contextmanager
-def atomic_open(path, mode="w", durable=False, flag=None):
+def atomic_open(path, mode="w", durable=False, flag=None, encoding=None):
     with atomic_path(path, durable=durable, flag=flag) as tmp:
-        with open(tmp, mode) as handle:
+        with open(tmp, mode, encoding=encoding) as handle:
             yield handle
 
 
