@@ -107,8 +107,9 @@ def _voc(root, split):
     if not os.path.isfile(list_file):
         raise UserError("{} is missing (the image ids of split {!r}); expected {}".format(
             list_file, split, LAYOUTS["voc"]))
-    with open(list_file) as handle:
-        ids = [line.strip() for line in handle if line.strip()]
+    from espnet_edge.utils.textio import read_text
+
+    ids = [line.strip() for line in read_text(list_file).splitlines() if line.strip()]   # any encoding, said
     samples = []
     for image_id in ids:
         image = _find_with_ext(os.path.join(root, "JPEGImages", image_id), (".jpg", ".jpeg", ".png"))

@@ -7,7 +7,6 @@ naming the flag they are given.
 
 import argparse
 import math
-import os
 
 from espnet_edge.errors import UserError
 

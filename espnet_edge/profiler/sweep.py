@@ -5,11 +5,11 @@ A sweep folder holds ``runs/<label>-<freq>MHz/`` (one profile run each, the same
 rebuilds everything but the runs from run folders recorded elsewhere.
 """
 
-import json
 import logging
 import os
 
 from espnet_edge.errors import UserError
+from espnet_edge.utils.textio import read_json
 from espnet_edge.profiler.run_folders import interrupted_note
 from espnet_edge.profiler.summary import row_of
 
@@ -77,11 +77,7 @@ def load_runs(folders):
                     log.warning(note)
         for run_dir in candidates:
             path = os.path.join(run_dir, "summary.json")
-            try:
-                with open(path) as handle:
-                    summary = json.load(handle)
-            except (IOError, OSError, ValueError) as exc:
-                raise UserError("cannot read {}: {}".format(path, exc))
+            summary = read_json(path)   # one line for unreadable bytes, bad JSON or a non-object
             if "performance" not in summary or "power" not in summary:
                 raise UserError("{} is not a summary written by espnet-edge profile".format(path))
             summary.setdefault("run", os.path.basename(run_dir))
