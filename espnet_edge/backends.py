@@ -73,8 +73,12 @@ def resolve(model=None, onnx=None, engine=None, backend=AUTO, weights=None, size
     if kind == "model":
         _check_model_run(entry, weights, size)
     chosen = _choose_backend(kind, backend)
-    if path is not None and not os.path.isfile(path):
-        raise UserError("{} {} does not exist".format("engine" if kind == "engine" else "ONNX file", path))
+    if path is not None:
+        from espnet_edge.utils.pathchecks import file_problem
+
+        problem = file_problem(path, "engine" if kind == "engine" else "ONNX file")
+        if problem:
+            raise UserError("{} {} {}".format("engine" if kind == "engine" else "ONNX file", path, problem))
     info = None
     if path is not None and entry is not None:
         from espnet_edge.runtime.model_info import ModelInfo
@@ -142,7 +146,7 @@ def resolve_spec(spec, backend=AUTO, model=None, weights=None, size=None, batch=
 def open_source(source, threads=None, **options):
     """Source -> loaded Runner (exports a zoo model first where its backend runs files)."""
     if threads is not None and int(threads) < 1:
-        raise UserError("--threads must be at least 1")
+        raise UserError("--threads must be at least 1 (got {}); give 1 or more, or leave it unset".format(threads))
     backend = get_backend(source.backend)
     if source.kind not in backend.runs:
         path = exporter()(source.entry, weights=source.weights, size=source.size, batch=source.batch)

@@ -14,7 +14,7 @@ def _check_channels(channels):
     if isinstance(channels, str) and channels.lower() in CHANNEL_ORDERS:
         return channels.lower()
     if channels not in CHANNEL_ORDERS:
-        raise UserError("channels must be 'rgb' or 'bgr' (got {!r})".format(channels))
+        raise UserError("give channels='rgb' or channels='bgr' (got {!r})".format(channels))
     return channels
 
 
@@ -32,7 +32,7 @@ def to_bgr(image, channels=None):
     if hasattr(image, "convert") and hasattr(image, "mode") and hasattr(image, "size"):  # PIL.Image
         rgb = np.asarray(image.convert("RGB"))
         if rgb.size == 0:
-            raise UserError("the PIL image is empty ({}x{}): nothing to segment".format(*image.size))
+            raise UserError("the PIL image is empty ({}x{}): pass one with pixels".format(*image.size))
         return np.ascontiguousarray(rgb[:, :, ::-1]), _order(channels)
     if not isinstance(image, np.ndarray):
         raise UserError("segment() takes an image path, a PIL image or a numpy array, not {}".format(
@@ -44,7 +44,7 @@ def to_bgr(image, channels=None):
         hint = "; drop the alpha channel with image[:, :, :3]" if image.ndim == 3 and image.shape[2] == 4 else ""
         raise UserError("a numpy image must be HxWx3 (or HxW grey), got shape {}{}".format(list(image.shape), hint))
     if image.shape[0] < 1 or image.shape[1] < 1:
-        raise UserError("the image is empty (shape {}): nothing to segment".format(list(image.shape)))
+        raise UserError("the image is empty (shape {}): pass one with pixels".format(list(image.shape)))
     if image.ndim == 2:
         return np.ascontiguousarray(np.repeat(image[:, :, None], 3, axis=2)), _order(channels)
     if channels is None:
@@ -95,7 +95,7 @@ class Segmentation(object):
         from espnet_edge.runtime.segmenter import resize_mask
 
         if isinstance(alpha, bool) or not isinstance(alpha, (int, float, np.number)) or not 0.0 <= alpha <= 1.0:
-            raise UserError("alpha must be a number between 0 and 1 (got {!r})".format(alpha))
+            raise UserError("give alpha as a number between 0 and 1 (got {!r})".format(alpha))
         frame = self._image_bgr
         mask = resize_mask(self.class_map, (frame.shape[1], frame.shape[0]))
         blended = visualize.overlay(frame, mask, self.palette, alpha)

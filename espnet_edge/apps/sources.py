@@ -251,11 +251,15 @@ def open_source(text, options=None, live=None):
         return ImageSource(list_images(spec.path), spec.text)
     if spec.kind == IMAGE:
         if not os.path.isfile(spec.path):
-            raise UserError("image {} does not exist".format(spec.path))
+            from espnet_edge.utils.pathchecks import file_problem
+
+            raise UserError("image {} {}".format(spec.path, file_problem(spec.path, "image")))
         return ImageSource([spec.path], spec.text)
     if spec.kind == VIDEO and not os.path.isfile(spec.path):
-        raise UserError("source {} does not exist (expected csi://N, /dev/videoN, a camera index, "
-                        "rtsp://URL, a video file, an image folder or an image)".format(spec.path))
+        from espnet_edge.utils.pathchecks import file_problem
+
+        raise UserError("source {} {} (expected csi://N, /dev/videoN, a camera index, rtsp://URL, a video "
+                        "file, an image folder or an image)".format(spec.path, file_problem(spec.path, "video")))
     if spec.kind == V4L2 and sys.platform.startswith("linux") and not os.path.exists(spec.device):
         raise UserError("no camera at {} (device node missing); plug one in or list them with "
                         "`v4l2-ctl --list-devices`".format(spec.device))

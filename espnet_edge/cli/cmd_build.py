@@ -50,6 +50,11 @@ def run(args):
         raise UserError("name the ONNX file to build: espnet-edge build MODEL.onnx [--fp16|--int8 --calib DIR]")
     if args.fp16 and args.int8:
         args.fp16 = False  # INT8 builds allow FP16 too
+    validate.input_file(args.onnx, "ONNX file", "export")
+    if args.out:
+        validate.output_file(args.out, "--out")
+        validate.outputs_apart([("--out", args.out), ("--out", args.out + ".json")],
+                               [("MODEL.onnx", args.onnx), ("--calib", args.calib), ("--calib-cache", args.calib_cache)])
     from espnet_edge.runtime.tensorrt.builder import build_engine
 
     path = build_engine(args.onnx, fp16=args.fp16, int8=args.int8, calib=args.calib, calib_cache=args.calib_cache,

@@ -6,7 +6,7 @@ import os
 from espnet_edge.api import load
 from espnet_edge.cli import validate
 from espnet_edge.cli.args import add_alpha_arg, add_output_args, add_source_args
-from espnet_edge.cli.common import batch_error, source_from_args
+from espnet_edge.cli.common import batch_error, no_empty_folder_left, source_from_args
 from espnet_edge.errors import UserError
 from espnet_edge.images import list_images
 from espnet_edge.utils.atomic import ensure_writable_dir, write_bytes
@@ -100,14 +100,9 @@ def run(args):
     images = list_images(args.inputs)
     validate.output_dir(args.out, "--out")
     targets = _targets(args, images)
-    existed = os.path.isdir(args.out)
     created = []
-    try:
-        with load(source, threads=args.threads) as model:
-            failed = _segment_all(args, model, targets, created)
-    finally:
-        if not existed and os.path.isdir(args.out) and not os.listdir(args.out):
-            os.rmdir(args.out)   # a failure never leaves an empty --out behind
+    with no_empty_folder_left(args.out), load(source, threads=args.threads) as model:
+        failed = _segment_all(args, model, targets, created)
     done = len(images) - len(failed)
     if failed:
         raise batch_error("image", "segmented", len(images), failed,

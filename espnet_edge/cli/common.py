@@ -1,6 +1,9 @@
 """Readers of the argument groups (cli/args.py): "what to run" becomes a Source, a Runner, a Segmenter;
 the GPU clock options become the frequencies to pin, checked before any work."""
 
+import contextlib
+import os
+
 from espnet_edge.cli import validate
 from espnet_edge.errors import UserError
 from espnet_edge.utils.parsing import parse_size
@@ -28,6 +31,25 @@ def model_inputs(args):
 def outputs_apart(args, outputs, inputs=()):
     """validate.outputs_apart over ``outputs`` and ``inputs`` plus the files "what to run" names."""
     validate.outputs_apart(outputs, list(inputs) + model_inputs(args))
+
+
+@contextlib.contextmanager
+def no_empty_folder_left(path):
+    """A folder ``path`` that the body creates (with the parents it creates) is removed again when the body
+    leaves it empty (a failure before anything was written): an --out folder is never left empty."""
+    created = []   # path and each missing parent, innermost first
+    folder = os.path.abspath(path) if path else None
+    while folder and not os.path.lexists(folder):
+        created.append(folder)
+        folder = os.path.dirname(folder)
+    try:
+        yield
+    finally:
+        for folder in created:
+            try:
+                os.rmdir(folder)   # only an empty folder goes
+            except OSError:
+                break
 
 
 def batch_error(what, done_word, total, failed, rest):

@@ -79,7 +79,8 @@ def load_runs(folders):
             path = os.path.join(run_dir, "summary.json")
             summary = read_json(path)   # one line for unreadable bytes, bad JSON or a non-object
             if "performance" not in summary or "power" not in summary:
-                raise UserError("{} is not a summary written by espnet-edge profile".format(path))
+                raise UserError("{} is not a summary written by espnet-edge profile (no performance or power); "
+                                "give the folders `espnet-edge profile` or `sweep` wrote".format(path))
             summary.setdefault("run", os.path.basename(run_dir))
             summary["_folder"] = run_dir  # where samples.csv and settings.json are (report: Fig. 7f/g)
             summary.setdefault("label", summary["run"])
