@@ -43,18 +43,28 @@ def add_parser(subparsers):
     parser.set_defaults(func=run)
 
 
+def _check_paths(args):
+    """Before TensorRT is even needed: the ONNX file is one, and the engine (and its sidecar) go
+    somewhere writable that is none of the inputs."""
+    from espnet_edge.cli import validate
+
+    validate.input_file(args.onnx, "ONNX file", "export")
+    if args.out:
+        validate.output_file(args.out, "--out")
+        validate.outputs_apart([("--out", args.out), ("--out", args.out + ".json")], [
+            ("MODEL.onnx", args.onnx), ("--calib", getattr(args, "calib", None)),
+            ("--calib-cache", getattr(args, "calib_cache", None))])
+
+
 def run(args):
+    if args.onnx and not args.inspect:
+        _check_paths(args)
     if args.inspect:
         return inspect(args.inspect)
     if not args.onnx:
         raise UserError("name the ONNX file to build: espnet-edge build MODEL.onnx [--fp16|--int8 --calib DIR]")
     if args.fp16 and args.int8:
         args.fp16 = False  # INT8 builds allow FP16 too
-    validate.input_file(args.onnx, "ONNX file", "export")
-    if args.out:
-        validate.output_file(args.out, "--out")
-        validate.outputs_apart([("--out", args.out), ("--out", args.out + ".json")],
-                               [("MODEL.onnx", args.onnx), ("--calib", args.calib), ("--calib-cache", args.calib_cache)])
     from espnet_edge.runtime.tensorrt.builder import build_engine
 
     path = build_engine(args.onnx, fp16=args.fp16, int8=args.int8, calib=args.calib, calib_cache=args.calib_cache,
