@@ -84,7 +84,7 @@ def test_a_failing_reader_stops_the_sampler_with_one_line(monkeypatch):
     sampler = samplers.TegrastatsSampler(interval_ms=20, executable=REPLAY)
     with sampler:
         deadline = time.time() + 10
-        while sampler.problem() is None and time.time() < deadline:
+        while sampler.exited_early() is None and time.time() < deadline:
             time.sleep(0.05)
         with pytest.raises(UserError, match="reading the output of tegrastats failed .RuntimeError: parser broke"):
             sampler.check()

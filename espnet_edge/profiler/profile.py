@@ -166,41 +166,6 @@ def settle_clock(target_mhz, timeout_s=SETTLE_TIMEOUT_S, interval_ms=None):
     return settle
 
 
-def _checked(points, sampler):
-    """``points`` (what wait_settled polls), checking the sampler on every call."""
-    def read():
-        sampler.check()
-        return points()
-    return read
-
-
-def _sleep_watching(seconds, sampler, step=0.1):
-    """Sleep ``seconds``, checking the sampler every ``step``: a silent or failed one stops the run now."""
-    deadline = time.time() + seconds
-    while True:
-        sampler.check()
-        left = deadline - time.time()
-        if left <= 0:
-            return
-        time.sleep(min(step, left))
-
-
-class _Watched(object):
-    """The segmenter, with the sampler checked before every inference: a sampler that failed or fell silent
-    stops the measured phase at once instead of after --duration (and the pinned clock is restored)."""
-
-    def __init__(self, segmenter, sampler):
-        self._segmenter = segmenter
-        self._sampler = sampler
-
-    def infer(self, batch):
-        self._sampler.check()
-        return self._segmenter.infer(batch)
-
-    def __getattr__(self, name):
-        return getattr(self._segmenter, name)
-
-
 def profile_run(segmenter, source="auto", interval_ms=defaults.SAMPLE_INTERVAL_MS, idle_s=defaults.PROFILE_IDLE_S,
                 warmup=defaults.WARMUP, duration_s=defaults.PROFILE_DURATION_S, images=None, progress=True,
                 power_interval_ms=None, pinned_mhz=None, settle_timeout_s=SETTLE_TIMEOUT_S, power_samples_out=None):
@@ -209,7 +174,7 @@ def profile_run(segmenter, source="auto", interval_ms=defaults.SAMPLE_INTERVAL_M
     Beside ``source`` (tegrastats...), a PowerNodeSampler reads the INA3221/INA238 input rail and the GPU
     cur_freq every ``power_interval_ms`` (default 10 ms; 0 = off); its records are appended to
     ``power_samples_out`` when a list is given (for power.csv)."""
-    from espnet_edge.profiler import power_node, thermal
+    from espnet_edge.profiler import power_node, thermal, watch
 
     if idle_s < 0 or duration_s <= 0:
         raise UserError("--idle must be >= 0 and --duration > 0 seconds")
@@ -244,16 +209,16 @@ def profile_run(segmenter, source="auto", interval_ms=defaults.SAMPLE_INTERVAL_M
         else:
             points, settle_interval = (lambda: _total_points(sampler.snapshot())), interval_ms
         settle = wait_settled(pinned_mhz, _read_cur_mhz(node.gpu_cur_file) if node and node.gpu_cur_file else None,
-                              _checked(points, sampler), settle_interval, settle_timeout_s)
+                              watch.checked(points, sampler), settle_interval, settle_timeout_s)
         phases["settle"] = {"start": time.time() - settle["settle_s"], "end": time.time()}
         log.info("settled in {:.2f} s{}".format(settle["settle_s"], "" if settle["settled"] else
                                            " (gave up: {})".format(settle["reason"])))
         start = time.time()
         if idle_s > 0:
             log.info("idle baseline: {:.1f} s".format(idle_s))
-            _sleep_watching(idle_s, sampler)
+            watch.sleep(idle_s, sampler)
         phases["idle"] = {"start": start, "end": time.time()}
-        performance = measure(_Watched(segmenter, sampler), warmup, duration_s, images=images, progress=progress)
+        performance = measure(watch.Watched(segmenter, sampler), warmup, duration_s, images=images, progress=progress)
         if performance.get("warmup_start") is not None:
             phases["warmup"] = {"start": performance["warmup_start"], "end": performance["warmup_end"]}
         phases["measured"] = {"start": performance["start"], "end": performance["end"]}
@@ -262,7 +227,9 @@ def profile_run(segmenter, source="auto", interval_ms=defaults.SAMPLE_INTERVAL_M
         _wait_for_sample_after(sampler, performance["end"], 3 * interval_ms / 1000.0 + 0.5)
         if node is not None:
             _wait_for_sample_after(node, performance["end"], 3 * node.interval_ms / 1000.0 + 0.2)
-        sampler.check()   # the reader failed, the child exited or fell silent: no figures from a broken run
+        early = sampler.exited_early()
+        if early:
+            raise UserError(early)
     finally:
         sampler.stop()
         if node is not None:

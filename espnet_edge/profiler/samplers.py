@@ -74,15 +74,15 @@ class Sampler(object):
         if self.failure:
             raise UserError(self.failure)
 
-    def exited_early(self):
-        """None while the sampler is still running as it should, else a one-line reason."""
+    def _exit_reason(self):
+        """Why the source behind the sampler stopped (a child that exited), else None."""
 
-    def problem(self):
-        """-> None while samples keep coming, else one line: the reader failed, the child exited, or no
+    def exited_early(self):
+        """None while samples keep coming, else one line: the reader failed, the source stopped, or no
         sample arrived for ``stall_s`` seconds although it runs."""
         if self.failure:
             return self.failure
-        early = self.exited_early()
+        early = self._exit_reason()
         if early:
             return early
         last = self._last_sample
@@ -95,8 +95,8 @@ class Sampler(object):
             self.source, silent_s, self.interval_ms)
 
     def check(self):
-        """UserError with ``problem()`` when there is one: call it while the run goes on."""
-        problem = self.problem()
+        """UserError with ``exited_early()`` when there is one: call it while the run goes on."""
+        problem = self.exited_early()
         if problem:
             raise UserError(problem)
 
@@ -197,7 +197,7 @@ class TegrastatsSampler(Sampler):
         return "tegrastats exited early with code {}{}; run `{} --interval {}` by hand to see why".format(
             code, (": " + first) if first else "", self.executable, self.interval_ms)
 
-    def exited_early(self):
+    def _exit_reason(self):
         if self.child is not None and self.child.failure:
             return self.child.failure
         if self.proc is None or self.stopping:
@@ -209,7 +209,7 @@ class TegrastatsSampler(Sampler):
     def stop(self):
         if self.child is None or self.stopping:
             return
-        early = self.exited_early()
+        early = self._exit_reason()
         if early:
             self.warnings.append(early)
         self.stopping = True
