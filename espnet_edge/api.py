@@ -25,7 +25,7 @@ def _size(size):
         return parse_size(size)
     if isinstance(size, list) and len(size) == 2:
         return tuple(size)
-    raise UserError("give size as (width, height) or 'WxH', e.g. (1024, 512) (got {!r})".format(size))
+    raise UserError("size must be (width, height) or 'WxH' (got {!r}): give e.g. (1024, 512) or '1024x512'".format(size))
 
 
 class SegmentationModel(object):

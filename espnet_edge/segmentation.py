@@ -14,7 +14,8 @@ def _check_channels(channels):
     if isinstance(channels, str) and channels.lower() in CHANNEL_ORDERS:
         return channels.lower()
     if channels not in CHANNEL_ORDERS:
-        raise UserError("give channels='rgb' or channels='bgr' (got {!r})".format(channels))
+        raise UserError("channels must be 'rgb' or 'bgr' (got {!r}): give channels='rgb' (PIL, matplotlib) or "
+                        "channels='bgr' (OpenCV)".format(channels))
     return channels
 
 

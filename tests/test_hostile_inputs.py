@@ -9,7 +9,6 @@ work (a model export, a profiled run) are few; the rest fail before any work, wh
 """
 
 import hashlib
-import json
 import os
 import re
 import shutil

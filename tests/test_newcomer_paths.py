@@ -16,6 +16,8 @@ import numpy as np
 import pytest
 
 from conftest import CITYSCAPES_IMAGES, PHOTOS, WEIGHTS, run_cli
+from test_disk_full import _namespaces_work
+from test_streams import _free_port
 from espnet_edge import weights, zoo
 from espnet_edge.errors import UserError
 
@@ -89,16 +91,6 @@ def test_a_corrupt_zoo_checkpoint_is_refused_by_its_sha256_and_the_right_one_fou
 
 
 # ---- demo --output: what to open ----
-
-def _free_port():
-    import socket
-
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    sock.close()
-    return port
-
 
 def test_the_mjpeg_output_says_what_to_open(caplog):
     from espnet_edge.apps.streams import open_sinks
@@ -223,17 +215,7 @@ def test_mountinfo_is_read_as_the_kernel_writes_it():
     assert cannot_hold_files("/home/me/a.mp4", text) is None
 
 
-def _unshare_works():
-    if os.geteuid() != 0:
-        return "needs root to mount in a private mount namespace"
-    try:
-        subprocess.check_call(["unshare", "-m", "true"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    except (OSError, subprocess.CalledProcessError) as exc:
-        return "unshare -m does not work here ({})".format(exc)
-    return None
-
-
-@pytest.mark.skipif(_unshare_works() is not None, reason=str(_unshare_works()))
+@pytest.mark.skipif(_namespaces_work() is not None, reason=str(_namespaces_work()))
 def test_a_read_only_mount_and_a_read_only_cache_get_the_right_advice(tmp_path, small_onnx):
     """A real read-only tmpfs (private mount namespace): `bench --json` there and a cache there are each
     named as what they are, before any work; neither is 'free some space' or a bad --out."""

@@ -10,23 +10,11 @@ import time
 
 import pytest
 
-from conftest import TEGRASTATS_DIR, run_cli
+from conftest import run_cli
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from sim_jetson import make_board_tree, read_freqs  # noqa: E402
-
-HERE = os.path.dirname(os.path.abspath(__file__))
-REPLAY = os.path.join(HERE, "replay_tegrastats.py")
-TX2_LOG = os.path.join(TEGRASTATS_DIR, "tx2_l4t32-inferred_1.txt")
-FAST = ["--idle", "1", "--duration", "2", "--warmup", "2"]
-
-
-@pytest.fixture
-def tx2(tmp_path):
-    paths = make_board_tree(tmp_path / "sys", board="tx2", release="32.7.1", nvpmodel_mode=0, cur_mhz=828.75)
-    env = {"ESPNET_EDGE_SYSFS_ROOT": paths["root"], "ESPNET_EDGE_TEGRASTATS": REPLAY,
-           "REPLAY_TEGRASTATS_FILE": TX2_LOG}
-    return paths, env
+from sim_jetson import read_freqs  # noqa: E402
+from test_profile import FAST, REPLAY, TX2_LOG, tx2  # noqa: E402,F401 - the simulated TX2 of the profile tests
 
 
 def test_non_utf8_bytes_from_tegrastats_are_kept_and_the_run_completes(small_onnx, tx2, tmp_path):

@@ -79,9 +79,12 @@ class VideoSaver(object):
         with native_output_quiet("the video writer"):
             writer = cv2.VideoWriter(self._tmp, cv2.VideoWriter_fourcc(*"mp4v"), self.fps, size)
             opened = writer.isOpened()
-            encoder = opened or _mp4v_encoder_here(self._tmp)
         if not opened:
-            os.unlink(self._tmp)
+            if os.path.exists(self._tmp):
+                os.unlink(self._tmp)
+            _check_folder_takes_bytes(self.path, self.flag)   # a full or read-only disk: said as such
+            with native_output_quiet("the video writer"):
+                encoder = _mp4v_encoder_here(self._tmp)
             if encoder:
                 raise UserError("cannot write video {}: the mp4v encoder refuses {}x{} frames (MPEG-4 part 2 "
                                 "takes sides below 8192); save PNG frames with {} FOLDER".format(
@@ -151,6 +154,25 @@ def _temp_beside(path, flag):
     except OSError as exc:
         raise write_error(path, exc, flag)
     return tmp
+
+
+def _check_folder_takes_bytes(path, flag, size=65536):
+    """A writer that did not open: first see whether the folder takes bytes at all (write_error then
+    says disk full, read-only, ...), before blaming the encoder or the frame size."""
+    folder = os.path.dirname(os.path.abspath(path))
+    probe = None
+    try:
+        fd, probe = tempfile.mkstemp(prefix=".probe.", suffix=".tmp", dir=folder)
+        try:
+            os.write(fd, b"\0" * size)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+    except OSError as exc:
+        raise write_error(path, exc, flag)
+    finally:
+        if probe and os.path.exists(probe):
+            os.unlink(probe)
 
 
 def _mp4v_encoder_here(beside):

@@ -44,11 +44,10 @@ def add_parser(subparsers):
 
 
 def _check_paths(args):
-    """Before TensorRT is even needed: the ONNX file is one, and the engine (and its sidecar) go
-    somewhere writable that is none of the inputs."""
+    """Before TensorRT is even needed: the engine (and its sidecar) go somewhere writable that is none of
+    the inputs (a missing ONNX file is the builder's own one-line error, with how to export it)."""
     from espnet_edge.cli import validate
 
-    validate.input_file(args.onnx, "ONNX file", "export")
     if args.out:
         validate.output_file(args.out, "--out")
         validate.outputs_apart([("--out", args.out), ("--out", args.out + ".json")], [

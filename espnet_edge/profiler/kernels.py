@@ -277,7 +277,10 @@ def profile_kernels(workload, log_dir, tool=None):
             output = decode(proc.communicate(timeout=KERNEL_RUN_TIMEOUT_S)[0], tool_name + "'s output")[0]
         except subprocess.TimeoutExpired:
             proc.kill()
-            proc.communicate()
+            try:
+                proc.communicate(timeout=10)
+            except subprocess.TimeoutExpired:   # a grandchild keeps the pipe: it is not ours to wait for
+                pass
             raise UserError("{} ran longer than {} s and was stopped; profile fewer inferences with "
                             "--kernel-iters".format(tool_name, KERNEL_RUN_TIMEOUT_S))
         text = read_text(log) if os.path.isfile(log) else ""
