@@ -535,3 +535,26 @@ def test_api_mistake(scene, build, words, outputs, monkeypatch):
     for name in outputs:
         assert not os.path.lexists(os.path.join(scene.root, name)), name
     assert _no_temporaries(scene.root) == []
+
+
+def test_outputs_apart_sees_through_links_and_relative_paths(tmp_path, monkeypatch):
+    """The one check every command calls: by device and inode, so a hard link, a symlink, a symlinked
+    folder or a path with '..' naming an input is caught; a new name beside the inputs is not."""
+    from espnet_edge.errors import UserError
+    from espnet_edge.utils.pathchecks import outputs_apart
+
+    monkeypatch.chdir(str(tmp_path))
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "a.png").write_bytes(b"png")
+    os.link(str(data / "a.png"), str(tmp_path / "hard.json"))
+    os.symlink(str(data), str(tmp_path / "view"))
+    inputs = [("--images", "data")]
+    for output in (("--json", "hard.json"), ("--json", "view/a.png"), ("--json", "data/../data/a.png"),
+                   ("--out", "view", ["a.png"]), ("--save", "view/", r"a\.png$"), ("--json", "view")):
+        with pytest.raises(UserError):
+            outputs_apart([output], inputs)
+    outputs_apart([("--json", "data/result.json"), ("--out", "view", ["a_mask.png"]),
+                   ("--save", "new-folder", r".*")], inputs)
+    with pytest.raises(UserError, match="are the same file"):
+        outputs_apart([("--save", "x.mp4"), ("--output", "./x.mp4")], [])

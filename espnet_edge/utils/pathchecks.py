@@ -53,26 +53,35 @@ def folder_problem(path):
     return problem if problem is not None else "is a file, not a folder"
 
 
-def _real(path):
-    return os.path.realpath(os.path.abspath(path))
-
-
-def _same(a, b):
-    if _real(a) == _real(b):
-        return True
+def _identity(path):
+    """(device, inode) of what ``path`` leads to (through symlinks; hard links share it), or None."""
     try:
-        return os.path.samefile(a, b)   # hard links, bind mounts
-    except OSError:
-        return False
+        info = os.stat(path)
+    except (OSError, ValueError):
+        return None
+    return info.st_dev, info.st_ino
 
 
-def _files_under(folder, limit=100000):
-    found = []
-    for root, _dirs, names in os.walk(folder):
-        found.extend(os.path.join(root, name) for name in names)
-        if len(found) >= limit:
-            break
-    return found
+def _input_files(inputs, limit=100000):
+    """{identity: (flag, path)} of every input file, folders expanded (at most ``limit`` files each)."""
+    files = {}
+    for flag, path in inputs:
+        if not path or not os.path.exists(path):
+            continue
+        if not os.path.isdir(path):
+            files.setdefault(_identity(path), (flag, path))
+            continue
+        count = 0
+        for root, _dirs, names in os.walk(path):
+            for name in names:
+                identity = _identity(os.path.join(root, name))
+                if identity is not None:
+                    files.setdefault(identity, (flag, os.path.join(root, name)))
+            count += len(names)
+            if count >= limit:
+                break
+    files.pop(None, None)
+    return files
 
 
 def outputs_apart(outputs, inputs):
@@ -81,21 +90,16 @@ def outputs_apart(outputs, inputs):
     ``outputs``: (flag, path) for a file the command writes, or (flag, folder, names) for a folder it
     writes files into: ``names`` a list of file names, or a regular expression they match (e.g.
     ``frame_\\d{6}\\.png``). ``inputs``: (flag, path) for each file or folder it reads (every file
-    under a folder counts). Paths that are None, or do not exist yet as inputs, are skipped."""
-    files = []   # (flag, path) of input files, folders expanded
-    for flag, path in inputs:
-        if not path or not os.path.exists(path):
-            continue
-        if os.path.isdir(path):
-            files.extend((flag, name) for name in _files_under(path))
-        else:
-            files.append((flag, path))
+    under a folder counts). Files are compared by device and inode: through symlinks, hard links and
+    relative paths alike; an output that does not exist yet cannot be an input."""
+    files = _input_files(inputs)
+    folders = dict((_identity(path), (flag, path)) for flag, path in inputs if path and os.path.isdir(path))
     seen = {}
     for output in outputs:
         flag, target = output[0], output[1]
         if not target:
             continue
-        key = _real(target)
+        key = os.path.realpath(os.path.abspath(target))
         if key in seen:
             raise UserError("{} {} and {} {} are the same {}; give each output its own".format(
                 seen[key][0], seen[key][1], flag, target, "folder" if len(output) > 2 else "file"))
@@ -103,28 +107,30 @@ def outputs_apart(outputs, inputs):
         if len(output) > 2:
             _folder_apart(flag, target, output[2], files)
             continue
-        for in_flag, path in files:
-            if _same(target, path):
-                raise UserError("{} {} is the input {} {}: writing it would replace that file; choose another "
-                                "{}".format(flag, target, in_flag, path, flag))
-        for in_flag, path in inputs:
-            if path and os.path.isdir(path) and _same(target, path):
-                raise UserError("{} {} is the input folder {} {}; choose another {}".format(
-                    flag, target, in_flag, path, flag))
+        identity = _identity(target)
+        if identity in files:
+            in_flag, path = files[identity]
+            raise UserError("{} {} is the input {} {}: writing it would replace that file; choose another "
+                            "{}".format(flag, target, in_flag, path, flag))
+        if identity is not None and identity in folders:
+            in_flag, path = folders[identity]
+            raise UserError("{} {} is the input folder {} {}; choose another {}".format(
+                flag, target, in_flag, path, flag))
 
 
 def _folder_apart(flag, folder, names, files):
     """An output folder: none of the files written there (``names``: a list, or a regex) is an input."""
+    here = _identity(folder)
+    if here is None:
+        return   # a folder that does not exist yet holds no input
     if isinstance(names, str):
         pattern = re.compile(names)
-        match = lambda name: pattern.match(name) is not None   # noqa: E731
+        hits = [(in_flag, path) for in_flag, path in files.values() if pattern.match(os.path.basename(path))
+                and _identity(os.path.dirname(os.path.abspath(path))) == here]
     else:
-        names = set(names)
-        match = names.__contains__
-    planned = [os.path.join(folder, name) for name in names] if isinstance(names, set) else []
-    for in_flag, path in files:
-        hit = (os.path.dirname(_real(path)) == _real(folder) and match(os.path.basename(path))) or \
-            any(_same(target, path) for target in planned)
-        if hit:
-            raise UserError("{} {} would write {} over the input {} ({}); choose another {}".format(
-                flag, folder, os.path.basename(path), path, in_flag, flag))
+        hits = [files[identity] for identity in (_identity(os.path.join(folder, name)) for name in names)
+                if identity in files]
+    if hits:
+        in_flag, path = hits[0]
+        raise UserError("{} {} would write {} over the input {} ({}); choose another {}".format(
+            flag, folder, os.path.basename(path), path, in_flag, flag))
