@@ -26,7 +26,7 @@ def _lines(path):
 
     problem = file_problem(path, "log", allow_empty=True)
     if problem:
-        raise UserError("tegrastats log {} {}".format(path, problem))
+        raise UserError("cannot read tegrastats log {}: it {}".format(path, problem))
     try:
         with open(path, "rb") as handle:
             return handle.read().decode("utf-8", "replace").splitlines()   # a garbled byte is one token lost
