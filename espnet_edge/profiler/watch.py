@@ -27,15 +27,20 @@ def sleep(seconds, sampler, step=0.1):
 
 
 class Watched(object):
-    """The segmenter, with the sampler checked before every inference (run_benchmark calls infer)."""
+    """The segmenter (or its runner), with the sampler checked before every inference, whichever of
+    ``segmenter.infer`` and ``segmenter.runner.infer`` the benchmark loop calls."""
 
-    def __init__(self, segmenter, sampler):
-        self._segmenter = segmenter
+    def __init__(self, target, sampler):
+        self._target = target
         self._sampler = sampler
 
-    def infer(self, batch):
+    def infer(self, *args, **kwargs):
         self._sampler.check()
-        return self._segmenter.infer(batch)
+        return self._target.infer(*args, **kwargs)
+
+    @property
+    def runner(self):
+        return Watched(self._target.runner, self._sampler)
 
     def __getattr__(self, name):
-        return getattr(self._segmenter, name)
+        return getattr(self._target, name)
