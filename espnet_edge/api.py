@@ -10,6 +10,7 @@ model means the same backend here and in every command. Heavy libraries load on 
 """
 
 import fnmatch
+import os
 
 from espnet_edge import defaults
 from espnet_edge.errors import UserError
@@ -24,7 +25,7 @@ def _size(size):
         return parse_size(size)
     if isinstance(size, list) and len(size) == 2:
         return tuple(size)
-    raise UserError("size must be (width, height) or 'WxH' (got {!r})".format(size))
+    raise UserError("size must be (width, height) or 'WxH' (got {!r}): give e.g. (1024, 512) or '1024x512'".format(size))
 
 
 class SegmentationModel(object):
@@ -96,8 +97,10 @@ def _open(model_or_file, backend, size, weights, threads, model, batch, options,
 
     if isinstance(model_or_file, Source):
         source = model_or_file
+    elif not isinstance(model_or_file, str) and not hasattr(model_or_file, "__fspath__"):
+        raise UserError("give a zoo model name, an .onnx file or an engine path (got {!r})".format(model_or_file))
     else:
-        source = resolve_spec(str(model_or_file), backend=backend, model=model, weights=weights,
+        source = resolve_spec(os.fspath(model_or_file), backend=backend, model=model, weights=weights,
                               size=_size(size), batch=batch)
     if for_masks and source.kind == "model":
         from espnet_edge.zoo import require_weights
@@ -118,6 +121,8 @@ def models(pattern=None):
     from espnet_edge.zoo import list_models
 
     names = list_models()
+    if pattern is not None and not isinstance(pattern, str):
+        raise UserError("models(pattern): give a glob such as 'espnetv2*city*' (got {!r})".format(pattern))
     return [n for n in names if fnmatch.fnmatchcase(n, pattern)] if pattern else names
 
 

@@ -87,7 +87,44 @@ def test_unreadable_image_leaves_nothing_half_written(tmp_path, cli):
     line = _one_line_error(cli("segment", "--model", "espnet-c-q3", "--backend", "torch",
                                "--out", out, bad))
     assert "cannot decode image" in line and "broken.png" in line
-    assert os.listdir(str(out)) == []
+    assert not os.path.exists(str(out))   # a failure never leaves an empty --out behind
+
+
+def test_a_bad_file_in_a_batch_is_named_and_the_rest_written(tmp_path, cli, small_onnx):
+    """One truncated JPEG among good images: skipped with a warning naming it, the others segmented,
+    exit non-zero with a one-line summary; the inputs are untouched."""
+    import hashlib
+    import shutil
+
+    from conftest import PHOTOS
+
+    folder = tmp_path / "in"
+    folder.mkdir()
+    for name in ("sample1.jpg", "sample2.jpg"):
+        shutil.copy(os.path.join(PHOTOS, name), str(folder / name))
+    data = open(os.path.join(PHOTOS, "sample3.jpg"), "rb").read()
+    (folder / "sample3.jpg").write_bytes(data[:len(data) // 2])   # truncated mid-scan
+    before = {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in folder.iterdir()}
+    out = tmp_path / "out"
+    result = cli("segment", "--onnx", small_onnx, "--out", out, folder)
+    assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert [l for l in lines if ": error: " in l] == [lines[-1]]
+    assert "warning: skipped" in result.stderr and "sample3.jpg" in lines[0]
+    assert "1 of 3 images could not be segmented" in lines[-1] and "the other 2 were written" in lines[-1]
+    assert sorted(os.listdir(str(out))) == ["sample1.png", "sample2.png"]
+    assert before == {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in folder.iterdir()}
+
+
+def test_an_output_over_an_input_is_refused_before_any_work(tmp_path, cli, small_onnx):
+    import shutil
+
+    image = tmp_path / "frame.png"
+    shutil.copy(os.path.join(CITYSCAPES_IMAGES, FRAME + ".png"), str(image))
+    before = image.read_bytes()
+    line = _one_line_error(cli("segment", "--onnx", small_onnx, "--out", tmp_path, image))
+    assert "would write frame.png over the input" in line
+    assert image.read_bytes() == before
 
 
 def test_output_folder_not_writable(tmp_path, cli):

@@ -7,6 +7,8 @@ prediction of 19 on a labelled pixel counts as "no class": a miss (false negativ
 class and a false positive for none.
 """
 
+import logging
+
 import numpy as np
 
 from espnet_edge.apps import metrics
@@ -14,6 +16,8 @@ from espnet_edge.apps.datasets import IGNORE, is_camvid_model, is_cityscapes_mod
 from espnet_edge.errors import UserError
 from espnet_edge.images import read_image
 from espnet_edge.utils.progress import Progress
+
+log = logging.getLogger(__name__)
 
 
 def evaluate(segmenter, dataset, progress=None, limit=None):
@@ -28,26 +32,39 @@ def evaluate(segmenter, dataset, progress=None, limit=None):
     space = label_space(info)
     samples = dataset.samples[:limit] if limit else dataset.samples
     conf = np.zeros((space.num_eval, space.num_pred), dtype=np.int64)
-    per_image = []
+    per_image, failed = [], []
     with Progress(len(samples), "eval", enabled=progress) as bar:
         for image_path, label_path in samples:
-            labels = load_labels(dataset, label_path, space)
-            frame = read_image(image_path)
-            if frame.shape[:2] != labels.shape[:2]:
-                raise UserError("{} is {}x{} but its label {} is {}x{}; they must match".format(
-                    image_path, frame.shape[1], frame.shape[0], label_path, labels.shape[1], labels.shape[0]))
-            pred = segmenter.segment(frame)
-            if int(pred.max()) >= space.num_pred:
-                raise UserError("{} predicted class {} but has only {} classes".format(
-                    info.name, int(pred.max()), space.num_pred))
-            image_conf = metrics.confusion_matrix(labels, pred, space.num_eval, space.num_pred, IGNORE)
+            try:   # a bad image or label is skipped and named; the others are still evaluated
+                image_conf = _one_sample(segmenter, dataset, space, image_path, label_path)
+            except UserError as exc:
+                failed.append({"image": image_path, "label": label_path, "error": str(exc)})
+                log.warning("skipped %s: %s", image_path, exc)
+                bar.update()
+                continue
             conf += image_conf
             per_image.append({"image": image_path, "label": label_path,
                               "agreement": _round(metrics.pixel_accuracy(image_conf)),
                               "miou": _round(metrics.mean_iou(metrics.per_class_iou(image_conf))),
                               "pixels": int(image_conf.sum())})
             bar.update()
-    return summarise(conf, space, per_image, dataset, info)
+    result = summarise(conf, space, per_image, dataset, info)
+    result["failed"] = failed
+    return result
+
+
+def _one_sample(segmenter, dataset, space, image_path, label_path):
+    """-> the confusion matrix of one image against its label; UserError for a bad file."""
+    labels = load_labels(dataset, label_path, space)
+    frame = read_image(image_path)
+    if frame.shape[:2] != labels.shape[:2]:
+        raise UserError("{} is {}x{} but its label {} is {}x{}; they must match".format(
+            image_path, frame.shape[1], frame.shape[0], label_path, labels.shape[1], labels.shape[0]))
+    pred = segmenter.segment(frame)
+    if int(pred.max()) >= space.num_pred:
+        raise UserError("{} predicted class {} but has only {} classes".format(
+            segmenter.info.name, int(pred.max()), space.num_pred))
+    return metrics.confusion_matrix(labels, pred, space.num_eval, space.num_pred, IGNORE)
 
 
 def summarise(conf, space, per_image, dataset, info):

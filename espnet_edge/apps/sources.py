@@ -251,11 +251,15 @@ def open_source(text, options=None, live=None):
         return ImageSource(list_images(spec.path), spec.text)
     if spec.kind == IMAGE:
         if not os.path.isfile(spec.path):
-            raise UserError("image {} does not exist".format(spec.path))
+            from espnet_edge.utils.pathchecks import file_problem
+
+            raise UserError("image {} {}".format(spec.path, file_problem(spec.path, "image")))
         return ImageSource([spec.path], spec.text)
     if spec.kind == VIDEO and not os.path.isfile(spec.path):
-        raise UserError("source {} does not exist (expected csi://N, /dev/videoN, a camera index, "
-                        "rtsp://URL, a video file, an image folder or an image)".format(spec.path))
+        from espnet_edge.utils.pathchecks import file_problem
+
+        raise UserError("source {} {} (expected csi://N, /dev/videoN, a camera index, rtsp://URL, a video "
+                        "file, an image folder or an image)".format(spec.path, file_problem(spec.path, "video")))
     if spec.kind == V4L2 and sys.platform.startswith("linux") and not os.path.exists(spec.device):
         raise UserError("no camera at {} (device node missing); plug one in or list them with "
                         "`v4l2-ctl --list-devices`".format(spec.device))
@@ -266,12 +270,16 @@ def open_source(text, options=None, live=None):
     jetson = on_jetson() if options.jetson is None else options.jetson
     flags = opencv_build_flags()
     target, api = capture_plan(spec, options, jetson, flags)
-    capture = cv2.VideoCapture(target, getattr(cv2, api))
-    if not capture.isOpened() and spec.kind == V4L2 and api == "CAP_GSTREAMER":
-        capture.release()  # e.g. an MJPEG-only webcam the raw-caps pipeline cannot negotiate
-        target, api = spec.device, "CAP_V4L2"
-        capture = cv2.VideoCapture(target, cv2.CAP_V4L2)
-    if not capture.isOpened():
+    from espnet_edge.utils.quiet import native_output_quiet
+
+    with native_output_quiet("opening " + spec.text):   # FFmpeg/OpenCV lines before our own one-line error
+        capture = _capture(cv2, target, api, spec)
+        if not capture.isOpened() and spec.kind == V4L2 and api == "CAP_GSTREAMER":
+            capture.release()  # e.g. an MJPEG-only webcam the raw-caps pipeline cannot negotiate
+            target, api = spec.device, "CAP_V4L2"
+            capture = cv2.VideoCapture(target, cv2.CAP_V4L2)
+        opened = capture.isOpened()
+    if not opened:
         capture.release()
         raise UserError(_open_failure(spec, target, api))
     if spec.kind == V4L2 and api == "CAP_V4L2":
@@ -287,6 +295,18 @@ def open_source(text, options=None, live=None):
                        frame_count=count or None)
 
 
+STREAM_TIMEOUT_S = 10   # an unreachable or silent network stream fails after this, not FFmpeg's 30 s
+
+
+def _capture(cv2, target, api, spec):
+    """cv2.VideoCapture; network streams through FFmpeg get open and read deadlines where OpenCV has them."""
+    if spec.kind == RTSP and api == "CAP_FFMPEG" and hasattr(cv2, "CAP_PROP_OPEN_TIMEOUT_MSEC"):
+        deadline_ms = STREAM_TIMEOUT_S * 1000
+        return cv2.VideoCapture(target, cv2.CAP_FFMPEG, [cv2.CAP_PROP_OPEN_TIMEOUT_MSEC, deadline_ms,
+                                                          cv2.CAP_PROP_READ_TIMEOUT_MSEC, deadline_ms])
+    return cv2.VideoCapture(target, getattr(cv2, api))
+
+
 def _open_failure(spec, target, api):
     if spec.kind == V4L2:
         return ("cannot open camera {} ({}): it may be busy in another program, or not a capture "
@@ -295,7 +315,8 @@ def _open_failure(spec, target, api):
         return ("cannot open CSI camera {} with nvarguscamerasrc: is the sensor connected and "
                 "nvargus-daemon running? (`sudo systemctl restart nvargus-daemon`)".format(spec.sensor_id))
     if spec.kind == RTSP:
-        return "cannot open stream {} ({}): check the URL and that the server is reachable".format(spec.url, api)
+        return "cannot open stream {} ({}; gave up after at most {} s): check the URL and that the server is " \
+               "reachable (-v shows what FFmpeg said)".format(spec.url, api, STREAM_TIMEOUT_S)
     return ("cannot open video {} with OpenCV ({}): not a video, or a codec this OpenCV build "
             "cannot decode".format(spec.path, api))
 

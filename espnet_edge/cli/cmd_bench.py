@@ -6,7 +6,7 @@ from espnet_edge import defaults
 from espnet_edge.cli import validate
 from espnet_edge.cli.args import (add_clock_args, add_output_args, add_resize_frames_arg, add_source_args,
                                   add_warmup_arg)
-from espnet_edge.cli.common import freqs_from_args, segmenter_from_args, source_from_args
+from espnet_edge.cli.common import freqs_from_args, outputs_apart, segmenter_from_args, source_from_args
 from espnet_edge.errors import UserError
 
 
@@ -76,6 +76,7 @@ def run(args):
         images = validate.image_folder(args.images, "--images")
     freqs = freqs_from_args(args)
     validate.output_file(args.json, "--json")
+    outputs_apart(args, [("--json", args.json)], [("--images", args.images)])
     segmenter = segmenter_from_args(args, source=source)
     segmenter.resize_frames = args.resize_frames
     results = []

@@ -22,7 +22,21 @@ def add_parser(subparsers):
     parser.set_defaults(func=run)
 
 
+def _check_paths(args):
+    """Before TensorRT is even needed: the engine (and its sidecar) go somewhere writable that is none of
+    the inputs (a missing ONNX file is the builder's own one-line error, with how to export it)."""
+    from espnet_edge.cli import validate
+
+    if args.out:
+        validate.output_file(args.out, "--out")
+        validate.outputs_apart([("--out", args.out), ("--out", args.out + ".json")], [
+            ("MODEL.onnx", args.onnx), ("--calib", getattr(args, "calib", None)),
+            ("--calib-cache", getattr(args, "calib_cache", None))])
+
+
 def run(args):
+    if args.onnx and not args.inspect:
+        _check_paths(args)
     if args.inspect:
         return inspect(args.inspect)
     if not args.onnx:

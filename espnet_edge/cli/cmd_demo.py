@@ -1,6 +1,7 @@
 """espnet-edge demo: live segmentation overlay from a camera, stream, video or images."""
 
 import logging
+import os
 
 from espnet_edge.cli import validate
 from espnet_edge.cli.args import add_alpha_arg, add_output_args, add_resize_frames_arg, add_source_args
@@ -57,6 +58,23 @@ def camera_size_for(info):
     return tuple(info.frame_size or info.input_size)
 
 
+def _check_outputs(args, kinds):
+    """--save, --record-stats and file --output values: writable, of a kind we write, and none of
+    them the source or the model (before the model loads or the camera opens)."""
+    from espnet_edge.apps.outputs import check_stats_path, save_target
+    from espnet_edge.cli.common import outputs_apart
+
+    targets = [save_target(args.save)] if args.save else []
+    if args.record_stats:
+        check_stats_path(args.record_stats)
+        targets.append(("--record-stats", args.record_stats))
+    for text, kind in zip(args.output or (), kinds):
+        if kind == "file":
+            targets.append(save_target(text.strip(), "--output"))
+    source = args.source if os.path.exists(str(args.source)) else None
+    outputs_apart(args, targets, [("--source", source)])
+
+
 def run(args):
     from espnet_edge.cli.common import require_trained_model
 
@@ -64,11 +82,10 @@ def run(args):
     from espnet_edge.apps import demo
     from espnet_edge.apps.sources import CaptureOptions, open_source
 
-    if args.record_stats:
-        validate.output_file(args.record_stats, "--record-stats")
     from espnet_edge.apps.streams import parse_output
 
     kinds = [parse_output(text)[0] for text in args.output or ()]
+    _check_outputs(args, kinds)
     display = not args.no_display or "display" in kinds
     if display:
         problem = demo.display_problem()

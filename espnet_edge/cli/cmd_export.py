@@ -5,6 +5,7 @@ import os
 from espnet_edge import defaults
 from espnet_edge.cli import validate
 from espnet_edge.cli.args import add_output_args, add_source_args, add_trt_check_args
+from espnet_edge.cli.common import no_empty_folder_left
 from espnet_edge.errors import MissingDependency, UserError
 from espnet_edge.utils.parsing import parse_size
 
@@ -119,8 +120,15 @@ def run(args):
         validate.output_dir(args.out, "--out")
     if args.weights:
         validate.input_file(args.weights, "--weights", "checkpoint")
+    elif entry.weights_file:
+        from espnet_edge.weights import env_root
+
+        env_root()   # $ESPNET_EDGE_WEIGHTS naming no folder: said now, not after the export started
     if args.support:
         validate.input_file(args.support, "--support", "operator table")
+        from espnet_edge.runtime.trt_support import load_support
+
+        load_support(args.trt, args.support)   # a table that does not parse stops us before the export
     size = parse_size(args.size) if args.size else None
     input_size = parse_size(args.input_size) if args.input_size else None
     overlay_alpha = args.overlay_alpha if args.fuse_overlay else None
@@ -135,6 +143,23 @@ def run(args):
         if os.path.isdir(path):
             raise UserError("{} is a folder where the export writes a file; move it or choose another "
                             "--out".format(path))
+    validate.outputs_apart([("--out", os.path.dirname(target), _written_names(target, args))],
+                           [("--weights", args.weights), ("--calib", args.calib), ("--images", args.images),
+                            ("--support", args.support)])
+    with no_empty_folder_left(args.out or pipeline.default_out_dir()):
+        return _export(args, entry, pipeline, variants, size, input_size, overlay_alpha)
+
+
+def _written_names(target, args):
+    """The file names an export writes beside ``target`` (its ONNX), for validate.outputs_apart."""
+    stem = os.path.splitext(os.path.basename(target))[0]
+    names = [stem + ".onnx"]
+    names += [stem + "-fp16.onnx"] if args.fp16 else []
+    names += [stem + "-int8.onnx"] if args.int8 else []
+    return names + [name + ".report.json" for name in names]
+
+
+def _export(args, entry, pipeline, variants, size, input_size, overlay_alpha):
     images = [args.images] if args.images else None
     report = pipeline.export_model(entry, weights=args.weights, size=size, batch=args.batch,
                                    opset=args.opset, fuse_pre=args.fuse_pre, fuse_post=args.fuse_post,

@@ -1,11 +1,14 @@
 """espnet-edge models: the zoo as a table."""
 
 import json
+import logging
 
 from espnet_edge import zoo
 from espnet_edge.cli.args import add_output_args
 from espnet_edge.utils.parsing import format_size
-from espnet_edge.weights import locate_weights
+from espnet_edge.weights import env_problem, weights_status
+
+log = logging.getLogger(__name__)
 
 
 def add_parser(subparsers):
@@ -20,17 +23,21 @@ def rows():
     out = []
     for name in zoo.list_models():
         entry = zoo.get_model(name)
+        status, path = weights_status(entry)
         out.append({
             "name": name, "dataset": entry.dataset, "classes": entry.num_classes,
             "size": format_size(entry.input_size), "params": entry.params,
             "gflops": entry.gflops,
-            "weights": locate_weights(entry),
+            "weights": path, "weights_status": status, "sha256": entry.sha256,
             "architecture_only": entry.architecture_only, "weights_from": entry.weights_from,
         })
     return out
 
 
 def run(args):
+    problem = env_problem()
+    if problem:
+        log.warning(problem)
     table = rows()
     if args.json:
         print(json.dumps(table, indent=2))
@@ -41,8 +48,7 @@ def run(args):
         lines.append((row["name"], row["dataset"], str(row["classes"]), row["size"],
                       "{:,}".format(row["params"]),
                       "{:.2f}".format(row["gflops"]) if row["gflops"] is not None else "-",
-                      "found" if row["weights"] else
-                      ("architecture only" if row["architecture_only"] else "download")))
+                      row["weights_status"]))
     widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
     for line in lines:
         print("  ".join(cell.ljust(widths[i]) for i, cell in enumerate(line)).rstrip())

@@ -51,8 +51,11 @@ def run(args):
         raise UserError("name the recorded runs: espnet-edge report SWEEP_OR_RUN_FOLDER... --out DIR")
     wanted = _power_freqs(args.power_freqs)
     target = os.path.abspath(args.out)
-    if os.path.exists(target):
+    if os.path.lexists(target):
         raise UserError("{} already exists; a report never overwrites: choose a new --out".format(target))
+    from espnet_edge.cli import validate
+
+    validate.output_dir(target, "--out")
     for path in args.kernels:
         if not os.path.isfile(path):
             raise UserError("--kernels {} does not exist".format(path))

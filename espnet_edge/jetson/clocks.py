@@ -166,7 +166,8 @@ def check_pinnable(freqs_mhz, flag="--freq"):
                 pass
     except UserError as exc:
         if str(exc) == NOT_JETSON:
-            raise UserError(NOT_JETSON.replace("--freq", flag))
+            raise UserError(NOT_JETSON.replace("--freq", flag) + "; without {} it runs here at the GPU's own "
+                            "clock".format(flag))
         raise
 
 

@@ -14,7 +14,7 @@ import time
 
 from espnet_edge import defaults
 from espnet_edge.errors import UserError
-from espnet_edge.profiler import samplers
+from espnet_edge.profiler import samplers, watch
 from espnet_edge.profiler.report import write_samples_csv
 from espnet_edge.profiler.run_record import Performance
 from espnet_edge.profiler.summary import add_trusted_figures, summarize
@@ -184,21 +184,22 @@ def _settle(sampler, node, pinned_mhz, interval_ms, power_interval_ms, settle_ti
     else:
         points, settle_interval = (lambda: _total_points(sampler.snapshot())), interval_ms
     settle = wait_settled(pinned_mhz, _read_cur_mhz(node.gpu_cur_file) if node and node.gpu_cur_file else None,
-                          points, settle_interval, settle_timeout_s)
+                          watch.checked(points, sampler), settle_interval, settle_timeout_s)
     log.info("settled in {:.2f} s{}".format(settle["settle_s"], "" if settle["settled"] else
                                             " (gave up: {})".format(settle["reason"])))
     return settle
 
 
-def _phases(segmenter, settle, idle_s, warmup, duration_s, images, progress):
+def _phases(segmenter, sampler, settle, idle_s, warmup, duration_s, images, progress):
     """Idle baseline, then warm-up and measured inference -> (phases, Performance)."""
     phases = {"settle": {"start": time.time() - settle["settle_s"], "end": time.time()}}
     start = time.time()
     if idle_s > 0:
         log.info("idle baseline: {:.1f} s".format(idle_s))
-        time.sleep(idle_s)
+        watch.sleep(idle_s, sampler)
     phases["idle"] = {"start": start, "end": time.time()}
-    performance = measure(segmenter, warmup, duration_s, images=images, progress=progress)
+    performance = measure(watch.Watched(segmenter, sampler), warmup, duration_s, images=images,
+                          progress=progress)
     if performance.warmup_start is not None:
         phases["warmup"] = {"start": performance.warmup_start, "end": performance.warmup_end}
     phases["measured"] = {"start": performance.start, "end": performance.end}
@@ -221,7 +222,7 @@ def profile_run(segmenter, source="auto", interval_ms=defaults.SAMPLE_INTERVAL_M
     Beside ``source`` (tegrastats...), a PowerNodeSampler reads the INA3221/INA238 input rail and the GPU
     cur_freq every ``power_interval_ms`` (default 10 ms; 0 = off); its records are appended to
     ``power_samples_out`` when a list is given (for power.csv)."""
-    from espnet_edge.profiler import power_node, thermal
+    from espnet_edge.profiler import power_node, thermal, watch
 
     if idle_s < 0 or duration_s <= 0:
         raise UserError("--idle must be >= 0 and --duration > 0 seconds")
@@ -242,7 +243,7 @@ def profile_run(segmenter, source="auto", interval_ms=defaults.SAMPLE_INTERVAL_M
         board = thermal.board_settings()
         thermal_start = thermal.read_zones()
         settle = _settle(sampler, node, pinned_mhz, interval_ms, power_interval_ms, settle_timeout_s)
-        phases, performance = _phases(segmenter, settle, idle_s, warmup, duration_s, images, progress)
+        phases, performance = _phases(segmenter, sampler, settle, idle_s, warmup, duration_s, images, progress)
         thermal_end = thermal.read_zones()
         _wait_for_last_samples(sampler, node, performance.end, interval_ms)
         early = sampler.exited_early()
@@ -292,7 +293,8 @@ def write_run(target, summary, samples, raw_log, settings, power_samples=None):
         write_samples_csv(os.path.join(tmp, "samples.csv"), samples, summary.phases or {},
                           summary.power.total_rails)
         if raw_log is not None:
-            with atomic_open(os.path.join(tmp, "tegrastats.log")) as handle:
+            # UTF-8 whatever the locale (Python 3.6 under LANG=C): U+FFFD stands where tegrastats printed bad bytes
+            with atomic_open(os.path.join(tmp, "tegrastats.log"), encoding="utf-8") as handle:
                 handle.write(raw_log)
         publish_run(tmp, target)
     except BaseException:

@@ -13,6 +13,7 @@ from typing import Any, Dict, List, Optional
 
 from espnet_edge.errors import UserError
 from espnet_edge.utils.records import Record, record_fields
+from espnet_edge.utils.textio import read_json
 
 F = Optional[float]
 
@@ -167,13 +168,10 @@ class SummaryRow(Record, record_fields("SummaryRow", [
 
 def read_summary_json(path):
     """The parsed summary.json; one UserError line for a file that cannot be read or is no summary."""
-    try:
-        with open(path) as handle:
-            data = json.load(handle)
-    except (IOError, OSError, ValueError) as exc:
-        raise UserError("cannot read {}: {}".format(path, exc))
-    if not isinstance(data, dict) or "performance" not in data or "power" not in data:
-        raise UserError("{} is not a summary written by espnet-edge profile".format(path))
+    data = read_json(path)  # one line for unreadable bytes, bad JSON or a non-object
+    if "performance" not in data or "power" not in data:
+        raise UserError("{} is not a summary written by espnet-edge profile (no performance or power); give "
+                        "the folders `espnet-edge profile` or `sweep` wrote".format(path))
     return data
 
 

@@ -107,11 +107,11 @@ def check_timing(iters, duration, warmup):
     if iters is None and duration is None:
         iters = defaults.BENCH_ITERS
     if iters is not None and iters < 1:
-        raise UserError("--iters must be at least 1")
-    if duration is not None and duration <= 0:
-        raise UserError("--duration must be positive")
+        raise UserError("--iters must be at least 1 (got {}); give 1 or more, or a --duration".format(iters))
+    if duration is not None and not duration > 0:
+        raise UserError("--duration must be positive (got {}); give the seconds to time".format(duration))
     if warmup < 0:
-        raise UserError("--warmup must be 0 or more")
+        raise UserError("--warmup must be 0 or more (got {}); give 0 to skip it".format(warmup))
     return iters
 
 

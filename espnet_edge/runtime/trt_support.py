@@ -8,7 +8,6 @@ which holds only the operators espnet-edge graphs use (tests check it against th
 Device side: Python 3.6, ``onnx`` imported inside functions.
 """
 
-import json
 import os
 import re
 
@@ -171,12 +170,10 @@ def load_support(version=DEFAULT_VERSION, path=None):
         table = BUILTIN[key]
         return SupportTable(key, table["operators"], table["max_opset"], table["min_opset"],
                             table["data_types"], "built-in")
-    try:
-        with open(path) as handle:
-            data = json.load(handle)
-    except (IOError, OSError, ValueError) as exc:
-        raise UserError("cannot read the TensorRT support matrix {}: {}".format(path, exc))
-    if key not in data or "operators" not in data.get(key, {}):
+    from espnet_edge.utils.textio import read_json
+
+    data = read_json(path, what="the TensorRT support matrix " + path)
+    if not isinstance(data.get(key), dict) or not isinstance(data[key].get("operators"), (list, dict)):
         raise UserError("support matrix {} has no TensorRT {} section (has: {})".format(
             path, key, ", ".join(sorted(data))))
     section = data[key]

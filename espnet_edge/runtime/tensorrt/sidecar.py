@@ -101,12 +101,9 @@ def read_sidecar(engine_path, required=True):
             return None
         raise UserError("engine {} has no sidecar {}: build engines with `espnet-edge build MODEL.onnx` "
                         "(it writes both), or copy the .json along with the engine".format(engine_path, path))
-    try:
-        with open(path) as handle:
-            data = json.load(handle)
-    except ValueError as exc:
-        raise UserError("sidecar {} is not valid JSON ({}); rebuild the engine with "
-                        "`espnet-edge build`".format(path, exc))
+    from espnet_edge.utils.textio import read_json
+
+    data = read_json(path, kind=None, what="sidecar " + path)
     if not isinstance(data, dict) or data.get("format") != FORMAT or "key" not in data:
         raise UserError("sidecar {} is not an espnet-edge engine sidecar (format {}); rebuild the engine "
                         "with `espnet-edge build`".format(path, FORMAT))
