@@ -222,7 +222,7 @@ def profile_run(segmenter, source="auto", interval_ms=defaults.SAMPLE_INTERVAL_M
     Beside ``source`` (tegrastats...), a PowerNodeSampler reads the INA3221/INA238 input rail and the GPU
     cur_freq every ``power_interval_ms`` (default 10 ms; 0 = off); its records are appended to
     ``power_samples_out`` when a list is given (for power.csv)."""
-    from espnet_edge.profiler import power_node, thermal, watch
+    from espnet_edge.profiler import power_node, thermal
 
     if idle_s < 0 or duration_s <= 0:
         raise UserError("--idle must be >= 0 and --duration > 0 seconds")
