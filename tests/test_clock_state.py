@@ -8,13 +8,12 @@ import json
 import os
 import random
 import signal
-import subprocess
 import sys
 import time
 
 import pytest
 
-from conftest import ROOT, TEGRASTATS_DIR, run_cli
+from conftest import ROOT, TEGRASTATS_DIR, run_cli, spawn
 from espnet_edge.jetson import clock_state
 from espnet_edge.jetson.clocks import SysfsWriter, pin_gpu
 from espnet_edge.utils import signals
@@ -67,8 +66,7 @@ def _env(paths, **extra):
 
 
 def _start(argv, paths, preexec_fn=None, **extra):
-    return subprocess.Popen(argv, cwd=ROOT, env=_env(paths, **extra), stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, universal_newlines=True, preexec_fn=preexec_fn)
+    return spawn(argv, env=_env(paths, **extra), preexec_fn=preexec_fn)
 
 
 def _wait_for(condition, proc, timeout=120):
@@ -180,7 +178,7 @@ def test_state_from_another_boot_is_discarded(tx2):
 
 
 # -- signals during a write sequence ----------------------------------------------------------------
-def test_signal_during_the_pin_writes_waits_for_them(tx2):
+def test_signal_during_the_pin_writes_waits_for_them(tx2, default_signals):
     kernel = SimKernel()
 
     def hook(path, value):

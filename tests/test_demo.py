@@ -8,7 +8,7 @@ import cv2
 import numpy as np
 import pytest
 
-from conftest import CITYSCAPES_IMAGES, PHOTOS, run_cli
+from conftest import CITYSCAPES_IMAGES, PHOTOS, run_cli, spawn_cli
 from espnet_edge.apps import demo
 from espnet_edge.apps.sources import open_source
 from espnet_edge.visualize import draw_legend, palette_array
@@ -220,11 +220,7 @@ def test_gpu_frequency_on_a_simulated_tx2(tmp_path, monkeypatch):
 @pytest.mark.parametrize("signame", ["SIGINT", "SIGTERM"])
 def test_cli_signal_stops_cleanly_and_keeps_the_video(tmp_path, onnx_file, signame):
     import signal
-    import subprocess
-    import sys
     import time
-
-    from conftest import ROOT
 
     folder = tmp_path / "frames"
     folder.mkdir()
@@ -234,10 +230,8 @@ def test_cli_signal_stops_cleanly_and_keeps_the_video(tmp_path, onnx_file, signa
     out_dir = tmp_path / "out"
     out_dir.mkdir()
     video = out_dir / "run.mp4"
-    env = dict(os.environ, PYTHONPATH=ROOT)
-    proc = subprocess.Popen([sys.executable, "-m", "espnet_edge", "demo", "--onnx", onnx_file, "--threads", "1",
-                             "--source", str(folder), "--no-display", "--save", str(video)],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True, env=env, cwd=ROOT)
+    proc = spawn_cli("demo", "--onnx", onnx_file, "--threads", "1", "--source", folder, "--no-display",
+                     "--save", video)
     deadline = time.time() + 120
     while not os.listdir(str(out_dir)) and proc.poll() is None and time.time() < deadline:
         time.sleep(0.2)  # wait until the first frame is being written (not a timing assertion)

@@ -5,14 +5,12 @@ and --emc pinned and restored."""
 import json
 import math
 import os
-import subprocess
-import sys
 import threading
 import time
 
 import pytest
 
-from conftest import ROOT, TEGRASTATS_DIR, run_cli
+from conftest import TEGRASTATS_DIR, run_cli, spawn_cli
 from espnet_edge.errors import UserError
 from espnet_edge.jetson import emc
 from espnet_edge.profiler import energy, power_node
@@ -158,12 +156,9 @@ def test_profile_energy_equals_the_scripted_trace_integral(small_onnx, tmp_path)
 # -- a simulated throttle: the clock read-back drops mid-run --------------------------------------------
 def test_clock_dropping_below_the_pin_mid_run_is_flagged(small_onnx, tmp_path):
     paths = make_board_tree(tmp_path / "sys", board="tx2", release="32.7.1", nvpmodel_mode=0, cur_mhz=828.75)
-    env = dict(os.environ, ESPNET_EDGE_SYSFS_ROOT=paths["root"], ESPNET_EDGE_TEGRASTATS=REPLAY,
-               REPLAY_TEGRASTATS_FILE=TX2_LOG, PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
-    proc = subprocess.Popen([sys.executable, "-m", "espnet_edge", "profile", "--onnx", small_onnx, "--freq", "828",
-                             "--out", str(tmp_path / "p"), "--json", "--idle", "0.5", "--duration", "3",
-                             "--warmup", "2"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            universal_newlines=True, env=env, cwd=ROOT)
+    env = dict(ESPNET_EDGE_SYSFS_ROOT=paths["root"], ESPNET_EDGE_TEGRASTATS=REPLAY, REPLAY_TEGRASTATS_FILE=TX2_LOG)
+    proc = spawn_cli("profile", "--onnx", small_onnx, "--freq", "828", "--out", tmp_path / "p", "--json",
+                     "--idle", "0.5", "--duration", "3", "--warmup", "2", env=env)
     for line in proc.stderr:
         if "idle baseline" in line:
             time.sleep(1.5)   # into the measured phase
@@ -293,11 +288,9 @@ def test_emc_is_restored_when_profile_is_terminated(small_onnx, tmp_path):
     import signal
 
     paths = make_board_tree(tmp_path / "sys", board="tx2", release="32.7.1", emc_hz=1866000000)
-    env = dict(os.environ, ESPNET_EDGE_SYSFS_ROOT=paths["root"], ESPNET_EDGE_TEGRASTATS=REPLAY,
-               REPLAY_TEGRASTATS_FILE=TX2_LOG, PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
-    proc = subprocess.Popen([sys.executable, "-m", "espnet_edge", "profile", "--onnx", small_onnx, "--emc", "665",
-                             "--out", str(tmp_path / "p"), "--idle", "30"], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, universal_newlines=True, env=env, cwd=ROOT)
+    env = dict(ESPNET_EDGE_SYSFS_ROOT=paths["root"], ESPNET_EDGE_TEGRASTATS=REPLAY, REPLAY_TEGRASTATS_FILE=TX2_LOG)
+    proc = spawn_cli("profile", "--onnx", small_onnx, "--emc", "665", "--out", tmp_path / "p", "--idle", "30",
+                     env=env)
     for line in proc.stderr:
         if "idle baseline" in line:
             assert open(paths["emc_rate"]).read().strip() == "665600000"

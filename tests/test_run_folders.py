@@ -14,7 +14,7 @@ import time
 
 import pytest
 
-from conftest import ROOT, TEGRASTATS_DIR, run_cli
+from conftest import ROOT, TEGRASTATS_DIR, run_cli, spawn
 from espnet_edge.errors import UserError
 from espnet_edge.profiler import run_folders
 from espnet_edge.profiler.profile import new_run_dir, release_run_dir
@@ -65,8 +65,7 @@ def _interrupted_sweep(onnx, out, board, sig=signal.SIGINT):
                ESPNET_EDGE_TEGRASTATS=REPLAY, REPLAY_TEGRASTATS_FILE=TX2_LOG)
     argv = [sys.executable, "-m", "espnet_edge", "sweep", "--onnx", onnx, "--freqs", "828,520", "--out", out,
             "--idle", "0.5", "--duration", "3", "--warmup", "1"]
-    proc = subprocess.Popen(argv, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            universal_newlines=True)
+    proc = spawn(argv, env=env)
     parent, name = os.path.split(out)
     deadline = time.time() + 180
     try:
@@ -113,8 +112,7 @@ def _start_profile(onnx, out, name, board):
     env = dict(os.environ, PYTHONPATH=ROOT, **_board_env(board))
     argv = [sys.executable, "-m", "espnet_edge", "profile", "--onnx", onnx, "--out", out, "--name", name,
             "--idle", "600", "--duration", "2", "--warmup", "1"]
-    return subprocess.Popen(argv, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            universal_newlines=True)
+    return spawn(argv, env=env)
 
 
 def _wait_reserved(proc, target, timeout=180):

@@ -5,14 +5,13 @@ silently, answered with a traceback after the work, or named a flag the command 
 import os
 import signal
 import struct
-import subprocess
 import sys
 import time
 import zlib
 
 import pytest
 
-from conftest import PHOTOS, ROOT, run_cli
+from conftest import PHOTOS, run_cli, spawn
 
 PHOTO = os.path.join(PHOTOS, "sample1.jpg")
 
@@ -166,9 +165,7 @@ def test_segment_model_and_a_mismatched_onnx(small_onnx, tmp_path):
 def test_ctrl_c_during_start_up_imports_is_no_traceback():
     """SIGINT while `python -m espnet_edge` is still importing its subcommands (seen on stderr through
     -X importtime, which reports each import as it finishes)."""
-    env = dict(os.environ, PYTHONPATH=ROOT)
-    proc = subprocess.Popen([sys.executable, "-X", "importtime", "-m", "espnet_edge", "models"], cwd=ROOT,
-                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True)
+    proc = spawn([sys.executable, "-X", "importtime", "-m", "espnet_edge", "models"])
     seen = []
     try:
         for line in proc.stderr:
