@@ -11,7 +11,7 @@ import pytest
 from conftest import CITYSCAPES_IMAGES, PHOTOS, run_cli, spawn_cli
 from espnet_edge.apps import demo
 from espnet_edge.apps.sources import open_source
-from espnet_edge.visualize import draw_legend, palette_array
+from espnet_edge.visualize import draw_legend, legend_box, palette_array
 
 MODEL = "espnet-c-q3"
 SIZE = (512, 256)
@@ -69,19 +69,55 @@ def segmenter(request, onnx_file):
     seg.close()
 
 
-def decorated_pixels(shape, mask, info, label):
-    """Where legend or HUD may be drawn: draw them on a constant canvas and see what changed."""
-    legend = np.zeros(shape[:2], bool)
-    for value in (7, 201):  # two canvases: an anti-aliased text pixel may equal one of them
+def widest_hud_box(shape, label):
+    """The HUD's box (as draw_hud returns it) with the widest figures a frame of these runs can show."""
+    stages = dict((stage, 9999.9) for stage in ("preprocess", "compute", "postprocess", "render"))
+    return demo.draw_hud(np.zeros(shape, np.uint8), demo.hud_lines(9999.9, 99999.9, 9999.0, label, 99999.0, stages))
+
+
+def decorations(shape, mask, info, label):
+    """Pixels under the legend or the HUD: their boxes, from the code that draws them."""
+    covered = np.zeros(shape[:2], bool)
+    for x0, y0, x1, y1 in (legend_box(shape, mask, info.classes), widest_hud_box(shape, label)):
+        covered[y0:y1 + 1, x0:x1 + 1] = True
+    return covered
+
+
+def classes_shown(image, frame, palette, alpha=0.5):
+    """The class whose palette colour, blended over ``frame`` at ``alpha``, is nearest each pixel."""
+    colours = palette_array(palette)[None].astype(np.float32)
+    blends = frame[:, None, :].astype(np.float32) * (1 - alpha) + colours * alpha
+    return np.abs(image[:, None, :].astype(np.float32) - blends).sum(axis=2).argmin(axis=1)
+
+
+def drawn_pixels(shape, draw):
+    """Pixels ``draw(canvas)`` changes, seen on two constant canvases (an anti-aliased text pixel may
+    equal one of them)."""
+    drawn = np.zeros(shape[:2], bool)
+    for value in (7, 201):
         canvas = np.full(shape, value, np.uint8)
-        draw_legend(canvas, mask, info.classes, info.palette)
-        legend |= (canvas != value).any(axis=2)
-    hud = np.zeros(shape[:2], bool)
-    x0, y0, x1, y1 = demo.draw_hud(canvas.copy(), demo.hud_lines(
-        9999.9, 99999.9, 9999.0, label, 99999.0,
-        dict((stage, 9999.9) for stage in ("preprocess", "compute", "postprocess", "render"))))
-    hud[:y1 + 2, :x1 + 40] = True  # the widest FPS/latency text that could appear, and a margin
-    return legend | hud
+        draw(canvas)
+        drawn |= (canvas != value).any(axis=2)
+    return drawn
+
+
+@pytest.mark.parametrize("frame_size", [FRAME, (2048, 1024), (320, 180)])
+def test_legend_and_hud_draw_only_inside_their_boxes(frame_size):
+    from espnet_edge.zoo import CITYSCAPES_CLASSES, CITYSCAPES_PALETTE
+
+    shape = (frame_size[1], frame_size[0], 3)
+    hud = demo.hud_lines(12.5, 80.25, 1300.5, "espnet-c-q3 / onnxruntime", 120.0, {"compute": 70.0})
+    rng = np.random.RandomState(0)
+    for classes_in_mask in (1, 5, 19):
+        mask = rng.randint(0, classes_in_mask, size=shape[:2]).astype(np.uint8)
+        for box, draw in ((legend_box(shape, mask, CITYSCAPES_CLASSES),
+                           lambda canvas: draw_legend(canvas, mask, CITYSCAPES_CLASSES, CITYSCAPES_PALETTE)),
+                          (demo.draw_hud(np.zeros(shape, np.uint8), hud), lambda canvas: demo.draw_hud(canvas, hud))):
+            x0, y0, x1, y1 = box
+            drawn = drawn_pixels(shape, draw)
+            assert drawn[y0:y1 + 1, x0:x1 + 1].all()  # a black panel fills the box
+            drawn[y0:y1 + 1, x0:x1 + 1] = False
+            assert not drawn.any(), "drawn outside the box its code gives"
 
 
 def test_every_frame_processed_saved_and_coloured(tmp_path, clip, segmenter):
@@ -104,21 +140,24 @@ def test_every_frame_processed_saved_and_coloured(tmp_path, clip, segmenter):
         mask = segmenter.segment(frame)  # recompute the class map with the same runner
         assert np.array_equal(mask, seen[index][1])
         expected = np.floor(frame.astype(np.float32) * 0.5 + colours[mask] * 0.5 + 0.5)
-        free = ~decorated_pixels(frame.shape, mask, segmenter.info, label)
-        assert free.mean() > 0.6
+        free = ~decorations(frame.shape, mask, segmenter.info, label)
+        # outside legend and HUD, every pixel is the frame blended with its class's colour, and that
+        # colour is the mask's class there (not another class's)
         diff = np.abs(saved.astype(np.float32) - expected)[free]
         assert diff.max() <= 1.0, "overlay pixel off the palette blend by {}".format(diff.max())
-        assert len(np.unique(mask)) >= 2
+        shown = classes_shown(saved[free], frame[free], segmenter.info.palette)
+        assert np.array_equal(shown, mask[free])
+        assert len(np.unique(mask[free])) >= 2
 
     video = str(tmp_path / "out.mp4")
     rendered = []
     result = demo.run_demo(segmenter, open_source(path), save=video, display=False, label=label,
-                           on_frame=lambda i, frame, mask, image: rendered.append(image))
+                           on_frame=lambda i, frame, mask, image: rendered.append((image, mask)))
     assert result.saved == video and sorted(os.listdir(str(tmp_path))) == ["frames", "out.mp4"]  # no temp left
     written = decoded_frames(video)
     assert len(written) == count and all(w.shape == (FRAME[1], FRAME[0], 3) for w in written)
-    for image, back in zip(rendered, written):  # mp4v is lossy: the same picture, approximately
-        free = ~decorated_pixels(image.shape, seen[0][1], segmenter.info, label)
+    for (image, mask), back in zip(rendered, written):  # mp4v is lossy: the same picture, approximately
+        free = ~decorations(image.shape, mask, segmenter.info, label)
         assert np.abs(image.astype(np.float32) - back)[free].mean() < 8.0
 
 
