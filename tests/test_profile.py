@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from conftest import TEGRASTATS_DIR, run_cli
+from conftest import TEGRASTATS_DIR, run_main
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from sim_jetson import make_board_tree, read_freqs  # noqa: E402
@@ -57,7 +57,7 @@ def test_profile_simulated_tx2(small_onnx, tx2, tmp_path):
     paths, env = tx2
     before = read_freqs(paths)
     out = tmp_path / "profiles"
-    proc = run_cli("profile", "--onnx", small_onnx, "--freq", "828", "--out", out, *FAST, env=env)
+    proc = run_main("profile", "--onnx", small_onnx, "--freq", "828", "--out", out, *FAST, env=env)
     assert proc.returncode == 0, proc.stderr
     assert read_freqs(paths) == before  # clocks restored
     folder = only_run(out)
@@ -128,7 +128,7 @@ def test_profile_simulated_tx2(small_onnx, tx2, tmp_path):
 
 def test_profile_partial_on_this_pc(small_onnx, tmp_path):
     out = tmp_path / "profiles"
-    proc = run_cli("profile", "--onnx", small_onnx, "--out", out, "--json", *FAST,
+    proc = run_main("profile", "--onnx", small_onnx, "--out", out, "--json", *FAST,
                    env={"ESPNET_EDGE_TEGRASTATS": "", "ESPNET_EDGE_SYSFS_ROOT": str(tmp_path / "empty"),
                         "PATH": os.path.dirname(sys.executable) + os.pathsep + "/usr/bin:/bin"})
     assert proc.returncode == 0, proc.stderr
@@ -152,7 +152,7 @@ def test_profile_without_power_rails(small_onnx, tx2, tmp_path):
     _paths, env = tx2
     env = dict(env, REPLAY_TEGRASTATS_FILE=NO_RAILS_LOG)
     # tegrastats prints no rails and the power-node sampler is off: no energy, and the report says why
-    proc = run_cli("profile", "--onnx", small_onnx, "--out", tmp_path / "p", "--json", "--power-interval", "0",
+    proc = run_main("profile", "--onnx", small_onnx, "--out", tmp_path / "p", "--json", "--power-interval", "0",
                    *FAST, env=env)
     assert proc.returncode == 0, proc.stderr
     summary = json.loads(proc.stdout)
@@ -161,7 +161,7 @@ def test_profile_without_power_rails(small_onnx, tx2, tmp_path):
     assert any("no power rails" in m for m in summary["missing"])
     assert summary["utilisation"]["cpu_online"]["load"] == 4  # two Denver cores `off`
     # the power node beside tegrastats still gives the energy
-    node = run_cli("profile", "--onnx", small_onnx, "--out", tmp_path / "q", "--json", *FAST, env=env)
+    node = run_main("profile", "--onnx", small_onnx, "--out", tmp_path / "q", "--json", *FAST, env=env)
     assert node.returncode == 0, node.stderr
     summary = json.loads(node.stdout)
     assert summary["power"]["source"]["kind"] == "power-node" and summary["energy_mj_per_frame"]["gross"] > 0
@@ -188,7 +188,7 @@ def test_profile_bad_tegrastats(small_onnx, tx2, tmp_path, case, expect):
     else:
         env["REPLAY_TEGRASTATS_EXIT_AFTER"] = "5"
     out = tmp_path / "profiles"
-    proc = run_cli("profile", "--onnx", small_onnx, "--out", out, *FAST, env=env)
+    proc = run_main("profile", "--onnx", small_onnx, "--out", out, *FAST, env=env)
     assert expect in one_error_line(proc)
     assert not os.path.isdir(str(out)) or [d for d in os.listdir(str(out)) if not d.startswith(".")] == []
 
@@ -200,14 +200,14 @@ def test_profile_never_overwrites(small_onnx, tx2, tmp_path):
     out = tmp_path / "profiles"
     (out / "mine").mkdir(parents=True)
     (out / "mine" / "keep.txt").write_text("old")
-    proc = run_cli("profile", "--onnx", small_onnx, "--out", out, "--name", "mine", *FAST, env=env)
+    proc = run_main("profile", "--onnx", small_onnx, "--out", out, "--name", "mine", *FAST, env=env)
     assert "already exists" in one_error_line(proc)
     assert os.listdir(str(out / "mine")) == ["keep.txt"]
     assert new_run_dir(str(out), "mine") == str(out / "mine-2")
 
 
 def test_profile_freq_needs_a_jetson(small_onnx, tmp_path):
-    proc = run_cli("profile", "--onnx", small_onnx, "--freq", "828", "--out", tmp_path / "p", *FAST,
+    proc = run_main("profile", "--onnx", small_onnx, "--freq", "828", "--out", tmp_path / "p", *FAST,
                    env={"ESPNET_EDGE_SYSFS_ROOT": str(tmp_path / "empty"), "ESPNET_EDGE_TEGRASTATS": REPLAY})
     assert "not a Jetson" in one_error_line(proc)
 
