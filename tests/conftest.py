@@ -101,8 +101,9 @@ def cli_env(env=None):
 
 
 def spawn(argv, env=None, preexec_fn=None, **popen_kwargs):
-    """subprocess.Popen of ``argv`` (text pipes, cwd ROOT, `cli_env(env)`) with the default signal
-    handlers, then ``preexec_fn``: for a test that signals, kills or races a process."""
+    """subprocess.Popen of ``argv`` (stdin /dev/null, text pipes, cwd ROOT, `cli_env(env)`) with the
+    default signal handlers, then ``preexec_fn``: for a test that signals, kills or races a process."""
+    popen_kwargs.setdefault("stdin", subprocess.DEVNULL)
     popen_kwargs.setdefault("stdout", subprocess.PIPE)
     popen_kwargs.setdefault("stderr", subprocess.PIPE)
     popen_kwargs.setdefault("universal_newlines", True)
@@ -117,7 +118,8 @@ def spawn_cli(*args, **kwargs):
 
 
 def run_cli(*args, env=None, timeout=600, cwd=None, stdin=subprocess.DEVNULL):
-    """Run `python -m espnet_edge ARGS` in a subprocess; returns CompletedProcess (text)."""
+    """Run `python -m espnet_edge ARGS` in a subprocess (stdin /dev/null unless given, the default signal
+    handlers); returns CompletedProcess (text)."""
     return subprocess.run([sys.executable, "-m", "espnet_edge"] + [str(a) for a in args],
                           capture_output=True, text=True, env=cli_env(env), timeout=timeout,
                           cwd=cwd or ROOT, stdin=stdin, preexec_fn=default_signal_handlers())
@@ -202,11 +204,31 @@ def main():
 
 # -- exports shared by the whole session ------------------------------------------------------------
 @pytest.fixture(scope="session")
-def small_onnx(tmp_path_factory):
-    """espnet-c-q3 at 256x128 exported once per session, for tests where the network is not the point."""
+def export_once(tmp_path_factory):
+    """export_once(model, size=(256, 128), **options) -> path of ``model`` exported at ``size`` with
+    export_model's ``options`` (fuse_pre=, input_size=, overlay_alpha=, frame_dtype=, support=, ...),
+    verified against PyTorch on one frame. Made the first time a test of the session asks for these
+    arguments, the same file for every later test: read it, never change it (copy it to rename or
+    edit it). The file is named ``<model>-<W>x<H>.onnx``, alone in its folder."""
     from espnet_edge.host.export.pipeline import export_model
     from espnet_edge.zoo import get_model
 
-    path = str(tmp_path_factory.mktemp("onnx") / "espnet-c-q3-256x128.onnx")
-    export_model(get_model("espnet-c-q3"), size=(256, 128), out_path=path, verify_limit=1)
-    return path
+    made = {}
+
+    def export(model, size=(256, 128), **options):
+        key = repr((model, tuple(size), sorted(options.items())))
+        if key not in made:
+            folder = tmp_path_factory.mktemp("export-" + model)
+            path = str(folder / "{}-{}x{}.onnx".format(model, size[0], size[1]))
+            options.setdefault("verify_limit", 1)
+            export_model(get_model(model), size=tuple(size), out_path=path, **options)
+            made[key] = path
+        return made[key]
+
+    return export
+
+
+@pytest.fixture(scope="session")
+def small_onnx(export_once):
+    """espnet-c-q3 at 256x128, for tests where the network is not the point (export_once's file)."""
+    return export_once("espnet-c-q3")

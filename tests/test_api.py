@@ -18,6 +18,7 @@ CATS = os.path.join(PHOTOS, "sample5.jpg")  # two cats on a window sill (sacmeht
 MODEL = "espnetv2-s0.5-pascal-256"
 
 
+@pytest.mark.slow
 def test_three_lines_segment_a_photo_from_any_directory(tmp_path, shared):
     """The README's promise: three lines, run from a folder that is not the checkout; the on-demand
     export goes to the user's cache (with a note), nothing to the current folder or the checkout."""

@@ -319,6 +319,7 @@ def test_signal_to_running_holder_restores(tx2, signum, code):
     assert read_freqs(tx2) == TX2_ORIGINAL
 
 
+@pytest.mark.slow
 def test_sigterm_to_bench_freq_subprocess_restores(tx2, small_onnx):
     proc = spawn_cli("bench", "--onnx", small_onnx, "--freq", "828", "--duration", "30")
     try:
@@ -371,6 +372,7 @@ def test_clocks_show_not_a_jetson(tmp_path):
                                      "/sys/class/devfreq): clocks needs a Jetson board")
 
 
+@pytest.mark.slow
 def test_clocks_set_then_restore(tx2):
     env = {"ESPNET_EDGE_SYSFS_ROOT": tx2["root"]}
     first = run_cli("clocks", "set", "824", env=env, timeout=60)

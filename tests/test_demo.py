@@ -8,7 +8,7 @@ import cv2
 import numpy as np
 import pytest
 
-from conftest import CITYSCAPES_IMAGES, PHOTOS, run_cli, spawn_cli
+from conftest import CITYSCAPES_IMAGES, PHOTOS, run_main, spawn_cli
 from espnet_edge.apps import demo
 from espnet_edge.apps.sources import open_source
 from espnet_edge.visualize import draw_legend, legend_box, palette_array
@@ -47,12 +47,8 @@ def decoded_frames(path):
 
 
 @pytest.fixture(scope="module")
-def onnx_file(tmp_path_factory):
-    from espnet_edge.host.export.pipeline import export_model
-    from espnet_edge.zoo import get_model
-
-    report = export_model(get_model(MODEL), size=SIZE, out_dir=str(tmp_path_factory.mktemp("onnx")))
-    return report["onnx"]
+def onnx_file(export_once):
+    return export_once(MODEL, SIZE)
 
 
 @pytest.fixture(scope="module", params=BACKENDS)
@@ -120,6 +116,7 @@ def test_legend_and_hud_draw_only_inside_their_boxes(frame_size):
             assert not drawn.any(), "drawn outside the box its code gives"
 
 
+@pytest.mark.slow
 def test_every_frame_processed_saved_and_coloured(tmp_path, clip, segmenter):
     path, count = clip
     seen = []
@@ -161,6 +158,7 @@ def test_every_frame_processed_saved_and_coloured(tmp_path, clip, segmenter):
         assert np.abs(image.astype(np.float32) - back)[free].mean() < 8.0
 
 
+@pytest.mark.slow
 def test_interrupt_keeps_a_finalised_video(tmp_path, clip, segmenter):
     path, _count = clip
 
@@ -180,6 +178,7 @@ def test_interrupt_keeps_a_finalised_video(tmp_path, clip, segmenter):
     assert sorted(os.listdir(str(tmp_path))) == ["cut.mp4", "stats.csv"]
 
 
+@pytest.mark.slow
 def test_lost_live_source_stops_cleanly(tmp_path, clip, segmenter):
     """A recording read as a live camera: when reads fail mid-run the demo stops and keeps the video."""
     path, count = clip
@@ -191,6 +190,7 @@ def test_lost_live_source_stops_cleanly(tmp_path, clip, segmenter):
     assert "saved {} ({} frames)".format(video, result.frames) in result.line()
 
 
+@pytest.mark.slow
 def test_image_folder_of_mixed_sizes_to_video(tmp_path, segmenter):
     video = str(tmp_path / "photos.mp4")
     result = demo.run_demo(segmenter, open_source(PHOTOS), save=video, display=False, max_frames=3)
@@ -201,12 +201,13 @@ def test_image_folder_of_mixed_sizes_to_video(tmp_path, segmenter):
     assert all(w.shape == (height - height % 2, width - width % 2, 3) for w in written)
 
 
+@pytest.mark.slow
 def test_cli_headless_run_and_errors(tmp_path, clip, onnx_file):
     path, count = clip
     stats = tmp_path / "stats.json"
     out = tmp_path / "cli.mp4"
-    proc = run_cli("demo", "--onnx", onnx_file, "--threads", "1", "--source", path, "--no-display",
-                   "--save", out, "--record-stats", stats, "--alpha", "0.6")
+    proc = run_main("demo", "--onnx", onnx_file, "--threads", "1", "--source", path, "--no-display",
+                    "--save", out, "--record-stats", stats, "--alpha", "0.6")
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.startswith("demo: {} frames, mean ".format(count)) and "end of input" in proc.stdout
     data = json.loads(stats.read_text())
@@ -221,7 +222,7 @@ def test_cli_headless_run_and_errors(tmp_path, clip, onnx_file):
             (("--source", "/dev/video97", "--no-display"), "no camera at /dev/video97"),
             (("--source", path, "--no-display", "--save", str(tmp_path / "x.gif")), "give a video file"),
             (("--source", path, "--no-display", "--record-stats", str(tmp_path / "s.txt")), ".json or .csv")):
-        proc = run_cli("demo", "--onnx", onnx_file, *args, env=env)
+        proc = run_main("demo", "--onnx", onnx_file, *args, env=env)
         assert proc.returncode == 2, (args, proc.stderr)
         assert message in proc.stderr and "Traceback" not in proc.stderr
         assert len(proc.stderr.strip().splitlines()) == 1
@@ -256,6 +257,7 @@ def test_gpu_frequency_on_a_simulated_tx2(tmp_path, monkeypatch):
     assert not any(line.startswith("GPU") for line in demo.hud_lines(10.0, 20.0, None))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("signame", ["SIGINT", "SIGTERM"])
 def test_cli_signal_stops_cleanly_and_keeps_the_video(tmp_path, onnx_file, signame):
     import signal

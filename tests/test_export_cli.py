@@ -21,11 +21,12 @@ def _one_line_error(result, *needles):
 def exported(tmp_path_factory, shared):
     out = str(tmp_path_factory.mktemp("cli"))
     result = run_main("export", "--model", "espnet-c-q8", "--size", "128x64", "--fp16", "--int8",
-                     "--calib", PHOTOS, "--calib-method", "percentile", "--int8-equalize", "--images", CITYSCAPES_IMAGES,
-                     "--out", out, env={"ESPNET_EDGE_TRT_SUPPORT": TRT_SUPPORT})
+                      "--calib", PHOTOS, "--calib-method", "percentile", "--int8-equalize",
+                      "--images", CITYSCAPES_IMAGES, "--out", out, env={"ESPNET_EDGE_TRT_SUPPORT": TRT_SUPPORT})
     return out, result
 
 
+@pytest.mark.slow
 def test_export_writes_fp32_fp16_int8_and_reports(exported):
     out, result = exported
     assert result.returncode == 0, result.stderr
@@ -45,11 +46,12 @@ def test_export_writes_fp32_fp16_int8_and_reports(exported):
     assert not [f for f in os.listdir(out) if f.endswith(".tmp")]
 
 
+@pytest.mark.slow
 def test_bench_json_from_a_real_run(exported, tmp_path):
     out, _ = exported
     target = tmp_path / "bench.json"
     result = run_main("bench", "--onnx", os.path.join(out, "espnet-c-q8-128x64.onnx"), "--iters", "3",
-                     "--warmup", "1", "--threads", "1", "--json", str(target))
+                      "--warmup", "1", "--threads", "1", "--json", str(target))
     assert result.returncode == 0, result.stderr
     data = json.load(open(str(target)))
     assert data["backend"] == "onnxruntime" and data["model"] == "espnet-c-q8" and data["size"] == "128x64"
@@ -62,14 +64,14 @@ def test_bench_json_from_a_real_run(exported, tmp_path):
     first = data["iterations"][0]
     assert first["end_perf"] > first["start_perf"] and first["end_time"] >= first["start_time"]
     e2e = run_main("bench", "--onnx", os.path.join(out, "espnet-c-q8-128x64-int8.onnx"), "--iters", "2",
-                  "--end-to-end", "--images", PHOTOS)
+                   "--end-to-end", "--images", PHOTOS)
     assert e2e.returncode == 0 and "[end-to-end]" in e2e.stdout
 
 
 def test_bench_freq_without_jetson_is_one_line(exported, tmp_path):
     out, _ = exported
     result = run_main("bench", "--onnx", os.path.join(out, "espnet-c-q8-128x64.onnx"), "--iters", "1",
-                     "--freq", "1300", env={"ESPNET_EDGE_SYSFS_ROOT": str(tmp_path)})
+                      "--freq", "1300", env={"ESPNET_EDGE_SYSFS_ROOT": str(tmp_path)})
     _one_line_error(result)
 
 
@@ -89,13 +91,13 @@ def test_export_calib_problems(tmp_path, shared):
     empty = tmp_path / "empty"
     empty.mkdir()
     _one_line_error(run_main("export", "--model", "espnet-c-q3", "--size", "64x64", "--int8", "--calib",
-                            str(empty), "--out", str(tmp_path)), "no images")
+                             str(empty), "--out", str(tmp_path)), "no images")
     broken = tmp_path / "broken"
     broken.mkdir()
     for index in range(4):
         (broken / "x{}.png".format(index)).write_bytes(b"not a png")
     _one_line_error(run_main("export", "--model", "espnet-c-q3", "--size", "64x64", "--int8", "--calib",
-                            str(broken), "--out", str(tmp_path)), "cannot decode")
+                             str(broken), "--out", str(tmp_path)), "cannot decode")
 
 
 def test_export_to_unwritable_folder(tmp_path):

@@ -19,7 +19,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 REPLAY = os.path.join(HERE, "replay_tegrastats.py")
 TX2_LOG = os.path.join(TEGRASTATS_DIR, "tx2_l4t32-inferred_1.txt")
 NO_RAILS_LOG = os.path.join(TEGRASTATS_DIR, "tx2-4gb-family_jp4.6_1.txt")
-FAST = ["--idle", "1", "--duration", "2", "--warmup", "2"]
+FAST = ["--idle", "1", "--duration", "1", "--warmup", "1"]
 
 
 @pytest.fixture
@@ -53,6 +53,7 @@ def one_error_line(proc):
     return lines[-1]
 
 
+@pytest.mark.slow
 def test_profile_simulated_tx2(small_onnx, tx2, tmp_path):
     paths, env = tx2
     before = read_freqs(paths)
@@ -126,10 +127,11 @@ def test_profile_simulated_tx2(small_onnx, tx2, tmp_path):
     assert "VDD_IN" in proc.stdout and "wrote" in proc.stdout
 
 
+@pytest.mark.slow
 def test_profile_partial_on_this_pc(small_onnx, tmp_path):
     out = tmp_path / "profiles"
     proc = run_main("profile", "--onnx", small_onnx, "--out", out, "--json", *FAST,
-                   env={"ESPNET_EDGE_TEGRASTATS": "", "ESPNET_EDGE_SYSFS_ROOT": str(tmp_path / "empty"),
+                    env={"ESPNET_EDGE_TEGRASTATS": "", "ESPNET_EDGE_SYSFS_ROOT": str(tmp_path / "empty"),
                         "PATH": os.path.dirname(sys.executable) + os.pathsep + "/usr/bin:/bin"})
     assert proc.returncode == 0, proc.stderr
     summary = json.loads(proc.stdout)
@@ -148,12 +150,13 @@ def test_profile_partial_on_this_pc(small_onnx, tmp_path):
     assert len(read_csv(folder)) >= 20
 
 
+@pytest.mark.slow
 def test_profile_without_power_rails(small_onnx, tx2, tmp_path):
     _paths, env = tx2
     env = dict(env, REPLAY_TEGRASTATS_FILE=NO_RAILS_LOG)
     # tegrastats prints no rails and the power-node sampler is off: no energy, and the report says why
     proc = run_main("profile", "--onnx", small_onnx, "--out", tmp_path / "p", "--json", "--power-interval", "0",
-                   *FAST, env=env)
+                    *FAST, env=env)
     assert proc.returncode == 0, proc.stderr
     summary = json.loads(proc.stdout)
     assert summary["power"]["total_mw"] is None and summary["energy_mj_per_frame"]["gross"] is None
@@ -173,6 +176,7 @@ def test_profile_without_power_rails(small_onnx, tx2, tmp_path):
     ("permission", "no permission"),
     ("exits-early", "exited early"),
 ])
+@pytest.mark.slow
 def test_profile_bad_tegrastats(small_onnx, tx2, tmp_path, case, expect):
     _paths, env = tx2
     env = dict(env)
@@ -208,7 +212,7 @@ def test_profile_never_overwrites(small_onnx, tx2, tmp_path):
 
 def test_profile_freq_needs_a_jetson(small_onnx, tmp_path):
     proc = run_main("profile", "--onnx", small_onnx, "--freq", "828", "--out", tmp_path / "p", *FAST,
-                   env={"ESPNET_EDGE_SYSFS_ROOT": str(tmp_path / "empty"), "ESPNET_EDGE_TEGRASTATS": REPLAY})
+                    env={"ESPNET_EDGE_SYSFS_ROOT": str(tmp_path / "empty"), "ESPNET_EDGE_TEGRASTATS": REPLAY})
     assert "not a Jetson" in one_error_line(proc)
 
 

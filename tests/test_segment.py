@@ -15,15 +15,16 @@ FRAME = "frankfurt_000000_000294_leftImg8bit"
 
 @pytest.fixture(scope="module")
 def segmented(tmp_path_factory):
-    from conftest import run_cli
+    from conftest import run_main
 
     out = tmp_path_factory.mktemp("seg")
-    result = run_cli("segment", "--model", "espnet", "--backend", "torch", "--out", out,
-                     "--color", "--overlay", CITYSCAPES_IMAGES)
+    result = run_main("segment", "--model", "espnet", "--backend", "torch", "--out", out,
+                      "--color", "--overlay", CITYSCAPES_IMAGES)
     assert result.returncode == 0, result.stderr
     return out
 
 
+@pytest.mark.slow
 def test_masks_at_image_size_hold_class_indices(segmented):
     for name in os.listdir(CITYSCAPES_IMAGES):
         stem = os.path.splitext(name)[0]
@@ -35,6 +36,7 @@ def test_masks_at_image_size_hold_class_indices(segmented):
         assert np.bincount(lower.ravel(), minlength=20).argmax() == zoo.CITYSCAPES_CLASSES.index("road")
 
 
+@pytest.mark.slow
 def test_colour_and_overlay_use_the_palette(segmented):
     mask = cv2.imread(str(segmented / (FRAME + ".png")), cv2.IMREAD_UNCHANGED)
     colour = cv2.imread(str(segmented / (FRAME + "_color.png")))
@@ -57,9 +59,10 @@ def test_colour_and_overlay_use_the_palette(segmented):
     assert np.all(np.diff([np.median(r) for r in rows]) > 0)
 
 
-def test_mask_at_network_size_matches_the_authors(tmp_path, cli):
-    result = cli("segment", "--model", "espnet-q8", "--backend", "torch", "--at-network-size",
-                 "--out", tmp_path, os.path.join(CITYSCAPES_IMAGES, FRAME + ".png"))
+@pytest.mark.slow
+def test_mask_at_network_size_matches_the_authors(tmp_path, main):
+    result = main("segment", "--model", "espnet-q8", "--backend", "torch", "--at-network-size",
+                  "--out", tmp_path, os.path.join(CITYSCAPES_IMAGES, FRAME + ".png"))
     assert result.returncode == 0, result.stderr
     mask = cv2.imread(str(tmp_path / (FRAME + ".png")), cv2.IMREAD_UNCHANGED)
     reference = np.load(os.path.join(REFERENCE, "espnet_p2_q8_cityscapes.npz"))["mask_frankfurt_000000_000294"]
@@ -74,36 +77,38 @@ def _one_line_error(result):
     return lines[0]
 
 
-def test_folder_without_images(tmp_path, cli):
+def test_folder_without_images(tmp_path, main):
     (tmp_path / "in").mkdir()
     (tmp_path / "in" / "notes.txt").write_text("x")
-    line = _one_line_error(cli("segment", "--model", "espnet-c-q3", "--backend", "torch",
-                               "--out", tmp_path / "out", tmp_path / "in"))
+    line = _one_line_error(main("segment", "--model", "espnet-c-q3", "--backend", "torch",
+                                "--out", tmp_path / "out", tmp_path / "in"))
     assert "holds no images" in line
 
 
-def test_unreadable_image_leaves_nothing_half_written(tmp_path, cli):
+@pytest.mark.slow
+def test_unreadable_image_leaves_nothing_half_written(tmp_path, main):
     bad = tmp_path / "broken.png"
     bad.write_bytes(b"\x89PNG\r\n\x1a\n truncated")
     out = tmp_path / "out"
-    line = _one_line_error(cli("segment", "--model", "espnet-c-q3", "--backend", "torch",
-                               "--out", out, bad))
+    line = _one_line_error(main("segment", "--model", "espnet-c-q3", "--backend", "torch",
+                                "--out", out, bad))
     assert "cannot decode image" in line and "broken.png" in line
     assert os.listdir(str(out)) == []
 
 
-def test_output_folder_not_writable(tmp_path, cli):
+def test_output_folder_not_writable(tmp_path, main):
     blocker = tmp_path / "file"
     blocker.write_text("x")
-    line = _one_line_error(cli("segment", "--model", "espnet-c-q3", "--backend", "torch",
-                               "--out", blocker / "sub", os.path.join(CITYSCAPES_IMAGES, FRAME + ".png")))
+    line = _one_line_error(main("segment", "--model", "espnet-c-q3", "--backend", "torch",
+                                "--out", blocker / "sub", os.path.join(CITYSCAPES_IMAGES, FRAME + ".png")))
     assert "cannot create output folder" in line
 
 
-def test_checkpoint_of_another_architecture(tmp_path, cli):
+@pytest.mark.slow
+def test_checkpoint_of_another_architecture(tmp_path, main):
     from conftest import WEIGHTS
 
-    line = _one_line_error(cli("segment", "--model", "espnet-q3", "--backend", "torch",
-                               "--weights", os.path.join(WEIGHTS, "espnetv2", "espnetv2_s_1.0_city_512x256.pth"),
-                               "--out", tmp_path, os.path.join(CITYSCAPES_IMAGES, FRAME + ".png")))
+    line = _one_line_error(main("segment", "--model", "espnet-q3", "--backend", "torch",
+                                "--weights", os.path.join(WEIGHTS, "espnetv2", "espnetv2_s_1.0_city_512x256.pth"),
+                                "--out", tmp_path, os.path.join(CITYSCAPES_IMAGES, FRAME + ".png")))
     assert "missing" in line or "unexpected" in line

@@ -201,6 +201,7 @@ def _tokens():
     return [tok for _n, _i, line in LINES for tok in line.split()]
 
 
+@pytest.mark.slow
 @settings(max_examples=300, deadline=None)
 @given(st.data())
 def test_mangled_lines_never_raise(data):

@@ -130,6 +130,7 @@ def test_env_var_and_missing_file(tmp_path, monkeypatch, shared):
         trt_support.load_support("8.2")
 
 
+@pytest.mark.slow
 def test_check_onnx_cli(tmp_path, shared):
     good = _save(tmp_path, _relu_model(), "good.onnx")
     bad = _save(tmp_path, _relu_model(opset=17), "bad.onnx")
@@ -147,6 +148,7 @@ def test_check_onnx_cli(tmp_path, shared):
     assert len(result.stderr.strip().splitlines()) == 1
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["espnet-c-q3", "espnetv2-s0.5-city-512"])
 @pytest.mark.parametrize("trt", ["8.2", "10"])
 def test_frame_graphs_pass_the_builtin_table(tmp_path, name, trt):

@@ -137,7 +137,7 @@ def test_messages_name_the_flag_typed(no_jetson, tmp_path, command, args, flag):
 
 def test_sweep_checks_the_file_before_the_board(no_jetson, tmp_path):
     line = one_line_error(run_main("sweep", "--onnx", tmp_path / "missing.onnx", "--freqs", "828",
-                                  env=no_jetson), "sweep")
+                                   env=no_jetson), "sweep")
     assert "--onnx {} does not exist".format(tmp_path / "missing.onnx") in line
 
 
@@ -157,7 +157,7 @@ def test_png_claiming_60000_squared_pixels(tmp_path, small_onnx):
 
 def test_segment_model_and_a_mismatched_onnx(small_onnx, tmp_path):
     line = one_line_error(run_main("segment", "--model", "espnetv2-s0.5-pascal-256", "--onnx", small_onnx,
-                                  PHOTO, "--out", tmp_path / "out"), "segment")
+                                   PHOTO, "--out", tmp_path / "out"), "segment")
     assert "the file is not that model at that size" in line and "[1, 3, 128, 256]" in line
     assert not (tmp_path / "out" / "sample1.png").exists()
 
@@ -184,6 +184,7 @@ def test_ctrl_c_during_start_up_imports_is_no_traceback():
     time.sleep(0)
 
 
+@pytest.mark.slow
 def test_export_leaves_no_unverified_onnx(tmp_path):
     """An image that only fails when verification reads it: the .onnx must not stay behind."""
     images = tmp_path / "images"
