@@ -68,10 +68,9 @@ def test_bench_json_from_a_real_run(exported, tmp_path):
     assert e2e.returncode == 0 and "[end-to-end]" in e2e.stdout
 
 
-def test_bench_freq_without_jetson_is_one_line(exported, tmp_path):
-    out, _ = exported
-    result = run_main("bench", "--onnx", os.path.join(out, "espnet-c-q8-128x64.onnx"), "--iters", "1",
-                      "--freq", "1300", env={"ESPNET_EDGE_SYSFS_ROOT": str(tmp_path)})
+def test_bench_freq_without_jetson_is_one_line(small_onnx, tmp_path):
+    result = run_main("bench", "--onnx", small_onnx, "--iters", "1", "--freq", "1300",
+                      env={"ESPNET_EDGE_SYSFS_ROOT": str(tmp_path)})
     _one_line_error(result)
 
 
@@ -107,9 +106,8 @@ def test_export_to_unwritable_folder(tmp_path):
                     "cannot create output folder", "--out")
 
 
-def test_bench_and_runner_reject_bad_onnx_files(tmp_path, exported):
-    out, _ = exported
-    good = os.path.join(out, "espnet-c-q8-128x64.onnx")
+def test_bench_and_runner_reject_bad_onnx_files(tmp_path, small_onnx):
+    good = small_onnx
     truncated = tmp_path / "trunc.onnx"
     truncated.write_bytes(open(good, "rb").read()[:5000])
     _one_line_error(run_main("bench", "--onnx", str(truncated), "--iters", "1"), "truncated")
