@@ -21,6 +21,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 
 import pytest
 
@@ -61,12 +62,16 @@ def shared():
 SIGNALS_TESTS_SEND = ("SIGINT", "SIGTERM", "SIGHUP", "SIGQUIT")
 
 
+def _signals():
+    return [getattr(signal, name) for name in SIGNALS_TESTS_SEND]
+
+
 def default_signal_handlers(then=None):
     """-> a `preexec_fn`: the child starts with the default disposition of every signal a test sends
     (Python then installs its own SIGINT handler), then runs ``then`` (e.g. to ignore SIGHUP as nohup)."""
     def reset():
-        for name in SIGNALS_TESTS_SEND:
-            signal.signal(getattr(signal, name), signal.SIG_DFL)
+        for sig in _signals():
+            signal.signal(sig, signal.SIG_DFL)
         if then is not None:
             then()
     return reset
@@ -77,9 +82,8 @@ def default_signals():
     """For a test that signals its own process: Python's default handlers (SIGINT raises
     KeyboardInterrupt) whatever the launcher ignored; the launcher's come back afterwards."""
     saved = {}
-    for name in SIGNALS_TESTS_SEND:
-        sig = getattr(signal, name)
-        saved[sig] = signal.signal(sig, signal.default_int_handler if name == "SIGINT" else signal.SIG_DFL)
+    for sig in _signals():
+        saved[sig] = signal.signal(sig, signal.default_int_handler if sig == signal.SIGINT else signal.SIG_DFL)
     try:
         yield
     finally:
@@ -168,8 +172,8 @@ def _torch_threads():
 def run_main(*args, env=None, cwd=None, stdin=""):
     """`espnet_edge.cli.main.main(ARGS)` in this process, as `run_cli` runs it in a new one: cwd ROOT
     unless given, ``env`` over os.environ (a value None unsets), stdin ``stdin``, stdout and stderr
-    captured (not terminals); the logging setup, environment, cwd, streams and torch's thread count
-    are put back afterwards. -> CompletedProcess(args, returncode, stdout, stderr)."""
+    captured (not terminals); the logging setup, environment, cwd, streams, signal handlers and torch's
+    thread count are put back afterwards. -> CompletedProcess(args, returncode, stdout, stderr)."""
     from espnet_edge.cli import main as cli_main
     from espnet_edge.utils import log
 
@@ -177,6 +181,7 @@ def run_main(*args, env=None, cwd=None, stdin=""):
     out, err = _Stream(), _Stream()
     saved_streams = sys.stdin, sys.stdout, sys.stderr
     saved_cwd, threads = os.getcwd(), _torch_threads()
+    handlers = dict((sig, signal.getsignal(sig)) for sig in _signals())
     try:
         with _environment(env or {}):
             os.chdir(str(cwd or ROOT))
@@ -194,6 +199,9 @@ def run_main(*args, env=None, cwd=None, stdin=""):
         logging.getLogger(log.ROOT).setLevel(log.DEFAULT_LEVEL)
         if threads is not None:
             sys.modules["torch"].set_num_threads(threads)
+        if threading.current_thread() is threading.main_thread():
+            for sig, handler in handlers.items():
+                signal.signal(sig, handler)
     return subprocess.CompletedProcess(["espnet-edge"] + argv, int(code or 0), out.text(), err.text())
 
 
