@@ -18,8 +18,9 @@ import sys
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-DEFAULT = os.path.join(os.path.dirname(os.path.dirname(HERE)), "shared", "jetson", "tegrastats",
-                       "tx2_l4t32-inferred_1.txt")
+# ../shared beside the checkout, or $ESPNET_EDGE_SHARED as conftest.py reads it
+SHARED = os.environ.get("ESPNET_EDGE_SHARED", os.path.join(os.path.dirname(os.path.dirname(HERE)), "shared"))
+DEFAULT = os.path.join(SHARED, "jetson", "tegrastats", "tx2_l4t32-inferred_1.txt")
 
 
 def main():

@@ -80,6 +80,7 @@ def _all_frames():
     return list_images([IMAGES])
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", MODELS)
 def test_in_graph_preprocessing_agrees_with_the_exact_cpu_path_on_every_image(name, networks):
     entry = zoo.get_model(name)
@@ -103,6 +104,7 @@ def test_in_graph_preprocessing_agrees_with_the_exact_cpu_path_on_every_image(na
     assert min(agreement for _, agreement in rows) >= 0.999, rows
 
 
+@pytest.mark.slow
 def test_pil_graph_resize_equals_pillow_itself():
     """The ESPNetv2 taps reproduce Pillow's own C resize (not only our numpy copy of it)."""
     from espnet_edge.host.export.frame_graph import PilBilinear
@@ -142,6 +144,7 @@ def _tolerance(spec, frame_size):
     return 4 * float(np.spacing(np.float32(np.max(np.abs(gain) * 255 + np.abs(offset)))))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", MODELS)
 def test_in_graph_preprocessing_at_1024x512_equals_the_cpu_path_on_every_image(name):
     """Every image at its own frame size (2048x1024 Cityscapes, photos from 275x183 to 1280x720,
@@ -214,6 +217,7 @@ def test_pil_first_pass_on_the_hwc_frame_equals_pillow(frame_size, size, dyadic)
     assert np.array_equal(got, expected.astype(np.float32))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("alpha", [0.5, 0.4])
 def test_overlay_broadcast_over_frame_rows_equals_the_full_size_lookup(networks, alpha):
     """The palette looked up at the network size and broadcast over frame rows draws exactly
@@ -247,6 +251,7 @@ def overlay_graph(tmp_path_factory):
                                  images=[CITYSCAPES_IMAGES])
 
 
+@pytest.mark.slow
 def test_overlay_graph_passes_trt82_and_draws_the_cpu_overlay(overlay_graph, networks):
     report = overlay_graph
     assert report["tensorrt_check"]["version"] == "8.2" and report["tensorrt_check"]["passed"]
@@ -271,6 +276,7 @@ def test_overlay_graph_passes_trt82_and_draws_the_cpu_overlay(overlay_graph, net
     assert np.max(np.abs(image.astype(int) - expected.astype(int))[same]) <= 1  # float rounding at .5
 
 
+@pytest.mark.slow
 def test_frame_of_another_size_is_one_line_naming_both(overlay_graph):
     from espnet_edge.runtime.onnxruntime_runner import OnnxRuntimeRunner
     from espnet_edge.runtime.segmenter import Segmenter
@@ -311,6 +317,7 @@ def test_denormal_mask_reads_bits():
     assert denormal_mask(halves).tolist() == [True, False]
 
 
+@pytest.mark.slow
 def test_export_flushes_denormals_and_reports_them(networks, tmp_path):
     report = pipeline.export_model(zoo.get_model("espnet-q8"), size=(256, 128), out_dir=str(tmp_path),
                                    images=[CITYSCAPES_IMAGES])
@@ -327,6 +334,7 @@ def test_export_flushes_denormals_and_reports_them(networks, tmp_path):
     assert report["verification"]["mask_agreement_min"] == 1.0  # vs the unflushed PyTorch network
 
 
+@pytest.mark.slow
 def test_uint8_overlay_graph_equals_the_float32_one(tmp_path):
     """uint8 frames in and overlay out (TensorRT 10, ONNX Runtime): the same pixels as the float32
     graph (whose Floor the uint8 Cast's truncation replaces)."""

@@ -52,6 +52,7 @@ def test_split_keeps_held_out_frames_out_of_calibration():
         assert any(os.path.dirname(p) == folder for p in calib) and any(os.path.dirname(p) == folder for p in held)
 
 
+@pytest.mark.slow
 def test_layer_errors_compare_every_conv(setup):
     from espnet_edge.host.export.int8 import conv_names, folded_input_convs, layer_errors
 
@@ -69,6 +70,7 @@ def test_layer_errors_compare_every_conv(setup):
     assert max(r["output_error"] for r in rows) > 0.01
 
 
+@pytest.mark.slow
 def test_per_class_iou_and_agreement(setup):
     from espnet_edge.host.export.int8 import agreement, class_maps, per_class_iou
 
@@ -85,6 +87,7 @@ def test_per_class_iou_and_agreement(setup):
     assert agreement(ref, ref) == 1.0 and 0.5 < value < 1.0
 
 
+@pytest.mark.slow
 def test_float_convs_chosen_until_held_out_target(setup):
     from espnet_edge.host.export.int8 import agreement, choose_float_convs, class_maps, layer_errors
 
@@ -107,6 +110,7 @@ def test_float_convs_chosen_until_held_out_target(setup):
     assert trace[k] >= target and all(v < target for kk, v in trace.items() if kk < k)
 
 
+@pytest.mark.slow
 def test_class_iou_figure(setup, tmp_path):
     from espnet_edge.host.export.int8 import plot_class_iou
 
@@ -118,13 +122,14 @@ def test_class_iou_figure(setup, tmp_path):
         assert handle.read(8) == b"\x89PNG\r\n\x1a\n"
 
 
+@pytest.mark.slow
 def test_export_int8_target_keeps_float_convs_and_records_them(tmp_path, shared):
-    from conftest import PHOTOS, TRT_SUPPORT, run_cli
+    from conftest import PHOTOS, TRT_SUPPORT, run_main
 
     out = str(tmp_path)
-    result = run_cli("export", "--model", "espnet-c-q3", "--size", "128x64", "--int8", "--calib", PHOTOS,
-                     "--no-calib-augment", "--int8-target", "0.97", "--out", out,
-                     env={"ESPNET_EDGE_TRT_SUPPORT": TRT_SUPPORT})
+    result = run_main("export", "--model", "espnet-c-q3", "--size", "128x64", "--int8", "--calib", PHOTOS,
+                      "--no-calib-augment", "--int8-target", "0.97", "--out", out,
+                      env={"ESPNET_EDGE_TRT_SUPPORT": TRT_SUPPORT})
     assert result.returncode == 0, result.stderr
     path = os.path.join(out, "espnet-c-q3-128x64-int8.onnx")
     import json
@@ -139,9 +144,9 @@ def test_export_int8_target_keeps_float_convs_and_records_them(tmp_path, shared)
 
 
 def test_export_int8_target_must_be_a_fraction(tmp_path):
-    from conftest import PHOTOS, run_cli
+    from conftest import PHOTOS, run_main
 
-    result = run_cli("export", "--model", "espnet-c-q8", "--int8", "--calib", PHOTOS, "--int8-target", "99",
-                     "--out", str(tmp_path))
+    result = run_main("export", "--model", "espnet-c-q8", "--int8", "--calib", PHOTOS, "--int8-target", "99",
+                      "--out", str(tmp_path))
     assert result.returncode == 2 and "--int8-target" in result.stderr and "Traceback" not in result.stderr
     assert not os.listdir(str(tmp_path))
