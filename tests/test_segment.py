@@ -8,7 +8,7 @@ import pytest
 
 from conftest import CITYSCAPES_IMAGES, REFERENCE
 from espnet_edge import zoo
-from espnet_edge.visualize import classes_present, palette_array
+from espnet_edge.visualize import classes_present, legend_layout, outline_dark_classes, palette_array
 
 FRAME = "frankfurt_000000_000294_leftImg8bit"
 
@@ -43,14 +43,22 @@ def test_colour_and_overlay_use_the_palette(segmented):
     overlay = cv2.imread(str(segmented / (FRAME + "_overlay.png")))
     expected = 0.5 * frame.astype(np.float32) + 0.5 * colour.astype(np.float32)
     differs = np.abs(overlay.astype(np.float32) - expected).max(axis=2) > 1.0
-    # only the legend (top right, as the demo draws it) departs from the blend
-    rows, cols = np.nonzero(differs)
-    assert rows.min() >= 6 and cols.min() > 2048 - 300 and rows.max() < 6 + 18 * 12 + 8
     present = classes_present(mask, 20)
-    box = overlay[:rows.max() + 1, cols.min():]
+    outlines = np.zeros_like(frame)
+    outline_dark_classes(outlines, mask, zoo.CITYSCAPES_PALETTE, present)
+    differs &= ~outlines.any(axis=2)  # outlines around dark classes (none may be present)
+    # only the legend (top right, as the demo draws it, scaled with the frame) departs from the blend
+    layout = legend_layout(frame.shape, zoo.CITYSCAPES_CLASSES)
+    assert layout.inside and overlay.shape == frame.shape
+    width, height = layout.box(present[:12])
+    x0, y0 = layout.origin(frame.shape, (width, height))
+    rows, cols = np.nonzero(differs)
+    assert rows.min() >= y0 and cols.min() >= x0 and rows.max() < y0 + height and cols.max() < x0 + width
+    box = overlay[y0:y0 + height, x0:x0 + width]
     assert (box == 0).all(axis=2).mean() > 0.3  # the legend's black panel
     # a swatch per class present (up to 12), most frequent first, in the palette's colours
-    swatches = [tuple(int(v) for v in overlay[6 + 4 + i * 18 + 8, cols.min() + 6 + 7])
+    top = y0 + int(round(4 * layout.scale)) + int(round(2 * layout.scale)) + layout.swatch // 2
+    swatches = [tuple(int(v) for v in overlay[top + i * layout.row, x0 + layout.pad + layout.swatch // 2])
                 for i in range(min(12, len(present)))]
     assert swatches == [tuple(int(v) for v in palette_array(zoo.CITYSCAPES_PALETTE)[c]) for c in present[:12]]
 
