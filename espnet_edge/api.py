@@ -30,11 +30,12 @@ def _size(size):
 class SegmentationModel(object):
     """A loaded network; ``segment(image)`` -> Segmentation. Close it (or use ``with``) when done."""
 
-    def __init__(self, runner):
+    def __init__(self, runner, segmenter=None):
+        """``segmenter``: one already made over ``runner`` (e.g. apps.frame_graph_choice's router)."""
         from espnet_edge.runtime.segmenter import Segmenter
 
-        self.segmenter = Segmenter(runner)
-        self.info = runner.info
+        self.segmenter = segmenter or Segmenter(runner)
+        self.info = self.segmenter.info
 
     @property
     def name(self):

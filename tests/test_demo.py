@@ -11,7 +11,7 @@ import pytest
 from conftest import CITYSCAPES_IMAGES, PHOTOS, run_cli
 from espnet_edge.apps import demo
 from espnet_edge.apps.sources import open_source
-from espnet_edge.visualize import draw_legend, palette_array
+from espnet_edge.visualize import decorate, palette_array
 
 MODEL = "espnet-c-q3"
 SIZE = (512, 256)
@@ -70,11 +70,12 @@ def segmenter(request, onnx_file):
 
 
 def decorated_pixels(shape, mask, info, label):
-    """Where legend or HUD may be drawn: draw them on a constant canvas and see what changed."""
+    """Where legend, outlines of dark classes or HUD may be drawn: draw them on a constant canvas and see
+    what changed."""
     legend = np.zeros(shape[:2], bool)
     for value in (7, 201):  # two canvases: an anti-aliased text pixel may equal one of them
         canvas = np.full(shape, value, np.uint8)
-        draw_legend(canvas, mask, info.classes, info.palette)
+        assert decorate(canvas, mask, info.classes, info.palette) is canvas  # drawn inside the frame
         legend |= (canvas != value).any(axis=2)
     hud = np.zeros(shape[:2], bool)
     x0, y0, x1, y1 = demo.draw_hud(canvas.copy(), demo.hud_lines(

@@ -16,15 +16,21 @@ from espnet_edge.utils.atomic import (atomic_open, check_output_file, default_pe
 VIDEO_SAVE_EXTENSIONS = (".mp4", ".avi", ".mov", ".mkv")
 
 
-def open_saver(path, fps):
-    """--save PATH -> VideoSaver (a video extension) or FrameFolderSaver (a folder)."""
+def save_kind(path):
+    """--save PATH -> "video" (a video extension) or "folder"; UserError for anything else (checked
+    before any work)."""
     ext = os.path.splitext(path)[1].lower()
     if path.endswith(("/", os.sep)) or os.path.isdir(path) or not ext:
-        return FrameFolderSaver(path)
+        return "folder"
     if ext in VIDEO_SAVE_EXTENSIONS:
-        return VideoSaver(path, fps)
+        return "video"
     raise UserError("--save {}: give a video file ({}) or a folder for numbered PNG frames".format(
         path, ", ".join(VIDEO_SAVE_EXTENSIONS)))
+
+
+def open_saver(path, fps):
+    """--save PATH -> VideoSaver (a video extension) or FrameFolderSaver (a folder)."""
+    return FrameFolderSaver(path) if save_kind(path) == "folder" else VideoSaver(path, fps)
 
 
 class VideoSaver(object):
@@ -121,7 +127,8 @@ class FrameFolderSaver(object):
 
 
 STAT_FIELDS = ("frame", "source_frame", "latency_ms", "fps", "glass_to_glass_ms", "decode_ms", "preprocess_ms",
-               "h2d_ms", "compute_ms", "d2h_ms", "postprocess_ms", "render_ms")
+               "h2d_ms", "compute_ms", "d2h_ms", "postprocess_ms", "render_ms", "host_ms", "source_time_ms",
+               "captured_ms")
 
 
 def write_stats(path, rows, summary):

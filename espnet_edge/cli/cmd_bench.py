@@ -4,8 +4,8 @@ import sys
 
 from espnet_edge import defaults
 from espnet_edge.cli import validate
-from espnet_edge.cli.args import (add_clock_args, add_output_args, add_resize_frames_arg, add_source_args,
-                                  add_warmup_arg)
+from espnet_edge.cli.args import (add_clock_args, add_frame_graph_arg, add_output_args, add_resize_frames_arg,
+                                  add_source_args, add_warmup_arg)
 from espnet_edge.cli.common import freqs_from_args, segmenter_from_args, source_from_args
 from espnet_edge.errors import UserError
 
@@ -28,10 +28,35 @@ def add_parser(subparsers):
     timing.add_argument("--sequential", action="store_true", help="with --end-to-end: one frame at a time "
                         "instead of capture / inference / render threads")
     add_resize_frames_arg(timing)
+    add_frame_graph_arg(timing)
     timing.add_argument("--images", metavar="DIR", help="frames for --end-to-end (default: synthetic)")
     add_clock_args(parser, freq="each")
     add_output_args(parser, json="file")
     parser.set_defaults(func=run)
+
+
+def _end_to_end_segmenter(args, source, images):
+    """--end-to-end: a --model runs the frame graph for its frames' size (the first image's; synthetic
+    frames at the network size without --images), a file runs as it is, with the plain-graph note."""
+    from espnet_edge.apps.frame_graph_choice import open_segmenter
+    from espnet_edge.runtime.benchmark import synthetic_frames
+
+    if images:
+        from espnet_edge.images import read_image
+
+        frame = read_image(images[0])
+    elif source.kind == "model":
+        frame = synthetic_frames(source.size or source.entry.input_size, count=1)[0]
+    else:
+        frame = None
+    segmenter = open_segmenter(source, frame, frame_graph=args.frame_graph, threads=args.threads,
+                               label=args.onnx or args.engine)
+    if frame is None:  # synthetic frames come at the file's own frame (or network) size
+        from espnet_edge.apps.frame_graph_choice import note_plain_graph
+
+        note_plain_graph(segmenter, segmenter.info.frame_size or segmenter.info.input_size, source,
+                         args.onnx or args.engine)
+    return segmenter
 
 
 def _describe_source(args, segmenter):
@@ -68,6 +93,8 @@ def _one_run(args, segmenter, images, label):
     out.update(result)
     out["runner"] = description
     out["model_details"] = _describe_source(args, segmenter)
+    if getattr(segmenter, "choices", None):
+        out["graph"] = list(segmenter.choices)
     out["host"] = host_details()
     return out
 
@@ -104,9 +131,13 @@ def run(args):
         if not args.end_to_end:
             raise UserError("--images is for --end-to-end; add --end-to-end")
         images = validate.image_folder(args.images, "--images")
+    if not args.frame_graph and not args.end_to_end:
+        raise UserError("--no-frame-graph is for --end-to-end (compute only always runs the plain graph); "
+                        "add --end-to-end")
     freqs = freqs_from_args(args)
     validate.output_file(args.json, "--json")
-    segmenter = segmenter_from_args(args, source=source)
+    segmenter = _end_to_end_segmenter(args, source, images) if args.end_to_end else \
+        segmenter_from_args(args, source=source)
     segmenter.resize_frames = args.resize_frames
     results = []
     try:

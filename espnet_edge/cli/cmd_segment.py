@@ -2,8 +2,8 @@
 
 import os
 
-from espnet_edge.api import load
-from espnet_edge.cli.args import add_alpha_arg, add_output_args, add_source_args
+from espnet_edge.api import SegmentationModel
+from espnet_edge.cli.args import add_alpha_arg, add_frame_graph_arg, add_output_args, add_source_args
 from espnet_edge.cli.common import source_from_args
 from espnet_edge.errors import UserError
 from espnet_edge.images import list_images
@@ -16,7 +16,7 @@ def add_parser(subparsers):
         "segment", help="segment images into class masks",
         description="Write <stem>.png holding the class index of every pixel (uint8), at the image's "
         "own size (nearest-neighbour, as the authors' scripts) or at the network size.")
-    add_source_args(parser)
+    add_frame_graph_arg(add_source_args(parser))
     parser.add_argument("inputs", nargs="+", metavar="IMAGE_OR_DIR", help="images or folders of images")
     outputs = add_output_args(parser, out="output folder", out_required=True)
     outputs.add_argument("--at-network-size", action="store_true",
@@ -35,6 +35,17 @@ def _write_png(path, image):
     if not ok:
         raise UserError("could not encode {}".format(path))
     write_bytes(path, data.tobytes(), flag="--out")   # checked: a full disk is one line, no 0-byte PNG
+
+
+def _model(args, source, images):
+    """A zoo model runs the frame graph for the first image's size (other sizes: their cached graph or the
+    CPU path; apps.frame_graph_choice), a file as it is."""
+    from espnet_edge.apps.frame_graph_choice import open_segmenter
+    from espnet_edge.images import read_image
+
+    segmenter = open_segmenter(source, read_image(images[0]), args.alpha, args.frame_graph, args.threads,
+                               trained_for="segment with it", label=args.onnx or args.engine)
+    return SegmentationModel(segmenter.runner, segmenter=segmenter)
 
 
 def run(args):
@@ -56,7 +67,7 @@ def run(args):
             if os.path.isdir(target):
                 raise UserError("{} is a folder where segment writes {}; move it or choose another "
                                 "--out".format(target, os.path.basename(target)))
-    with load(source, threads=args.threads) as model:
+    with _model(args, source, images) as model:
         with Progress(len(images), "segment") as progress:
             for path in images:
                 result = model.segment(path, channels="bgr", at_network_size=args.at_network_size)

@@ -17,6 +17,11 @@ class Segmenter(object):
         self.resize_frames = resize_frames  # frames of another size than a frame graph's: CPU resize
         self._warned = False
 
+    def for_frame(self, frame_bgr):
+        """The segmenter for this frame: itself (apps.frame_graph_choice.FrameGraphRouter picks one per
+        frame size)."""
+        return self
+
     def preprocess(self, frame_bgr):
         info = self.info
         if info.frame_size and self.resize_frames and not self._warned and \

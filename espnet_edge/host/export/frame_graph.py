@@ -33,11 +33,11 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from espnet_edge import defaults
-from espnet_edge.preprocess import PIL_PRECISION_BITS, pil_bilinear_coefficients, pil_vertical_first
+from espnet_edge.preprocess import (PIL_PRECISION_BITS, PIL_SPLIT_BITS, pil_bilinear_coefficients, pil_pass_exact,
+                                    pil_vertical_first)
 
 
-SPLIT_BITS = 11  # each fixed-point coefficient = hi * 2**11 + lo, both < 2**11 + 1
-_EXACT_LIMIT = float(1 << 24)  # float32 holds every integer below this exactly
+SPLIT_BITS = PIL_SPLIT_BITS  # each fixed-point coefficient = hi * 2**11 + lo, both < 2**11 + 1
 
 
 def _split(coeffs):
@@ -100,8 +100,7 @@ class _PilPass(nn.Module):
         index, coeffs = pil_bilinear_coefficients(in_size, out_size)
         keep = [t for t in range(index.shape[1]) if coeffs[:, t].any()]
         hi, lo = _split(coeffs)
-        worst = 255.0 * lo[:, keep].sum(axis=1).max() + 3 * (1 << (PIL_PRECISION_BITS - 1))
-        self.exact = worst < _EXACT_LIMIT
+        self.exact = pil_pass_exact(in_size, out_size)
         shape = [1, 1, 1, 1]
         shape[axis] = -1
         plan = _conv_plan(index, coeffs) if self.exact else None
@@ -374,6 +373,18 @@ def class_rows(frame_size, size):
     return -(-size[0] * size[1] // (frame_size[0] * 3))
 
 
+def nearest_indices(size, frame_size):
+    """Source row and column of every frame pixel when a (w, h) class map is resized to (W, H) with
+    OpenCV's INTER_NEAREST (what Segmenter.resize_mask does): found by resizing index ramps with OpenCV
+    itself. -> (rows [H], cols [W]) int64."""
+    import cv2
+
+    (width, height), (frame_w, frame_h) = size, frame_size
+    cols = cv2.resize(np.arange(width, dtype=np.int32)[None, :], (frame_w, 1), interpolation=cv2.INTER_NEAREST)
+    rows = cv2.resize(np.arange(height, dtype=np.int32)[:, None], (1, frame_h), interpolation=cv2.INTER_NEAREST)
+    return rows.reshape(frame_h).astype(np.int64), cols.reshape(frame_w).astype(np.int64)
+
+
 class FrameOverlay(nn.Module):
     """Logits [N, C, h, w] + the raw frame -> [N, H + R, W, 3]: rows 0..H-1 the BGR overlay (palette
     blended with ``alpha``, rounded half up as visualize.overlay does), then R = class_rows() rows
@@ -399,6 +410,9 @@ class FrameOverlay(nn.Module):
             self.block = (frame_w // width, frame_h // height)
             bgr = np.tile(bgr, (1, self.block[0]))
         self.register_buffer("colours", torch.from_numpy(np.ascontiguousarray(bgr)))
+        rows, cols = nearest_indices(self.size, self.frame_size)
+        self.register_buffer("near_rows", torch.from_numpy(rows))
+        self.register_buffer("near_cols", torch.from_numpy(cols))
 
     def _blend(self, classes, frame):
         """Class map [N, h, w] (int64) and frame [N, H, W, 3] -> alpha * colour + (1 - alpha) * frame + 0.5."""
@@ -408,8 +422,10 @@ class FrameOverlay(nn.Module):
             # broadcasting over whole frame rows (W x 3 contiguous values), not pixel by pixel
             frame_rows = frame.reshape(-1, self.size[1], self.block[1], width * 3)
             return (frame_rows * (1.0 - self.alpha) + rows).reshape(-1, height, width, 3)
-        full = F.interpolate(classes.unsqueeze(1).float(), size=(height, width), mode="nearest")
-        return frame * (1.0 - self.alpha) + self.colours[full[:, 0].long()]
+        # the class map resized as Segmenter.resize_mask does (OpenCV's INTER_NEAREST), as two Gathers of
+        # constant indices: no Shape/Resize size computation, the same source pixel as OpenCV picks
+        full = torch.index_select(torch.index_select(classes, 1, self.near_rows), 2, self.near_cols)
+        return frame * (1.0 - self.alpha) + self.colours[full]
 
     def forward(self, logits, frame):
         width, height = self.frame_size
