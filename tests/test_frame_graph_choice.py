@@ -183,3 +183,15 @@ def test_concurrent_runs_export_the_frame_graph_once(tmp_path):
     from espnet_edge.runtime.tensorrt.onnxmeta import model_info
 
     assert model_info(os.path.join(folder, name)).frame_size == (640, 320)
+
+
+def test_bench_end_to_end_runs_the_frame_graph_of_its_images(tmp_path):
+    out = str(tmp_path / "e2e.json")
+    proc = run_cli("bench", "--model", MODEL, "--size", "{}x{}".format(*SIZE), "--end-to-end", "--images",
+                   CITYSCAPES_IMAGES, "--iters", "2", "--warmup", "1", "--json", out)
+    assert proc.returncode == 0, proc.stderr
+    result = json.load(open(out))
+    assert result["graph"][0]["frame_graph"] and result["graph"][0]["frame_size"] == [2048, 1024]
+    assert result["frame_size"] == "2048x1024" and result["host_ms_per_frame"] > 0
+    refused = run_cli("bench", "--model", MODEL, "--no-frame-graph")
+    assert refused.returncode == 2 and "--no-frame-graph is for --end-to-end" in refused.stderr

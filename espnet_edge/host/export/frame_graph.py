@@ -340,6 +340,14 @@ class FramePreprocess(nn.Module):
         gain, offset = spec.affine()
         self.register_buffer("gain", torch.tensor(gain, dtype=torch.float32).view(1, 3, 1, 1))
         self.register_buffer("offset", torch.tensor(offset, dtype=torch.float32).view(1, 3, 1, 1))
+        # resize-first checkpoints (ESPNetv2) normalise the resized pixels: done here with the CPU path's
+        # own float32 operations in its order (preprocess.normalize), the network input is bit-identical
+        self.exact_norm = spec.resize_first
+        self.register_buffer("scale", torch.tensor(spec.scale, dtype=torch.float32))
+        self.register_buffer("mean", torch.tensor(spec.mean, dtype=torch.float32).view(1, 3, 1, 1))
+        self.register_buffer("std", torch.tensor(spec.std, dtype=torch.float32).view(1, 3, 1, 1))
+        self.register_buffer("divide", torch.tensor(spec.divide, dtype=torch.float32))
+        self.divides = spec.divide != 1.0
         perm = (2, 1, 0) if self.flip else (0, 1, 2)
         self.pil = PilBilinear(frame_size, size) if self.method == "pil_bilinear" else None
         self.pil_hwc = self.pil is not None and self.pil.read_hwc_frames(perm)
@@ -357,7 +365,7 @@ class FramePreprocess(nn.Module):
             stride = self.block[1]
             return F.conv2d(plane, self.block_weight, self.block_bias, stride=(stride[1], 3 * stride[0]))
         if self.pil_hwc:
-            return self.pil.forward_frame(frame.float()) * self.gain + self.offset
+            return self._normalise(self.pil.forward_frame(frame.float()))
         x = frame.float().permute(0, 3, 1, 2)  # TensorRT 10 transposes no UINT8 (its matrix)
         if self.pil is not None:
             x = self.pil(x)
@@ -365,7 +373,16 @@ class FramePreprocess(nn.Module):
             x = F.interpolate(x, size=(height, width), mode="bilinear", align_corners=False)
         if self.flip:
             x = torch.index_select(x, 1, self.bgr_to_rgb)
-        return x * self.gain + self.offset
+        return self._normalise(x)
+
+    def _normalise(self, x):
+        """Resized NCHW pixels -> the network input: (x * scale - mean) / std [/ divide] as the CPU path
+        computes it where it normalises after resizing (bit-identical), else one x * gain + offset (the
+        CPU path normalises before its resize: equal up to float rounding)."""
+        if not self.exact_norm:
+            return x * self.gain + self.offset
+        x = (x * self.scale - self.mean) / self.std
+        return x / self.divide if self.divides else x
 
 
 def class_rows(frame_size, size):
