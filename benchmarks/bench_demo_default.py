@@ -29,11 +29,8 @@ import sys
 import tempfile
 import time
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-ROOT = os.path.dirname(HERE)
-sys.path.insert(0, ROOT)
-SHARED = os.path.join(os.path.dirname(ROOT), "shared")
-CITYSCAPES = os.path.join(SHARED, "images", "cityscapes")
+from bench_end_to_end import CITYSCAPES, HERE, ROOT, SHARED  # the same frames and paths
+
 CASES = (("espnet-q8", (2048, 1024)), ("espnetv2-s2.0-city-1024", (1280, 720)))
 
 

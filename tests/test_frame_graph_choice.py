@@ -195,3 +195,23 @@ def test_bench_end_to_end_runs_the_frame_graph_of_its_images(tmp_path):
     assert result["frame_size"] == "2048x1024" and result["host_ms_per_frame"] > 0
     refused = run_cli("bench", "--model", MODEL, "--no-frame-graph")
     assert refused.returncode == 2 and "--no-frame-graph is for --end-to-end" in refused.stderr
+
+
+def test_a_frame_graph_that_cannot_be_made_falls_back_to_the_exact_cpu_path(monkeypatch, caplog):
+    from espnet_edge.errors import UserError
+
+    def refuse(self, choice, frame, export):
+        raise UserError("node 'x' (Shape): operator not in the built-in table")
+
+    monkeypatch.setattr(choice_mod.FrameGraphRouter, "_frame_graph", refuse)
+    frame = read_image(list_images([CITYSCAPES_IMAGES])[0])
+    source = resolve(model=MODEL, size=SIZE)
+    router = choice_mod.open_segmenter(source, frame)
+    plain = Segmenter(open_source(source))
+    try:
+        assert not router.choice["frame_graph"] and "Shape" in router.choice["reason"]
+        assert "could not make the frame graph for 2048x1024 frames" in caplog.text
+        assert np.array_equal(router.segment(frame), plain.segment(frame))
+    finally:
+        router.close()
+        plain.close()

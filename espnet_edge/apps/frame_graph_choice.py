@@ -16,6 +16,7 @@ import os
 from typing import NamedTuple, Optional, Tuple
 
 from espnet_edge import defaults
+from espnet_edge.errors import UserError
 
 log = logging.getLogger(__name__)
 
@@ -191,7 +192,14 @@ class FrameGraphRouter(object):
     def _open_for(self, frame, export):
         size = (frame.shape[1], frame.shape[0])
         choice = choose(self.source, size, self.enabled, self.trt_version)
-        path = self._frame_graph(choice, frame, export) if choice.frame_graph else None
+        path = None
+        if choice.frame_graph:
+            try:
+                path = self._frame_graph(choice, frame, export)
+            except UserError as exc:  # e.g. an operator outside the TensorRT table: the exact CPU path still works
+                log.warning("could not make the frame graph for %dx%d frames (%s); using the CPU path", size[0],
+                            size[1], exc)
+                choice = choice._replace(frame_graph=False, reason=str(exc))
         if choice.frame_graph and path is None:
             choice = choice._replace(frame_graph=False, reason="no frame graph for {}x{} in ./export or the "
                                      "cache (only the first frame size is exported on demand)".format(*size))

@@ -340,8 +340,7 @@ class FramePreprocess(nn.Module):
         gain, offset = spec.affine()
         self.register_buffer("gain", torch.tensor(gain, dtype=torch.float32).view(1, 3, 1, 1))
         self.register_buffer("offset", torch.tensor(offset, dtype=torch.float32).view(1, 3, 1, 1))
-        # resize-first checkpoints (ESPNetv2) normalise the resized pixels: done here with the CPU path's
-        # own float32 operations in its order (preprocess.normalize), the network input is bit-identical
+        # resize-first checkpoints (ESPNetv2): preprocess.normalize's float32 operations, in its order
         self.exact_norm = spec.resize_first
         self.register_buffer("scale", torch.tensor(spec.scale, dtype=torch.float32))
         self.register_buffer("mean", torch.tensor(spec.mean, dtype=torch.float32).view(1, 3, 1, 1))
@@ -376,9 +375,8 @@ class FramePreprocess(nn.Module):
         return self._normalise(x)
 
     def _normalise(self, x):
-        """Resized NCHW pixels -> the network input: (x * scale - mean) / std [/ divide] as the CPU path
-        computes it where it normalises after resizing (bit-identical), else one x * gain + offset (the
-        CPU path normalises before its resize: equal up to float rounding)."""
+        """Resized NCHW pixels -> network input: the CPU path's own operations where it normalises after
+        resizing (bit-identical), else x * gain + offset (it normalises first: equal to float rounding)."""
         if not self.exact_norm:
             return x * self.gain + self.offset
         x = (x * self.scale - self.mean) / self.std
