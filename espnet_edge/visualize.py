@@ -168,7 +168,6 @@ def draw_legend(image, mask, classes, palette, max_items=LEGEND_ITEMS, present=N
     top right, scaled with the image (``legend_layout``); drawn in place and -> ``image``, or, for an
     image too small to hold it within LEGEND_MAX_SHARE, -> a new, wider image with the legend in a
     panel on the right. ``present``: the class indices to list, when already counted."""
-    cv2 = _cv2()
     if present is None:
         present = classes_present(mask, len(classes))
     present = list(present)[:max_items]
@@ -182,15 +181,30 @@ def draw_legend(image, mask, classes, palette, max_items=LEGEND_ITEMS, present=N
         image_shape = image.shape
     if not present:
         return image
+    box = _legend_box(layout, tuple(present), tuple(classes), tuple(tuple(c) for c in palette))
+    x0, y0 = layout.origin(image_shape, (box.shape[1], box.shape[0]))
+    image[y0:y0 + box.shape[0], x0:x0 + box.shape[1]] = box
+    return image
+
+
+_BOXES = {}
+
+
+def _legend_box(layout, present, classes, palette):
+    """The legend for ``present`` as its own opaque image (black box, swatches, names), drawn once per
+    class list and size: a video's frames mostly show the same classes, so each frame only copies it."""
+    key = (layout.scale, present, classes, palette)  # the layout's every measure follows from its scale
+    if key in _BOXES:
+        return _BOXES[key]
+    cv2 = _cv2()
+    width, height = layout.box(present)
+    image = np.zeros((height, width, 3), dtype=np.uint8)
     colours = palette_array(palette)
     dark = set(dark_classes(palette))
-    box = layout.box(present)
-    x0, y0 = layout.origin(image_shape, box)
-    cv2.rectangle(image, (x0, y0), (x0 + box[0] - 1, y0 + box[1] - 1), (0, 0, 0), -1)
     pad, row, swatch, scale = layout.pad, layout.row, layout.swatch, layout.scale
     for i, cls in enumerate(present):
-        top = y0 + int(round(4 * scale)) + i * row
-        corner = (x0 + pad, top + int(round(2 * scale)))
+        top = int(round(4 * scale)) + i * row
+        corner = (pad, top + int(round(2 * scale)))
         far = (corner[0] + swatch - 1, corner[1] + swatch - 1)
         colour = tuple(int(v) for v in colours[cls]) if cls < len(colours) else (0, 0, 0)
         cv2.rectangle(image, corner, far, colour, -1)
@@ -198,6 +212,9 @@ def draw_legend(image, mask, classes, palette, max_items=LEGEND_ITEMS, present=N
         cv2.rectangle(image, corner, far, edge, max(1, layout.thick))
         cv2.putText(image, str(classes[cls]), (far[0] + 1 + pad, top + int(round(13 * scale))),
                     cv2.FONT_HERSHEY_SIMPLEX, layout.font, (255, 255, 255), layout.thick, cv2.LINE_AA)
+    if len(_BOXES) > 256:
+        _BOXES.clear()
+    _BOXES[key] = image
     return image
 
 
