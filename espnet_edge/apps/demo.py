@@ -162,7 +162,8 @@ class DemoResult(object):
                 "stages_ms": stage_stats(records), "elapsed_s": round(self.elapsed, 3),
                 "startup_s": round(self.first_shown - self.started, 3) if self.frames else None,
                 "stopped": self.reason, "dropped_frames": self.dropped, "saved": self.saved,
-                "saved_frames": self.saved_frames, "outputs": list(self.outputs), "graph": self.graph}
+                "saved_frames": self.saved_frames, "outputs": list(self.outputs),
+                "graph": list(self.graph) if self.graph else None}
 
     def line(self):
         text = "demo: {} frames, mean {:.1f} FPS, mean latency {:.1f} ms, {} {:.1f} ms; " \
@@ -254,7 +255,7 @@ def run_demo(segmenter, source, save=None, display=True, alpha=defaults.OVERLAY_
     pace = pace_for(source, realtime)
     saver, show, sinks = _open_outputs(save, outputs, source, label)
     result = DemoResult()
-    result.graph = list(getattr(segmenter, "choices", None) or []) or None
+    result.graph = getattr(segmenter, "choices", None)  # the router's own list: later frame sizes join it
     result.timing = "live" if source.live else "paced" if pace else "unpaced"
     grabber = FrameGrabber(source, timestamps=True, pace_fps=pace).start()
     results = LatestFrameSlot() if grabber.newest_only else OrderedFrameQueue(2)
