@@ -215,3 +215,25 @@ def test_a_frame_graph_that_cannot_be_made_falls_back_to_the_exact_cpu_path(monk
     finally:
         router.close()
         plain.close()
+
+
+def test_demo_stats_name_what_ran_each_frame_size(tmp_path):
+    import shutil
+
+    from espnet_edge.apps import demo
+    from espnet_edge.apps.sources import open_source as open_frames
+
+    folder = tmp_path / "mixed"
+    folder.mkdir()
+    shutil.copy(list_images([CITYSCAPES_IMAGES])[0], str(folder / "a.png"))
+    shutil.copy(SMALL_PHOTO, str(folder / "b.jpg"))
+    frames = open_frames(str(folder))
+    router = choice_mod.open_segmenter(resolve(model=MODEL, size=SIZE), frames.first_frame())
+    stats = str(tmp_path / "s.json")
+    try:
+        result = demo.run_demo(router, frames, display=False, record_stats=stats)
+    finally:
+        router.close()
+    graph = json.load(open(stats))["summary"]["graph"]
+    assert result.frames == 2 and [g["frame_size"] for g in graph] == [[2048, 1024], [275, 183]]
+    assert graph[0]["frame_graph"] and not graph[1]["frame_graph"]
