@@ -33,6 +33,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from espnet_edge import defaults
+from espnet_edge.host.export.pil_blocks import PilFrameBlocks
 from espnet_edge.preprocess import (PIL_PRECISION_BITS, PIL_SPLIT_BITS, pil_bilinear_coefficients, pil_pass_exact,
                                     pil_vertical_first)
 
@@ -70,8 +71,8 @@ def _conv_plan(index, coeffs):
     interior = [rows[i][1] == kernel and rows[i][0] == offset + stride * i for i in range(out_size)]
     first = interior.index(True)
     last = out_size - interior[::-1].index(True)
-    if not all(interior[first:last]) or offset > 0:
-        return None
+    if not all(interior[first:last]) or offset > 0 or last - first < out_size // 2:
+        return None  # (at a ratio that is not an integer a stride fits one output or two: not a convolution)
     return stride, -offset, np.asarray(kernel, dtype=np.int64), first, last
 
 
@@ -350,6 +351,9 @@ class FramePreprocess(nn.Module):
         perm = (2, 1, 0) if self.flip else (0, 1, 2)
         self.pil = PilBilinear(frame_size, size) if self.method == "pil_bilinear" else None
         self.pil_hwc = self.pil is not None and self.pil.read_hwc_frames(perm)
+        self.pil_blocks = None  # other ratios: MatMuls over blocks and gathered rows (host/export/pil_blocks.py)
+        if self.pil is not None and not self.pil_hwc and self.pil.exact and PilFrameBlocks.applicable(frame_size, size):
+            self.pil_blocks = PilFrameBlocks(frame_size, size, perm)
         self.block = _block_resize(frame_size, size) if self.method == "cv2_bilinear" else None
         if self.block is not None:
             taps, stride = self.block
@@ -365,6 +369,8 @@ class FramePreprocess(nn.Module):
             return F.conv2d(plane, self.block_weight, self.block_bias, stride=(stride[1], 3 * stride[0]))
         if self.pil_hwc:
             return self._normalise(self.pil.forward_frame(frame.float()))
+        if self.pil_blocks is not None:
+            return self._normalise(self.pil_blocks(frame.float()))
         x = frame.float().permute(0, 3, 1, 2)  # TensorRT 10 transposes no UINT8 (its matrix)
         if self.pil is not None:
             x = self.pil(x)
