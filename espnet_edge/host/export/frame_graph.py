@@ -13,18 +13,16 @@ TensorRT 8.2 parses:
   resizes, reorders the channels, normalises and writes NCHW: no full-size Transpose.
 - ESPNetv2 (Pillow's antialiased bilinear on uint8, then /255 and ImageNet normalisation): a
   separable triangle filter whose taps and fixed-point weights are known for every output pixel
-  (``espnet_edge.preprocess.pil_bilinear_coefficients``). Each pass is a sum over the few taps of
-  Gather(rows or columns) x Pillow's own fixed-point coefficient, summed exactly in float32 and
-  rounded as Pillow's integer shift does, clipped to 0..255, in Pillow's pass order. Works for every
-  ratio, integer or not; pixel-identical to Pillow. A first horizontal pass that is a convolution
-  reads the [N, 1, H, W * 3] plane of the frame directly (see ``_PilPass.use_hwc_frame``).
+  (``preprocess.pil_bilinear_coefficients``), summed exactly in float32 and rounded as Pillow's
+  integer shift does, in Pillow's pass order, pixel-identical to Pillow: strided convolutions at
+  integer ratios (the first reading the frame's [N, 1, H, W * 3] plane, ``_PilPass.use_hwc_frame``),
+  MatMuls at short-period ratios (host/export/pil_blocks.py), else a Gather per tap.
 
 ``--fuse-overlay``: the graph also resizes the class map to the frame (nearest, as
 ``Segmenter.resize_mask``), colours it with the palette and alpha-blends it over the frame
 (``visualize.overlay``'s arithmetic; for integer ratios the colours are looked up at the network
 size and broadcast over whole frame rows, not looked up per frame pixel); its single output is
-[N, H + R, W, 3]: the BGR overlay, then R rows holding the network-size class map
-(``class_rows``), so the host splits it without copying.
+[N, H + R, W, 3]: the BGR overlay, then R rows holding the network-size class map (``class_rows``).
 """
 
 import numpy as np
@@ -36,6 +34,7 @@ from espnet_edge import defaults
 from espnet_edge.host.export.pil_blocks import PilFrameBlocks
 from espnet_edge.preprocess import (PIL_PRECISION_BITS, PIL_SPLIT_BITS, pil_bilinear_coefficients, pil_pass_exact,
                                     pil_vertical_first)
+from espnet_edge.runtime.segmenter import nearest_indices
 
 
 SPLIT_BITS = PIL_SPLIT_BITS  # each fixed-point coefficient = hi * 2**11 + lo, both < 2**11 + 1
@@ -392,18 +391,6 @@ class FramePreprocess(nn.Module):
 def class_rows(frame_size, size):
     """Rows appended below the overlay that hold the network-size class map: ceil(h*w / (W*3))."""
     return -(-size[0] * size[1] // (frame_size[0] * 3))
-
-
-def nearest_indices(size, frame_size):
-    """Source row and column of every frame pixel when a (w, h) class map is resized to (W, H) with
-    OpenCV's INTER_NEAREST (what Segmenter.resize_mask does): found by resizing index ramps with OpenCV
-    itself. -> (rows [H], cols [W]) int64."""
-    import cv2
-
-    (width, height), (frame_w, frame_h) = size, frame_size
-    cols = cv2.resize(np.arange(width, dtype=np.int32)[None, :], (frame_w, 1), interpolation=cv2.INTER_NEAREST)
-    rows = cv2.resize(np.arange(height, dtype=np.int32)[:, None], (1, frame_h), interpolation=cv2.INTER_NEAREST)
-    return rows.reshape(frame_h).astype(np.int64), cols.reshape(frame_w).astype(np.int64)
 
 
 class FrameOverlay(nn.Module):
