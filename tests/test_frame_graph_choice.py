@@ -237,3 +237,34 @@ def test_demo_stats_name_what_ran_each_frame_size(tmp_path):
     graph = json.load(open(stats))["summary"]["graph"]
     assert result.frames == 2 and [g["frame_size"] for g in graph] == [[2048, 1024], [275, 183]]
     assert graph[0]["frame_graph"] and not graph[1]["frame_graph"]
+
+
+def test_a_frame_graph_in_export_needs_no_torch(monkeypatch, tmp_path):
+    """A board without torch: the frame graph copied into ./export from the workstation is found and
+    run by --model; only an export would need torch."""
+    import shutil
+
+    from espnet_edge.errors import MissingDependency
+    from espnet_edge.host import backend
+    from espnet_edge.host.export.pipeline import ensure_onnx
+    from espnet_edge.zoo import get_model
+
+    entry = get_model(MODEL)
+    made = ensure_onnx(entry, size=SIZE, frame_size=(2048, 1024), frame_dtype="uint8", trt_version="10")
+    (tmp_path / "export").mkdir()
+    shutil.copy(made, str(tmp_path / "export" / os.path.basename(made)))
+
+    def no_torch(what):
+        raise MissingDependency("{} needs torch".format(what))
+
+    monkeypatch.setattr(backend, "_need_torch", no_torch)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("ESPNET_EDGE_CACHE", str(tmp_path / "empty-cache"))
+    frame = read_image(list_images([CITYSCAPES_IMAGES])[0])
+    router = choice_mod.open_segmenter(resolve(model=MODEL, size=SIZE), frame)
+    try:
+        assert router.choice["path"] == str(tmp_path / "export" / os.path.basename(made))
+    finally:
+        router.close()
+    with pytest.raises(MissingDependency):  # another size would need an export: torch
+        backend.export_on_demand(entry, size=SIZE, frame_size=(640, 320), frame_dtype="uint8", trt_version="10")
