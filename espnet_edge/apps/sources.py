@@ -12,8 +12,8 @@ import sys
 import threading
 import time
 
-from espnet_edge.errors import UserError
 from espnet_edge.apps.frame_size import CSI_DEFAULT_SIZE, FirstFrame
+from espnet_edge.errors import UserError
 from espnet_edge.images import is_image_file, list_images, read_image
 
 VIDEO_EXTENSIONS = (".mp4", ".avi", ".mkv", ".mov", ".webm", ".m4v", ".mpg", ".mpeg", ".ts", ".h264")
