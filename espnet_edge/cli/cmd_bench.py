@@ -38,7 +38,7 @@ def add_parser(subparsers):
 def _end_to_end_segmenter(args, source, images):
     """--end-to-end: a --model runs the frame graph for its frames' size (the first image's; synthetic
     frames at the network size without --images), a file runs as it is, with the plain-graph note."""
-    from espnet_edge.apps.frame_graph_choice import open_segmenter
+    from espnet_edge.apps.frame_graph_choice import note_plain_graph, open_segmenter
     from espnet_edge.runtime.benchmark import synthetic_frames
 
     if images:
@@ -52,8 +52,6 @@ def _end_to_end_segmenter(args, source, images):
     segmenter = open_segmenter(source, frame, frame_graph=args.frame_graph, threads=args.threads,
                                label=args.onnx or args.engine)
     if frame is None:  # synthetic frames come at the file's own frame (or network) size
-        from espnet_edge.apps.frame_graph_choice import note_plain_graph
-
         note_plain_graph(segmenter, segmenter.info.frame_size or segmenter.info.input_size, source,
                          args.onnx or args.engine)
     return segmenter
