@@ -20,6 +20,7 @@ LEGEND_MAX_SHARE = 0.15
 # regions get an outline in the same hue at full brightness
 DARK_LIMIT = 100
 GREY_SPREAD = 32  # colours whose channels differ by less than this are greys (no hue to show)
+MIN_CONTOUR = 4  # contour points (CHAIN_APPROX_SIMPLE) of the smallest region outlined: a 2x2 block
 _BASE = {"font": 0.45, "row": 18, "pad": 6, "swatch": 14, "margin": 6}
 
 
@@ -245,9 +246,12 @@ def outline_dark_classes(image, mask, palette, present):
     for cls in drawn:
         region = cv2.compare(mask, cls, cv2.CMP_EQ)
         found = cv2.findContours(region, cv2.RETR_LIST, cv2.CHAIN_APPROX_SIMPLE)
-        contours = found[-2]  # OpenCV 3 returns (image, contours, hierarchy), 4 and later (contours, hierarchy)
-        if sx != 1.0 or sy != 1.0:
-            contours = [np.round((c + 0.5) * (sx, sy) - 0.5).astype(np.int32) for c in contours]
+        # OpenCV 3 returns (image, contours, hierarchy), 4 and later (contours, hierarchy); specks of a
+        # pixel or two (fewer than MIN_CONTOUR points) are not outlined
+        contours = [c for c in found[-2] if len(c) >= MIN_CONTOUR]
+        if contours and (sx != 1.0 or sy != 1.0):  # all points scaled at once, then split again
+            points = np.round((np.concatenate(contours) + 0.5) * (sx, sy) - 0.5).astype(np.int32)
+            contours = np.split(points, np.cumsum([len(c) for c in contours])[:-1])
         cv2.drawContours(image, contours, -1, outline_colour(palette[cls]), thickness)
     return drawn
 
