@@ -92,7 +92,9 @@ class Segmentation(object):
 
     def overlay(self, alpha=defaults.OVERLAY_ALPHA, legend=True, channels=None):
         """The colours blended over the input image (at the image's size), with a legend of the classes
-        present (most frequent first, top right), as `espnet-edge demo` and `segment --overlay` draw."""
+        present (most frequent first, top right) and outlines around dark classes, as `espnet-edge demo`
+        and `segment --overlay` draw. An image too small to hold the legend within
+        visualize.LEGEND_MAX_SHARE of its area gets it in a panel on the right: the result is wider."""
         from espnet_edge.runtime.segmenter import resize_mask
 
         if isinstance(alpha, bool) or not isinstance(alpha, (int, float, np.number)) or not 0.0 <= alpha <= 1.0:
@@ -101,7 +103,7 @@ class Segmentation(object):
         mask = resize_mask(self.class_map, (frame.shape[1], frame.shape[0]))
         blended = visualize.overlay(frame, mask, self.palette, alpha)
         if legend:
-            visualize.draw_legend(blended, mask, self.class_names, self.palette)
+            blended = visualize.decorate(blended, mask, self.class_names, self.palette)
         return self._to(blended, channels or self.channels)
 
     @staticmethod

@@ -10,9 +10,8 @@ import numpy as np
 import pytest
 
 from conftest import PHOTOS, ROOT
+from espnet_edge import visualize
 from espnet_edge.errors import UserError
-from espnet_edge.runtime.segmenter import resize_mask
-from espnet_edge.visualize import legend_box
 
 CATS = os.path.join(PHOTOS, "sample5.jpg")  # two cats on a window sill (sacmehta/EdgeNets sample_images)
 MODEL = "espnetv2-s0.5-pascal-256"
@@ -41,7 +40,7 @@ def test_three_lines_segment_a_photo_from_any_directory(tmp_path, shared):
     assert fractions["cat"] > 0.2
     assert "note: exporting {}".format(MODEL) in proc.stderr
     assert os.listdir(str(work)) == []
-    exported = MODEL + "-256x256.onnx"
+    exported = MODEL + "-256x256.onnx"  # nothing else: the export held a lock on the folder, not a file
     assert sorted(os.listdir(str(tmp_path / "cache" / "export"))) == [exported, exported + ".report.json"]
     assert set(os.listdir(os.path.join(ROOT, "export"))) == before
 
@@ -87,14 +86,12 @@ def test_result_images_follow_the_channel_order(model):
     expected = 0.5 * bgr.astype(np.float32) + 0.5 * colours.astype(np.float32)
     assert np.abs(plain.astype(np.float32) - expected).max() <= 1.0
     with_legend = result.overlay(alpha=0.5)
+    outlines = np.zeros_like(bgr)  # the cat's colour is dark: its regions are outlined (visualize.DARK_LIMIT)
+    assert visualize.outline_dark_classes(outlines, result.class_map, result.palette, [cat]) == [cat]
     changed = (with_legend != plain).any(axis=2)
-    mask = resize_mask(result.class_map, (bgr.shape[1], bgr.shape[0]))
-    x0, y0, x1, y1 = legend_box(bgr.shape, mask, result.class_names)
-    assert x0 > bgr.shape[1] / 2 and y1 < bgr.shape[0] / 2   # a legend, top right
-    legend = with_legend[y0:y1 + 1, x0:x1 + 1]
-    assert (legend == colours[mask == cat][0]).all(axis=2).sum() >= 9   # with the cat's swatch
-    changed[y0:y1 + 1, x0:x1 + 1] = False
-    assert not changed.any()   # and nothing else
+    assert changed[outlines.any(axis=2)].mean() > 0.5
+    rows, cols = np.nonzero(changed & ~outlines.any(axis=2))
+    assert rows.max() < 100 and cols.min() > bgr.shape[1] - 220  # a legend, top right
 
 
 def test_bad_images_are_one_line_errors(model, tmp_path):

@@ -11,7 +11,7 @@ import pytest
 from conftest import CITYSCAPES_IMAGES, PHOTOS, run_main, spawn_cli
 from espnet_edge.apps import demo
 from espnet_edge.apps.sources import open_source
-from espnet_edge.visualize import draw_legend, legend_box, palette_array
+from espnet_edge.visualize import classes_present, draw_legend, legend_box, outline_dark_classes, palette_array
 
 MODEL = "espnet-c-q3"
 SIZE = (512, 256)
@@ -71,21 +71,6 @@ def widest_hud_box(shape, label):
     return demo.draw_hud(np.zeros(shape, np.uint8), demo.hud_lines(9999.9, 99999.9, 9999.0, label, 99999.0, stages))
 
 
-def decorations(shape, mask, info, label):
-    """Pixels under the legend or the HUD: their boxes, from the code that draws them."""
-    covered = np.zeros(shape[:2], bool)
-    for x0, y0, x1, y1 in (legend_box(shape, mask, info.classes), widest_hud_box(shape, label)):
-        covered[y0:y1 + 1, x0:x1 + 1] = True
-    return covered
-
-
-def classes_shown(image, frame, palette, alpha=0.5):
-    """The class whose palette colour, blended over ``frame`` at ``alpha``, is nearest each pixel."""
-    colours = palette_array(palette)[None].astype(np.float32)
-    blends = frame[:, None, :].astype(np.float32) * (1 - alpha) + colours * alpha
-    return np.abs(image[:, None, :].astype(np.float32) - blends).sum(axis=2).argmin(axis=1)
-
-
 def drawn_pixels(shape, draw):
     """Pixels ``draw(canvas)`` changes, seen on two constant canvases (an anti-aliased text pixel may
     equal one of them)."""
@@ -97,23 +82,54 @@ def drawn_pixels(shape, draw):
     return drawn
 
 
-@pytest.mark.parametrize("frame_size", [FRAME, (2048, 1024), (320, 180)])
+def decorations(shape, mask, info, label):
+    """Pixels under the legend, the HUD or the outlines of dark classes: the boxes from the code that
+    draws them, the outlines as outline_dark_classes draws them."""
+    covered = np.zeros(shape[:2], bool)
+    present = classes_present(mask, len(info.classes))
+    for box in (legend_box(shape, mask, info.classes), widest_hud_box(shape, label)):
+        if box is not None:
+            x0, y0, x1, y1 = box
+            covered[y0:y1 + 1, x0:x1 + 1] = True
+    return covered | drawn_pixels(shape, lambda canvas: outline_dark_classes(canvas, mask, info.palette, present))
+
+
+def classes_shown(image, frame, palette, alpha=0.5):
+    """The class whose palette colour, blended over ``frame`` at ``alpha``, is nearest each pixel."""
+    colours = palette_array(palette)[None].astype(np.float32)
+    blends = frame[:, None, :].astype(np.float32) * (1 - alpha) + colours * alpha
+    return np.abs(image[:, None, :].astype(np.float32) - blends).sum(axis=2).argmin(axis=1)
+
+
+@pytest.mark.parametrize("frame_size", [FRAME, (2048, 1024), (320, 180), (160, 90)])
 def test_legend_and_hud_draw_only_inside_their_boxes(frame_size):
+    """The legend inside the frame covers exactly legend_box; a frame too small for it keeps every pixel
+    and gets the legend in a panel beside it (legend_box then lies in the panel)."""
     from espnet_edge.zoo import CITYSCAPES_CLASSES, CITYSCAPES_PALETTE
 
     shape = (frame_size[1], frame_size[0], 3)
     hud = demo.hud_lines(12.5, 80.25, 1300.5, "espnet-c-q3 / onnxruntime", 120.0, {"compute": 70.0})
+    x0, y0, x1, y1 = demo.draw_hud(np.zeros(shape, np.uint8), hud)
+    drawn = drawn_pixels(shape, lambda canvas: demo.draw_hud(canvas, hud))
+    assert drawn[y0:y1, x0:x1].all()  # a black panel fills the box
+    drawn[y0:y1 + 1, x0:x1 + 1] = False
+    assert not drawn.any(), "HUD drawn outside the box its code gives"
     rng = np.random.RandomState(0)
     for classes_in_mask in (1, 5, 19):
         mask = rng.randint(0, classes_in_mask, size=shape[:2]).astype(np.uint8)
-        for box, draw in ((legend_box(shape, mask, CITYSCAPES_CLASSES),
-                           lambda canvas: draw_legend(canvas, mask, CITYSCAPES_CLASSES, CITYSCAPES_PALETTE)),
-                          (demo.draw_hud(np.zeros(shape, np.uint8), hud), lambda canvas: demo.draw_hud(canvas, hud))):
-            x0, y0, x1, y1 = box
-            drawn = drawn_pixels(shape, draw)
-            assert drawn[y0:y1, x0:x1].all()  # a black panel fills the box (x1, y1 drawn or not)
-            drawn[y0:y1 + 1, x0:x1 + 1] = False
-            assert not drawn.any(), "drawn outside the box its code gives"
+        x0, y0, x1, y1 = legend_box(shape, mask, CITYSCAPES_CLASSES)
+        drawn = None
+        for value in (7, 201):  # two canvases: an anti-aliased text pixel may equal one of them
+            out = draw_legend(np.full(shape, value, np.uint8), mask, CITYSCAPES_CLASSES, CITYSCAPES_PALETTE)
+            assert out.shape[0] >= shape[0] and x1 < out.shape[1] and y1 < out.shape[0]
+            changed = (out != value).any(axis=2)
+            drawn = changed if drawn is None else drawn | changed
+        if out.shape[:2] != shape[:2]:  # the panel beside the frame: the frame itself untouched
+            assert x0 >= shape[1] and not drawn[:shape[0], :shape[1]].any()
+            continue
+        assert drawn[y0:y1, x0:x1].all()
+        drawn[y0:y1 + 1, x0:x1 + 1] = False
+        assert not drawn.any(), "legend drawn outside the box its code gives"
 
 
 @pytest.mark.slow

@@ -35,6 +35,7 @@ def infer_frame(segmenter, frame, alpha=0.5):
     render_frame and the mask has the frame's size."""
     from espnet_edge.runtime.segmenter import resize_mask, split_overlay
 
+    segmenter = segmenter.for_frame(frame)  # a FrameGraphRouter picks the graph for this frame's size
     timings = {}
     start = time.perf_counter()
     batch = segmenter.preprocess(frame)
@@ -64,12 +65,14 @@ def legend_mask(mask):
 
 
 def render_frame(segmenter, frame, mask, overlay, alpha=0.5, hud=None):
-    """Overlay (unless the graph drew it), legend of the classes present and the HUD lines."""
+    """Overlay (unless the graph drew it), outlines of dark classes, legend of the classes present and
+    the HUD lines; -> the image (wider than the frame when the legend goes beside a small frame)."""
     from espnet_edge.apps.demo import draw_hud
 
-    image = visualize.overlay(frame, mask, segmenter.info.palette, alpha) if overlay is None else overlay
     info = segmenter.info
-    visualize.draw_legend(image, legend_mask(mask), info.classes, info.palette)
+    image = visualize.overlay(frame, mask, info.palette, alpha) if overlay is None else overlay
+    present = visualize.classes_present(legend_mask(mask), len(info.classes))
+    image = visualize.decorate(image, mask, info.classes, info.palette, present=present)
     if hud:
         draw_hud(image, hud)
     return image

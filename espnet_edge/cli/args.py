@@ -46,6 +46,11 @@ HELP = {
     "--warmup": "untimed warm-up inferences first (default %(default)s)",
     "--resize-frames": "frames of another size than an --input-size graph's: resize them on the CPU (slower, "
                        "not exact) instead of an error",
+    "--no-frame-graph": "with --model: keep preprocessing, argmax and overlay on the CPU instead of the frame graph "
+                        "(the exact in-graph preprocessing and overlay for the frames' own size, exported into the "
+                        "cache once)",
+    "--realtime": "play a video file at its own frame rate, as a camera would deliver it (frames the pipeline "
+                  "cannot keep up with are skipped), so glass-to-glass latency is what a camera would show",
     "--trt": "TensorRT version whose ONNX parser must take the graph (default %(default)s: JetPack 4.6, the "
              "TX2's last): {} or {} (latest 10.x)".format(", ".join(defaults.TRT_CHECK_VERSIONS[:-1]),
                                                         defaults.TRT_CHECK_VERSIONS[-1]),
@@ -156,6 +161,14 @@ def add_profiling_args(parser):
                        metavar="MS", help="read the board's INA3221/INA238 input-power node every MS ms for the "
                        "energy integral (default %(default)s; 0 = tegrastats only)")
     return group
+
+
+def add_frame_graph_arg(group):
+    group.add_argument("--no-frame-graph", dest="frame_graph", action="store_false", help=HELP["--no-frame-graph"])
+
+
+def add_realtime_arg(group):
+    group.add_argument("--realtime", action="store_true", help=HELP["--realtime"])
 
 
 def add_resize_frames_arg(group):

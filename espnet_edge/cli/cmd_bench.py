@@ -4,8 +4,8 @@ import sys
 
 from espnet_edge import defaults
 from espnet_edge.cli import validate
-from espnet_edge.cli.args import (add_clock_args, add_output_args, add_resize_frames_arg, add_source_args,
-                                  add_warmup_arg)
+from espnet_edge.cli.args import (add_clock_args, add_frame_graph_arg, add_output_args, add_resize_frames_arg,
+                                  add_source_args, add_warmup_arg)
 from espnet_edge.cli.common import freqs_from_args, outputs_apart, segmenter_from_args, source_from_args
 from espnet_edge.errors import UserError
 
@@ -28,6 +28,7 @@ def add_parser(subparsers):
     timing.add_argument("--sequential", action="store_true", help="with --end-to-end: one frame at a time "
                         "instead of capture / inference / render threads")
     add_resize_frames_arg(timing)
+    add_frame_graph_arg(timing)
     timing.add_argument("--images", metavar="DIR", help="frames for --end-to-end (default: synthetic)")
     add_clock_args(parser, freq="each")
     add_output_args(parser, json="file")
@@ -74,10 +75,19 @@ def run(args):
         if not args.end_to_end:
             raise UserError("--images is for --end-to-end; add --end-to-end")
         images = validate.image_folder(args.images, "--images")
+    if not args.frame_graph and not args.end_to_end:
+        raise UserError("--no-frame-graph is for --end-to-end (compute only always runs the plain graph); "
+                        "add --end-to-end")
     freqs = freqs_from_args(args)
     validate.output_file(args.json, "--json")
     outputs_apart(args, [("--json", args.json)], [("--images", args.images)])
-    segmenter = segmenter_from_args(args, source=source)
+    if args.end_to_end:
+        from espnet_edge.api import end_to_end_segmenter
+
+        segmenter = end_to_end_segmenter(source, images, frame_graph=args.frame_graph, threads=args.threads,
+                                         label=args.onnx or args.engine)
+    else:
+        segmenter = segmenter_from_args(args, source=source)
     segmenter.resize_frames = args.resize_frames
     results = []
     try:

@@ -3,9 +3,9 @@
 import logging
 import os
 
-from espnet_edge.api import load
+from espnet_edge.api import SegmentationModel, load
 from espnet_edge.cli import validate
-from espnet_edge.cli.args import add_alpha_arg, add_output_args, add_source_args
+from espnet_edge.cli.args import add_alpha_arg, add_frame_graph_arg, add_output_args, add_source_args
 from espnet_edge.cli.common import batch_error, no_empty_folder_left, source_from_args
 from espnet_edge.errors import UserError
 from espnet_edge.images import list_images
@@ -20,7 +20,7 @@ def add_parser(subparsers):
         "segment", help="segment images into class masks",
         description="Write <stem>.png holding the class index of every pixel (uint8), at the image's "
         "own size (nearest-neighbour, as the authors' scripts) or at the network size.")
-    add_source_args(parser)
+    add_frame_graph_arg(add_source_args(parser))
     parser.add_argument("inputs", nargs="+", metavar="IMAGE_OR_DIR", help="images or folders of images")
     outputs = add_output_args(parser, out="output folder", out_required=True)
     outputs.add_argument("--at-network-size", action="store_true",
@@ -39,6 +39,27 @@ def _write_png(path, image):
     if not ok:
         raise UserError("could not encode {}".format(path))
     write_bytes(path, data.tobytes(), flag="--out")   # checked: a full disk is one line, no 0-byte PNG
+
+
+def _model(args, source, images):
+    """A zoo model runs the frame graph for the first readable image's size (other sizes: their cached
+    graph or the CPU path; apps.frame_graph_choice), a file as it is. Unreadable images are left to the
+    batch loop, which names them."""
+    from espnet_edge.apps.frame_graph_choice import open_segmenter
+    from espnet_edge.images import read_image
+
+    first = None
+    for path in images:
+        try:
+            first = read_image(path)
+            break
+        except UserError:
+            continue
+    if first is None:
+        return load(source, threads=args.threads)
+    segmenter = open_segmenter(source, first, args.alpha, args.frame_graph, args.threads,
+                               trained_for="segment with it", label=args.onnx or args.engine)
+    return SegmentationModel(segmenter.runner, source, segmenter)
 
 
 SUFFIXES = (".png", "_color.png", "_overlay.png")
@@ -101,7 +122,7 @@ def run(args):
     validate.output_dir(args.out, "--out")
     targets = _targets(args, images)
     created = []
-    with no_empty_folder_left(args.out), load(source, threads=args.threads) as model:
+    with no_empty_folder_left(args.out), _model(args, source, images) as model:
         failed = _segment_all(args, model, targets, created)
     done = len(images) - len(failed)
     if failed:

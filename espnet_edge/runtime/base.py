@@ -118,7 +118,8 @@ def get_backend(name):
 
 def register_exporter(opener):
     """``opener`` ("module:function") turns a zoo model into an ONNX file on demand:
-    ``function(entry, weights=None, size=None, batch=1) -> path``."""
+    ``function(entry, weights=None, size=None, batch=1, **frame) -> path`` (``frame``: the frame graph's
+    options, see host.export.pipeline.ensure_onnx)."""
     if opener not in _EXPORTERS:
         _EXPORTERS.append(opener)
 

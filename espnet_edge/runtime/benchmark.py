@@ -38,6 +38,7 @@ class BenchResult(Record, record_fields("BenchResult", [
         ("host_ms_per_frame", float), ("decode_note", str),
         ("iterations", List[Iteration]),
         ("runner", dict), ("model_details", dict), ("host", dict),
+        ("graph", list),  # end to end with --model: what each frame size ran (apps.frame_graph_choice)
         # pinned GPU clock (bench --freq)
         ("settle", dict), ("freq_requested_mhz", float), ("freq_applied_mhz", float)])):
     """One benchmark run, as `espnet-edge bench --json` writes it and ``espnet_edge.bench`` returns it

@@ -119,6 +119,10 @@ class OnnxRuntimeRunner(Runner):
         # denormal activations cost x86 CPUs a microcode assist per multiply; exported weights are
         # already flushed (host/export/denormals.py)
         options.add_session_config_entry("session.set_denormal_as_zero", "1")
+        # workers spinning between parallel sections burn the time slices of every other thread on the cores
+        # (a pipeline's capture and render threads, other processes): compute-only and demo FPS both rose
+        # ~1.5x on a shared 2-core CPU with spinning off (docs/bench.md, "The demo as a user runs it")
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         if threads:
             options.intra_op_num_threads = int(threads)
         available = ort.get_available_providers()
@@ -158,4 +162,4 @@ class OnnxRuntimeRunner(Runner):
         return {"backend": self.backend, "onnx": self.path, "providers": list(self.providers),
                 "threads": self.threads, "onnxruntime": ort.__version__,
                 "precision": self.info.precision, "cpu_rewrites": dict(self.cpu_rewrites),
-                "denormal_as_zero": True}
+                "denormal_as_zero": True, "intra_op_spinning": False}

@@ -181,6 +181,24 @@ def atomic_open(path, mode="w", durable=False, flag=None, encoding=None):
             yield handle
 
 
+@contextlib.contextmanager
+def locked(folder):
+    """An exclusive flock on ``folder`` itself while the block runs: processes that would make the same
+    artifact there take turns (the second then finds it made). Nothing is left behind; the kernel
+    releases the lock when its holder dies."""
+    import fcntl
+
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError as exc:
+        raise UserError("cannot lock the folder {}: {}".format(folder, _reason(exc)))
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
+
+
 def write_json(path, data, durable=False, flag=None):
     with atomic_open(path, "w", durable=durable, flag=flag) as handle:
         json.dump(data, handle, indent=2, sort_keys=False)
