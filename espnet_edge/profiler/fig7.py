@@ -17,7 +17,7 @@ import json
 import os
 
 from espnet_edge.errors import UserError
-from espnet_edge.profiler import sweep
+from espnet_edge.profiler import accuracy_panels, sweep
 
 PAPER_POWER_MHZ = (824, 1134)  # ESPNet paper, Fig. 7 (f, g)
 POWER_MATCH_MHZ = 50.0  # a run within this of the paper's clock stands in for it
@@ -165,7 +165,8 @@ def build(runs, power_freqs=None, kernel_files=(), simulated=None):
         if label not in kernels:
             missing.append("{}: no kernel-efficiency results (espnet-edge profile --kernels on the board)".format(label))
     return {"labels": labels, "sizes": sizes, "report": report, "kernels": kernels, "power_freqs": chosen,
-            "traces": traces, "table": table, "simulated": is_simulated, "missing": missing}
+            "traces": traces, "table": table, "simulated": is_simulated, "missing": missing,
+            "settings": settings}  # label -> its run's settings.json (accuracy_panels matches evals by them)
 
 
 # --- drawing ------------------------------------------------------------------------------------------
@@ -338,6 +339,7 @@ def write_html(path, fig7, pngs):
         parts.append("<tr>" + "".join("<td>{}</td>".format("" if row[c] is None else row[c]) for c in TABLE_COLUMNS)
                      + "</tr>")
     parts.append("</table>")
+    parts += accuracy_panels.html(fig7)
     for png in pngs:
         with open(png, "rb") as handle:
             data = base64.b64encode(handle.read()).decode("ascii")
@@ -356,6 +358,7 @@ def write_report(folder, fig7):
     from espnet_edge.utils.atomic import atomic_open, write_json
 
     pngs = write_figures(folder, fig7)
+    pngs = pngs[:-1] + accuracy_panels.write_figures(folder, fig7) + pngs[-1:]  # fig7.png stays last
     with atomic_open(os.path.join(folder, "fig7_table.md")) as handle:
         handle.write(table_markdown(fig7))
     with atomic_open(os.path.join(folder, "fig7_table.csv")) as handle:
