@@ -217,21 +217,11 @@ def _panel(ax, fig7, key, title):
 
 def write_figures(folder, fig7, dpi=90):
     """One PNG per accuracy panel; [] when the report has no accuracy."""
-    from espnet_edge.profiler import plots
+    from espnet_edge.profiler import fig7 as figure7
 
     if not (fig7.get("accuracy") or {}).get("networks"):
         return []
-    plt = plots._pyplot()
-    paths = []
-    for key, name, title in PANELS:
-        fig, ax = plt.subplots(figsize=(6.4, 4.4))
-        _panel(ax, fig7, key, title)
-        fig.tight_layout()
-        path = os.path.join(folder, name + ".png")
-        plots._save(fig, path, dpi)
-        plt.close(fig)
-        paths.append(path)
-    return paths
+    return figure7.write_panels(folder, PANELS, lambda ax, key, title: _panel(ax, fig7, key, title), dpi)
 
 
 def html(fig7):

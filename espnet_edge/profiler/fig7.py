@@ -259,20 +259,29 @@ def _panel(ax, fig7, key, title):
     _mark_simulated(ax, fig7)
 
 
-def write_figures(folder, fig7, dpi=90):
-    """One PNG per panel and fig7.png with all of them; returns the paths."""
+def write_panels(folder, panels, draw, dpi=90):
+    """One PNG per (key, file name, title) of ``panels``, drawn by ``draw(ax, key, title)``; -> the paths."""
     from espnet_edge.profiler import plots
 
     plt = plots._pyplot()
     paths = []
-    for key, name, title in PANELS:
+    for key, name, title in panels:
         fig, ax = plt.subplots(figsize=(6.4, 4.4))
-        _panel(ax, fig7, key, title)
+        draw(ax, key, title)
         fig.tight_layout()
         path = os.path.join(folder, name + ".png")
         plots._save(fig, path, dpi)
         plt.close(fig)
         paths.append(path)
+    return paths
+
+
+def write_figures(folder, fig7, dpi=90):
+    """One PNG per panel and fig7.png with all of them; returns the paths."""
+    from espnet_edge.profiler import plots
+
+    plt = plots._pyplot()
+    paths = write_panels(folder, PANELS, lambda ax, key, title: _panel(ax, fig7, key, title), dpi)
     fig, axes = plt.subplots(3, 3, figsize=(18, 14))
     for ax, (key, _name, title) in zip(axes.flat, PANELS):
         _panel(ax, fig7, key, title)
