@@ -19,12 +19,7 @@ from espnet_edge.utils.progress import Progress
 def evaluate(segmenter, dataset, progress=None, limit=None):
     """-> result dict (see ``summarise``). ``progress``: None = bar when stderr is a terminal."""
     info = segmenter.info
-    if dataset.format == "cityscapes" and not is_cityscapes_model(info):
-        raise UserError("the Cityscapes layout needs a Cityscapes model (19 train IDs + background); "
-                        "{} predicts {} classes".format(info.name, len(info.classes)))
-    if dataset.format == "camvid" and not is_camvid_model(info):
-        raise UserError("the CamVid layout needs a CamVid model (11 classes + void, e.g. espnet-q8-camvid); "
-                        "{} predicts {} classes".format(info.name, len(info.classes)))
+    check_dataset(dataset, info)
     space = label_space(info)
     samples = dataset.samples[:limit] if limit else dataset.samples
     conf = np.zeros((space.num_eval, space.num_pred), dtype=np.int64)
@@ -48,6 +43,16 @@ def evaluate(segmenter, dataset, progress=None, limit=None):
                               "pixels": int(image_conf.sum())})
             bar.update()
     return summarise(conf, space, per_image, dataset, info)
+
+
+def check_dataset(dataset, info):
+    """UserError when ``dataset``'s layout holds labels of other classes than the model ``info`` predicts."""
+    if dataset.format == "cityscapes" and not is_cityscapes_model(info):
+        raise UserError("the Cityscapes layout needs a Cityscapes model (19 train IDs + background); "
+                        "{} predicts {} classes".format(info.name, len(info.classes)))
+    if dataset.format == "camvid" and not is_camvid_model(info):
+        raise UserError("the CamVid layout needs a CamVid model (11 classes + void, e.g. espnet-q8-camvid); "
+                        "{} predicts {} classes".format(info.name, len(info.classes)))
 
 
 def summarise(conf, space, per_image, dataset, info):
