@@ -85,7 +85,7 @@ def evaluate_onnx(path, dataset, limit=None):
         segmenter.close()
 
 
-def test_agreement(fp32, candidate, dataset, limit=None):
+def agreement_on(fp32, candidate, dataset, limit=None):
     """Mask agreement with fp32 at the network size on the evaluated frames, pooled."""
     from espnet_edge.host.export.int8_qdq import agreement, class_maps
     from espnet_edge.host.export.verify import network_input
@@ -113,7 +113,8 @@ def run_camvid(args):
     train = open_dataset(args.data, "camvid", "train")
     calib = os.path.dirname(train.samples[0][0])
     fp32 = ensure_onnx(get_model("espnet-q8-camvid"))
-    result = {"model": "espnet-q8-camvid", "size": "480x360", "test": test.root, "test_images": len(test.samples[:args.limit] if args.limit else test.samples),
+    result = {"model": "espnet-q8-camvid", "size": "480x360", "test": test.root,
+              "test_images": len(test.samples[:args.limit] if args.limit else test.samples),
               "calibration": calib, "rows": []}
     with tempfile.TemporaryDirectory(prefix="int8-camvid-") as work:
         fp16 = export_fp16(_copy(fp32, work, "fp16"))["onnx"]
@@ -132,7 +133,7 @@ def run_camvid(args):
             row = {"variant": name, "miou": measured["miou"], "pixel_accuracy": measured["pixel_accuracy"],
                    "per_class_iou": measured["per_class_iou"], "seconds": round(time.time() - started, 1)}
             if path != fp32:
-                row["agreement_with_fp32"] = test_agreement(fp32, path, test, args.limit)
+                row["agreement_with_fp32"] = agreement_on(fp32, path, test, args.limit)
             if report is not None:
                 quant = report["quantization"]
                 row.update(float_convs=len(quant["float_convs"]), convs=quant["convs"],
@@ -144,16 +145,21 @@ def run_camvid(args):
     for row in result["rows"]:
         row["miou_drop"] = round(100 * (fp32_miou - row["miou"]), 3)
     write_json(os.path.join(args.out, "camvid.json"), result)
-    print("| variant | mIoU (test, {} frames) | drop vs fp32 (points) | pixel agreement with fp32 | float Convs "
-          "(share of MACs) |".format(result["test_images"]))
-    print("|---|---|---|---|---|")
+    print(camvid_table(result))
+    return 0
+
+
+def camvid_table(result):
+    """The markdown table of a camvid study's result (camvid.json)."""
+    lines = ["| variant | mIoU (test, {} frames) | change vs fp32 (points) | pixel agreement with fp32 | "
+             "float Convs (share of MACs float) |".format(result["test_images"]), "|---|---|---|---|---|"]
     for row in result["rows"]:
         floats = "{} of {} ({:.1%})".format(row["float_convs"], row["convs"], row["float_share"]) \
             if "float_convs" in row else "-"
         agree = "{:.4f}".format(row["agreement_with_fp32"]) if "agreement_with_fp32" in row else "-"
-        print("| {} | {:.2f} | {:+.2f} | {} | {} |".format(row["variant"], 100 * row["miou"], -row["miou_drop"],
-                                                           agree, floats))
-    return 0
+        lines.append("| {} | {:.2f} | {:+.2f} | {} | {} |".format(
+            row["variant"], 100 * row["miou"], round(-row["miou_drop"], 2) + 0.0, agree, floats))
+    return "\n".join(lines)
 
 
 def _copy(fp32, work, tag):
@@ -195,8 +201,10 @@ def run_cityscapes(args):
                 ref = class_maps(fp32, batch)
                 row = {"model": name, "calibrated": os.path.basename(calibrated), "unseen": os.path.basename(unseen),
                        "agreement": agreement(ref, class_maps(report["onnx"], batch)),
-                       "noise_floor_grey_level": agreement(ref, class_maps(fp32, [plus_minus_one_grey(batch[0], info)])),
-                       "float_convs": len(report["quantization"]["float_convs"]), "convs": report["quantization"]["convs"],
+                       "noise_floor_grey_level": agreement(
+                           ref, class_maps(fp32, [plus_minus_one_grey(batch[0], info)])),
+                       "float_convs": len(report["quantization"]["float_convs"]),
+                       "convs": report["quantization"]["convs"],
                        "float_share": report["quantization"]["float_share"]["float_fraction"],
                        "target_met": report["quantization"].get("target_met"),
                        "heldout_agreement": report["verification"]["mask_agreement"],
@@ -205,14 +213,19 @@ def run_cityscapes(args):
             result["rows"].append(row)
             _log("{} calibrated with {}: {:.4f} on {}".format(name, row["calibrated"], row["agreement"], row["unseen"]))
             write_json(os.path.join(args.out, "cityscapes.json"), result)
-    print("| model | calibrated on | unseen frame | agreement with fp32 | fp32 +-1 grey level | float Convs "
-          "(share of MACs) | held-out CamVid agreement |")
-    print("|---|---|---|---|---|---|---|")
+    print(cityscapes_table(result))
+    return 0
+
+
+def cityscapes_table(result):
+    """The markdown table of a cityscapes study's result (cityscapes.json)."""
+    lines = ["| model | calibrated on (+ CamVid train) | unseen frame | agreement with fp32 | fp32 under +-1 grey "
+             "level | float Convs (share of MACs float) | held-out CamVid agreement |", "|---|---|---|---|---|---|---|"]
     for r in result["rows"]:
-        print("| {} | {} | {} | **{:.4f}** | {:.4f} | {} of {} ({:.1%}) | {:.4f} |".format(
+        lines.append("| {} | {} | {} | **{:.4f}** | {:.4f} | {} of {} ({:.1%}) | {:.4f} |".format(
             r["model"], r["calibrated"][:23], r["unseen"][:23], r["agreement"], r["noise_floor_grey_level"],
             r["float_convs"], r["convs"], r["float_share"], r["heldout_agreement"]))
-    return 0
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":

@@ -124,7 +124,8 @@ def run_model(name, args, calib, held):
                                          "input_folded": int8_qdq.folded_input_convs(qdq),
                                          "class_iou": int8_qdq.per_class_iou(ref_maps, maps, classes),
                                          "seconds": round(time.time() - t0, 1)}
-            _log("  INT8 {} (every Conv): held-out agreement {:.4f}".format(method, result["methods"][method]["agreement"]))
+            _log("  INT8 {} (every Conv): held-out agreement {:.4f}".format(
+                method, result["methods"][method]["agreement"]))
         best = max(result["methods"], key=lambda m: result["methods"][m]["agreement"])
         result["best_method"] = best
         chosen_path = _choose(fp32, info, batches, held, held_batches, ref_maps, stable, best, caches[best], work,

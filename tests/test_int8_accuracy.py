@@ -146,3 +146,38 @@ def test_export_int8_target_must_be_a_fraction(tmp_path):
                      "--out", str(tmp_path))
     assert result.returncode == 2 and "--int8-target" in result.stderr and "Traceback" not in result.stderr
     assert not os.listdir(str(tmp_path))
+
+
+def test_calibration_views_only_up_to_a_frame_budget():
+    """Few images get their crops and mirrors, many real frames need none (CamVid's 69: 966 frames
+    with every view took 8 minutes at 480x360)."""
+    from espnet_edge.host.export.calibration_data import AUGMENT_UNTIL, AUGMENTATIONS, views_per_image
+
+    assert len(AUGMENTATIONS) == 14
+    assert AUGMENTATIONS[:3] == [("full", False), ("full", True), ("crop0.75-centre", False)]
+    assert [views_per_image(n) for n in (1, 2, 5, 10, 32, 64, 69, 500)] == [14, 14, 13, 7, 2, 1, 1, 1]
+    assert views_per_image(1, augment=False) == 1
+    assert all(n * views_per_image(n) >= min(AUGMENT_UNTIL, 14 * n) for n in range(1, 100))
+
+
+def test_conv_macs_and_float_share(setup):
+    """MACs per Conv from weight shapes and output sizes (checked by hand on the first Conv), the same
+    counts read through a QDQ graph's DequantizeLinear weights, and the float share of a choice."""
+    from espnet_edge.host.export.int8_layers import conv_macs, float_share
+    from espnet_edge.host.export.int8_qdq import conv_names, folded_input_convs
+
+    fp32 = onnx.load(setup["fp32"])
+    macs = conv_macs(fp32)
+    first = next(n for n in fp32.graph.node if n.op_type == "Conv")
+    weight = next(i for i in fp32.graph.initializer if i.name == first.input[1])
+    strides = next(a.ints for a in first.attribute if a.name == "strides")
+    out_h, out_w = SIZE[1] // strides[0], SIZE[0] // strides[1]  # padded 3x3: ceil(size / stride)
+    assert macs[first.name] == out_h * out_w * int(np.prod(weight.dims))
+    assert set(conv_names(fp32)) <= set(macs)
+    through_qdq = conv_macs(onnx.load(setup["qdq"]))
+    folded = folded_input_convs(setup["qdq"])  # reads 3 pixel channels + a constant one (int8_input)
+    assert folded == [first.name] and through_qdq[first.name] == macs[first.name] * 4 // 3
+    assert all(through_qdq[name] == macs[name] for name in conv_names(fp32) if name not in folded)
+    nothing, everything = float_share(setup["fp32"], []), float_share(setup["fp32"], conv_names(fp32))
+    assert nothing["float_fraction"] == 0 and everything["float_fraction"] == 1.0  # ESPNetv2: no ConvTranspose
+    assert everything["network_gmacs"] == pytest.approx(sum(macs[n] for n in conv_names(fp32)) / 1e9, abs=1e-4)

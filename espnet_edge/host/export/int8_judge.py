@@ -133,7 +133,8 @@ def miou_drop(fp32_miou, int8_miou):
 
 def summary_line(judged):
     """The export's printed line for a labelled judgement (``export_int8``'s report["judged"])."""
-    line = "INT8 judged on {} ({}{}, {} labelled image(s)): mIoU fp32 {:.2f}%, INT8 {:.2f}%, drop {:+.2f} points".format(
+    line = ("INT8 judged on {} ({}{}, {} labelled image(s)): mIoU fp32 {:.2f}%, INT8 {:.2f}%, "
+            "drop {:+.2f} points").format(
         judged["data"], judged["format"], ", split " + judged["split"] if judged["split"] else "", judged["images"],
         100 * judged["fp32_miou"], 100 * judged["int8_miou"], judged["miou_drop"])
     if judged.get("chose_float_convs"):

@@ -182,7 +182,7 @@ def _int8_report(path, fp32_path, done, table, held, labelled, deciding):
                                           if done["float_convs"] else []),
         "augmentation": [name + ("-mirrored" if mirrored else "")
                          for name, mirrored in AUGMENTATIONS[:done["views_per_image"]]],
-        "decided_by": "--int8-float (a fixed count)" if deciding is None else deciding.describe()["by"],
+        "decided_by": "--int8-float" if deciding is None else deciding.describe()["by"],
         "target": None if deciding is None else deciding.describe()["target"],
         "float_share": float_share(fp32_path, done["float_convs"])}
     quantization.update(done)
