@@ -80,6 +80,7 @@ def test_labelled_check_reports_miou_of_fp32_and_int8_as_eval_does(loose, folder
     line = [text for text in result.stdout.splitlines() if "INT8 judged on" in text]
     assert len(line) == 1 and "mIoU fp32 {:.2f}%".format(100 * judged["fp32_miou"]) in line[0]
     assert "drop {:+.2f} points".format(judged["miou_drop"]) in line[0] and "camvid, split test" in line[0]
+    assert "0 of 82 Convs float (the fewest for an mIoU drop <= 5 points on the labelled images: met)" in result.stdout
 
 
 def test_miou_target_decides_how_many_convs_stay_float(loose, strict):

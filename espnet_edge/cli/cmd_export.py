@@ -95,8 +95,8 @@ def _print_int8(report):
 
     quant = report["quantization"]
     share = quant["float_share"]
-    print("    {} of {} Convs float ({}; {:.1%} of the network's multiply-accumulates stay float, "
-          "ConvTranspose included)".format(len(quant["float_convs"]), quant["convs"], _decided(quant),
+    print("    {} of {} Convs float ({}); {:.1%} of the network's multiply-accumulates stay float "
+          "(ConvTranspose included)".format(len(quant["float_convs"]), quant["convs"], _decided(quant),
                                             share["float_fraction"] or 0.0))
     if "judged" in report:
         print("    " + summary_line(report["judged"]))
@@ -108,9 +108,11 @@ def _print_int8(report):
 def _decided(quant):
     if quant["target"] is None:
         return "fixed by " + quant["decided_by"]
-    bound = "<=" if "drop" in quant["decided_by"] else ">="
-    return "the fewest for {} {} {:g}: {}".format(quant["decided_by"], bound, quant["target"],
-                                                  "met" if quant.get("target_met") else "NOT met")
+    if "drop" in quant["decided_by"]:
+        goal = "an mIoU drop <= {:g} points on the labelled images".format(quant["target"])
+    else:
+        goal = "held-out mask agreement >= {:g}".format(quant["target"])
+    return "the fewest for {}: {}".format(goal, "met" if quant.get("target_met") else "NOT met")
 
 
 def _fp16_engine(onnx_path):
