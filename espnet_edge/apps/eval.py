@@ -80,6 +80,12 @@ def evaluate(segmenter, dataset, progress=None, limit=None, count_void=False):
     return result
 
 
+def check_dataset(dataset, info):
+    """UserError, before any work, when ``dataset``'s layout holds labels of other classes than the model
+    ``info`` predicts (or its --ignore-index hides one of them)."""
+    check_model_fits(info, dataset)
+
+
 def _one_sample(segmenter, dataset, space, image_path, label_path):
     """-> (confusion matrix, void predictions) of one image against its label; UserError for a bad file."""
     labels = load_labels(dataset, label_path, space)
