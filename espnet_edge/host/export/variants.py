@@ -99,8 +99,8 @@ def check_int8_options(method=DEFAULT_CALIB_METHOD, keep_float=None, target=None
 
 
 def export_int8(fp32_path, calib_dir, calib_count=None, method=DEFAULT_CALIB_METHOD,
-                trt_version=defaults.TRT_CHECK_VERSION, support=None, log=None, keep_float=None, augment=True, target=None, equalize=False, labels=None,
-                max_miou_drop=None):
+                trt_version=defaults.TRT_CHECK_VERSION, support=None, log=None, keep_float=None, augment=True,
+                target=None, equalize=False, labels=None, max_miou_drop=None):
     """Write ``<fp32>-int8.onnx`` (QDQ: symmetric int8, zero points 0, per-channel weights, Q/DQ on
     Conv inputs; ``equalize``: cross-layer equalisation first); -> report dict.
 
