@@ -244,6 +244,27 @@ def test_cli_headless_run_and_errors(tmp_path, clip, onnx_file):
         assert len(proc.stderr.strip().splitlines()) == 1
 
 
+def test_a_truncated_image_in_a_folder_is_skipped_named_and_the_run_ends_non_zero(tmp_path, onnx_file):
+    """The others are still shown and saved; the exit says how many could not be, and which first."""
+    folder = tmp_path / "frames"
+    folder.mkdir()
+    names = sorted(os.listdir(CITYSCAPES_IMAGES))[:2]
+    for name in names:
+        (folder / name).write_bytes(open(os.path.join(CITYSCAPES_IMAGES, name), "rb").read())
+    whole = open(os.path.join(PHOTOS, "sample1.jpg"), "rb").read()
+    bad = folder / "frankfurt_000000_000300_leftImg8bit.jpg"   # sorts between the two good frames
+    bad.write_bytes(whole[:len(whole) // 3])
+    out = tmp_path / "frames.mp4"
+    proc = run_main("demo", "--onnx", onnx_file, "--threads", "1", "--source", folder, "--no-display",
+                    "--save", out)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
+    assert "warning: skipped {}".format(bad) in proc.stderr
+    assert proc.stderr.strip().splitlines()[-1].endswith(
+        "error: 1 of 3 images could not be shown: cannot decode image {} (not an image, or truncated); "
+        "the others were shown and saved".format(bad))
+    assert "saved {} (2 frames)".format(out) in proc.stdout and len(decoded_frames(str(out))) == 2
+
+
 def test_display_detection():
     assert "DISPLAY" in demo.display_problem(environ={}, platform="linux", gui=True)
     assert "no GUI support" in demo.display_problem(environ={"DISPLAY": ":0"}, platform="linux", gui=False)

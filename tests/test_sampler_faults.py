@@ -91,3 +91,38 @@ def test_a_line_without_end_is_read_in_pieces(tmp_path):
     child.join(10)
     assert child.failure is None and max(lines) <= 65536 and sum(lines) == 3000000 + 4
     child.stop()
+
+
+# -- jtop: a stand-in for the jetson-stats client (no jtop service here) --------------------------------
+JTOP_STAND_IN = '''
+import threading
+
+class jtop(object):
+    def __init__(self, interval=1.0):
+        self.interval = interval
+
+    def start(self):
+        if BEHAVIOUR == "hang":       # a socket that accepts and never answers
+            threading.Event().wait()
+        raise RuntimeError("jtop.service is not active")
+
+    def close(self):
+        pass
+'''
+
+
+@pytest.mark.parametrize("behaviour, said", [("hang", "did not answer in 0.3 s"),
+                                             ("refuse", "jtop.service is not active")])
+def test_a_jtop_service_that_hangs_or_refuses_stops_the_start_with_one_line(tmp_path, monkeypatch, behaviour, said):
+    from espnet_edge.errors import UserError
+    from espnet_edge.profiler import samplers
+
+    (tmp_path / "jtop.py").write_text("BEHAVIOUR = {!r}\n".format(behaviour) + JTOP_STAND_IN)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.delitem(sys.modules, "jtop", raising=False)
+    monkeypatch.setattr(samplers, "JTOP_START_TIMEOUT_S", 0.3)
+    started = time.monotonic()
+    with pytest.raises(UserError) as error:
+        samplers.JtopSampler(interval_ms=200).open()
+    assert said in str(error.value) and "--source tegrastats" in str(error.value)
+    assert time.monotonic() - started < 30   # the deadline, not the hang (generous for a loaded machine)

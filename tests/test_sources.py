@@ -95,8 +95,9 @@ def test_v4l2_jetson_pipeline_with_and_without_caps():
 @pytest.mark.parametrize("codec", ["h264", "h265"])
 def test_rtsp_jetson_pipeline(codec):
     text = sources.rtsp_jetson_pipeline("rtsp://cam/live", latency_ms=100, codec=codec)
-    assert text.startswith("rtspsrc location=rtsp://cam/live latency=100 ! rtp{0}depay ! {0}parse ! "
-                           "nvv4l2decoder ! nvvidconv".format(codec))
+    # tcp-timeout: the same 10 s deadline as the FFmpeg path (sources.STREAM_TIMEOUT_S), in microseconds
+    assert text.startswith("rtspsrc location=rtsp://cam/live latency=100 tcp-timeout=10000000 ! rtp{0}depay ! "
+                           "{0}parse ! nvv4l2decoder ! nvvidconv".format(codec))
     with pytest.raises(UserError):
         sources.rtsp_jetson_pipeline("rtsp://cam/live", codec="mpeg2")
 

@@ -208,7 +208,8 @@ def test_low_latency_capture_options():
     from espnet_edge.runtime.model_info import ModelInfo
     from espnet_edge.zoo import get_model
 
-    assert "latency=50 drop-on-latency=true ! rtph264depay" in rtsp_jetson_pipeline("rtsp://cam/1", 50, "h264", True)
+    assert "latency=50 drop-on-latency=true tcp-timeout=10000000 ! rtph264depay" in rtsp_jetson_pipeline(
+        "rtsp://cam/1", 50, "h264", True)
     assert "drop-on-latency" not in rtsp_jetson_pipeline("rtsp://cam/1", 50, "h264", False)
     assert csi_pipeline(0, 1024, 512, 30, 0, sensor_mode=4).startswith("nvarguscamerasrc sensor-id=0 sensor-mode=4 ! ")
     options = CaptureOptions(rtsp_latency_ms=0, rtsp_drop_on_latency=True)

@@ -5,6 +5,7 @@ so latency never grows); files and image folders are processed frame by frame, i
 (a bounded queue whose producer blocks).
 """
 
+import logging
 import os
 import queue
 import re
@@ -15,6 +16,8 @@ import time
 from espnet_edge.apps.frame_size import CSI_DEFAULT_SIZE, FirstFrame
 from espnet_edge.errors import UserError
 from espnet_edge.images import is_image_file, list_images, read_image
+
+log = logging.getLogger(__name__)
 
 VIDEO_EXTENSIONS = (".mp4", ".avi", ".mkv", ".mov", ".webm", ".m4v", ".mpg", ".mpeg", ".ts", ".h264")
 NETWORK_SCHEMES = ("rtsp://", "rtsps://", "http://", "https://")
@@ -116,8 +119,10 @@ def rtsp_jetson_pipeline(url, latency_ms=200, codec="h264", drop_on_latency=Fals
     the delay grow (rtspsrc's drop-on-latency property)."""
     if codec not in ("h264", "h265"):
         raise UserError("unknown RTSP codec {!r}; use h264 or h265".format(codec))
-    return "rtspsrc location={} latency={}{} ! rtp{}depay ! {}parse ! nvv4l2decoder ! {}".format(
-        url, int(latency_ms), " drop-on-latency=true" if drop_on_latency else "", codec, codec, _TO_BGR_APPSINK)
+    # tcp-timeout (microseconds): an unreachable or silent server fails like the FFmpeg path does
+    return "rtspsrc location={} latency={}{} tcp-timeout={} ! rtp{}depay ! {}parse ! nvv4l2decoder ! {}".format(
+        url, int(latency_ms), " drop-on-latency=true" if drop_on_latency else "", STREAM_TIMEOUT_S * 1000000,
+        codec, codec, _TO_BGR_APPSINK)
 
 
 # ---- what this machine offers ----
@@ -250,14 +255,21 @@ class ImageSource(FirstFrame):
         self.paths = list(paths)
         self.name = name
         self.frame_count = len(self.paths)
+        self.unreadable = []   # [(path, UserError)]: skipped with a warning, the run goes on
         self._next = 0
 
     def _read(self):
-        if self._next >= len(self.paths):
-            return None
-        path = self.paths[self._next]
-        self._next += 1
-        return read_image(path)
+        while self._next < len(self.paths):
+            path = self.paths[self._next]
+            self._next += 1
+            try:
+                return read_image(path)
+            except UserError as exc:
+                if len(self.paths) == 1:
+                    raise
+                self.unreadable.append((path, exc))
+                log.warning("skipped %s: %s", path, exc)
+        return None
 
     def close(self):
         pass

@@ -6,7 +6,7 @@ import os
 from espnet_edge.cli import validate
 from espnet_edge.cli.args import (add_alpha_arg, add_frame_graph_arg, add_output_args, add_realtime_arg,
                                   add_resize_frames_arg, add_source_args)
-from espnet_edge.cli.common import source_from_args
+from espnet_edge.cli.common import batch_error, source_from_args
 from espnet_edge.errors import UserError
 from espnet_edge.utils.parsing import parse_size
 
@@ -155,4 +155,8 @@ def run(args):
     if result.lost:
         log.warning("%s; what was saved is kept", result.reason)
         return 1
+    unreadable = getattr(source, "unreadable", None)
+    if unreadable:
+        raise batch_error("image", "shown", len(source.paths), unreadable,
+                          "the others were shown{}".format(" and saved" if args.save else ""))
     return 0

@@ -20,6 +20,7 @@ from espnet_edge.profiler.sample import Sample, empty_fields
 
 ENV_TEGRASTATS = "ESPNET_EDGE_TEGRASTATS"
 _STANDARD_PATHS = ("/usr/bin/tegrastats", "/usr/local/bin/tegrastats")
+JTOP_START_TIMEOUT_S = 10.0
 
 
 def find_tegrastats():
@@ -297,11 +298,25 @@ class JtopSampler(_PollingSampler):
             raise MissingDependency("jetson-stats is not installed; `pip install jetson-stats` "
                                     "or use --source tegrastats")
         self.jetson = jtop(interval=max(self.interval_ms / 1000.0, 0.1))
-        try:
-            self.jetson.start()
-        except Exception as exc:  # jtop raises JtopException when its service is not running
+        outcome = []
+
+        def start():
+            try:
+                self.jetson.start()
+                outcome.append(None)
+            except Exception as exc:  # jtop raises JtopException when its service is not running
+                outcome.append(exc)
+
+        # a service that accepts the connection but never answers would block start() for good
+        starter = threading.Thread(target=start, name="jtop-start", daemon=True)
+        starter.start()
+        starter.join(JTOP_START_TIMEOUT_S)
+        if not outcome:
+            raise UserError("the jtop service did not answer in {:g} s; `sudo systemctl restart jtop` "
+                            "or use --source tegrastats".format(JTOP_START_TIMEOUT_S))
+        if outcome[0] is not None:
             raise UserError("cannot connect to the jtop service ({}); `sudo systemctl restart jtop` "
-                            "or use --source tegrastats".format(exc))
+                            "or use --source tegrastats".format(outcome[0]))
 
     def read(self):
         if not self.jetson.ok():
