@@ -3,7 +3,7 @@ reference checkout (default /work/main), in interleaved rounds.
 
     python benchmarks/bench_cli_startup.py [--rounds 15] [--reference /work/main]
 
-Each round runs `python -X importtime -m espnet_edge ...` once per checkout and command, alternating
+Each round runs the command (cli.main.main under `python -X importtime`) once per checkout and command, alternating
 which checkout goes first; per checkout and command: the summed import time of the top-level imports
 (median and minimum over the rounds, microseconds as -X importtime reports them), how many espnet_edge
 modules were imported, and which heavy libraries (numpy, cv2, torch, onnx, onnxruntime, matplotlib, PIL)
@@ -19,6 +19,7 @@ import platform
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -29,22 +30,36 @@ HEAVY = ("numpy", "cv2", "torch", "onnx", "onnxruntime", "matplotlib", "PIL")
 COMMANDS = (("--help", ["--help"]), ("tegrastats LOG", ["tegrastats", LOG]))
 
 
-def one_run(checkout, argv):
+# the command as `python -m espnet_edge` runs it, then the names of every module it imported (importlib's
+# imports of command modules do not show in -X importtime's lines, sys.modules has them)
+RUN = """
+import json, sys
+from espnet_edge.cli.main import main
+try:
+    code = main(sys.argv[2:])
+finally:   # --help ends in SystemExit
+    with open(sys.argv[1], "w") as handle:
+        json.dump(sorted(sys.modules), handle)
+sys.exit(code)
+"""
+
+
+def one_run(checkout, argv, modules_file):
     """-> (summed top-level import time in us, [imported module names])."""
     env = dict(os.environ, PYTHONPATH=checkout)
-    proc = subprocess.run([sys.executable, "-X", "importtime", "-m", "espnet_edge"] + argv, env=env,
+    proc = subprocess.run([sys.executable, "-X", "importtime", "-c", RUN, modules_file] + argv, env=env,
                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True, cwd=checkout)
     if proc.returncode != 0:
         raise SystemExit("{} {} failed: {}".format(checkout, argv, proc.stderr[-2000:]))
-    total, names = 0, []
+    total = 0
     for line in proc.stderr.splitlines():
         if not line.startswith("import time:") or "cumulative" in line:
             continue
         _self, cumulative, name = line[len("import time:"):].split("|")
-        names.append(name.strip())
         if not name.startswith("  "):   # a top-level import: its cumulative time holds its children
             total += int(cumulative)
-    return total, names
+    with open(modules_file) as handle:
+        return total, json.load(handle)
 
 
 def main():
@@ -55,11 +70,12 @@ def main():
     checkouts = (("reference", os.path.abspath(args.reference)), ("this", CHECKOUT))
     times = dict(((who, label), []) for who, _ in checkouts for label, _ in COMMANDS)
     modules = {}
+    modules_file = os.path.join(tempfile.mkdtemp(), "modules.json")
     for number in range(args.rounds):
         order = checkouts if number % 2 == 0 else checkouts[::-1]
         for label, argv in COMMANDS:
             for who, path in order:
-                total, names = one_run(path, argv)
+                total, names = one_run(path, argv, modules_file)
                 times[(who, label)].append(total)
                 modules[(who, label)] = names
     rows = []

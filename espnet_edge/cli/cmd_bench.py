@@ -12,7 +12,7 @@ from espnet_edge.errors import UserError
 
 def add_parser(subparsers):
     parser = subparsers.add_parser(
-        "bench", help="measure latency and FPS",
+        "bench",
         description="Time a network: compute only (one preprocessed batch through the backend) or "
         "--end-to-end (real frames through preprocessing, the runner, postprocessing and rendering, "
         "pipelined, with decode/preprocess/h2d/compute/d2h/postprocess/render timings).")

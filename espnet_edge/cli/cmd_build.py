@@ -8,7 +8,7 @@ from espnet_edge.errors import UserError
 
 def add_parser(subparsers):
     parser = subparsers.add_parser(
-        "build", help="build a TensorRT engine from an ONNX file (run it on the Jetson)",
+        "build",
         description="Build a TensorRT engine plus its sidecar JSON (model info, GPU, TensorRT and JetPack "
         "versions, cache key). An engine with the same key is reused. Engines only run on the GPU model "
         "and TensorRT version they were built with, so build on the board that runs them.")

@@ -6,7 +6,7 @@ from espnet_edge.cli.args import add_output_args, add_trt_check_args
 
 def add_parser(subparsers):
     parser = subparsers.add_parser(
-        "check-onnx", help="check an ONNX file against TensorRT's ONNX operator matrix",
+        "check-onnx",
         description="Check every node, the opset and the tensor types of an ONNX file against the "
         "ONNX operator support matrix of a TensorRT version. Exit 0 when it passes, 1 when not.")
     parser.add_argument("file", help="ONNX file")

@@ -11,7 +11,7 @@ from espnet_edge.jetson import clock_state, clocks, detect, nvpmodel
 
 def add_parser(subparsers):
     parser = subparsers.add_parser(
-        "clocks", help="show, pin or restore the Jetson GPU clock",
+        "clocks",
         description="show: board, L4T/JetPack, nvpmodel mode, GPU governor, frequency table, min/max/current. "
         "set MHZ: pin the GPU to the nearest table step until `clocks restore` (the original state is saved). "
         "restore: put back what `set` saved, and a GPU or memory (EMC) clock pin left by a run that was "

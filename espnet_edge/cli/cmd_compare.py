@@ -9,7 +9,7 @@ def add_parser(subparsers):
     from espnet_edge.apps.compare import DEFAULT_MAX_LOGIT_DIFF_FP32, DEFAULT_MIN_AGREEMENT
 
     parser = subparsers.add_parser(
-        "compare", help="compare backends/precisions of one network (logits, masks, mIoU)",
+        "compare",
         description="Run every ARTIFACT on the same images and compare each with the first: "
         "max/mean |logit difference| (where both give logits), mask agreement and mIoU against "
         "the first's masks. An ARTIFACT is a zoo model name, an .onnx file (fp32/fp16/int8 exports) "

@@ -15,7 +15,7 @@ log = logging.getLogger(__name__)
 
 def add_parser(subparsers):
     parser = subparsers.add_parser(
-        "demo", help="segment a camera/stream/video/images live, with legend and HUD",
+        "demo",
         description="Segment frames from --source with any backend and show (or save) the overlay "
         "with a legend of the classes present and a HUD (FPS, latency, GPU clock on a Jetson). "
         "Stop with q, Ctrl-C or at the end of the input.")

@@ -16,7 +16,7 @@ log = logging.getLogger(__name__)
 
 
 def add_parser(subparsers):
-    parser = subparsers.add_parser("doctor", help="check what this machine can do",
+    parser = subparsers.add_parser("doctor",
                                    description="Report Python, torch, ONNX Runtime, TensorRT, CUDA, the "
                                    "Jetson board and its tools, and what each missing piece disables.")
     parser.add_argument("--selftest", action="store_true", help="for the first run on a board: build and run a "

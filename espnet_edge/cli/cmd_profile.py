@@ -14,7 +14,7 @@ OUT_HELP = "parent folder of the run folders (default: profiles/ in the current 
 
 def add_parser(subparsers):
     parser = subparsers.add_parser(
-        "profile", help="measure FPS, power and energy per frame of one network",
+        "profile",
         description="Idle baseline, warm-up and measured phase under tegrastats (or jtop, or psutil/NVML/"
         "RAPL on a PC); writes summary.json, samples.csv, the raw tegrastats log and settings.json to "
         "profiles/<run>/. Figures that cannot be measured here are listed as missing.")

@@ -17,7 +17,7 @@ log = logging.getLogger(__name__)
 
 def add_parser(subparsers):
     parser = subparsers.add_parser(
-        "segment", help="segment images into class masks",
+        "segment",
         description="Write <stem>.png holding the class index of every pixel (uint8), at the image's "
         "own size (nearest-neighbour, as the authors' scripts) or at the network size.")
     add_frame_graph_arg(add_source_args(parser))

@@ -16,7 +16,7 @@ log = logging.getLogger(__name__)
 
 def add_parser(subparsers):
     parser = subparsers.add_parser(
-        "sweep", help="profile networks across GPU frequencies and plot FPS/sensitivity/power/energy",
+        "sweep",
         description="One profiled run per GPU frequency (pinned with the clocks module and restored "
         "afterwards) for each network, then sweep.csv, summary.json and PNG figures after the ESPNet "
         "paper's Fig. 7. --from-logs rebuilds the figures from run folders recorded elsewhere.")

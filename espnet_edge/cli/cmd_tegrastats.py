@@ -9,7 +9,7 @@ from espnet_edge.errors import UserError
 
 def add_parser(subparsers):
     parser = subparsers.add_parser(
-        "tegrastats", help="parse a tegrastats log into a table or JSON lines",
+        "tegrastats",
         description="Parse tegrastats output from any Jetson generation (TX1 to Orin/JetPack 7, root "
         "or not, with or without timestamps). Tokens the parser does not know are kept under 'unknown'. "
         "Each line's board input power is total_mw, made as total_rails says (docs/profiler.md). "
