@@ -15,8 +15,10 @@ import importlib
 import os
 from typing import Any, NamedTuple, Optional, Tuple
 
+from espnet_edge import defaults
 from espnet_edge.errors import UserError
 from espnet_edge.runtime.base import backend_names, exporter, get_backend
+from espnet_edge.utils.options import Options
 
 AUTO = "auto"
 DEFAULT_FILE_BACKEND = "onnxruntime"
@@ -53,7 +55,32 @@ class Source(NamedTuple("Source", [("backend", str), ("kind", str), ("path", Opt
     ``entry`` the zoo entry (or None); ``info`` a ModelInfo from the zoo for a file run with --model."""
 
 
-def resolve(model=None, onnx=None, engine=None, backend=AUTO, weights=None, size=None, batch=1):
+class SourceOptions(Options, NamedTuple("SourceOptions", [
+        ("model", Optional[str]), ("onnx", Optional[str]), ("engine", Optional[str]), ("backend", str),
+        ("weights", Optional[str]), ("size", Optional[Tuple[int, int]]), ("batch", int), ("threads", Optional[int])])):
+    """What to run, as the user named it (the "what to run" flags: cli/args.source_options): a zoo
+    ``model``, an ``onnx`` file or an ``engine`` (``model`` beside a file: the zoo facts of a file without
+    metadata), the ``backend`` (auto), ``weights``, ``size`` (width, height; None: the model's), ``batch``,
+    ``threads`` (CPU threads of torch/onnxruntime; None: theirs)."""
+    __slots__ = ()
+
+    def resolve(self):
+        """-> Source: checked and decided once (resolve)."""
+        return resolve(model=self.model, onnx=self.onnx, engine=self.engine, backend=self.backend,
+                       weights=self.weights, size=self.size, batch=self.batch)
+
+    @property
+    def label(self):
+        """A run's name stem: the zoo model's name, else the file's name without its extension."""
+        if self.model:
+            return self.model
+        return os.path.splitext(os.path.basename(self.onnx or self.engine))[0]
+
+
+SourceOptions.__new__.__defaults__ = (None, None, None, AUTO, None, None, defaults.BATCH, None)
+
+
+def resolve(model=None, onnx=None, engine=None, backend=AUTO, weights=None, size=None, batch=defaults.BATCH):
     """Check the user's choice (cheap: no file is opened) and decide the backend -> Source."""
     load_plugins()
     artifacts = [flag for flag, value in (("--onnx", onnx), ("--engine", engine)) if value]
@@ -121,7 +148,7 @@ def _choose_backend(kind, backend):
     return backend
 
 
-def resolve_spec(spec, backend=AUTO, model=None, weights=None, size=None, batch=1):
+def resolve_spec(spec, backend=AUTO, model=None, weights=None, size=None, batch=defaults.BATCH):
     """One string -> Source: a zoo model name, an .onnx file or an engine (.engine/.trt/.plan),
     optionally prefixed ``backend:`` (``torch:espnet``, ``tensorrt:model.onnx``)."""
     load_plugins()
@@ -154,7 +181,7 @@ def open_source(source, threads=None, **options):
     return backend.open(source, threads=threads, **options)
 
 
-def open_runner(backend=AUTO, model=None, onnx=None, engine=None, weights=None, size=None, batch=1,
+def open_runner(backend=AUTO, model=None, onnx=None, engine=None, weights=None, size=None, batch=defaults.BATCH,
                 threads=None, **options):
     """resolve() + open_source(): a loaded Runner. ``size`` is (width, height) or None for native."""
     source = resolve(model=model, onnx=onnx, engine=engine, backend=backend, weights=weights, size=size,

@@ -36,8 +36,10 @@ OVERLAY_ALPHA = 0.5
 # seconds to wait for a pinned GPU clock to read back and board power to settle (`--settle-timeout`)
 SETTLE_TIMEOUT_S = 10.0
 
-# `profile`/`sweep` measuring phases: idle baseline (s), measured phase (s), sampling interval (ms),
-# input-power node interval (ms; 0 = tegrastats only)
+# `profile`/`sweep` measuring phases: where samples come from (`--source`: tegrastats where present, else
+# the host's), idle baseline (s), measured phase (s), sampling interval (ms), input-power node interval
+# (ms; 0 = tegrastats only)
+SAMPLE_SOURCE = "auto"
 PROFILE_IDLE_S = 3.0
 PROFILE_DURATION_S = 10.0
 SAMPLE_INTERVAL_MS = 100

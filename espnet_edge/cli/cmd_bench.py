@@ -5,7 +5,7 @@ import sys
 from espnet_edge import defaults
 from espnet_edge.cli import validate
 from espnet_edge.cli.args import (add_clock_args, add_frame_graph_arg, add_output_args, add_resize_frames_arg,
-                                  add_source_args, add_warmup_arg)
+                                  add_source_args, add_warmup_arg, clock_options)
 from espnet_edge.cli.common import freqs_from_args, outputs_apart, segmenter_from_args, source_from_args
 from espnet_edge.errors import UserError
 
@@ -101,7 +101,7 @@ def run(args):
                 with pin_gpu(mhz, dry_run=False) as pin:
                     from espnet_edge.profiler.profile import settle_clock
 
-                    settle = settle_clock(pin.applied_mhz, timeout_s=args.settle_timeout)
+                    settle = settle_clock(pin.applied_mhz, timeout_s=clock_options(args).settle_timeout)
                     result = _one_run(args, segmenter, source, images, "bench @{}MHz".format(mhz))
                     result = result._replace(settle=settle, freq_requested_mhz=pin.requested_mhz,
                                              freq_applied_mhz=pin.applied_mhz)

@@ -4,10 +4,11 @@ import os
 import sys
 
 from espnet_edge.cli import validate
-from espnet_edge.cli.args import add_clock_args, add_output_args, add_profiling_args, add_source_args
+from espnet_edge.cli.args import (add_clock_args, add_output_args, add_profiling_args, add_source_args, clock_options,
+                                  measure_options, source_options)
 from espnet_edge.cli.common import freqs_from_args, no_empty_folder_left, source_from_args
 from espnet_edge.errors import UserError
-from espnet_edge.profiler.session import check_measuring_options, profile_one, source_label
+from espnet_edge.profiler.session import check_measuring_options, profile_one
 
 OUT_HELP = "parent folder of the run folders (default: profiles/ in the current directory)"
 
@@ -35,9 +36,7 @@ def add_parser(subparsers):
 def run(args):
     from espnet_edge.profiler.profile import default_out_dir
 
-    if args.interval < 1:
-        raise UserError("--interval must be at least 1 ms")
-    check_measuring_options(args)
+    check_measuring_options(measure_options(args), clock_options(args))
     from espnet_edge.profiler.profile import check_run_name
 
     source = source_from_args(args)
@@ -64,8 +63,9 @@ def _profile(args, source, out_dir):
     with signals_as_interrupt():
         segmenter = segmenter_from_args(args, source=source)
         try:
-            target, summary = profile_one(args, segmenter, out_dir, source_label(args), args.freq,
-                                          name=args.name, exact=bool(args.name))
+            named = source_options(args)
+            target, summary = profile_one(segmenter, out_dir, named.label, measure_options(args), clock_options(args),
+                                          named, args.freq, name=args.name, exact=bool(args.name))
         finally:
             segmenter.close()
     if args.json:
@@ -95,7 +95,7 @@ def run_kernels(args, out_dir):
     from espnet_edge.utils.atomic import staging_dir
 
     tool = kernels.choose_tool()  # one-line error off a GPU, before anything is written
-    label = source_label(args)
+    label = source_options(args).label
     target = new_run_dir(out_dir, args.name or run_name(label) + "-kernels", exact=bool(args.name))
     try:
         tmp = staging_dir(target)

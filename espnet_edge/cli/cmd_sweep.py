@@ -1,14 +1,14 @@
 """espnet-edge sweep: profile one or more networks at several GPU clocks; the ESPNet paper's Fig. 7 as PNGs."""
 
-import argparse
 import datetime
 import logging
 import os
 import shutil
 
 from espnet_edge.cli import validate
-from espnet_edge.cli.args import add_clock_args, add_output_args, add_profiling_args, add_source_args
-from espnet_edge.profiler.session import check_measuring_options, profile_one, source_label
+from espnet_edge.cli.args import (add_clock_args, add_output_args, add_profiling_args, add_source_args, clock_options,
+                                  each_source_options, measure_options)
+from espnet_edge.profiler.session import check_measuring_options, profile_one
 from espnet_edge.errors import UserError
 
 log = logging.getLogger(__name__)
@@ -31,19 +31,10 @@ def add_parser(subparsers):
 
 
 def _sources(args):
-    sources = [("model", v) for v in args.model] + [("onnx", v) for v in args.onnx] + \
-              [("engine", v) for v in args.engine]
+    sources = each_source_options(args)
     if args.weights and len(args.model) != 1:
         raise UserError("--weights applies to exactly one --model")
     return sources
-
-
-def _source_args(args, kind, value):
-    single = argparse.Namespace(**vars(args))
-    single.model = value if kind == "model" else None
-    single.onnx = value if kind == "onnx" else None
-    single.engine = value if kind == "engine" else None
-    return single
 
 
 def _check_out(args):
@@ -128,7 +119,9 @@ def run_from_logs(args):
 
 
 def run(args):
-    from espnet_edge.cli.common import freqs_from_args, segmenter_from_args
+    from espnet_edge.backends import open_source
+    from espnet_edge.cli.common import check_source_files, freqs_from_args
+    from espnet_edge.runtime.segmenter import Segmenter
     from espnet_edge.profiler.profile import new_run_dir, publish_run, release_run_dir
     from espnet_edge.utils.atomic import staging_dir
     from espnet_edge.utils.signals import signals_as_interrupt
@@ -143,17 +136,16 @@ def run(args):
     if not args.freqs:
         raise UserError("give the GPU frequencies to sweep, e.g. --freqs 114,420,828,1134,1300")
     _check_out(args)
-    for kind, value in sources:
-        if kind != "model":
-            validate.input_file(value, "--" + kind, "ONNX file" if kind == "onnx" else "engine")
-    validate.input_file(args.weights, "--weights", "checkpoint")
+    for options in sources:
+        check_source_files(options)
     steps = check_freqs(args.freqs, gpu_table_mhz())
     freqs = freqs_from_args(args)
-    check_measuring_options(args)
+    measure, clock = measure_options(args), clock_options(args)
+    check_measuring_options(measure, clock)
     for freq, step in sorted(steps.items()):
         if step is not None and abs(step - freq) > 0.01:
             log.info("{} MHz runs at the table step {:g} MHz".format(freq, step))
-    labels = [source_label(_source_args(args, kind, value)) for kind, value in sources]
+    labels = [options.label for options in sources]
     if len(set(labels)) != len(labels):
         raise UserError("two sources share the name {!r}; rename one file".format(
             [l for l in labels if labels.count(l) > 1][0]))
@@ -167,13 +159,12 @@ def run(args):
     runs = []
     try:
         with signals_as_interrupt():
-            for (kind, value), label in zip(sources, labels):
-                single = _source_args(args, kind, value)
-                segmenter = segmenter_from_args(single)
+            for options, label in zip(sources, labels):
+                segmenter = Segmenter(open_source(options.resolve(), threads=options.threads))
                 try:
                     for index, freq in enumerate(freqs, 1):
                         log.info("{} at {} MHz ({}/{})".format(label, freq, index, len(freqs)))
-                        _folder, summary = profile_one(single, segmenter, runs_dir, label, freq,
+                        _folder, summary = profile_one(segmenter, runs_dir, label, measure, clock, options, freq,
                                                        name="{}-{}MHz".format(label, freq), exact=True)
                         runs.append(summary)
                 finally:

@@ -5,16 +5,17 @@ import contextlib
 import os
 
 from espnet_edge.cli import validate
+from espnet_edge.cli.args import clock_flag, clock_options, source_options
 from espnet_edge.errors import UserError
-from espnet_edge.utils.parsing import parse_size
 
 
 def require_trained_model(args, action):
     """segment/eval/demo: one-line refusal for an architecture-only zoo model without --weights."""
-    if getattr(args, "model", None) and not (getattr(args, "onnx", None) or getattr(args, "engine", None)):
+    options = source_options(args)
+    if options.model and not (options.onnx or options.engine):
         from espnet_edge.zoo import get_model, require_weights
 
-        require_weights(get_model(args.model), args.weights, action)
+        require_weights(get_model(options.model), options.weights, action)
 
 
 def model_inputs(args):
@@ -64,29 +65,28 @@ def batch_error(what, done_word, total, failed, rest):
     return UserError("{} could not be {}: {}{}; {}".format(count, done_word, first, more, rest))
 
 
+def check_source_files(options):
+    """The files a SourceOptions names: each a readable regular file (one line naming the flag)."""
+    validate.input_file(options.onnx, "--onnx", "ONNX file")
+    validate.input_file(options.engine, "--engine", "engine")
+    validate.input_file(options.weights, "--weights", "checkpoint")
+
+
 def source_from_args(args):
     """The user's --model/--onnx/--engine/--backend/--size/--batch resolved (and checked) once."""
-    from espnet_edge.backends import resolve
-
-    validate.input_file(getattr(args, "onnx", None), "--onnx", "ONNX file")
-    validate.input_file(getattr(args, "engine", None), "--engine", "engine")
-    validate.input_file(getattr(args, "weights", None), "--weights", "checkpoint")
-    size = parse_size(args.size) if getattr(args, "size", None) else None
-    return resolve(model=args.model, onnx=args.onnx, engine=args.engine, backend=args.backend,
-                   weights=args.weights, size=size, batch=getattr(args, "batch", 1))
+    options = source_options(args)
+    check_source_files(options)
+    return options.resolve()
 
 
 def freqs_from_args(args):
     """--freq (one MHz or a list) or sweep's --freqs -> [MHz, ...] ([] when none), each checked pinnable
     here (a Jetson, in the table, under the power-mode cap, writable) by a dry run before any work."""
-    flag, value = ("--freqs", getattr(args, "freqs", None)) if getattr(args, "freqs", None) else \
-        ("--freq", getattr(args, "freq", None))
-    if not value:
-        return []
-    freqs = list(value) if isinstance(value, (list, tuple)) else [value]
-    from espnet_edge.jetson.clocks import check_pinnable
+    freqs = list(clock_options(args).freqs)
+    if freqs:
+        from espnet_edge.jetson.clocks import check_pinnable
 
-    check_pinnable(freqs, flag=flag)
+        check_pinnable(freqs, flag=clock_flag(args))
     return freqs
 
 
@@ -94,7 +94,7 @@ def runner_from_args(args, source=None, **options):
     """A loaded Runner for ``source`` (already resolved by source_from_args), else for the args."""
     from espnet_edge.backends import open_source
 
-    return open_source(source or source_from_args(args), threads=getattr(args, "threads", None), **options)
+    return open_source(source or source_from_args(args), threads=source_options(args).threads, **options)
 
 
 def segmenter_from_args(args, source=None, trained_for=None, **options):
@@ -104,9 +104,9 @@ def segmenter_from_args(args, source=None, trained_for=None, **options):
 
     segmenter = Segmenter(runner_from_args(args, source=source, **options))
     if trained_for:
+        named = source_options(args)
         try:
-            segmenter.info.require_trained(trained_for, getattr(args, "onnx", None) or getattr(args, "engine", None)
-                                           or args.model)
+            segmenter.info.require_trained(trained_for, named.onnx or named.engine or named.model)
         except BaseException:
             segmenter.close()
             raise

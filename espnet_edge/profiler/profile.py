@@ -213,7 +213,7 @@ def _wait_for_last_samples(sampler, node, end, interval_ms):
         _wait_for_sample_after(node, end, 3 * node.interval_ms / 1000.0 + 0.2)
 
 
-def profile_run(segmenter, source="auto", interval_ms=defaults.SAMPLE_INTERVAL_MS, idle_s=defaults.PROFILE_IDLE_S,
+def profile_run(segmenter, source=defaults.SAMPLE_SOURCE, interval_ms=defaults.SAMPLE_INTERVAL_MS, idle_s=defaults.PROFILE_IDLE_S,
                 warmup=defaults.WARMUP, duration_s=defaults.PROFILE_DURATION_S, images=None, progress=True,
                 power_interval_ms=None, pinned_mhz=None, settle_timeout_s=SETTLE_TIMEOUT_S, power_samples_out=None):
     """Sample the board through settling, an idle baseline, a warm-up and a measured phase ->

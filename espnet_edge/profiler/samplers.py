@@ -482,14 +482,14 @@ class HostSampler(_PollingSampler):
             self.nvml = None
 
 
-SOURCES = ("auto", "tegrastats", "jtop", "host")
+SOURCES = (defaults.SAMPLE_SOURCE, "tegrastats", "jtop", "host")
 
 
-def make_sampler(source="auto", interval_ms=defaults.SAMPLE_INTERVAL_MS):
+def make_sampler(source=defaults.SAMPLE_SOURCE, interval_ms=defaults.SAMPLE_INTERVAL_MS):
     """auto: tegrastats when there is one (Jetson, or $ESPNET_EDGE_TEGRASTATS), else the host sampler."""
     if source not in SOURCES:
         raise UserError("unknown sampler source {!r}; choose one of {}".format(source, ", ".join(SOURCES)))
-    if source == "auto":
+    if source == defaults.SAMPLE_SOURCE:
         source = "tegrastats" if find_tegrastats() else "host"
     if source == "tegrastats":
         return TegrastatsSampler(interval_ms)
