@@ -159,6 +159,9 @@ def add_profiling_args(parser):
     group.add_argument("--power-interval", type=validate.non_negative_int, default=defaults.POWER_INTERVAL_MS,
                        metavar="MS", help="read the board's INA3221/INA238 input-power node every MS ms for the "
                        "energy integral (default %(default)s; 0 = tegrastats only)")
+    group.add_argument("--max-temp", type=validate.positive_float, metavar="C", help="refuse a run whose GPU got "
+                       "hotter than C degrees Celsius under load (tegrastats' GPU sensor): its figures would be a "
+                       "throttling GPU's; the run is not kept and a sweep stops there, keeping its finished runs")
     return group
 
 

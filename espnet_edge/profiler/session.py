@@ -8,6 +8,7 @@ cli/args.add_profiling_args and its field and use here: nothing else reads it.""
 
 import contextlib
 import datetime
+import logging
 import os
 import platform
 import sys
@@ -17,19 +18,22 @@ from espnet_edge import defaults
 from espnet_edge.errors import UserError
 from espnet_edge.utils.options import Options
 
+log = logging.getLogger(__name__)
+
 
 class MeasureOptions(Options, NamedTuple("MeasureOptions", [
         ("idle", float), ("duration", float), ("warmup", int), ("interval", int), ("source", str),
-        ("power_interval", int)])):
+        ("power_interval", int), ("max_temp", Optional[float])])):
     """idle: idle baseline before the run (s); duration: the measured phase (s); warmup: untimed inferences
     first; interval: sampling interval (ms); source: where samples come from (profiler.samplers.SOURCES:
-    auto, tegrastats, jtop, host); power_interval: the input-power node's interval (ms; 0 = tegrastats only)."""
+    auto, tegrastats, jtop, host); power_interval: the input-power node's interval (ms; 0 = tegrastats only);
+    max_temp: refuse a run whose GPU got hotter than this (degrees C) in the measured phase (None: keep every run)."""
     __slots__ = ()
 
 
 MeasureOptions.__new__.__defaults__ = (defaults.PROFILE_IDLE_S, defaults.PROFILE_DURATION_S, defaults.WARMUP,
                                        defaults.SAMPLE_INTERVAL_MS, defaults.SAMPLE_SOURCE,
-                                       defaults.POWER_INTERVAL_MS)
+                                       defaults.POWER_INTERVAL_MS, None)
 
 
 class ClockOptions(Options, NamedTuple("ClockOptions", [
@@ -53,7 +57,7 @@ def settings_of(measure, clock, source, describe=None, freq=None):
         "size": "{}x{}".format(*source.size) if source.size else None, "threads": source.threads,
         "idle_s": measure.idle, "duration_s": measure.duration, "warmup": measure.warmup,
         "interval_ms": measure.interval, "source": measure.source,
-        "power_interval_ms": measure.power_interval, "emc_mhz": clock.emc,
+        "power_interval_ms": measure.power_interval, "emc_mhz": clock.emc, "max_temp_c": measure.max_temp,
         "gpu_freq": freq, "runner": describe,
         # a simulated board (tests, demos): sysfs read from a prefix; `report` labels such runs simulated
         "simulated": bool(os.environ.get("ESPNET_EDGE_SYSFS_ROOT")),
@@ -93,6 +97,8 @@ def check_measuring_options(measure, clock):
         raise UserError("--idle must be >= 0 and --duration > 0 seconds")
     if measure.power_interval is not None and measure.power_interval < 0:
         raise UserError("--power-interval must be >= 0 ms (0 = tegrastats only)")
+    if measure.max_temp is not None and measure.max_temp <= 0:
+        raise UserError("--max-temp must be a temperature above 0 degrees C")
     if clock.settle_timeout < 0:
         raise UserError("--settle-timeout must be >= 0 seconds")
     if clock.emc is not None:
@@ -102,6 +108,20 @@ def check_measuring_options(measure, clock):
 
         with emc_module.pin_emc(clock.emc, log=None, dry_run=True):
             pass
+
+
+def check_temperature(summary, max_temp):
+    """--max-temp: a run whose GPU got hotter than ``max_temp`` under load is refused (one line; the caller
+    gives its folder back). Without a GPU temperature reading the run is kept, with a warning."""
+    if max_temp is None:
+        return
+    peak = summary.thermal.gpu_max_c if summary.thermal else None
+    if peak is None:
+        log.warning("--max-temp %g C not checked: no GPU temperature was read in the measured phase (tegrastats "
+                    "gives it)", max_temp)
+    elif peak > max_temp:
+        raise UserError("the GPU reached {:g} C under load, above --max-temp {:g} C, so this run is not kept: let "
+                        "the board cool (or raise --max-temp) and run it again".format(peak, max_temp))
 
 
 def profile_one(segmenter, out_dir, label, measure, clock, source, freq_mhz=None, name=None, exact=False):
@@ -119,6 +139,7 @@ def profile_one(segmenter, out_dir, label, measure, clock, source, freq_mhz=None
                 warmup=measure.warmup, duration_s=measure.duration, power_interval_ms=measure.power_interval,
                 pinned_mhz=freq["applied_mhz"] if freq else None, settle_timeout_s=clock.settle_timeout,
                 power_samples_out=power_samples)
+        check_temperature(summary, measure.max_temp)
         describe = None
         try:
             describe = segmenter.runner.describe()
