@@ -243,3 +243,154 @@ def _model_details(info, source):
         if source.weights:
             details["weights"] = source.weights
     return details
+
+
+# --- the commands' functions: each `espnet-edge COMMAND` parses its flags, calls one of these, prints ---
+# Each imports its work when called: `import espnet_edge` stays free of numpy, OpenCV and TensorRT.
+
+def _named(source):
+    """A backends.SourceOptions from one (returned as it is), a zoo name / .onnx / engine spec, or None."""
+    from espnet_edge.backends import SourceOptions
+
+    if isinstance(source, SourceOptions):
+        return source
+    if not isinstance(source, str) and not hasattr(source, "__fspath__"):
+        raise UserError("give a zoo model name, an .onnx file or an engine path (got {!r})".format(source))
+    spec = _source(source, "auto", None, None, None, defaults.BATCH)
+    return SourceOptions(model=spec.entry.name if spec.kind == "model" else None,
+                         onnx=spec.path if spec.kind == "onnx" else None,
+                         engine=spec.path if spec.kind == "engine" else None, backend=spec.backend)
+
+
+def check_onnx(path, trt=defaults.TRT_CHECK_VERSION, support=None):
+    """Will TensorRT ``trt``'s ONNX parser take the file? (`espnet-edge check-onnx`; node by node, no GPU)
+    -> runtime.trt_support.OnnxCheck (``passed``, ``issues``, ``to_dict()``, ``lines()``). ``support``:
+    an onnx_trt_operator_support.json (default: $ESPNET_EDGE_TRT_SUPPORT, else the built-in table)."""
+    from espnet_edge.runtime.trt_support import check_file
+
+    return check_file(os.fspath(path), trt, support)
+
+
+def build(onnx, options=None, out=None, reuse=True, **fields):
+    """Build (or reuse) a TensorRT engine from an espnet-edge ONNX file (`espnet-edge build`; on the board
+    that runs it) -> runtime.tensorrt.builder.BuiltEngine (``engine``, ``report``). ``options``: a
+    BuildOptions; its fields may also be given as keywords (``fp16=True``, ``int8=True, calib="frames/"``)."""
+    from espnet_edge.runtime.tensorrt.build_options import BuildOptions
+    from espnet_edge.runtime.tensorrt.builder import BuiltEngine, build_engine
+
+    options = BuildOptions.make(options, **fields)
+    return BuiltEngine.of(build_engine(onnx, options, out=out, reuse=reuse), options)
+
+
+def inspect_engine(engine):
+    """An engine checked against its sidecar and, where TensorRT and a GPU are here, against this machine
+    (`build --inspect`) -> the sidecar dict with ``this_machine``."""
+    from espnet_edge.runtime.tensorrt.engine_check import inspect_engine as check
+
+    return check(engine)
+
+
+def clocks():
+    """The Jetson's clock state (`clocks show`): board, release, nvpmodel mode, each GPU's devfreq node,
+    governor, table and current clock, the pins in force -> dict."""
+    from espnet_edge.jetson.clock_report import clock_status
+
+    return clock_status()
+
+
+def pin_clock(mhz, dry_run=False):
+    """Pin the GPU at the table step nearest ``mhz`` until ``restore_clocks()`` (`clocks set`) ->
+    jetson.clock_report.PinResult."""
+    from espnet_edge.jetson.clock_report import set_clock
+
+    return set_clock(mhz, dry_run=dry_run)
+
+
+def restore_clocks(dry_run=False):
+    """Put back the GPU and memory clocks a pin saved (`clocks restore`) -> jetson.clock_report.RestoreResult."""
+    from espnet_edge.jetson.clock_report import restore_clocks as restore
+
+    return restore(dry_run=dry_run)
+
+
+def read_tegrastats(path):
+    """A tegrastats log from any Jetson (`espnet-edge tegrastats`; '-' reads stdin) -> one
+    profiler.sample.Sample per line (``to_dict()``; what the parser does not know is in ``unknown``)."""
+    from espnet_edge.profiler.tegrastats import read_log
+
+    return read_log(os.fspath(path) if path != "-" else path)
+
+
+def profile(source, measure=None, clock=None, out_dir=None, name=None, **fields):
+    """One profiled run (`espnet-edge profile`): FPS, latency, power, energy per frame, utilisation ->
+    profiler.run_record.RunSummary (``folder``: the run folder under ``out_dir``, default ./profiles).
+    ``source``: a zoo name, .onnx or engine, or a backends.SourceOptions; ``measure``: a
+    profiler.session.MeasureOptions, its fields also as keywords (``duration=5``); ``clock``: a
+    ClockOptions (``freqs=(828,)`` pins the GPU for the run, on a Jetson)."""
+    from espnet_edge.profiler import runs
+    from espnet_edge.profiler.session import MeasureOptions
+
+    return runs.profile(_named(source), MeasureOptions.make(measure, **fields), clock, out_dir, name)
+
+
+def profile_kernels(source, out_dir=None, name=None, iters=None, measure=None, clock=None):
+    """Kernel efficiency under nvprof/ncu at the GPU clock as it is (`profile --kernels`; ``iters``
+    inferences, default profiler.runs.KERNEL_ITERS) -> (run folder, results dict)."""
+    from espnet_edge.profiler import runs
+
+    return runs.profile_kernels(_named(source), out_dir, name, iters or runs.KERNEL_ITERS, measure, clock)
+
+
+def sweep(sources, freqs, measure=None, clock=None, out=None, **fields):
+    """Profile each of ``sources`` (names, files or SourceOptions) at each GPU frequency of ``freqs`` (MHz;
+    on a Jetson) into the new folder ``out``, then the table and Fig. 7 figures (`espnet-edge sweep`) ->
+    profiler.runs.SweepResult (``folder``, ``runs``, ``report``, ``figures``)."""
+    from espnet_edge.profiler import runs
+    from espnet_edge.profiler.session import MeasureOptions
+
+    return runs.sweep([_named(s) for s in sources], freqs, MeasureOptions.make(measure, **fields), clock, out)
+
+
+def sweep_from_logs(folders, out=None):
+    """The sweep's table and figures from recorded run folders (`sweep --from-logs`) -> SweepResult."""
+    from espnet_edge.profiler import runs
+
+    return runs.rebuild(folders, out)
+
+
+def demo(source, frames, capture=None, save=None, display=True, outputs=(), alpha=defaults.OVERLAY_ALPHA,
+         max_frames=None, record_stats=None, realtime=False, resize_frames=False, frame_graph=True):
+    """Live segmentation of ``frames`` (csi://N, /dev/videoN, a camera index, rtsp://, a video, an image
+    folder or image) with legend and HUD, shown, saved (``save``) or served (``outputs``) (`espnet-edge
+    demo`) -> apps.demo.DemoResult. ``capture``: an apps.sources.CaptureOptions."""
+    from espnet_edge.apps import demo_run
+
+    return demo_run.run(_named(source), frames, capture, save, display, outputs, alpha, max_frames,
+                        record_stats, realtime, resize_frames, frame_graph)
+
+
+def compare(artifacts, images, size=None, threads=None, weights=None, min_agreement=defaults.COMPARE_MIN_AGREEMENT,
+            max_logit_diff=None, min_miou=None):
+    """Run every artifact (a zoo name, .onnx or engine, optionally ``backend:``-prefixed) on ``images`` and
+    compare each with the first (`espnet-edge compare`) -> apps.compare.CompareResult (``passed``,
+    ``report``, ``failures``). ``size``: (width, height) or 'WxH' for zoo models; ``max_logit_diff``
+    None: defaults.COMPARE_MAX_LOGIT_DIFF_FP32 where both are fp32, else not checked."""
+    from espnet_edge.apps import compare as comparing
+
+    return comparing.compare(artifacts, images, size=_size(size), threads=threads, weights=weights,
+                             min_agreement=min_agreement, max_logit_diff=max_logit_diff, min_miou=min_miou)
+
+
+def doctor():
+    """What this machine offers (`espnet-edge doctor`) -> [apps.doctor.Check]."""
+    from espnet_edge.apps.doctor import collect
+
+    return collect()
+
+
+def selftest(out):
+    """The first-run self-test (`doctor --selftest`): a tiny TensorRT engine through every I/O path, the GPU
+    clock, a dry-run pin, tegrastats and the power rails; written to ``out`` (JSON) -> the report dict."""
+    from espnet_edge.apps.doctor import run_selftest
+
+    return run_selftest(out)

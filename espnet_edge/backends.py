@@ -19,6 +19,7 @@ from espnet_edge import defaults
 from espnet_edge.errors import UserError
 from espnet_edge.runtime.base import backend_names, exporter, get_backend
 from espnet_edge.utils.options import Options
+from espnet_edge.utils.pathchecks import file_problem
 
 AUTO = "auto"
 DEFAULT_FILE_BACKEND = "onnxruntime"
@@ -64,10 +65,25 @@ class SourceOptions(Options, NamedTuple("SourceOptions", [
     ``threads`` (CPU threads of torch/onnxruntime; None: theirs)."""
     __slots__ = ()
 
+    def check_files(self):
+        """Each file named is a readable, non-empty regular file (one line naming the flag and what the
+        path is instead)."""
+        for flag, path, what in (("--onnx", self.onnx, "ONNX file"), ("--engine", self.engine, "engine"),
+                                 ("--weights", self.weights, "checkpoint")):
+            problem = file_problem(path, what) if path is not None else None
+            if problem:
+                raise UserError("{} {} {}".format(flag, path, problem))
+
     def resolve(self):
-        """-> Source: checked and decided once (resolve)."""
+        """-> Source: the files checked (check_files), the choice checked and decided once (resolve)."""
+        self.check_files()
         return resolve(model=self.model, onnx=self.onnx, engine=self.engine, backend=self.backend,
                        weights=self.weights, size=self.size, batch=self.batch)
+
+    def files(self):
+        """(flag, path) of every file these options name (for utils.pathchecks.outputs_apart)."""
+        return [("--" + flag, value) for flag, value in (("onnx", self.onnx), ("engine", self.engine),
+                                                          ("weights", self.weights), ("model", self.model)) if value]
 
     @property
     def label(self):
@@ -101,8 +117,6 @@ def resolve(model=None, onnx=None, engine=None, backend=AUTO, weights=None, size
         _check_model_run(entry, weights, size)
     chosen = _choose_backend(kind, backend)
     if path is not None:
-        from espnet_edge.utils.pathchecks import file_problem
-
         problem = file_problem(path, "engine" if kind == "engine" else "ONNX file")
         if problem:
             raise UserError("{} {} {}".format("engine" if kind == "engine" else "ONNX file", path, problem))

@@ -44,3 +44,9 @@ PROFILE_IDLE_S = 3.0
 PROFILE_DURATION_S = 10.0
 SAMPLE_INTERVAL_MS = 100
 POWER_INTERVAL_MS = 10
+
+# `compare`: a mask must agree with the reference's on this share of pixels (`--min-agreement`); the
+# largest |logit difference| allowed where both artifacts are fp32 (`--max-logit-diff`'s default: fp16 and
+# INT8 logits legitimately move more, so theirs is not checked unless asked)
+COMPARE_MIN_AGREEMENT = 0.99
+COMPARE_MAX_LOGIT_DIFF_FP32 = 1e-3

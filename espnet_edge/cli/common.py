@@ -1,12 +1,10 @@
 """Readers of the argument groups (cli/args.py): "what to run" becomes a Source, a Runner, a Segmenter;
 the GPU clock options become the frequencies to pin, checked before any work."""
 
-import contextlib
-import os
-
 from espnet_edge.cli import validate
 from espnet_edge.cli.args import clock_flag, clock_options, source_options
-from espnet_edge.errors import UserError
+from espnet_edge.errors import UserError, batch_error  # noqa: F401 - batch_error: the commands' batches
+from espnet_edge.utils.atomic import no_empty_folder_left  # noqa: F401 - the commands' --out folders
 
 
 def require_trained_model(args, action):
@@ -34,49 +32,9 @@ def outputs_apart(args, outputs, inputs=()):
     validate.outputs_apart(outputs, list(inputs) + model_inputs(args))
 
 
-@contextlib.contextmanager
-def no_empty_folder_left(path):
-    """A folder ``path`` that the body creates (with the parents it creates) is removed again when the body
-    leaves it empty (a failure before anything was written): an --out folder is never left empty."""
-    created = []   # path and each missing parent, innermost first
-    folder = os.path.abspath(path) if path else None
-    while folder and not os.path.lexists(folder):
-        created.append(folder)
-        folder = os.path.dirname(folder)
-    try:
-        yield
-    finally:
-        for folder in created:
-            try:
-                os.rmdir(folder)   # only an empty folder goes
-            except OSError:
-                break
-
-
-def batch_error(what, done_word, total, failed, rest):
-    """The one line a batch ends with when some of its ``total`` items failed (each named as a warning
-    while it ran): how many, the first failure, and ``rest`` (what happened to the others)."""
-    first = failed[0][1]
-    if total == 1:
-        return first if isinstance(first, UserError) else UserError(str(first))
-    more = "; {} more named above".format(len(failed) - 1) if len(failed) > 1 else ""
-    count = "none of the {} {}s".format(total, what) if len(failed) == total else \
-        "{} of {} {}s".format(len(failed), total, what)
-    return UserError("{} could not be {}: {}{}; {}".format(count, done_word, first, more, rest))
-
-
-def check_source_files(options):
-    """The files a SourceOptions names: each a readable regular file (one line naming the flag)."""
-    validate.input_file(options.onnx, "--onnx", "ONNX file")
-    validate.input_file(options.engine, "--engine", "engine")
-    validate.input_file(options.weights, "--weights", "checkpoint")
-
-
 def source_from_args(args):
     """The user's --model/--onnx/--engine/--backend/--size/--batch resolved (and checked) once."""
-    options = source_options(args)
-    check_source_files(options)
-    return options.resolve()
+    return source_options(args).resolve()
 
 
 def freqs_from_args(args):

@@ -16,6 +16,12 @@ from typing import NamedTuple, Optional, Tuple
 
 from espnet_edge import defaults
 from espnet_edge.errors import UserError
+from espnet_edge.jetson.clocks import check_pinnable, pin_gpu
+from espnet_edge.jetson.emc import pin_emc
+from espnet_edge.profiler.profile import default_out_dir, profile_run, run_name, write_run
+from espnet_edge.profiler.run_folders import check_run_name, new_run_dir, release_run_dir
+from espnet_edge.profiler.run_record import Pin
+from espnet_edge.utils.atomic import check_output_dir
 from espnet_edge.utils.options import Options
 
 log = logging.getLogger(__name__)
@@ -70,8 +76,6 @@ def pinned(freq_mhz):
     if not freq_mhz:
         yield None
         return
-    from espnet_edge.jetson.clocks import pin_gpu
-
     with pin_gpu(freq_mhz) as pin:
         yield {"requested_mhz": pin.requested_mhz, "applied_mhz": pin.applied_mhz}
 
@@ -82,8 +86,6 @@ def pinned_emc(emc_mhz):
     if not emc_mhz:
         yield None
         return
-    from espnet_edge.jetson.emc import pin_emc
-
     with pin_emc(emc_mhz) as pin:
         yield {"requested_mhz": pin.requested_mhz, "applied_mhz": pin.applied_mhz}
 
@@ -104,9 +106,7 @@ def check_measuring_options(measure, clock):
     if clock.emc is not None:
         if clock.emc <= 0:
             raise UserError("--emc must be a positive memory clock in MHz")
-        from espnet_edge.jetson import emc as emc_module
-
-        with emc_module.pin_emc(clock.emc, log=None, dry_run=True):
+        with pin_emc(clock.emc, log=None, dry_run=True):
             pass
 
 
@@ -127,9 +127,6 @@ def check_temperature(summary, max_temp):
 def profile_one(segmenter, out_dir, label, measure, clock, source, freq_mhz=None, name=None, exact=False):
     """Pin (optionally), profile, write the run folder; returns (folder, run_record.RunSummary).
     ``source``: the SourceOptions that opened ``segmenter`` (settings.json)."""
-    from espnet_edge.profiler.profile import new_run_dir, profile_run, release_run_dir, run_name, write_run
-    from espnet_edge.profiler.run_record import Pin
-
     target = new_run_dir(out_dir, name or run_name(label, freq_mhz), exact=exact)
     try:
         power_samples = []
@@ -154,3 +151,22 @@ def profile_one(segmenter, out_dir, label, measure, clock, source, freq_mhz=None
         release_run_dir(target)
         raise
     return target, summary
+
+
+def check_profile(named, measure, clock, out_dir, name, kernels_run=False):
+    """Everything a profiled run (``kernels_run``: a kernel profile) asks for, before any work -> (the
+    resolved Source, the run's parent folder, the GPU clock to pin or None)."""
+    check_measuring_options(measure, clock)
+    source = named.resolve()
+    if name is not None:
+        check_run_name(name)
+    out_dir = check_output_dir(os.path.abspath(out_dir or default_out_dir()), "--out")
+    if kernels_run and clock.freqs:
+        raise UserError("--kernels runs at the current GPU clock; pin it first with `espnet-edge clocks`, "
+                        "or drop --freq")
+    if len(clock.freqs) > 1:
+        raise UserError("a profiled run pins one GPU clock; a sweep runs several (--freqs)")
+    freq = clock.freqs[0] if clock.freqs else None
+    if freq:
+        check_pinnable([freq])
+    return source, out_dir, freq

@@ -10,9 +10,12 @@ Formats seen in the wild (see ../shared/jetson/tegrastats/SOURCES.md):
 """
 
 import re
+import sys
 
+from espnet_edge.errors import UserError
 from espnet_edge.jetson import boards
 from espnet_edge.profiler.sample import Sample, empty_fields
+from espnet_edge.utils.pathchecks import file_problem
 
 # ASCII digits only and bounded lengths: superscripts, other scripts' digits, thousands of digits and
 # overflowing values never match, so they stay in ``unknown`` and never become inf/NaN.
@@ -309,6 +312,32 @@ def parse_lines(lines):
 def parse_file(path):
     with open(path, "r", errors="replace") as handle:
         return parse_lines(handle)
+
+
+def _log_lines(path):
+    if path == "-":
+        return sys.stdin.buffer.read().decode("utf-8", "replace").splitlines()
+    problem = file_problem(path, "log", allow_empty=True)
+    if problem:
+        raise UserError("cannot read tegrastats log {}: it {}".format(path, problem))
+    try:
+        with open(path, "rb") as handle:
+            return handle.read().decode("utf-8", "replace").splitlines()   # a garbled byte is one token lost
+    except (IOError, OSError) as exc:
+        raise UserError("cannot read {}: {}".format(path, exc.strerror or exc))
+
+
+def read_log(path):
+    """A tegrastats log (``path``; '-' reads stdin) -> one Sample per line that is not blank. One line
+    when it cannot be read, holds no lines, or holds no tegrastats line."""
+    lines = [line for line in _log_lines(path) if line.strip()]
+    if not lines:
+        raise UserError("{} holds no lines; give a file written by `tegrastats --logfile`".format(path))
+    records = [parse_line(line) for line in lines]
+    if not any(is_sample(r) for r in records):
+        raise UserError("{} holds no tegrastats lines (no RAM/CPU/rail fields in any of {} lines)".format(
+            path, len(lines)))
+    return records
 
 
 # --- which rail is what: the rule lives in jetson/boards.py (TOTAL_POWER_RULES, GPU_RAILS) -----------

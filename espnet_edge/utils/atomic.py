@@ -235,3 +235,22 @@ def publish_dir(tmp, target):
             raise UserError("{} was filled by someone else while we ran; it is never overwritten (results "
                             "left in {})".format(target, tmp))
         raise
+
+
+@contextlib.contextmanager
+def no_empty_folder_left(path):
+    """A folder ``path`` that the body creates (with the parents it creates) is removed again when the body
+    leaves it empty (a failure before anything was written): an --out folder is never left empty."""
+    created = []   # path and each missing parent, innermost first
+    folder = os.path.abspath(path) if path else None
+    while folder and not os.path.lexists(folder):
+        created.append(folder)
+        folder = os.path.dirname(folder)
+    try:
+        yield
+    finally:
+        for folder in created:
+            try:
+                os.rmdir(folder)   # only an empty folder goes
+            except OSError:
+                break
