@@ -16,8 +16,12 @@ TRT_CHECK_VERSION = "8.2"
 
 # INT8 QDQ calibration method of `export --int8` (onnxruntime.quantization; see host/export/int8.py)
 CALIB_METHOD = "percentile"
-# Convs kept in float by the INT8 sensitivity scan (0: every Conv INT8)
-INT8_KEEP_FLOAT = 4
+# which Convs `export --int8` keeps in float when --int8-float N does not fix their number: the fewest
+# (in sensitivity-scan order) that reach, on images never calibrated on, this mask agreement with fp32
+# (held-out calibration images) ...
+INT8_TARGET = 0.99
+# ... or, with labelled images (--int8-labels), at most this mIoU drop against fp32, in points
+INT8_MAX_MIOU_DROP = 0.5
 
 # latency percentiles every benchmark reports, as the keys p50, p90, p99
 LATENCY_PERCENTILES = (50, 90, 99)

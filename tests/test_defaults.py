@@ -18,7 +18,7 @@ def test_cli_defaults_come_from_the_library():
     assert build["calib_images"] == defaults.CALIB_IMAGES == 500
     export = _defaults_of("export", "--model", "espnet-c-q3")
     assert export["opset"] == defaults.ONNX_OPSET == 13
-    assert export["calib_method"] == defaults.CALIB_METHOD and export["int8_float"] == defaults.INT8_KEEP_FLOAT
+    assert export["calib_method"] == defaults.CALIB_METHOD and export["int8_float"] is None
 
 
 def test_library_keyword_defaults_are_the_same():
@@ -36,7 +36,7 @@ def test_host_defaults_are_the_same():
     assert inspect.signature(pipeline.export_model).parameters["opset"].default == defaults.ONNX_OPSET
     assert variants.DEFAULT_CALIB_METHOD == defaults.CALIB_METHOD == \
         inspect.signature(int8.quantize_qdq).parameters["method"].default
-    assert variants.DEFAULT_KEEP_FLOAT == defaults.INT8_KEEP_FLOAT
+    assert variants.DEFAULT_TARGET == defaults.INT8_TARGET and variants.DEFAULT_MAX_MIOU_DROP == defaults.INT8_MAX_MIOU_DROP
 
 
 def test_latency_percentiles():

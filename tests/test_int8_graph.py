@@ -21,23 +21,23 @@ MODEL = "espnetv2-s0.5-city-512"  # resizes the uint8 image first: integer pixel
 
 @pytest.fixture(scope="module")
 def graphs(tmp_path_factory, shared):
-    from espnet_edge.host.export import int8
-    from espnet_edge.host.export.calibration_data import calibration_batches
+    from espnet_edge.host.export import int8_qdq
+    from espnet_edge.host.export.calibration_data import calibration_batches, split_frames
     from espnet_edge.host.export.pipeline import export_model
-    from espnet_edge.host.export.variants import _info
+    from espnet_edge.runtime.tensorrt.onnxmeta import model_info
 
     work = str(tmp_path_factory.mktemp("int8input"))
     fp32 = export_model(zoo.get_model(MODEL), size=SIZE, out_dir=work)["onnx"]
-    info = _info(onnx.load(fp32), fp32)
-    calib, held = int8.split_frames(list_images(IMAGES))
+    info = model_info(fp32)
+    calib, held = split_frames(list_images(IMAGES))
     batches = calibration_batches(calib[:2], info, augment=False)
     input_name = onnx.load(fp32).graph.input[0].name
     cache = os.path.join(work, "ranges")
-    int8.calibrate(fp32, batches, input_name, "percentile", cache, work)
+    int8_qdq.calibrate(fp32, batches, input_name, "percentile", cache, work)
     out = {"fp32": fp32, "info": info, "work": work}
     for label, kwargs in (("folded", {}), ("plain", {"lossless_input": False})):
         out[label] = os.path.join(work, label + ".onnx")
-        int8._quantize(fp32, out[label], batches, input_name, "percentile", cache, **kwargs)
+        int8_qdq.quantize(fp32, out[label], batches, input_name, "percentile", cache, **kwargs)
     return out
 
 
@@ -159,7 +159,7 @@ def test_float_consumers_read_the_float_tensor(graphs):
 
 @pytest.mark.slow
 def test_layer_errors_see_no_activation_noise_on_the_folded_input(graphs):
-    from espnet_edge.host.export.int8 import layer_errors
+    from espnet_edge.host.export.int8_layers import layer_errors
     from espnet_edge.host.export.verify import network_input
 
     first = _first_conv(onnx.load(graphs["fp32"])).name
@@ -243,7 +243,8 @@ def test_equalisation_is_exact_in_float_and_evens_out_channels(graphs, tmp_path)
 @pytest.mark.slow
 def test_quantize_qdq_equalizes_on_request(graphs, tmp_path):
     from espnet_edge.host.export.calibration_data import calibration_batches
-    from espnet_edge.host.export.int8 import agreement, class_maps, quantize_qdq
+    from espnet_edge.host.export.int8 import quantize_qdq
+    from espnet_edge.host.export.int8_qdq import agreement, class_maps
     from espnet_edge.host.export.int8_equalize import candidates
     from espnet_edge.host.export.verify import network_input
 

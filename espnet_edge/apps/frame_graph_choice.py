@@ -280,11 +280,12 @@ def open_segmenter(source, frame=None, alpha=defaults.OVERLAY_ALPHA, frame_graph
         segmenter = FrameGraphRouter(source, frame, alpha, frame_graph, threads, options)
     else:
         segmenter = Segmenter(open_source(source, threads=threads, **(options or {})))
-        note_plain_graph(segmenter, None if frame is None else (frame.shape[1], frame.shape[0]), source, label)
-    if trained_for:
+    if trained_for:  # refused first: no note about a graph that will not run
         try:
             segmenter.info.require_trained(trained_for, source.path or source.entry.name)
         except BaseException:
             segmenter.close()
             raise
+    if source.kind != "model":
+        note_plain_graph(segmenter, None if frame is None else (frame.shape[1], frame.shape[0]), source, label)
     return segmenter

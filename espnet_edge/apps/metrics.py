@@ -5,8 +5,12 @@ model can predict (columns may outnumber rows: a Cityscapes model's class 19 "ba
 prediction of *no* evaluated class). For class c:
     IoU_c = TP / (TP + FP + FN),  TP = conf[c, c],  FN = row c minus TP (includes predictions of
     "no class"),  FP = column c minus TP (over evaluated pixels only).
-Pixels whose ground truth is the ignore label are never counted. mIoU averages the classes with
-a non-empty union (classes absent from the ground truth and never predicted are left out).
+Pixels whose ground truth is the ignore label are left out: the standard metric. The ESPNet authors'
+convention (``void_fp``, eval --count-void) adds ``void_predictions`` - how many ignore-labelled pixels
+were predicted as each class - to that class's FP; void itself is never a class of the mean. mIoU
+averages the classes with a non-empty union (classes absent from the ground truth and never predicted
+are left out). Class average (the authors' "Class avg.") is the mean per-class recall TP / (TP + FN)
+over the classes present in the ground truth; void predictions do not change it.
 """
 
 import numpy as np
@@ -51,23 +55,53 @@ def confusion_matrix(gt, pred, num_gt, num_pred, ignore=255):
     return counts.reshape(num_gt, num_pred)
 
 
-def per_class_iou(conf):
-    """-> float array [num_gt]; NaN where the class never occurs in gt and is never predicted."""
+def void_predictions(gt, pred, num_pred, ignore=255):
+    """Counts [num_pred]: how many pixels labelled ``ignore`` were predicted as each class."""
+    gt = np.asarray(gt).ravel()
+    pred = np.asarray(pred).ravel().astype(np.int64)
+    if gt.shape != pred.shape:
+        raise ValueError("ground truth and prediction differ in size")
+    return np.bincount(pred[gt == ignore], minlength=num_pred)[:num_pred]
+
+
+def per_class_iou(conf, void_fp=None):
+    """-> float array [num_gt]; NaN where the class never occurs in gt and is never predicted.
+    ``void_fp``: void pixels predicted as each class (``void_predictions``), counted as its false positives."""
     conf = np.asarray(conf, dtype=np.float64)
     num_gt = conf.shape[0]
     tp = np.diag(conf[:, :num_gt])
     gt_total = conf.sum(axis=1)
     pred_total = conf[:, :num_gt].sum(axis=0)
+    if void_fp is not None:
+        pred_total = pred_total + np.asarray(void_fp, dtype=np.float64)[:num_gt]
     union = gt_total + pred_total - tp
     with np.errstate(invalid="ignore", divide="ignore"):
         iou = np.where(union > 0, tp / np.where(union > 0, union, 1), np.nan)
     return iou
 
 
-def mean_iou(iou):
-    iou = np.asarray(iou, dtype=np.float64)
-    valid = ~np.isnan(iou)
-    return float(iou[valid].mean()) if valid.any() else float("nan")
+def mean_defined(values):
+    """Mean over the non-NaN entries (per-class IoU or recall); NaN when none is defined."""
+    values = np.asarray(values, dtype=np.float64)
+    valid = ~np.isnan(values)
+    return float(values[valid].mean()) if valid.any() else float("nan")
+
+
+mean_iou = mean_defined
+
+
+def per_class_recall(conf):
+    """-> float array [num_gt]: TP / ground-truth pixels of each class (NaN where the class never occurs)."""
+    conf = np.asarray(conf, dtype=np.float64)
+    tp = np.diag(conf[:, :conf.shape[0]])
+    gt_total = conf.sum(axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(gt_total > 0, tp / np.where(gt_total > 0, gt_total, 1), np.nan)
+
+
+def class_average(conf):
+    """Mean per-class recall over the classes present in the ground truth (the authors' "Class avg.")."""
+    return mean_defined(per_class_recall(conf))
 
 
 def pixel_accuracy(conf):
@@ -88,6 +122,13 @@ def group_confusion(conf, groups, num_groups):
     out = np.zeros((num_groups, num_groups + extra), dtype=conf.dtype)
     for row in range(num_gt):
         np.add.at(out[groups[row]], col_group, conf[row])
+    return out
+
+
+def group_counts(counts, groups, num_groups):
+    """Per-class counts (e.g. void predictions) summed per group; classes past len(groups) are dropped."""
+    out = np.zeros(num_groups, dtype=np.asarray(counts).dtype)
+    np.add.at(out, np.asarray(groups, dtype=np.int64), np.asarray(counts)[:len(groups)])
     return out
 
 

@@ -27,6 +27,7 @@ CLOCK_TITLE = "GPU clocks (Jetson only; restored afterwards)"
 MEASURE_TITLE = "measuring"
 TRT_CHECK_TITLE = "TensorRT operator check"
 BUILD_TITLE = "TensorRT engine"
+INT8_TITLE = "INT8 accuracy (with --int8): which Convs stay float, judged on images never calibrated on"
 
 SOURCE_DESCRIPTION = ("--model NAME, --onnx FILE or --engine FILE; --model with a file takes the classes and "
                       "preprocessing from the zoo, for files without espnet-edge metadata")
@@ -64,6 +65,9 @@ HELP = {
              "TX2's last): {} or {} (latest 10.x)".format(", ".join(defaults.TRT_CHECK_VERSIONS[:-1]),
                                                         defaults.TRT_CHECK_VERSIONS[-1]),
     "--support": "onnx_trt_operator_support.json (default: $ESPNET_EDGE_TRT_SUPPORT, else the built-in table)",
+    "--data": "dataset root folder",
+    "--format": "dataset layout (default: detected from the folder)",
+    "--split": "split to evaluate (default: val for cityscapes/voc, test for camvid)",
 }
 
 
@@ -220,6 +224,39 @@ def build_options(args):
                         calib_cache=args.calib_cache, calib_images=args.calib_images,
                         allow_fallback=args.allow_fallback, workspace=args.workspace, dla=args.dla,
                         timing_cache=args.timing_cache, shapes=args.shapes, report=args.report)
+
+
+def add_dataset_args(group, data="--data", required=False, data_help=None):
+    """A labelled dataset as `espnet-edge eval` reads it (apps/datasets.open_dataset): the folder, its
+    layout and its split. ``data`` names the folder's flag: --data goes with --format/--split, another
+    name X with X-format/X-split (e.g. export's --int8-labels, --int8-labels-format, --int8-labels-split)."""
+    from espnet_edge.apps.datasets import FORMATS
+
+    fmt, split = ("--format", "--split") if data == "--data" else (data + "-format", data + "-split")
+    group.add_argument(data, metavar="DIR", required=required, help=data_help or HELP["--data"])
+    group.add_argument(fmt, choices=FORMATS, help=HELP["--format"])
+    group.add_argument(split, help=HELP["--split"])
+    return group
+
+
+def add_int8_accuracy_args(parser):
+    """export's choice of float Convs and what judges INT8 (host/export/int8.py, int8_judge.py)."""
+    group = parser.add_argument_group(INT8_TITLE)
+    group.add_argument("--int8-float", type=validate.non_negative_int, metavar="N",
+                       help="keep the N Convs the sensitivity scan finds most sensitive to INT8 in float "
+                       "(0: every Conv INT8, no scan); default: the fewest that meet the target below")
+    group.add_argument("--int8-target", type=validate.fraction, metavar="FRACTION",
+                       help="keep Convs in float (most sensitive first) until the masks of the held-out "
+                       "--calib images agree with fp32 on FRACTION of their pixels (default {:g} without "
+                       "--int8-labels)".format(defaults.INT8_TARGET))
+    add_dataset_args(group, "--int8-labels", data_help="labelled images in any `eval` layout that judge "
+                     "INT8 by mIoU against ground truth: the report gives fp32's and INT8's mIoU on them, and "
+                     "the float Convs are chosen for --int8-target-miou-drop; images that --calib also "
+                     "holds are left out")
+    group.add_argument("--int8-target-miou-drop", type=validate.non_negative_float, metavar="POINTS",
+                       help="with --int8-labels: keep Convs in float until INT8's mIoU is at most POINTS below "
+                       "fp32's (default {:g})".format(defaults.INT8_MAX_MIOU_DROP))
+    return group
 
 
 class OutputOptions(Options, NamedTuple("OutputOptions", [("out", Optional[str]), ("json", object),

@@ -24,6 +24,10 @@ def add_parser(subparsers):
     parser.add_argument("--kernels", action="append", default=[], metavar="FILE",
                         help="kernels.json from `profile --kernels` (repeatable); kernels.json inside run "
                         "folders is read by itself")
+    parser.add_argument("--accuracy", action="append", default=[], metavar="EVAL_JSON",
+                        help="an `espnet-edge eval --json` result (repeatable; eval.json / eval-*.json in a RUNS "
+                        "folder are read by themselves): mIoU per network and mIoU against FPS and energy "
+                        "per frame, matched to runs by file, else model/precision/backend")
     parser.add_argument("--simulated", action="store_true",
                         help="label every panel simulated even if the runs do not say so")
     parser.set_defaults(func=run)
@@ -42,7 +46,7 @@ def _power_freqs(text):
 
 
 def run(args):
-    from espnet_edge.profiler import fig7
+    from espnet_edge.profiler import accuracy_panels, fig7
     from espnet_edge.utils.atomic import publish_dir, staging_dir
     from espnet_edge.profiler.sweep import load_runs
 
@@ -56,13 +60,15 @@ def run(args):
     from espnet_edge.cli import validate
 
     validate.output_dir(target, "--out")
-    for path in args.kernels:
-        if not os.path.isfile(path):
-            raise UserError("--kernels {} does not exist".format(path))
+    for flag, paths in (("--kernels", args.kernels), ("--accuracy", args.accuracy)):
+        for path in paths:
+            if not os.path.isfile(path):
+                raise UserError("{} {} does not exist".format(flag, path))
+    evals = list(args.accuracy) + accuracy_panels.find_evals(folders)
     # a sweep folder holds its own summary.json beside runs/: read the runs
     folders = [os.path.join(f, "runs") if os.path.isdir(os.path.join(f, "runs")) else f for f in folders]
     runs = load_runs([os.path.abspath(f) for f in folders])
-    data = fig7.build(runs, wanted, args.kernels, True if args.simulated else None)
+    data = accuracy_panels.attach(fig7.build(runs, wanted, args.kernels, True if args.simulated else None), evals)
     tmp = staging_dir(target)
     try:
         pngs = fig7.write_report(tmp, data)

@@ -29,7 +29,7 @@ COMMANDS = (
 )
 # what `espnet-edge --help` says of each command without importing its module (its parser has the same help)
 SUMMARIES = {
-    "models": "list the model zoo",
+    "models": "list the model zoo (with the authors' published accuracy)",
     "doctor": "check what this machine can do",
     "segment": "segment images into class masks",
     "export": "export a zoo model to ONNX (fp32, fp16, INT8) and verify it",

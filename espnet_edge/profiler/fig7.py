@@ -17,7 +17,7 @@ import json
 import os
 
 from espnet_edge.errors import UserError
-from espnet_edge.profiler import sweep
+from espnet_edge.profiler import accuracy_panels, sweep
 
 PAPER_POWER_MHZ = (824, 1134)  # ESPNet paper, Fig. 7 (f, g)
 POWER_MATCH_MHZ = 50.0  # a run within this of the paper's clock stands in for it
@@ -164,7 +164,8 @@ def build(runs, power_freqs=None, kernel_files=(), simulated=None):
         if label not in kernels:
             missing.append("{}: no kernel-efficiency results (espnet-edge profile --kernels on the board)".format(label))
     return {"labels": labels, "sizes": sizes, "report": report, "kernels": kernels, "power_freqs": chosen,
-            "traces": traces, "table": table, "simulated": is_simulated, "missing": missing}
+            "traces": traces, "table": table, "simulated": is_simulated, "missing": missing,
+            "settings": settings}  # label -> its run's settings.json (accuracy_panels matches evals by them)
 
 
 # --- drawing ------------------------------------------------------------------------------------------
@@ -257,20 +258,29 @@ def _panel(ax, fig7, key, title):
     _mark_simulated(ax, fig7)
 
 
-def write_figures(folder, fig7, dpi=90):
-    """One PNG per panel and fig7.png with all of them; returns the paths."""
+def write_panels(folder, panels, draw, dpi=90):
+    """One PNG per (key, file name, title) of ``panels``, drawn by ``draw(ax, key, title)``; -> the paths."""
     from espnet_edge.profiler import plots
 
     plt = plots._pyplot()
     paths = []
-    for key, name, title in PANELS:
+    for key, name, title in panels:
         fig, ax = plt.subplots(figsize=(6.4, 4.4))
-        _panel(ax, fig7, key, title)
+        draw(ax, key, title)
         fig.tight_layout()
         path = os.path.join(folder, name + ".png")
         plots._save(fig, path, dpi)
         plt.close(fig)
         paths.append(path)
+    return paths
+
+
+def write_figures(folder, fig7, dpi=90):
+    """One PNG per panel and fig7.png with all of them; returns the paths."""
+    from espnet_edge.profiler import plots
+
+    plt = plots._pyplot()
+    paths = write_panels(folder, PANELS, lambda ax, key, title: _panel(ax, fig7, key, title), dpi)
     fig, axes = plt.subplots(3, 3, figsize=(18, 14))
     for ax, (key, _name, title) in zip(axes.flat, PANELS):
         _panel(ax, fig7, key, title)
@@ -337,6 +347,7 @@ def write_html(path, fig7, pngs):
         parts.append("<tr>" + "".join("<td>{}</td>".format("" if row[c] is None else row[c]) for c in TABLE_COLUMNS)
                      + "</tr>")
     parts.append("</table>")
+    parts += accuracy_panels.html(fig7)
     for png in pngs:
         with open(png, "rb") as handle:
             data = base64.b64encode(handle.read()).decode("ascii")
@@ -355,6 +366,7 @@ def write_report(folder, fig7):
     from espnet_edge.utils.atomic import atomic_open, write_json
 
     pngs = write_figures(folder, fig7)
+    pngs = pngs[:-1] + accuracy_panels.write_figures(folder, fig7) + pngs[-1:]  # fig7.png stays last
     with atomic_open(os.path.join(folder, "fig7_table.md")) as handle:
         handle.write(table_markdown(fig7))
     with atomic_open(os.path.join(folder, "fig7_table.csv")) as handle:
