@@ -233,6 +233,33 @@ def bench_segmenter(segmenter, warmup=defaults.WARMUP, iters=None, duration=None
                            graph=list(choices) if choices else None)
 
 
+def bench_at_clocks(segmenter, freqs=(), settle_timeout=defaults.SETTLE_TIMEOUT_S, on_result=None, label="bench",
+                    **timing):
+    """`espnet-edge bench [--freq ...]`: bench_segmenter once at the GPU clock as it is (``freqs`` empty),
+    else once at each GPU clock of ``freqs`` (MHz; on a Jetson), pinned and settled (at most
+    ``settle_timeout`` s) for its run and restored after it -> [BenchResult]. ``on_result(result)`` is
+    called as each run ends; ``timing``: bench_segmenter's keywords (warmup, iters, end_to_end, ...)."""
+    results = []
+    if not freqs:
+        results.append(bench_segmenter(segmenter, label=label, **timing))
+        if on_result:
+            on_result(results[-1])
+        return results
+    from espnet_edge.jetson.clocks import pin_gpu
+    from espnet_edge.profiler.profile import settle_clock
+
+    for mhz in freqs:
+        with pin_gpu(mhz, dry_run=False) as pin:
+            settle = settle_clock(pin.applied_mhz, timeout_s=settle_timeout)
+            result = bench_segmenter(segmenter, label="{} @{}MHz".format(label, mhz), **timing)
+            result = result._replace(settle=settle, freq_requested_mhz=pin.requested_mhz,
+                                     freq_applied_mhz=pin.applied_mhz)
+        results.append(result)
+        if on_result:
+            on_result(result)
+    return results
+
+
 def _model_details(info, source):
     details = {"name": info.name, "size": list(info.input_size), "batch": info.batch,
                "precision": info.precision, "fused": list(info.fused), "input_layout": info.input_layout,
