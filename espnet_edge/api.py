@@ -133,6 +133,26 @@ def models(pattern=None):
     return [n for n in names if fnmatch.fnmatchcase(n, pattern)] if pattern else names
 
 
+def model_card(name):
+    """One zoo model as `espnet-edge models NAME --json` prints it: name, dataset, classes, size ('WxH'),
+    params, gflops, weights (the file here or None), weights_status, sha256, architecture_only,
+    weights_from, published (the authors' figures with their sources) -> dict."""
+    from espnet_edge.utils.parsing import format_size
+    from espnet_edge.weights import weights_status
+    from espnet_edge.zoo import get_model
+
+    entry = get_model(name)
+    status, path = weights_status(entry)
+    return {
+        "name": entry.name, "dataset": entry.dataset, "classes": entry.num_classes,
+        "size": format_size(entry.input_size), "params": entry.params,
+        "gflops": entry.gflops,
+        "weights": path, "weights_status": status, "sha256": entry.sha256,
+        "architecture_only": entry.architecture_only, "weights_from": entry.weights_from,
+        "published": [figure.to_dict() for figure in entry.published],
+    }
+
+
 def export(model, size=None, out_dir=None, weights=None, batch=1, fuse_pre=False, fuse_post=False,
            images=None, **options):
     """Export a zoo model to a verified ONNX file (workstation: needs torch and onnx) -> the report
@@ -421,3 +441,34 @@ def selftest(out):
     from espnet_edge.apps.doctor import run_selftest
 
     return run_selftest(out)
+
+
+def evaluate(source, data, format=None, split=None, ignore_index=None, limit=None, count_void=False):
+    """mIoU, class average, per-class IoU of ``source`` (a zoo name with trained weights, .onnx, engine or
+    backends.SourceOptions) on the labelled data set ``data`` (a folder, read by apps.datasets.open_dataset
+    with ``format``/``split``/``ignore_index``, or a data set it opened) (`espnet-edge eval`) -> the result
+    dict `eval --json` writes (apps.eval.evaluate, with ``backend`` and ``file``); images that could not be
+    read are skipped and listed under ``failed``."""
+    from espnet_edge.apps.datasets import open_dataset
+    from espnet_edge.apps.eval import evaluate as run_eval
+    from espnet_edge.backends import open_source
+    from espnet_edge.runtime.segmenter import Segmenter
+    from espnet_edge.zoo import get_model, require_weights
+
+    named = _named(source)
+    if named.model and not (named.onnx or named.engine):
+        require_weights(get_model(named.model), named.weights, "evaluate")
+    if limit is not None and limit < 1:
+        raise UserError("--limit must be at least 1")
+    resolved = named.resolve()
+    dataset = open_dataset(os.fspath(data), format, split, ignore_index) if isinstance(data, str) or \
+        hasattr(data, "__fspath__") else data
+    segmenter = Segmenter(open_source(resolved, threads=named.threads))
+    try:
+        segmenter.info.require_trained("evaluate", named.onnx or named.engine or named.model)
+        result = run_eval(segmenter, dataset, limit=limit, count_void=count_void)
+        result["backend"] = segmenter.runner.backend
+        result["file"] = getattr(segmenter.runner, "path", None)
+    finally:
+        segmenter.close()
+    return result
