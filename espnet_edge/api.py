@@ -405,6 +405,18 @@ def sweep_from_logs(folders, out=None):
     return runs.rebuild(folders, out)
 
 
+def report(runs, out, power_freqs=None, kernels=(), accuracy=(), simulated=None):
+    """Fig. 7 of the ESPNet paper (panels a-g, table, fig7.html, fig7.json) for N networks from recorded run
+    folders ``runs`` (sweeps, profile runs or folders of them) into the new folder ``out`` (`espnet-edge
+    report`) -> profiler.runs.ReportResult (``folder``, ``data``, ``runs``, ``figures``). ``power_freqs``:
+    the two GPU clocks (MHz) of panels f and g; ``kernels``: kernels.json files; ``accuracy``: `eval --json`
+    files; ``simulated`` True labels every panel simulated."""
+    from espnet_edge.profiler import runs as recorded
+
+    return recorded.report([os.fspath(f) for f in runs], os.fspath(out), power_freqs, list(kernels),
+                           list(accuracy), simulated)
+
+
 def demo(source, frames, capture=None, save=None, display=True, outputs=(), alpha=defaults.OVERLAY_ALPHA,
          max_frames=None, record_stats=None, realtime=False, resize_frames=False, frame_graph=True):
     """Live segmentation of ``frames`` (csi://N, /dev/videoN, a camera index, rtsp://, a video, an image

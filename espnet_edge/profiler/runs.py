@@ -14,7 +14,7 @@ from typing import List, NamedTuple
 
 from espnet_edge.backends import open_source
 from espnet_edge.errors import UserError
-from espnet_edge.profiler import kernels
+from espnet_edge.profiler import accuracy_panels, fig7, kernels
 from espnet_edge.profiler.profile import default_out_dir, run_name
 from espnet_edge.profiler.run_folders import clean_stale, new_run_dir, publish_run, release_run_dir
 from espnet_edge.profiler.session import (ClockOptions, MeasureOptions, check_measuring_options, check_profile,
@@ -22,7 +22,7 @@ from espnet_edge.profiler.session import (ClockOptions, MeasureOptions, check_me
 from espnet_edge.profiler.sweep import build_report, check_freqs, gpu_table_mhz, load_runs, write_report
 from espnet_edge.jetson.clocks import check_pinnable
 from espnet_edge.runtime.segmenter import Segmenter
-from espnet_edge.utils.atomic import check_output_dir, no_empty_folder_left, staging_dir
+from espnet_edge.utils.atomic import check_output_dir, no_empty_folder_left, publish_dir, staging_dir
 from espnet_edge.utils.signals import signals_as_interrupt
 
 log = logging.getLogger(__name__)
@@ -230,3 +230,49 @@ def sweep(sources, freqs, measure=None, clock=None, out=None):
         release_run_dir(target)
         _keep_finished(tmp, target, runs_dir)
         raise
+
+
+class ReportResult(NamedTuple("ReportResult", [("folder", str), ("data", dict), ("runs", list),
+                                                ("figures", List[str])])):
+    """`report`: the report folder, its data (profiler/fig7.build with the accuracy panels; fig7.json),
+    the runs read and the PNGs written (the whole figure last)."""
+    __slots__ = ()
+
+
+def check_report_request(folders, out, kernels_files=(), accuracy=()):
+    """Before anything is read: runs named, ``out`` a new folder that can be made, every named file here."""
+    if not folders:
+        raise UserError("name the recorded runs: espnet-edge report SWEEP_OR_RUN_FOLDER... --out DIR")
+    target = os.path.abspath(out)
+    if os.path.lexists(target):
+        raise UserError("{} already exists; a report never overwrites: choose a new --out".format(target))
+    check_output_dir(target, "--out")
+    for flag, paths in (("--kernels", kernels_files), ("--accuracy", accuracy)):
+        for path in paths:
+            if not os.path.isfile(path):
+                raise UserError("{} {} does not exist".format(flag, path))
+    return target
+
+
+def report(folders, out, power_freqs=None, kernels_files=(), accuracy=(), simulated=None):
+    """Fig. 7 of the ESPNet paper for the runs recorded in ``folders`` (sweep or run folders, or folders of
+    them) into the new folder ``out``: panels a-g, the table, fig7.html, fig7.json -> ReportResult.
+    ``power_freqs``: the two GPU clocks of panels f and g; ``kernels_files``: kernels.json files;
+    ``accuracy``: `eval --json` files (eval*.json inside the folders are found by themselves);
+    ``simulated`` True labels every panel simulated."""
+    target = check_report_request(folders, out, kernels_files, accuracy)
+    evals = list(accuracy) + accuracy_panels.find_evals(folders)
+    # a sweep folder holds its own summary.json beside runs/: read the runs
+    folders = [os.path.join(f, "runs") if os.path.isdir(os.path.join(f, "runs")) else f for f in folders]
+    runs = load_runs([os.path.abspath(f) for f in folders])
+    data = accuracy_panels.attach(fig7.build(runs, power_freqs, list(kernels_files), simulated), evals)
+    tmp = staging_dir(target)
+    try:
+        pngs = fig7.write_report(tmp, data)
+        if os.path.exists(target):
+            raise UserError("{} appeared while the report was written; it is never overwritten".format(target))
+        publish_dir(tmp, target)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return ReportResult(target, data, runs, pngs)
