@@ -174,6 +174,33 @@ def export(model, size=None, out_dir=None, weights=None, batch=1, fuse_pre=False
                         fuse_post=fuse_post, out_dir=out_dir, images=images, **options)
 
 
+def _variants():
+    try:
+        from espnet_edge.host.export import variants
+    except ImportError as exc:
+        from espnet_edge.errors import MissingDependency
+
+        raise MissingDependency("export needs the workstation extras (torch, onnx, onnxruntime): "
+                                "pip install espnet-edge[host] ({})".format(exc))
+    return variants
+
+
+def export_fp16(onnx, images=None, **options):
+    """``<onnx>-fp16.onnx`` from an exported fp32 ONNX file, verified against it (`export --fp16`) -> its
+    report dict. ``options``: trt_version, support, verify_limit (host.export.variants.export_fp16)."""
+    if isinstance(images, str):
+        images = [images]
+    return _variants().export_fp16(os.fspath(onnx), images=images, **options)
+
+
+def export_int8(onnx, calib, **options):
+    """``<onnx>-int8.onnx`` (QDQ) from an exported fp32 ONNX file, calibrated on the images of ``calib`` and
+    judged against fp32 (`export --int8 --calib DIR`) -> its report dict. ``options``: calib_count, method,
+    keep_float, target, equalize, labels, max_miou_drop, augment, trt_version, support, log
+    (host.export.variants.export_int8)."""
+    return _variants().export_int8(os.fspath(onnx), os.fspath(calib), **options)
+
+
 def bench(model_or_file, backend="auto", size=None, iters=None, warmup=defaults.WARMUP, duration=None, end_to_end=False,
           images=None, threads=None, batch=1, progress=False, pipelined=True, resize_frames=False, frame_graph=True,
           **options):
