@@ -488,26 +488,6 @@ def evaluate(source, data, format=None, split=None, ignore_index=None, limit=Non
     with ``format``/``split``/``ignore_index``, or a data set it opened) (`espnet-edge eval`) -> the result
     dict `eval --json` writes (apps.eval.evaluate, with ``backend`` and ``file``); images that could not be
     read are skipped and listed under ``failed``."""
-    from espnet_edge.apps.datasets import open_dataset
-    from espnet_edge.apps.eval import evaluate as run_eval
-    from espnet_edge.backends import open_source
-    from espnet_edge.runtime.segmenter import Segmenter
-    from espnet_edge.zoo import get_model, require_weights
+    from espnet_edge.apps.eval import evaluate_source
 
-    named = _named(source)
-    if named.model and not (named.onnx or named.engine):
-        require_weights(get_model(named.model), named.weights, "evaluate")
-    if limit is not None and limit < 1:
-        raise UserError("--limit must be at least 1")
-    resolved = named.resolve()
-    dataset = open_dataset(os.fspath(data), format, split, ignore_index) if isinstance(data, str) or \
-        hasattr(data, "__fspath__") else data
-    segmenter = Segmenter(open_source(resolved, threads=named.threads))
-    try:
-        segmenter.info.require_trained("evaluate", named.onnx or named.engine or named.model)
-        result = run_eval(segmenter, dataset, limit=limit, count_void=count_void)
-        result["backend"] = segmenter.runner.backend
-        result["file"] = getattr(segmenter.runner, "path", None)
-    finally:
-        segmenter.close()
-    return result
+    return evaluate_source(_named(source), data, format, split, ignore_index, limit, count_void)

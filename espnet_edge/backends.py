@@ -18,8 +18,11 @@ from typing import Any, NamedTuple, Optional, Tuple
 from espnet_edge import defaults
 from espnet_edge.errors import UserError
 from espnet_edge.runtime.base import backend_names, exporter, get_backend
+from espnet_edge.runtime.model_info import ModelInfo
 from espnet_edge.utils.options import Options
 from espnet_edge.utils.pathchecks import file_problem
+from espnet_edge.weights import env_root
+from espnet_edge.zoo import get_model
 
 AUTO = "auto"
 DEFAULT_FILE_BACKEND = "onnxruntime"
@@ -109,8 +112,6 @@ def resolve(model=None, onnx=None, engine=None, backend=AUTO, weights=None, size
         raise UserError("--batch must be at least 1")
     entry = None
     if model:
-        from espnet_edge.zoo import get_model
-
         entry = get_model(model)
     kind, path = ("engine", engine) if engine else ("onnx", onnx) if onnx else ("model", None)
     if kind == "model":
@@ -122,8 +123,6 @@ def resolve(model=None, onnx=None, engine=None, backend=AUTO, weights=None, size
             raise UserError("{} {} {}".format("engine" if kind == "engine" else "ONNX file", path, problem))
     info = None
     if path is not None and entry is not None:
-        from espnet_edge.runtime.model_info import ModelInfo
-
         info = ModelInfo.from_zoo(entry, size=size, batch=batch)
         info.trained = None  # what the file's own weights are, the zoo cannot say
     if kind == "model" and "model" not in get_backend(chosen).runs and exporter() is None:
@@ -144,8 +143,6 @@ def _check_model_run(entry, weights, size):
         if check_size is not None:
             check_size(entry, tuple(size))
     if not weights and entry.weights_file:
-        from espnet_edge.weights import env_root
-
         env_root()
 
 

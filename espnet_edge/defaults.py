@@ -36,6 +36,8 @@ BENCH_ITERS = 100
 
 # overlay opacity of `segment --overlay`, the demo and a `--fuse-overlay` graph (`--alpha`)
 OVERLAY_ALPHA = 0.5
+# demo: rtspsrc's jitter buffer on a Jetson (`--rtsp-latency`)
+RTSP_LATENCY_MS = 200
 
 # seconds to wait for a pinned GPU clock to read back and board power to settle (`--settle-timeout`)
 SETTLE_TIMEOUT_S = 10.0

@@ -9,9 +9,12 @@ import numpy as np
 
 from espnet_edge import defaults
 from espnet_edge.apps import metrics
+from espnet_edge.backends import open_source, resolve_spec
 from espnet_edge.errors import UserError, batch_error
 from espnet_edge.images import list_images, read_image
+from espnet_edge.runtime.segmenter import Segmenter, resize_mask
 from espnet_edge.utils.parsing import format_size
+from espnet_edge.utils.progress import Progress
 
 log = logging.getLogger(__name__)
 
@@ -25,8 +28,6 @@ def open_artifacts(specs, size=None, threads=None, weights=None):
     does (a bare zoo name runs where it runs in every command; prefix ``torch:`` for PyTorch). Zoo models
     run at ``size``, or else at the input size of the first file artifact (so logits can be compared),
     or else at their native size."""
-    from espnet_edge.backends import open_source, resolve_spec
-
     sources = [resolve_spec(spec, weights=weights, size=size) for spec in specs]
     opened = {}
     try:
@@ -55,9 +56,6 @@ def _run_one(segmenter, frame):
 def compare_runners(runners, frames, labels=None, progress=None):
     """Run every runner on every frame; -> report dict with one entry per runner, the first being
     the reference. Masks are compared at the reference's network size (nearest resize)."""
-    from espnet_edge.runtime.segmenter import Segmenter, resize_mask
-    from espnet_edge.utils.progress import Progress
-
     if len(runners) < 2:
         raise UserError("compare needs at least two artifacts")
     labels = labels or [r.info.name for r in runners]

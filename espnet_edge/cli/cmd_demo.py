@@ -2,7 +2,7 @@
 
 import logging
 
-from espnet_edge import api
+from espnet_edge import api, defaults
 from espnet_edge.apps.sources import CaptureOptions
 from espnet_edge.cli import validate
 from espnet_edge.cli.args import (add_alpha_arg, add_frame_graph_arg, add_output_args, add_realtime_arg,
@@ -47,8 +47,9 @@ def add_parser(subparsers):
                         help="nvvidconv flip-method for CSI cameras (default 0)")
     camera.add_argument("--rtsp-codec", default="h264", choices=("h264", "h265"),
                         help="codec of an RTSP stream on a Jetson (default h264)")
-    camera.add_argument("--rtsp-latency", type=validate.non_negative_int, default=200, metavar="MS",
-                        help="rtspsrc jitter buffer on a Jetson (default 200 ms; lower for less delay)")
+    camera.add_argument("--rtsp-latency", type=validate.non_negative_int, default=defaults.RTSP_LATENCY_MS,
+                        metavar="MS", help="rtspsrc jitter buffer on a Jetson (default %(default)s ms; lower for "
+                        "less delay)")
     camera.add_argument("--rtsp-drop-on-latency", action="store_true",
                         help="rtspsrc drops packets later than --rtsp-latency instead of letting the delay grow")
     parser.set_defaults(func=run)

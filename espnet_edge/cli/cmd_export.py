@@ -7,7 +7,11 @@ from espnet_edge.cli import validate
 from espnet_edge.cli.args import add_int8_accuracy_args, add_output_args, add_source_args, add_trt_check_args
 from espnet_edge.cli.common import no_empty_folder_left
 from espnet_edge.errors import MissingDependency, UserError
+from espnet_edge.runtime.model_info import ModelInfo
+from espnet_edge.runtime.trt_support import load_support
 from espnet_edge.utils.parsing import parse_size
+from espnet_edge.weights import env_root
+from espnet_edge.zoo import get_model
 
 
 def add_parser(subparsers):
@@ -86,7 +90,6 @@ def _int8_labels(args, entry, variants):
     if not args.int8_labels:
         return None
     from espnet_edge.host.export.int8_judge import open_labels
-    from espnet_edge.runtime.model_info import ModelInfo
 
     return open_labels(args.int8_labels, args.int8_labels_format, args.int8_labels_split, ModelInfo.from_zoo(entry))
 
@@ -136,8 +139,6 @@ def _fp16_engine(onnx_path):
 
 
 def run(args):
-    from espnet_edge.zoo import get_model
-
     if args.int8 and not args.calib:
         raise UserError("--int8 needs --calib DIR: a folder of real images to calibrate on")
     if args.calib and not args.int8:
@@ -161,12 +162,9 @@ def run(args):
     if args.weights:
         validate.input_file(args.weights, "--weights", "checkpoint")
     elif entry.weights_file:
-        from espnet_edge.weights import env_root
-
         env_root()   # $ESPNET_EDGE_WEIGHTS naming no folder: said now, not after the export started
     if args.support:
         validate.input_file(args.support, "--support", "operator table")
-        from espnet_edge.runtime.trt_support import load_support
 
         load_support(args.trt, args.support)   # a table that does not parse stops us before the export
     size = parse_size(args.size) if args.size else None

@@ -1,18 +1,19 @@
 """Readers of the argument groups (cli/args.py): "what to run" becomes a Source, a Runner, a Segmenter;
 the GPU clock options become the frequencies to pin, checked before any work."""
 
+from espnet_edge.backends import open_source
 from espnet_edge.cli import validate
 from espnet_edge.cli.args import clock_flag, clock_options, source_options
 from espnet_edge.errors import UserError, batch_error  # noqa: F401 - batch_error: the commands' batches
+from espnet_edge.jetson.clocks import check_pinnable
 from espnet_edge.utils.atomic import no_empty_folder_left  # noqa: F401 - the commands' --out folders
+from espnet_edge.zoo import get_model, require_weights
 
 
 def require_trained_model(args, action):
     """segment/eval/demo: one-line refusal for an architecture-only zoo model without --weights."""
     options = source_options(args)
     if options.model and not (options.onnx or options.engine):
-        from espnet_edge.zoo import get_model, require_weights
-
         require_weights(get_model(options.model), options.weights, action)
 
 
@@ -42,16 +43,12 @@ def freqs_from_args(args):
     here (a Jetson, in the table, under the power-mode cap, writable) by a dry run before any work."""
     freqs = list(clock_options(args).freqs)
     if freqs:
-        from espnet_edge.jetson.clocks import check_pinnable
-
         check_pinnable(freqs, flag=clock_flag(args))
     return freqs
 
 
 def runner_from_args(args, source=None, **options):
     """A loaded Runner for ``source`` (already resolved by source_from_args), else for the args."""
-    from espnet_edge.backends import open_source
-
     return open_source(source or source_from_args(args), threads=source_options(args).threads, **options)
 
 

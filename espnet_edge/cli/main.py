@@ -7,6 +7,7 @@ import sys
 from espnet_edge import __version__
 from espnet_edge.errors import UserError
 from espnet_edge.utils import log
+from espnet_edge.utils.atomic import WRITE_ERRNOS
 
 # subcommand -> module in espnet_edge.cli; each module has add_parser(subparsers) that sets func.
 # A run imports only the module of the command it names (build_parser(only=...)): start-up stays light.
@@ -132,8 +133,6 @@ def main(argv=None):
     except BrokenPipeError:
         return 0
     except OSError as exc:   # a write that no helper checked (disk full, read-only): still one line
-        from espnet_edge.utils.atomic import WRITE_ERRNOS
-
         if exc.errno not in WRITE_ERRNOS:
             raise
         sys.stderr.write("espnet-edge {}: error: {}{}\n".format(

@@ -15,7 +15,9 @@ import time
 
 from espnet_edge import defaults
 from espnet_edge.errors import MissingDependency, UserError
+from espnet_edge.jetson import sysfs
 from espnet_edge.profiler import tegrastats
+from espnet_edge.profiler.child_output import ChildLines
 from espnet_edge.profiler.sample import Sample, empty_fields
 
 ENV_TEGRASTATS = "ESPNET_EDGE_TEGRASTATS"
@@ -131,8 +133,6 @@ class TegrastatsSampler(Sampler):
     proc = property(lambda self: self.child.proc if self.child is not None else None)
 
     def start(self):
-        from espnet_edge.profiler.child_output import ChildLines
-
         if not self.executable:
             raise UserError("tegrastats not found (not on PATH, not in /usr/bin); on a Jetson install "
                             "nvidia-l4t-tools, elsewhere use --source host, or set {} to an "
@@ -382,8 +382,6 @@ class HostSampler(_PollingSampler):
                 str(exc) or type(exc).__name__))
 
     def _open_rapl(self):
-        from espnet_edge.jetson import sysfs
-
         base = sysfs.path("/sys/class/powercap")
         try:
             names = sorted(os.listdir(base))
@@ -456,8 +454,6 @@ class HostSampler(_PollingSampler):
             pass
 
     def _read_rapl(self, record):
-        from espnet_edge.jetson import sysfs
-
         now = time.time()
         for zone in self.rapl:
             name, path, top, last, last_t = zone

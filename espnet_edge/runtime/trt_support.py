@@ -14,6 +14,7 @@ from typing import List, NamedTuple
 
 from espnet_edge import defaults
 from espnet_edge.errors import UserError
+from espnet_edge.utils.textio import read_json
 
 ENV_VAR = "ESPNET_EDGE_TRT_SUPPORT"
 
@@ -171,7 +172,6 @@ def load_support(version=DEFAULT_VERSION, path=None):
         table = BUILTIN[key]
         return SupportTable(key, table["operators"], table["max_opset"], table["min_opset"],
                             table["data_types"], "built-in")
-    from espnet_edge.utils.textio import read_json
 
     data = read_json(path, what="the TensorRT support matrix " + path)
     if not isinstance(data.get(key), dict) or not isinstance(data[key].get("operators"), (list, dict)):
