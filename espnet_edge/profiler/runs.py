@@ -5,6 +5,7 @@ table and the Fig. 7 figures (profiler/sweep.py), or the same report rebuilt fro
 Written into staging folders and renamed into place; a stopped sweep keeps its finished runs in
 ``<out>-incomplete``."""
 
+import contextlib
 import datetime
 import logging
 import os
@@ -71,21 +72,30 @@ def _kernel_run(named, out_dir, name, iters):
     tool = kernels.choose_tool()  # one-line error off a GPU, before anything is written
     label = named.label
     target = new_run_dir(out_dir, name or run_name(label) + "-kernels", exact=bool(name))
+    with _filling(target) as tmp:
+        workload = kernel_workload(named, iters)
+        result = kernels.profile_kernels(workload, tmp, tool)
+        results = {"tool": result.pop("tool"), "workload": workload, "networks": {label: result}}
+        kernels.write_results(tmp, results)
+        publish_run(tmp, target)
+    return target, results
+
+
+@contextlib.contextmanager
+def _filling(target):
+    """The staging folder of the reserved run folder ``target``, for the body to fill and publish; on a
+    failure (Ctrl-C included) the staging folder is removed and ``target`` given back."""
     try:
         tmp = staging_dir(target)
-        try:
-            workload = kernel_workload(named, iters)
-            result = kernels.profile_kernels(workload, tmp, tool)
-            results = {"tool": result.pop("tool"), "workload": workload, "networks": {label: result}}
-            kernels.write_results(tmp, results)
-            publish_run(tmp, target)
-        except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise
     except BaseException:
         release_run_dir(target)
         raise
-    return target, results
+    try:
+        yield tmp
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        release_run_dir(target)
+        raise
 
 
 class SweepResult(NamedTuple("SweepResult", [("folder", str), ("runs", list), ("report", dict),
@@ -138,16 +148,8 @@ def rebuild(folders, out=None):
     check_out(out)
     runs = load_runs([os.path.abspath(d) for d in folders])
     target = _target(out)
-    try:
-        tmp = staging_dir(target)
-        try:
-            return _publish_report(runs, tmp, target)
-        except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise
-    except BaseException:
-        release_run_dir(target)
-        raise
+    with _filling(target) as tmp:
+        return _publish_report(runs, tmp, target)
 
 
 def check_weights(weights, models):
