@@ -5,10 +5,10 @@ import os
 from espnet_edge import api, defaults
 from espnet_edge.cli import validate
 from espnet_edge.cli.args import add_int8_accuracy_args, add_output_args, add_source_args, add_trt_check_args
-from espnet_edge.cli.common import no_empty_folder_left
 from espnet_edge.errors import MissingDependency, UserError
 from espnet_edge.runtime.model_info import ModelInfo
 from espnet_edge.runtime.trt_support import load_support
+from espnet_edge.utils.atomic import no_empty_folder_left
 from espnet_edge.utils.parsing import parse_size
 from espnet_edge.weights import env_root
 from espnet_edge.zoo import get_model

@@ -7,11 +7,10 @@ from espnet_edge.api import SegmentationModel, load
 from espnet_edge.apps.frame_graph_choice import open_segmenter
 from espnet_edge.cli import validate
 from espnet_edge.cli.args import add_alpha_arg, add_frame_graph_arg, add_output_args, add_source_args
-from espnet_edge.cli.common import (batch_error, model_inputs, no_empty_folder_left, require_trained_model,
-                                    source_from_args)
-from espnet_edge.errors import UserError
+from espnet_edge.cli.common import model_inputs, require_trained_model, source_from_args
+from espnet_edge.errors import UserError, batch_error
 from espnet_edge.images import list_images, read_image
-from espnet_edge.utils.atomic import ensure_writable_dir, write_bytes
+from espnet_edge.utils.atomic import ensure_writable_dir, no_empty_folder_left, write_bytes
 from espnet_edge.utils.progress import Progress
 
 log = logging.getLogger(__name__)

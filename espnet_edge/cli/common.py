@@ -4,9 +4,7 @@ the GPU clock options become the frequencies to pin, checked before any work."""
 from espnet_edge.backends import open_source
 from espnet_edge.cli import validate
 from espnet_edge.cli.args import clock_flag, clock_options, source_options
-from espnet_edge.errors import UserError, batch_error  # noqa: F401 - batch_error: the commands' batches
 from espnet_edge.jetson.clocks import check_pinnable
-from espnet_edge.utils.atomic import no_empty_folder_left  # noqa: F401 - the commands' --out folders
 from espnet_edge.zoo import get_model, require_weights
 
 
