@@ -15,8 +15,14 @@ import importlib
 import os
 from typing import Any, NamedTuple, Optional, Tuple
 
+from espnet_edge import defaults
 from espnet_edge.errors import UserError
 from espnet_edge.runtime.base import backend_names, exporter, get_backend
+from espnet_edge.runtime.model_info import ModelInfo
+from espnet_edge.utils.options import Options
+from espnet_edge.utils.pathchecks import file_problem
+from espnet_edge.weights import env_root
+from espnet_edge.zoo import get_model
 
 AUTO = "auto"
 DEFAULT_FILE_BACKEND = "onnxruntime"
@@ -53,7 +59,47 @@ class Source(NamedTuple("Source", [("backend", str), ("kind", str), ("path", Opt
     ``entry`` the zoo entry (or None); ``info`` a ModelInfo from the zoo for a file run with --model."""
 
 
-def resolve(model=None, onnx=None, engine=None, backend=AUTO, weights=None, size=None, batch=1):
+class SourceOptions(Options, NamedTuple("SourceOptions", [
+        ("model", Optional[str]), ("onnx", Optional[str]), ("engine", Optional[str]), ("backend", str),
+        ("weights", Optional[str]), ("size", Optional[Tuple[int, int]]), ("batch", int), ("threads", Optional[int])])):
+    """What to run, as the user named it (the "what to run" flags: cli/args.source_options): a zoo
+    ``model``, an ``onnx`` file or an ``engine`` (``model`` beside a file: the zoo facts of a file without
+    metadata), the ``backend`` (auto), ``weights``, ``size`` (width, height; None: the model's), ``batch``,
+    ``threads`` (CPU threads of torch/onnxruntime; None: theirs)."""
+    __slots__ = ()
+
+    def check_files(self):
+        """Each file named is a readable, non-empty regular file (one line naming the flag and what the
+        path is instead)."""
+        for flag, path, what in (("--onnx", self.onnx, "ONNX file"), ("--engine", self.engine, "engine"),
+                                 ("--weights", self.weights, "checkpoint")):
+            problem = file_problem(path, what) if path is not None else None
+            if problem:
+                raise UserError("{} {} {}".format(flag, path, problem))
+
+    def resolve(self):
+        """-> Source: the files checked (check_files), the choice checked and decided once (resolve)."""
+        self.check_files()
+        return resolve(model=self.model, onnx=self.onnx, engine=self.engine, backend=self.backend,
+                       weights=self.weights, size=self.size, batch=self.batch)
+
+    def files(self):
+        """(flag, path) of every file these options name (for utils.pathchecks.outputs_apart)."""
+        return [("--" + flag, value) for flag, value in (("onnx", self.onnx), ("engine", self.engine),
+                                                          ("weights", self.weights), ("model", self.model)) if value]
+
+    @property
+    def label(self):
+        """A run's name stem: the zoo model's name, else the file's name without its extension."""
+        if self.model:
+            return self.model
+        return os.path.splitext(os.path.basename(self.onnx or self.engine))[0]
+
+
+SourceOptions.__new__.__defaults__ = (None, None, None, AUTO, None, None, defaults.BATCH, None)
+
+
+def resolve(model=None, onnx=None, engine=None, backend=AUTO, weights=None, size=None, batch=defaults.BATCH):
     """Check the user's choice (cheap: no file is opened) and decide the backend -> Source."""
     load_plugins()
     artifacts = [flag for flag, value in (("--onnx", onnx), ("--engine", engine)) if value]
@@ -66,23 +112,17 @@ def resolve(model=None, onnx=None, engine=None, backend=AUTO, weights=None, size
         raise UserError("--batch must be at least 1")
     entry = None
     if model:
-        from espnet_edge.zoo import get_model
-
         entry = get_model(model)
     kind, path = ("engine", engine) if engine else ("onnx", onnx) if onnx else ("model", None)
     if kind == "model":
         _check_model_run(entry, weights, size)
     chosen = _choose_backend(kind, backend)
     if path is not None:
-        from espnet_edge.utils.pathchecks import file_problem
-
         problem = file_problem(path, "engine" if kind == "engine" else "ONNX file")
         if problem:
             raise UserError("{} {} {}".format("engine" if kind == "engine" else "ONNX file", path, problem))
     info = None
     if path is not None and entry is not None:
-        from espnet_edge.runtime.model_info import ModelInfo
-
         info = ModelInfo.from_zoo(entry, size=size, batch=batch)
         info.trained = None  # what the file's own weights are, the zoo cannot say
     if kind == "model" and "model" not in get_backend(chosen).runs and exporter() is None:
@@ -103,8 +143,6 @@ def _check_model_run(entry, weights, size):
         if check_size is not None:
             check_size(entry, tuple(size))
     if not weights and entry.weights_file:
-        from espnet_edge.weights import env_root
-
         env_root()
 
 
@@ -121,7 +159,7 @@ def _choose_backend(kind, backend):
     return backend
 
 
-def resolve_spec(spec, backend=AUTO, model=None, weights=None, size=None, batch=1):
+def resolve_spec(spec, backend=AUTO, model=None, weights=None, size=None, batch=defaults.BATCH):
     """One string -> Source: a zoo model name, an .onnx file or an engine (.engine/.trt/.plan),
     optionally prefixed ``backend:`` (``torch:espnet``, ``tensorrt:model.onnx``)."""
     load_plugins()
@@ -154,7 +192,7 @@ def open_source(source, threads=None, **options):
     return backend.open(source, threads=threads, **options)
 
 
-def open_runner(backend=AUTO, model=None, onnx=None, engine=None, weights=None, size=None, batch=1,
+def open_runner(backend=AUTO, model=None, onnx=None, engine=None, weights=None, size=None, batch=defaults.BATCH,
                 threads=None, **options):
     """resolve() + open_source(): a loaded Runner. ``size`` is (width, height) or None for native."""
     source = resolve(model=model, onnx=onnx, engine=engine, backend=backend, weights=weights, size=size,

@@ -36,13 +36,23 @@ BENCH_ITERS = 100
 
 # overlay opacity of `segment --overlay`, the demo and a `--fuse-overlay` graph (`--alpha`)
 OVERLAY_ALPHA = 0.5
+# demo: rtspsrc's jitter buffer on a Jetson (`--rtsp-latency`)
+RTSP_LATENCY_MS = 200
 
 # seconds to wait for a pinned GPU clock to read back and board power to settle (`--settle-timeout`)
 SETTLE_TIMEOUT_S = 10.0
 
-# `profile`/`sweep` measuring phases: idle baseline (s), measured phase (s), sampling interval (ms),
-# input-power node interval (ms; 0 = tegrastats only)
+# `profile`/`sweep` measuring phases: where samples come from (`--source`: tegrastats where present, else
+# the host's), idle baseline (s), measured phase (s), sampling interval (ms), input-power node interval
+# (ms; 0 = tegrastats only)
+SAMPLE_SOURCE = "auto"
 PROFILE_IDLE_S = 3.0
 PROFILE_DURATION_S = 10.0
 SAMPLE_INTERVAL_MS = 100
 POWER_INTERVAL_MS = 10
+
+# `compare`: a mask must agree with the reference's on this share of pixels (`--min-agreement`); the
+# largest |logit difference| allowed where both artifacts are fp32 (`--max-logit-diff`'s default: fp16 and
+# INT8 logits legitimately move more, so theirs is not checked unless asked)
+COMPARE_MIN_AGREEMENT = 0.99
+COMPARE_MAX_LOGIT_DIFF_FP32 = 1e-3

@@ -3,6 +3,7 @@
 import os
 
 from espnet_edge.errors import UserError
+from espnet_edge.utils.pathchecks import file_problem
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm")
 
@@ -14,8 +15,6 @@ def is_image_file(path):
 def list_images(paths, recursive=True):
     """Files and folders -> sorted list of image files; UserError if a path is missing or empty (a path
     that exists but is no image file or folder is named as what it is)."""
-    from espnet_edge.utils.pathchecks import file_problem
-
     if isinstance(paths, str):
         paths = [paths]
     found = []
@@ -51,8 +50,6 @@ def quiet_opencv():
 def read_image(path):
     """-> BGR uint8 HxWx3; UserError if OpenCV cannot decode it."""
     import numpy as np
-
-    from espnet_edge.utils.pathchecks import file_problem
 
     problem = file_problem(path, "image")
     if problem:   # a fifo would block the read; a folder or device is no image

@@ -6,6 +6,8 @@ import numpy as np
 
 from espnet_edge import defaults, visualize
 from espnet_edge.errors import UserError
+from espnet_edge.images import read_image
+from espnet_edge.runtime.segmenter import resize_mask
 
 CHANNEL_ORDERS = ("rgb", "bgr")
 
@@ -27,8 +29,6 @@ def to_bgr(image, channels=None):
     """A path, a PIL image, or a uint8 numpy array HxWx3 (``channels`` says 'rgb' or 'bgr'; HxW is
     grey) -> (BGR uint8 HxWx3, the order to hand results back in)."""
     if isinstance(image, (str, bytes)) or hasattr(image, "__fspath__"):
-        from espnet_edge.images import read_image
-
         return read_image(os.fsdecode(image)), _order(channels)
     if hasattr(image, "convert") and hasattr(image, "mode") and hasattr(image, "size"):  # PIL.Image
         rgb = np.asarray(image.convert("RGB"))
@@ -95,8 +95,6 @@ class Segmentation(object):
         present (most frequent first, top right) and outlines around dark classes, as `espnet-edge demo`
         and `segment --overlay` draw. An image too small to hold the legend within
         visualize.LEGEND_MAX_SHARE of its area gets it in a panel on the right: the result is wider."""
-        from espnet_edge.runtime.segmenter import resize_mask
-
         if isinstance(alpha, bool) or not isinstance(alpha, (int, float, np.number)) or not 0.0 <= alpha <= 1.0:
             raise UserError("give alpha as a number between 0 and 1 (got {!r})".format(alpha))
         frame = self._image_bgr

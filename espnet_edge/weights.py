@@ -7,6 +7,8 @@ import socket
 from espnet_edge import paths
 from espnet_edge.errors import UserError
 from espnet_edge.utils.atomic import atomic_open, ensure_writable_dir
+from espnet_edge.utils.digest import sha256_of
+from espnet_edge.utils.pathchecks import file_problem, folder_problem
 from espnet_edge.utils.progress import Progress
 
 WEIGHTS_ENV = "ESPNET_EDGE_WEIGHTS"
@@ -27,8 +29,6 @@ def env_root():
 
 def env_problem(root=None):
     """-> one line when $ESPNET_EDGE_WEIGHTS is set but names no folder, else None."""
-    from espnet_edge.utils.pathchecks import folder_problem
-
     root = root if root is not None else os.environ.get(WEIGHTS_ENV)
     if not root:
         return None
@@ -40,8 +40,6 @@ def env_problem(root=None):
 
 
 def _sha256(path):
-    from espnet_edge.utils.digest import sha256_of
-
     info = os.stat(path)
     key = (os.path.realpath(path), info.st_size, info.st_mtime)
     if key not in _VERIFIED:
@@ -80,8 +78,6 @@ def find_weights(entry, explicit=None, download=True, cache_dir=None):
     """Return the path of ``entry``'s checkpoint, downloading it into the cache as a last resort.
     Checkpoints found under $ESPNET_EDGE_WEIGHTS or in the cache are checked against the zoo's sha256."""
     if explicit:
-        from espnet_edge.utils.pathchecks import file_problem
-
         problem = file_problem(explicit, "checkpoint")
         if problem:
             raise UserError("weights file {} {}".format(explicit, problem))

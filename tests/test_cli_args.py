@@ -4,6 +4,7 @@ title, and the parser itself refuses bad frequencies."""
 import argparse
 import collections
 import inspect
+import os
 
 import pytest
 
@@ -211,3 +212,59 @@ def test_freqs_reader_checks_the_pins_before_any_work(tmp_path, monkeypatch):
     assert freqs_from_args(parse(["bench", "--freq", "1134,828"])) == [1134, 828]
     with pytest.raises(UserError, match="5000"):
         freqs_from_args(parse(["bench", "--freq", "828,5000"]))
+
+
+def test_groups_parse_into_typed_records():
+    """Each group turns its flags into its record (Polygraphy's parse_impl); the library reads only those."""
+    from espnet_edge.backends import SourceOptions
+    from espnet_edge.profiler.session import ClockOptions, MeasureOptions
+
+    args = build_parser().parse_args([
+        "profile", "--model", "espnet-c-q3", "--backend", "onnxruntime", "--weights", "w.pth", "--size", "256x128",
+        "--threads", "2", "--idle", "1", "--duration", "2", "--warmup", "3", "--interval", "50", "--source", "host",
+        "--power-interval", "0", "--freq", "828", "--emc", "1600", "--settle-timeout", "4", "--json"])
+    assert cli_args.source_options(args) == SourceOptions(
+        model="espnet-c-q3", backend="onnxruntime", weights="w.pth", size=(256, 128), threads=2)
+    assert cli_args.measure_options(args) == MeasureOptions(idle=1.0, duration=2.0, warmup=3, interval=50,
+                                                            source="host", power_interval=0)
+    assert cli_args.clock_options(args) == ClockOptions(freqs=(828,), emc=1600, settle_timeout=4.0)
+    assert cli_args.output_options(args) == cli_args.OutputOptions(json=True)
+    assert cli_args.source_options(args).label == "espnet-c-q3"
+
+
+def test_flags_a_command_lacks_keep_the_records_defaults():
+    from espnet_edge.profiler.session import ClockOptions, MeasureOptions
+
+    parse = build_parser().parse_args
+    assert cli_args.measure_options(parse(["segment", "x.jpg", "--out", "o"])) == MeasureOptions() == MeasureOptions(
+        defaults.PROFILE_IDLE_S, defaults.PROFILE_DURATION_S, defaults.WARMUP, defaults.SAMPLE_INTERVAL_MS,
+        defaults.SAMPLE_SOURCE, defaults.POWER_INTERVAL_MS)
+    assert cli_args.clock_options(parse(["segment", "x.jpg", "--out", "o"])) == ClockOptions() == ClockOptions(
+        (), None, defaults.SETTLE_TIMEOUT_S)
+    assert cli_args.clock_options(parse(["bench", "--freq", "828,1300"])).freqs == (828, 1300)
+    assert cli_args.source_options(parse(["bench", "--onnx", "m.onnx"])).batch == defaults.BATCH
+    assert cli_args.source_options(parse(["bench", "--onnx", "dir/m.onnx"])).label == "m"
+    swept = cli_args.each_source_options(parse(["sweep", "--model", "a", "--onnx", "b.onnx", "--model", "c",
+                                                "--size", "64x32"]))
+    assert [(o.model, o.onnx, o.size) for o in swept] == [("a", None, (64, 32)), ("c", None, (64, 32)),
+                                                           (None, "b.onnx", (64, 32))]
+
+
+@pytest.mark.parametrize("command", ["profile", "sweep"])
+def test_every_measuring_flag_is_a_field_of_its_record(commands, command):
+    """A flag of the "measuring" group is read into MeasureOptions by its name; a field is a flag."""
+    from espnet_edge.profiler.session import MeasureOptions
+
+    group = [g for g in commands[command]._action_groups if g.title == cli_args.MEASURE_TITLE][0]
+    assert sorted(action.dest for action in group._group_actions) == sorted(MeasureOptions._fields)
+
+
+def test_the_profiled_run_reads_no_raw_options():
+    """profiler/session.py takes the records: no getattr of an options object with a literal default."""
+    import ast
+
+    from conftest import ROOT
+
+    tree = ast.parse(open(os.path.join(ROOT, "espnet_edge", "profiler", "session.py")).read())
+    calls = [node for node in ast.walk(tree) if isinstance(node, ast.Call) and getattr(node.func, "id", "") == "getattr"]
+    assert not calls

@@ -12,8 +12,8 @@ import pytest
 from conftest import CITYSCAPES_IMAGES, PHOTOS, run_cli
 from espnet_edge.apps import demo
 from espnet_edge.apps.frame_size import csi_plan, vic_problem
-from espnet_edge.apps.sources import (END, CaptureOptions, FrameGrabber, capture_plan, csi_pipeline, open_source,
-                                      parse_source)
+from espnet_edge.apps.frame_queues import END, FrameGrabber
+from espnet_edge.apps.sources import CaptureOptions, capture_plan, csi_pipeline, open_source, parse_source
 from espnet_edge.errors import UserError
 
 ALL_FLAGS = {"gstreamer": True, "ffmpeg": True, "v4l2": True, "gui": False}

@@ -8,7 +8,7 @@ import os
 import pytest
 
 from conftest import run_main
-from espnet_edge.cli import cmd_clocks
+from espnet_edge.jetson import clock_report
 from espnet_edge.errors import UserError
 from espnet_edge.jetson import boards, clocks, detect
 from espnet_edge.jetson.clocks import SysfsWriter, pin_gpu
@@ -57,7 +57,7 @@ def test_clocks_show_reports_every_sourced_release(root):
         with open(paths["nv_tegra_release"], "w") as handle:
             handle.write("# R{} (release), REVISION: {}, GCID: 1, BOARD: t186ref, EABI: aarch64, DATE: x\n"
                          "# KERNEL_VARIANT: oot\n".format(major, rest))
-        report = cmd_clocks.gather()
+        report = clock_report.clock_status()
         assert (report["l4t"], report["jetpack"], report["jetpack_guessed"]) == (release, jetpack, False)
 
 

@@ -58,7 +58,7 @@ def test_profile_simulated_tx2(small_onnx, tx2, tmp_path):
     paths, env = tx2
     before = read_freqs(paths)
     out = tmp_path / "profiles"
-    proc = run_main("profile", "--onnx", small_onnx, "--freq", "828", "--out", out, *FAST, env=env)
+    proc = run_main("profile", "--onnx", small_onnx, "--freq", "828", "--out", out, "--max-temp", "90", *FAST, env=env)
     assert proc.returncode == 0, proc.stderr
     assert read_freqs(paths) == before  # clocks restored
     folder = only_run(out)
@@ -74,6 +74,7 @@ def test_profile_simulated_tx2(small_onnx, tx2, tmp_path):
     summary = load(folder, "summary.json")
     settings = load(folder, "settings.json")
     assert settings["onnx"] == small_onnx and settings["gpu_freq"]["applied_mhz"] == 828.75
+    assert settings["max_temp_c"] == 90.0   # kept: the GPU stayed under it
     assert summary["source"] == "tegrastats" and summary["gpu_freq"]["requested_mhz"] == 828
 
     # the raw log holds exactly the real lines tegrastats (the replay) printed
@@ -129,6 +130,21 @@ def test_profile_simulated_tx2(small_onnx, tx2, tmp_path):
     # this log is the non-root form: no GPU clock, and the report says so
     assert any("GPU clock" in m for m in summary["missing"])
     assert "VDD_IN" in proc.stdout and "wrote" in proc.stdout
+
+
+@pytest.mark.slow
+def test_max_temp_refuses_a_run_whose_gpu_got_hotter(small_onnx, tx2, tmp_path):
+    """--max-temp below the GPU@ readings of the replayed TX2 lines (30.5 to 37 C): one line naming the
+    peak, no run folder, the clock put back."""
+    paths, env = tx2
+    before = read_freqs(paths)
+    out = tmp_path / "profiles"
+    proc = run_main("profile", "--onnx", small_onnx, "--freq", "828", "--out", out, "--max-temp", "30", *FAST,
+                    env=env)
+    line = one_error_line(proc)
+    peak = float(line.split("the GPU reached ")[1].split(" C")[0])
+    assert 30.5 <= peak <= 37 and "above --max-temp 30 C, so this run is not kept" in line
+    assert not out.exists() and read_freqs(paths) == before
 
 
 @pytest.mark.slow
@@ -266,3 +282,18 @@ def test_jtop_sampler_when_installed():
     with JtopSampler(interval_ms=200) as sampler:
         time.sleep(0.5)
     assert sampler.snapshot()[0].cpu
+
+
+def test_max_temp_checks_the_gpu_peak_of_the_measured_phase(caplog):
+    from espnet_edge.errors import UserError
+    from espnet_edge.profiler.run_record import RunSummary, Thermal
+    from espnet_edge.profiler.session import check_temperature
+
+    hot, cool = RunSummary.make(thermal=Thermal.make(gpu_max_c=51.5)), RunSummary.make(thermal=Thermal.make(gpu_max_c=50.0))
+    with pytest.raises(UserError, match="the GPU reached 51.5 C under load, above --max-temp 50 C"):
+        check_temperature(hot, 50.0)
+    check_temperature(cool, 50.0)   # at the limit: kept
+    check_temperature(hot, None)    # no limit asked for
+    with caplog.at_level("WARNING", logger="espnet_edge"):
+        check_temperature(RunSummary.make(thermal=Thermal.make()), 50.0)   # no GPU sensor read: kept, said
+    assert "--max-temp 50 C not checked: no GPU temperature was read" in caplog.text

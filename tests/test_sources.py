@@ -8,9 +8,9 @@ import pytest
 
 from conftest import CITYSCAPES_IMAGES, PHOTOS
 from espnet_edge.apps import sources
-from espnet_edge.apps.sources import (CSI, END, FOLDER, IMAGE, RTSP, V4L2, VIDEO, CaptureOptions,
-                                      FrameGrabber, LatestFrameSlot, OrderedFrameQueue, capture_plan,
-                                      open_source, parse_source)
+from espnet_edge.apps.frame_queues import END, FrameGrabber, LatestFrameSlot, OrderedFrameQueue
+from espnet_edge.apps.sources import (CSI, FOLDER, IMAGE, RTSP, V4L2, VIDEO, CaptureOptions, capture_plan, open_source,
+                                      parse_source)
 from espnet_edge.errors import UserError
 
 ALL_FLAGS = {"gstreamer": True, "ffmpeg": True, "v4l2": True, "gui": False}

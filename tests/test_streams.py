@@ -204,7 +204,7 @@ def test_cli_port_in_use_and_headless_alias(tmp_path):
 
 def test_low_latency_capture_options():
     from espnet_edge.apps.sources import CaptureOptions, capture_plan, csi_pipeline, parse_source, rtsp_jetson_pipeline
-    from espnet_edge.cli.cmd_demo import camera_size_for
+    from espnet_edge.apps.demo_run import camera_size_for
     from espnet_edge.runtime.model_info import ModelInfo
     from espnet_edge.zoo import get_model
 

@@ -151,6 +151,21 @@ def test_sweep_bad_frequency_lists(exports, board, tmp_path, freqs, expect):
     assert not out.exists()
 
 
+@pytest.mark.slow
+def test_max_temp_stops_the_sweep(exports, board, tmp_path):
+    """The first run's GPU got hotter than --max-temp (the replayed lines read 30.5 to 37 C): the sweep
+    stops with that line before its second frequency, nothing finished is left, the clocks are back."""
+    paths, env = board
+    before = read_freqs(paths)
+    out = tmp_path / "hot"
+    proc = run_main("sweep", "--onnx", exports[0], "--freqs", "114,828", "--out", out, "--max-temp", "30", *FAST,
+                    env=env)
+    assert "above --max-temp 30 C, so this run is not kept" in one_error_line(proc)
+    assert "at 828 MHz" not in proc.stderr   # stopped before the second frequency
+    assert not out.exists() and not [n for n in os.listdir(str(tmp_path)) if n.startswith("hot")]
+    assert read_freqs(paths) == before
+
+
 def test_sweep_never_overwrites(exports, board, tmp_path):
     _paths, env = board
     out = tmp_path / "exists"

@@ -2,15 +2,25 @@
 (Polygraphy-style): max |logit difference| where both give logits, mask agreement, mIoU.
 """
 
+import logging
+from typing import List, NamedTuple
+
 import numpy as np
 
+from espnet_edge import defaults
 from espnet_edge.apps import metrics
-from espnet_edge.errors import UserError
+from espnet_edge.backends import open_source, resolve_spec
+from espnet_edge.errors import UserError, batch_error
+from espnet_edge.images import list_images, read_image
+from espnet_edge.runtime.segmenter import Segmenter, resize_mask
 from espnet_edge.utils.parsing import format_size
+from espnet_edge.utils.progress import Progress
 
-DEFAULT_MIN_AGREEMENT = 0.99
+log = logging.getLogger(__name__)
+
+DEFAULT_MIN_AGREEMENT = defaults.COMPARE_MIN_AGREEMENT
 # Applied by default only when both artifacts are fp32: fp16/int8 logits legitimately move more.
-DEFAULT_MAX_LOGIT_DIFF_FP32 = 1e-3
+DEFAULT_MAX_LOGIT_DIFF_FP32 = defaults.COMPARE_MAX_LOGIT_DIFF_FP32
 
 
 def open_artifacts(specs, size=None, threads=None, weights=None):
@@ -18,8 +28,6 @@ def open_artifacts(specs, size=None, threads=None, weights=None):
     does (a bare zoo name runs where it runs in every command; prefix ``torch:`` for PyTorch). Zoo models
     run at ``size``, or else at the input size of the first file artifact (so logits can be compared),
     or else at their native size."""
-    from espnet_edge.backends import open_source, resolve_spec
-
     sources = [resolve_spec(spec, weights=weights, size=size) for spec in specs]
     opened = {}
     try:
@@ -48,9 +56,6 @@ def _run_one(segmenter, frame):
 def compare_runners(runners, frames, labels=None, progress=None):
     """Run every runner on every frame; -> report dict with one entry per runner, the first being
     the reference. Masks are compared at the reference's network size (nearest resize)."""
-    from espnet_edge.runtime.segmenter import Segmenter, resize_mask
-    from espnet_edge.utils.progress import Progress
-
     if len(runners) < 2:
         raise UserError("compare needs at least two artifacts")
     labels = labels or [r.info.name for r in runners]
@@ -99,6 +104,59 @@ def compare_runners(runners, frames, labels=None, progress=None):
             })
         entries.append(entry)
     return {"images": len(frames), "artifacts": entries}
+
+
+class CompareResult(NamedTuple("CompareResult", [("report", dict), ("failures", List[str]), ("skipped", list),
+                                                  ("images", int)])):
+    """`compare`: the report (compare_runners, each entry marked ok/failed by check_tolerances; what
+    --json writes), the tolerances exceeded (empty: all within), the images that could not be read
+    ([(path, UserError)], skipped with a warning) out of ``images``."""
+    __slots__ = ()
+
+    @property
+    def passed(self):
+        return not self.failures
+
+
+def read_frames(paths):
+    """-> (frames, [(path, error)]): a bad image is skipped and named, the others are compared."""
+    frames, failed = [], []
+    for path in paths:
+        try:
+            frames.append(read_image(path))
+        except UserError as exc:
+            failed.append((path, exc))
+            if len(paths) > 1:
+                log.warning("skipped %s: %s", path, exc)
+    if not frames:
+        raise batch_error("image", "read", len(paths), failed, "nothing was compared")
+    return frames, failed
+
+
+def check_request(artifacts, min_agreement=DEFAULT_MIN_AGREEMENT, min_miou=None):
+    """Two artifacts at least, fractions between 0 and 1: before any file is read."""
+    if len(artifacts) < 2:
+        raise UserError("name at least two artifacts to compare (the first is the reference)")
+    for flag, value in (("--min-agreement", min_agreement), ("--min-miou", min_miou)):
+        if value is not None and not 0.0 <= value <= 1.0:
+            raise UserError("{} must be between 0 and 1".format(flag))
+
+
+def compare(artifacts, images, size=None, threads=None, weights=None, min_agreement=DEFAULT_MIN_AGREEMENT,
+            max_logit_diff=None, min_miou=None):
+    """Run every artifact (open_artifacts' specs) on ``images`` (paths, or a folder or image path) and
+    compare each with the first -> CompareResult."""
+    check_request(artifacts, min_agreement, min_miou)
+    paths = list_images([images]) if isinstance(images, str) else list(images)
+    frames, failed = read_frames(paths)
+    opened = open_artifacts(artifacts, size=size, threads=threads, weights=weights)
+    try:
+        report = compare_runners([r for _, r in opened], frames, labels=[label for label, _ in opened])
+    finally:
+        for _, runner in opened:
+            runner.close()
+    failures = check_tolerances(report, min_agreement, max_logit_diff, min_miou)
+    return CompareResult(report, failures, failed, len(paths))
 
 
 def check_tolerances(report, min_agreement=DEFAULT_MIN_AGREEMENT, max_logit_diff=None, min_miou=None):

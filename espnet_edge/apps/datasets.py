@@ -11,9 +11,11 @@ import os
 
 import numpy as np
 
+from espnet_edge.apps import metrics
 from espnet_edge.errors import UserError
 from espnet_edge.utils.textio import read_text
 from espnet_edge.images import IMAGE_EXTENSIONS, is_image_file
+from espnet_edge.zoo import CAMVID_CLASSES
 
 IGNORE = 255
 FORMATS = ("cityscapes", "voc", "camvid", "masks")
@@ -33,8 +35,6 @@ VOC_BOUNDARY_RGB = (224, 224, 192)
 
 
 def _cityscapes_void_ids():
-    from espnet_edge.apps import metrics
-
     ids = [i for i in range(metrics.CITYSCAPES_MAX_LABELID + 1) if i not in metrics.CITYSCAPES_LABELID_TO_TRAINID]
     return ", ".join(str(i) for i in ids)
 
@@ -265,14 +265,10 @@ def is_cityscapes_model(info):
 
 
 def is_camvid_model(info):
-    from espnet_edge.zoo import CAMVID_CLASSES
-
     return tuple(info.classes) == CAMVID_CLASSES
 
 
 def label_space(info):
-    from espnet_edge.apps import metrics
-
     if is_cityscapes_model(info):
         return LabelSpace(info.classes, 19, info.palette, metrics.CITYSCAPES_CATEGORIES,
                           metrics.CITYSCAPES_TRAINID_TO_CATEGORY)
@@ -322,8 +318,6 @@ def _rgb(code):
 
 def load_labels(dataset, path, space):
     """Label file -> uint8 eval labels (IGNORE where not evaluated); UserError for bad values."""
-    from espnet_edge.apps import metrics
-
     label = read_label_file(path)
     if dataset.format == "cityscapes":
         if label.ndim != 2:

@@ -1,6 +1,6 @@
 """The live demo: frames from a source, segmented by any runner, drawn with legend and HUD.
 
-Three threads overlap: capture (sources.FrameGrabber), inference (apps.pipeline.InferenceThread) and
+Three threads overlap: capture (frame_queues.FrameGrabber), inference (apps.pipeline.InferenceThread) and
 this one, which draws, shows, saves and streams (--output, apps.streams).
 """
 
@@ -9,7 +9,13 @@ import sys
 import time
 
 from espnet_edge import defaults, visualize
+from espnet_edge.apps import outputs as files
+from espnet_edge.apps.pipeline import InferenceThread, render_frame, stage_stats
+from espnet_edge.apps.frame_queues import END, FrameGrabber, LatestFrameSlot, OrderedFrameQueue
+from espnet_edge.apps.sources import opencv_build_flags
+from espnet_edge.apps.streams import open_sinks
 from espnet_edge.errors import UserError
+from espnet_edge.jetson import detect, sysfs
 from espnet_edge.utils.signals import StopFlag, ignore_interrupts
 
 WINDOW = "espnet-edge demo"
@@ -20,8 +26,6 @@ def display_problem(environ=None, platform=None, gui=None):
     environ = os.environ if environ is None else environ
     platform = sys.platform if platform is None else platform
     if gui is None:
-        from espnet_edge.apps.sources import opencv_build_flags
-
         gui = opencv_build_flags()["gui"]
     if not gui:
         return "this OpenCV build has no GUI support (e.g. opencv-python-headless)"
@@ -36,8 +40,6 @@ def gpu_freq_reader():
     The GPU devfreq entry is found once (espnet_edge.jetson.detect); each call reads its cur_freq.
     """
     try:
-        from espnet_edge.jetson import detect, sysfs
-
         gpus = detect.find_gpu_devfreq()
     except Exception:  # no Jetson part, unreadable sysfs: show nothing
         gpus = []
@@ -129,6 +131,8 @@ class DemoResult(object):
         self.outputs = []  # what each --output wrote or served
         self.graph = None  # what ran the frames (apps.frame_graph_choice), one entry per frame size
         self.timing = None  # "live", "paced" (--realtime) or "unpaced" (a file read ahead)
+        self.images = None  # an image folder: how many images it holds
+        self.unreadable = []  # [(path, UserError)]: images of the folder that did not decode (skipped)
 
     @property
     def mean_fps(self):
@@ -151,8 +155,6 @@ class DemoResult(object):
         return self._mean("glass_to_glass_ms")
 
     def summary(self):
-        from espnet_edge.apps.pipeline import stage_stats
-
         records = [dict((k[:-3], v) for k, v in r.items() if k.endswith("_ms")) for r in self.rows]
         return {"frames": self.frames, "mean_fps": round(self.mean_fps, 3),
                 "mean_latency_ms": round(self.mean_latency_ms, 3),
@@ -219,9 +221,6 @@ def latency_of(timings):
 
 
 def _open_outputs(save, outputs, source, label):
-    from espnet_edge.apps import outputs as files
-    from espnet_edge.apps.streams import open_sinks
-
     saver = files.open_saver(save, source.fps) if save else None
     try:
         show, sinks = open_sinks(outputs, source.fps, title=label or "espnet-edge demo")
@@ -236,7 +235,7 @@ def run_demo(segmenter, source, save=None, display=True, alpha=defaults.OVERLAY_
              label=None, gpu_freq=None, on_frame=None, outputs=None, realtime=False):
     """Run until end of input, ``max_frames``, `q`, Ctrl-C/SIGTERM or a lost camera -> DemoResult.
 
-    Pipelined: capture (sources.FrameGrabber), inference (apps.pipeline.InferenceThread) and this
+    Pipelined: capture (frame_queues.FrameGrabber), inference (apps.pipeline.InferenceThread) and this
     thread (render, window, --save, --output sinks) overlap, joined by bounded buffers that keep only
     the newest frame for live sources (and --realtime recordings, handed over at their own frame rate)
     and lose nothing for files and folders. ``source`` is an opened source (sources.open_source); it
@@ -244,10 +243,6 @@ def run_demo(segmenter, source, save=None, display=True, alpha=defaults.OVERLAY_
     ``outputs``: --output values (apps.streams). ``on_frame(index, frame, mask, image)`` is called for
     each processed frame (tests, tools).
     """
-    from espnet_edge.apps import outputs as files
-    from espnet_edge.apps.pipeline import InferenceThread
-    from espnet_edge.apps.sources import FrameGrabber, LatestFrameSlot, OrderedFrameQueue
-
     if not 0.0 <= alpha <= 1.0:
         raise UserError("--alpha must be between 0 and 1, got {}".format(alpha))
     if record_stats:
@@ -293,8 +288,6 @@ class _Loop(object):
         self.smoothed_fps = self.last_glass = self.last_stages = None
 
     def run(self, results, worker, stop, max_frames, source):
-        from espnet_edge.apps.sources import END
-
         result = self.result
         while max_frames is None or result.frames < max_frames:
             if stop.signal is not None:
@@ -320,8 +313,6 @@ class _Loop(object):
 
     def show_one(self, item):
         """Draw, show, save and stream one result; -> True when the user asked to quit."""
-        from espnet_edge.apps.pipeline import render_frame
-
         result = self.result
         index, frame, captured_at, mask, overlay, timings = item
         now = time.time()
@@ -348,8 +339,6 @@ class _Loop(object):
         return quit_asked
 
     def close(self, display, record_stats):
-        from espnet_edge.apps import outputs as files
-
         result = self.result
         if self.saver is not None:
             result.saved = self.saver.close()

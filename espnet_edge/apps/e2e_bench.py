@@ -13,7 +13,9 @@ import time
 
 from espnet_edge import defaults
 from espnet_edge.apps.pipeline import InferenceThread, infer_frame, render_frame, stage_stats
+from espnet_edge.apps.frame_queues import END, OrderedFrameQueue
 from espnet_edge.errors import UserError
+from espnet_edge.images import read_image
 from espnet_edge.runtime.benchmark import BenchResult, Iteration, check_timing, latency_stats
 from espnet_edge.utils.progress import Progress
 
@@ -24,8 +26,6 @@ WAIT = "no frame yet"
 def decode_frames(images):
     """-> [(frame, decode_ms)] for paths (read with espnet_edge.images) or arrays (decode None)."""
     import numpy as np
-
-    from espnet_edge.images import read_image
 
     out = []
     for item in images:
@@ -61,8 +61,6 @@ class _Frames(object):
         self.stop_event = threading.Event()
         self.worker = self.feeder = None
         if pipelined:
-            from espnet_edge.apps.sources import OrderedFrameQueue
-
             source, self.results = OrderedFrameQueue(2), OrderedFrameQueue(2)
             self.feeder = threading.Thread(target=_feeder, args=(frames, source, iters, self.stop_event),
                                            name="feeder")
@@ -71,8 +69,6 @@ class _Frames(object):
             self.worker = InferenceThread(segmenter, source.get, self.results, alpha).start()
 
     def next(self, index):
-        from espnet_edge.apps.sources import END
-
         if self.worker is None:
             frame, decode_ms = self.frames[index % len(self.frames)]
             captured_at = time.perf_counter()

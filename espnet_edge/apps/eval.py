@@ -14,14 +14,18 @@ matrix plus ``void_predictions`` (ignore-labelled pixels per predicted class), b
 """
 
 import logging
+import os
 
 import numpy as np
 
-from espnet_edge import published
+from espnet_edge import published, zoo
 from espnet_edge.apps import metrics
-from espnet_edge.apps.datasets import IGNORE, is_camvid_model, is_cityscapes_model, label_space, load_labels
+from espnet_edge.apps.datasets import (IGNORE, is_camvid_model, is_cityscapes_model, label_space, load_labels,
+                                       open_dataset)
+from espnet_edge.backends import open_source
 from espnet_edge.errors import UserError
 from espnet_edge.images import read_image
+from espnet_edge.runtime.segmenter import Segmenter
 from espnet_edge.utils.progress import Progress
 
 log = logging.getLogger(__name__)
@@ -77,6 +81,28 @@ def evaluate(segmenter, dataset, progress=None, limit=None, count_void=False):
     result["published"] = beside_published(result, info, dataset, conf, void_pred, space,
                                            complete=len(samples) == len(dataset.samples) and not failed)
     result["failed"] = failed
+    return result
+
+
+def evaluate_source(named, data, format=None, split=None, ignore_index=None, limit=None, count_void=False):
+    """`eval` (api.evaluate): the network ``named`` (a backends.SourceOptions; a zoo model needs trained
+    weights) on ``data`` (a folder for datasets.open_dataset, or a data set it opened) -> evaluate's
+    result with the ``backend`` and ``file`` that ran."""
+    if named.model and not (named.onnx or named.engine):
+        zoo.require_weights(zoo.get_model(named.model), named.weights, "evaluate")
+    if limit is not None and limit < 1:
+        raise UserError("--limit must be at least 1")
+    resolved = named.resolve()
+    dataset = open_dataset(os.fspath(data), format, split, ignore_index) if isinstance(data, str) or \
+        hasattr(data, "__fspath__") else data
+    segmenter = Segmenter(open_source(resolved, threads=named.threads))
+    try:
+        segmenter.info.require_trained("evaluate", named.onnx or named.engine or named.model)
+        result = evaluate(segmenter, dataset, limit=limit, count_void=count_void)
+        result["backend"] = segmenter.runner.backend
+        result["file"] = getattr(segmenter.runner, "path", None)
+    finally:
+        segmenter.close()
     return result
 
 
@@ -146,8 +172,6 @@ def summarise(conf, space, per_image, dataset, info, void_pred=None, count_void=
 
 def _zoo_figures(info):
     """The zoo's published figures for the checkpoint ``info`` runs; () for another checkpoint."""
-    from espnet_edge import zoo
-
     try:
         entry = zoo.get_model(info.name)
     except UserError:

@@ -16,7 +16,11 @@ import os
 from typing import NamedTuple, Optional, Tuple
 
 from espnet_edge import defaults
+from espnet_edge.backends import open_source
 from espnet_edge.errors import UserError
+from espnet_edge.runtime.base import exporter
+from espnet_edge.runtime.trt_support import load_support
+from espnet_edge.utils.atomic import locked
 
 log = logging.getLogger(__name__)
 
@@ -59,7 +63,6 @@ def frame_dtype_for(backend, trt_version=None):
     float32 for TensorRT 8.x (no UINT8 bindings)."""
     if backend != "tensorrt":
         return "uint8"
-    from espnet_edge.runtime.trt_support import load_support
 
     return "uint8" if "UINT8" in load_support(trt_version).data_types else "float32"
 
@@ -104,7 +107,6 @@ def choose(source, frame_size, enabled=True, trt_version=None):
             source.backend, " and ".join(FRAME_GRAPH_BACKENDS)), True)
     if source.batch != 1:
         return cpu("--batch {}: a frame graph takes one frame at a time".format(source.batch), True)
-    from espnet_edge.runtime.base import exporter
 
     if exporter() is None:
         return cpu("no ONNX exporter here (the host extra: torch, onnx)")
@@ -218,17 +220,13 @@ class FrameGraphRouter(object):
         return segmenter
 
     def _frame_graph(self, choice, frame, export):
-        from espnet_edge.runtime.base import exporter
-
         source = self.source
         return exporter()(source.entry, weights=source.weights, size=source.size, batch=1,
                           frame_size=choice.frame_size, frame_dtype=choice.frame_dtype, overlay_alpha=self.alpha,
                           trt_version=choice.trt_version, images=[frame], create=export)
 
     def _open_graph(self, path):
-        from espnet_edge.backends import open_source
         from espnet_edge.runtime.segmenter import Segmenter
-        from espnet_edge.utils.atomic import locked
 
         graph = self.source._replace(kind="onnx", path=path, info=None)
         if graph.backend == "tensorrt":  # the engine is built beside the graph once, one run at a time
@@ -238,7 +236,6 @@ class FrameGraphRouter(object):
 
     def _plain_segmenter(self):
         if self._plain is None:
-            from espnet_edge.backends import open_source
             from espnet_edge.runtime.segmenter import Segmenter
 
             self._plain = Segmenter(open_source(self.source, threads=self.threads, **self.options))
@@ -273,7 +270,6 @@ def open_segmenter(source, frame=None, alpha=defaults.OVERLAY_ALPHA, frame_graph
     model (--model; ``frame`` required), else the file's own graph, with note_plain_graph's line
     (when ``frame`` is known; ``label``: the file as the user named it). ``trained_for``: refuse a
     network exported without trained weights."""
-    from espnet_edge.backends import open_source
     from espnet_edge.runtime.segmenter import Segmenter
 
     if source.kind == "model":

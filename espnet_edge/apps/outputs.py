@@ -15,6 +15,7 @@ import numpy as np
 from espnet_edge.errors import UserError
 from espnet_edge.utils.atomic import (atomic_open, check_output_dir, check_output_file, default_permissions,
                                       ensure_writable_dir, write_bytes, write_error)
+from espnet_edge.utils.quiet import native_output_quiet
 
 log = logging.getLogger(__name__)
 VIDEO_SAVE_EXTENSIONS = (".mp4", ".avi", ".mov", ".mkv")
@@ -68,8 +69,6 @@ class VideoSaver(object):
 
     def _open(self, image):
         import cv2
-
-        from espnet_edge.utils.quiet import native_output_quiet
 
         size = (image.shape[1] - image.shape[1] % 2, image.shape[0] - image.shape[0] % 2)  # mp4v: even
         if min(size) < 2:

@@ -19,8 +19,10 @@ import numpy as np
 
 from espnet_edge import visualize
 from espnet_edge import defaults
+from espnet_edge.apps.frame_queues import END, LatestFrameSlot, OrderedFrameQueue
 from espnet_edge.runtime import benchmark
 from espnet_edge.runtime.benchmark import RUNNER_STAGES
+from espnet_edge.runtime.segmenter import resize_mask, split_overlay
 
 STAGES = ("decode", "preprocess") + RUNNER_STAGES + ("postprocess", "render")
 
@@ -29,12 +31,10 @@ def _ms(start):
     return (time.perf_counter() - start) * 1000.0
 
 
-def infer_frame(segmenter, frame, alpha=0.5):
+def infer_frame(segmenter, frame, alpha=defaults.OVERLAY_ALPHA):
     """-> (mask, overlay, timings) for one frame; overlay is None unless the graph drew it
     (``--fuse-overlay``: then the mask is the network-size class map), else it is made in
     render_frame and the mask has the frame's size."""
-    from espnet_edge.runtime.segmenter import resize_mask, split_overlay
-
     segmenter = segmenter.for_frame(frame)  # a FrameGraphRouter picks the graph for this frame's size
     timings = {}
     start = time.perf_counter()
@@ -64,7 +64,7 @@ def legend_mask(mask):
     return mask[::step, ::step] if step > 1 else mask
 
 
-def render_frame(segmenter, frame, mask, overlay, alpha=0.5, hud=None):
+def render_frame(segmenter, frame, mask, overlay, alpha=defaults.OVERLAY_ALPHA, hud=None):
     """Overlay (unless the graph drew it), outlines of dark classes, legend of the classes present and
     the HUD lines; -> the image (wider than the frame when the legend goes beside a small frame)."""
     from espnet_edge.apps.demo import draw_hud
@@ -97,11 +97,11 @@ def format_stage_table(stats):
 
 class InferenceThread(object):
     """Takes (index, frame, captured_at, decode_ms) items from ``get`` and puts
-    (index, frame, captured_at, mask, overlay, timings) into ``out`` (a sources.LatestFrameSlot for
+    (index, frame, captured_at, mask, overlay, timings) into ``out`` (a frame_queues.LatestFrameSlot for
     live sources, an OrderedFrameQueue otherwise); closes ``out`` at END or on an error (kept in
     ``error`` and re-raised by the caller)."""
 
-    def __init__(self, segmenter, get, out, alpha=0.5):
+    def __init__(self, segmenter, get, out, alpha=defaults.OVERLAY_ALPHA):
         self.segmenter = segmenter
         self._get = get
         self.out = out
@@ -117,16 +117,12 @@ class InferenceThread(object):
         return self
 
     def _put(self, item):
-        from espnet_edge.apps.sources import LatestFrameSlot
-
         if isinstance(self.out, LatestFrameSlot):
             self.out.put(item)
             return True
         return self.out.put(item, self._stop)
 
     def _run(self):
-        from espnet_edge.apps.sources import END
-
         try:
             while not self._stop.is_set():
                 item = self._get(0.1)
@@ -146,16 +142,12 @@ class InferenceThread(object):
         self._close()
 
     def _close(self):
-        from espnet_edge.apps.sources import LatestFrameSlot
-
         if isinstance(self.out, LatestFrameSlot):
             self.out.close()
         else:
             self.out.close(self._stop)
 
     def stop(self):
-        from espnet_edge.apps.sources import END, OrderedFrameQueue
-
         self._stop.set()
         if isinstance(self.out, OrderedFrameQueue):
             while self.out.get(timeout=0) not in (None, END):

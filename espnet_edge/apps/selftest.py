@@ -19,7 +19,18 @@ import traceback
 
 import numpy as np
 
+from espnet_edge import __version__
 from espnet_edge.errors import MissingDependency, UserError
+from espnet_edge.jetson import detect
+from espnet_edge.jetson.clocks import GpuClockPin, GpuState, mhz
+from espnet_edge.profiler.samplers import TegrastatsSampler, find_tegrastats
+from espnet_edge.profiler.tegrastats import gpu_power_rail, total_power_rails
+from espnet_edge.runtime.tensorrt.builder import build_engine
+from espnet_edge.runtime.tensorrt.compat import parse_version
+from espnet_edge.runtime.tensorrt.cuda import open_cuda
+from espnet_edge.runtime.tensorrt.runner import TensorRTRunner
+from espnet_edge.runtime.tensorrt.tiny_model import reference, write_tiny_onnx
+from espnet_edge.utils.atomic import write_json
 
 # fp32 through TensorRT: conv of values ~1 with weights ~1; TF32 (Ampere+) keeps ~1e-3 relative
 FP32_TOLERANCE = 5e-3
@@ -46,8 +57,6 @@ def _skip(reason, details=None):
 # --- TensorRT ---------------------------------------------------------------------------------------
 def io_paths(version):
     """The engine I/O paths a TensorRT version offers: named tensors from 8.5, the binding API before 10."""
-    from espnet_edge.runtime.tensorrt.compat import parse_version
-
     major_minor = parse_version(version)[:2]
     paths = []
     if major_minor < (10, 0):
@@ -62,10 +71,6 @@ def check_tensorrt(workdir, cuda_backend=None):
         import tensorrt
     except ImportError as exc:
         return _skip("TensorRT is not installed for this Python ({})".format(exc))
-    from espnet_edge.runtime.tensorrt.builder import build_engine
-    from espnet_edge.runtime.tensorrt.cuda import open_cuda
-    from espnet_edge.runtime.tensorrt.runner import TensorRTRunner
-    from espnet_edge.runtime.tensorrt.tiny_model import reference, write_tiny_onnx
 
     try:
         cuda = open_cuda(cuda_backend)
@@ -106,9 +111,6 @@ def check_tensorrt(workdir, cuda_backend=None):
 
 # --- Jetson clocks and sampling ---------------------------------------------------------------------
 def check_gpu_clock():
-    from espnet_edge.jetson import detect
-    from espnet_edge.jetson.clocks import GpuState
-
     info = detect.detect()
     if not info.is_jetson:
         return _skip("not a Jetson (no NVIDIA devfreq GPU under /sys/class/devfreq)")
@@ -117,9 +119,6 @@ def check_gpu_clock():
 
 
 def check_clock_pin():
-    from espnet_edge.jetson import detect
-    from espnet_edge.jetson.clocks import GpuClockPin, GpuState, mhz
-
     info = detect.detect()
     if not info.is_jetson:
         return _skip("not a Jetson: no GPU clock to pin")
@@ -132,8 +131,6 @@ def check_clock_pin():
 
 
 def check_tegrastats(seconds=TEGRASTATS_SECONDS):
-    from espnet_edge.profiler.samplers import TegrastatsSampler, find_tegrastats
-
     if not find_tegrastats():
         return _skip("tegrastats not found (not a Jetson, or nvidia-l4t-tools missing)"), []
     sampler = TegrastatsSampler(interval_ms=100)
@@ -152,8 +149,6 @@ def check_tegrastats(seconds=TEGRASTATS_SECONDS):
 
 
 def check_power(samples):
-    from espnet_edge.profiler.tegrastats import gpu_power_rail, total_power_rails
-
     if samples is None:
         return _skip("no tegrastats samples")
     names = sorted(set(name for sample in samples for name in sample.rails_mw))
@@ -184,7 +179,6 @@ def run_selftest(workdir=None, cuda_backend=None):
         import shutil
 
         shutil.rmtree(workdir, ignore_errors=True)
-    from espnet_edge import __version__
 
     return {"espnet_edge": __version__, "python": platform.python_version(), "machine": platform.machine(),
             "platform": platform.platform(), "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
@@ -202,7 +196,5 @@ def summary_lines(report):
 
 
 def write_report(path, report):
-    from espnet_edge.utils.atomic import write_json
-
     write_json(path, report)
     return path

@@ -1,21 +1,22 @@
-"""Where frames come from: parse a --source string, build capture pipelines, read on a thread.
+"""Where frames come from: parse a --source string, build capture pipelines, open the source.
 
-Live sources (cameras, streams) hand over only the newest frame (a 1-slot buffer that overwrites,
-so latency never grows); files and image folders are processed frame by frame, in order
-(a bounded queue whose producer blocks).
+Read on a thread by apps/frame_queues.FrameGrabber: live sources (cameras, streams) hand over only the
+newest frame (a 1-slot buffer that overwrites, so latency never grows); files and image folders are
+processed frame by frame, in order (a bounded queue whose producer blocks).
 """
 
 import logging
 import os
-import queue
 import re
 import sys
-import threading
-import time
 
+from espnet_edge import defaults
 from espnet_edge.apps.frame_size import CSI_DEFAULT_SIZE, FirstFrame
 from espnet_edge.errors import UserError
 from espnet_edge.images import is_image_file, list_images, read_image
+from espnet_edge.jetson import detect, sysfs
+from espnet_edge.utils.pathchecks import file_problem
+from espnet_edge.utils.quiet import native_output_quiet
 
 log = logging.getLogger(__name__)
 
@@ -113,7 +114,7 @@ def v4l2_jetson_pipeline(device, width=None, height=None, framerate=None):
     return "{} ! {}".format(head, _TO_BGR_APPSINK)
 
 
-def rtsp_jetson_pipeline(url, latency_ms=200, codec="h264", drop_on_latency=False):
+def rtsp_jetson_pipeline(url, latency_ms=defaults.RTSP_LATENCY_MS, codec="h264", drop_on_latency=False):
     """RTSP stream decoded by the Jetson hardware decoder (nvv4l2decoder). ``latency_ms`` is rtspsrc's
     jitter buffer; ``drop_on_latency`` drops packets that arrive later than that instead of letting
     the delay grow (rtspsrc's drop-on-latency property)."""
@@ -144,13 +145,10 @@ def opencv_build_flags():
 def on_jetson():
     """True on an NVIDIA Jetson (honours ESPNET_EDGE_SYSFS_ROOT for simulated boards)."""
     try:
-        from espnet_edge.jetson import detect
-
         if detect.find_gpu_devfreq():
             return True
     except Exception:  # the board facts are a bonus here; fall back to the release file
         pass
-    from espnet_edge.jetson import sysfs
 
     if os.path.exists(sysfs.path("/etc/nv_tegra_release")):
         return True
@@ -160,7 +158,7 @@ def on_jetson():
 # ---- opening ----
 
 class CaptureOptions(object):
-    def __init__(self, width=None, height=None, framerate=None, flip_method=0, rtsp_latency_ms=200,
+    def __init__(self, width=None, height=None, framerate=None, flip_method=0, rtsp_latency_ms=defaults.RTSP_LATENCY_MS,
                  rtsp_codec="h264", jetson=None, rtsp_drop_on_latency=False, sensor_mode=None, out_width=None,
                  out_height=None):
         self.width = width
@@ -286,13 +284,9 @@ def open_source(text, options=None, live=None):
         return ImageSource(list_images(spec.path), spec.text)
     if spec.kind == IMAGE:
         if not os.path.isfile(spec.path):
-            from espnet_edge.utils.pathchecks import file_problem
-
             raise UserError("image {} {}".format(spec.path, file_problem(spec.path, "image")))
         return ImageSource([spec.path], spec.text)
     if spec.kind == VIDEO and not os.path.isfile(spec.path):
-        from espnet_edge.utils.pathchecks import file_problem
-
         raise UserError("source {} {} (expected csi://N, /dev/videoN, a camera index, rtsp://URL, a video "
                         "file, an image folder or an image)".format(spec.path, file_problem(spec.path, "video")))
     if spec.kind == V4L2 and sys.platform.startswith("linux") and not os.path.exists(spec.device):
@@ -305,7 +299,6 @@ def open_source(text, options=None, live=None):
     jetson = on_jetson() if options.jetson is None else options.jetson
     flags = opencv_build_flags()
     target, api = capture_plan(spec, options, jetson, flags)
-    from espnet_edge.utils.quiet import native_output_quiet
 
     with native_output_quiet("opening " + spec.text):   # FFmpeg/OpenCV lines before our own one-line error
         capture = _capture(cv2, target, api, spec)
@@ -355,167 +348,3 @@ def _open_failure(spec, target, api):
                "reachable (-v shows what FFmpeg said)".format(spec.url, api, STREAM_TIMEOUT_S)
     return ("cannot open video {} with OpenCV ({}): not a video, or a codec this OpenCV build "
             "cannot decode".format(spec.path, api))
-
-
-# ---- reading on a thread ----
-
-END = object()
-
-
-class LatestFrameSlot(object):
-    """One slot; put() overwrites an unread item (counted in ``dropped``): the newest frame wins."""
-
-    def __init__(self):
-        self._cond = threading.Condition()
-        self._item = None
-        self._full = False
-        self._closed = False
-        self.dropped = 0
-
-    def put(self, item):
-        with self._cond:
-            if self._full:
-                self.dropped += 1
-            self._item = item
-            self._full = True
-            self._cond.notify_all()
-
-    def close(self):
-        with self._cond:
-            self._closed = True
-            self._cond.notify_all()
-
-    def get(self, timeout=None):
-        """-> the item, END once closed and drained, or None on timeout."""
-        with self._cond:
-            if not self._full and not self._closed:
-                self._cond.wait(timeout)
-            if self._full:
-                item, self._item, self._full = self._item, None, False
-                return item
-            return END if self._closed else None
-
-
-class OrderedFrameQueue(object):
-    """Bounded FIFO: the producer blocks when it is full, so every frame is processed in order."""
-
-    dropped = 0
-
-    def __init__(self, size=4):
-        self._queue = queue.Queue(maxsize=size)
-
-    def put(self, item, stop_event=None):
-        while True:
-            try:
-                self._queue.put(item, timeout=0.1)
-                return True
-            except queue.Full:
-                if stop_event is not None and stop_event.is_set():
-                    return False
-
-    def close(self, stop_event=None):
-        self.put(END, stop_event)
-
-    def get(self, timeout=None):
-        try:
-            return self._queue.get(timeout=timeout)
-        except queue.Empty:
-            return None
-
-
-class FrameGrabber(object):
-    """Reads ``source`` on a daemon thread. get() -> (index, frame), END, or None (timeout).
-
-    After END, ``end_reason`` is "end" (input finished), "lost" (a live source stopped delivering)
-    or "error" (``error`` holds the UserError, re-raised by get()).
-
-    ``pace_fps`` (--realtime): a recording is handed over at its own frame rate, frame i not before
-    ``t0 + i / pace_fps`` (``t0``: when its first frame was read), into the newest-frame-only buffer a
-    camera uses: what the pipeline cannot keep up with is skipped, as a camera's frames would be.
-    ``clock``/``sleep`` default to time.perf_counter/time.sleep (tests pass their own).
-    """
-
-    def __init__(self, source, queue_size=4, timestamps=False, pace_fps=None, clock=None, sleep=None):
-        self.source = source
-        # items (index, frame, captured_at perf_counter, decode ms) instead of (index, frame)
-        self.timestamps = timestamps
-        self.pace_fps = float(pace_fps) if pace_fps else None
-        self._clock = clock or time.perf_counter
-        self._sleep = sleep or time.sleep
-        self.t0 = None
-        self.newest_only = bool(source.live or self.pace_fps)
-        self.buffer = LatestFrameSlot() if self.newest_only else OrderedFrameQueue(queue_size)
-        self.frames_read = 0
-        self.end_reason = None
-        self.error = None
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="frame-grabber")
-        self._thread.daemon = True
-
-    @property
-    def dropped(self):
-        return self.buffer.dropped
-
-    def start(self):
-        self._thread.start()
-        return self
-
-    def due(self, index):
-        """When frame ``index`` of a paced recording is handed over at the earliest (clock units)."""
-        return self.t0 + index / self.pace_fps
-
-    def _handover(self, read_at):
-        """The time a frame read at ``read_at`` is handed over: then, or (paced) at its due time."""
-        if not self.pace_fps:
-            return read_at
-        if self.t0 is None:
-            self.t0 = read_at
-        due, now = self.due(self.frames_read), self._clock()
-        while now < due:
-            self._sleep(due - now)
-            now = self._clock()
-        return now
-
-    def _run(self):
-        reason = "end"
-        try:
-            while not self._stop.is_set():
-                start = self._clock()
-                frame = self.source.read()
-                if frame is None:
-                    reason = "lost" if self.source.live else "end"
-                    break
-                read_at = self._clock()
-                captured = self._handover(read_at)
-                item = (self.frames_read, frame, captured, (read_at - start) * 1000.0) if self.timestamps \
-                    else (self.frames_read, frame)
-                self.frames_read += 1
-                if self.newest_only:
-                    self.buffer.put(item)
-                elif not self.buffer.put(item, self._stop):
-                    break
-        except UserError as exc:
-            self.error = exc
-            reason = "error"
-        except Exception as exc:  # a decoder/driver failure ends the input; report it, no traceback
-            self.error = UserError("reading {} failed: {}".format(self.source.name, exc))
-            reason = "error"
-        self.end_reason = "stopped" if self._stop.is_set() and reason == "end" else reason
-        if self.newest_only:
-            self.buffer.close()
-        else:
-            self.buffer.close(self._stop)
-
-    def get(self, timeout=None):
-        item = self.buffer.get(timeout)
-        if item is END and self.error is not None:
-            raise self.error
-        return item
-
-    def stop(self):
-        self._stop.set()
-        if isinstance(self.buffer, OrderedFrameQueue):
-            while self.buffer.get(timeout=0) not in (None, END):
-                pass
-        self._thread.join(timeout=5)
-        self.source.close()

@@ -11,6 +11,8 @@ Each sink has write(image) and close() -> what it wrote/served. Pipelines are pu
 import logging
 import re
 
+from espnet_edge.apps import sources
+from espnet_edge.apps.mjpeg import MjpegServer
 from espnet_edge.errors import UserError
 
 log = logging.getLogger(__name__)
@@ -105,8 +107,6 @@ class GStreamerWriter(object):
 def open_sinks(outputs, fps, title="espnet-edge demo", jetson=None, flags=None):
     """--output values -> (display wanted, [sink]), every value checked (and servers bound) before
     the demo starts; on an error the sinks opened so far are closed."""
-    from espnet_edge.apps import sources
-
     display, sinks = False, []
     try:
         for text in outputs or ():
@@ -118,8 +118,6 @@ def open_sinks(outputs, fps, title="espnet-edge demo", jetson=None, flags=None):
 
                 sinks.append(files.open_saver(details["path"], fps, flag="--output"))
             elif kind == "http":
-                from espnet_edge.apps.mjpeg import MjpegServer
-
                 sinks.append(MjpegServer(details["host"], details["port"], title=title, url=text))
                 log.info(sinks[-1].describe())
             else:

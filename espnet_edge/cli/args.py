@@ -3,14 +3,23 @@
 Each flag is written here once, so it has the same help, type (a check from cli/validate.py) and default
 (from espnet_edge/defaults.py) in every command that takes it; a command chooses which flags of a group it
 needs. Each adder returns its argparse group, so a command can add its own flags under the same title.
-Readers (cli/common.py): source_from_args (what to run), freqs_from_args (the GPU clocks); the engine build
-flags become a BuildOptions record here (build_options); the measuring options are read by
-profiler/session.py as plain attributes. tests/test_cli_args.py walks every command's
-parser and fails on a flag defined two ways."""
+Each group also turns its flags into a typed record (Polygraphy's parse_impl), read here and nowhere else:
+source_options -> backends.SourceOptions, measure_options -> profiler.session.MeasureOptions,
+clock_options -> profiler.session.ClockOptions, output_options -> OutputOptions, build_options ->
+BuildOptions. A flag a command does not take keeps the record's default. cli/common.py resolves the
+records (source_from_args, freqs_from_args, ...); the library takes the records. tests/test_cli_args.py
+walks every command's parser and fails on a flag defined two ways."""
+
+from typing import NamedTuple, Optional
 
 from espnet_edge import defaults
+from espnet_edge.backends import AUTO, SourceOptions, choices
 from espnet_edge.cli import validate
+from espnet_edge.profiler.samplers import SOURCES
+from espnet_edge.profiler.session import ClockOptions, MeasureOptions
 from espnet_edge.runtime.tensorrt.build_options import BuildOptions
+from espnet_edge.utils.options import Options
+from espnet_edge.utils.parsing import parse_size
 
 SOURCE_TITLE = "what to run"
 OUTPUT_TITLE = "outputs"
@@ -62,12 +71,6 @@ HELP = {
 }
 
 
-def backend_choices():
-    from espnet_edge.backends import choices
-
-    return choices()
-
-
 def add_source_args(parser, model=True, files=True, backend=True, weights=True, size=True, batch=False,
                     threads=True, repeat=False, model_required=False):
     """--model, --onnx/--engine (files), --backend, --weights, --size, --batch, --threads.
@@ -82,9 +85,7 @@ def add_source_args(parser, model=True, files=True, backend=True, weights=True, 
         group.add_argument("--onnx", metavar="FILE", help=HELP["--onnx"], **many)
         group.add_argument("--engine", metavar="FILE", help=HELP["--engine"], **many)
     if backend:
-        from espnet_edge.backends import AUTO
-
-        group.add_argument("--backend", default=AUTO, choices=backend_choices(), help=HELP["--backend"])
+        group.add_argument("--backend", default=AUTO, choices=choices(), help=HELP["--backend"])
     if weights:
         group.add_argument("--weights", metavar="FILE", help=HELP["--weights"])
     if size:
@@ -148,8 +149,6 @@ def add_warmup_arg(group):
 
 def add_profiling_args(parser):
     """The measuring options shared by profile and sweep (what profiler.session reads)."""
-    from espnet_edge.profiler.samplers import SOURCES
-
     group = parser.add_argument_group(MEASURE_TITLE)
     group.add_argument("--idle", type=validate.non_negative_float, default=defaults.PROFILE_IDLE_S, metavar="S",
                        help="idle baseline before the run, seconds (default %(default)g)")
@@ -158,12 +157,15 @@ def add_profiling_args(parser):
     add_warmup_arg(group)
     group.add_argument("--interval", type=validate.positive_int, default=defaults.SAMPLE_INTERVAL_MS, metavar="MS",
                        help="sampling interval in ms (default %(default)s)")
-    group.add_argument("--source", default="auto", choices=SOURCES,
+    group.add_argument("--source", default=defaults.SAMPLE_SOURCE, choices=SOURCES,
                        help="where samples come from: auto = tegrastats if present, else host "
                        "(psutil + NVML + RAPL)")
     group.add_argument("--power-interval", type=validate.non_negative_int, default=defaults.POWER_INTERVAL_MS,
                        metavar="MS", help="read the board's INA3221/INA238 input-power node every MS ms for the "
                        "energy integral (default %(default)s; 0 = tegrastats only)")
+    group.add_argument("--max-temp", type=validate.positive_float, metavar="C", help="refuse a run whose GPU got "
+                       "hotter than C degrees Celsius under load (tegrastats' GPU sensor): its figures would be a "
+                       "throttling GPU's; the run is not kept and a sweep stops there, keeping its finished runs")
     return group
 
 
@@ -255,3 +257,58 @@ def add_int8_accuracy_args(parser):
                        help="with --int8-labels: keep Convs in float until INT8's mIoU is at most POINTS below "
                        "fp32's (default {:g})".format(defaults.INT8_MAX_MIOU_DROP))
     return group
+
+
+class OutputOptions(Options, NamedTuple("OutputOptions", [("out", Optional[str]), ("json", object),
+                                                          ("alpha", float)])):
+    """out: the command's --out (a folder or a file, per command); json: --json FILE (a path) or --json
+    (True: print JSON), None when not given; alpha: the overlay's opacity."""
+    __slots__ = ()
+
+
+OutputOptions.__new__.__defaults__ = (None, None, defaults.OVERLAY_ALPHA)
+
+
+def _read(record, args, **fields):
+    """``record`` from the attributes of ``args`` named as its fields (a flag the command does not take
+    keeps the record's default), ``fields`` replacing them."""
+    values = dict((name, getattr(args, name)) for name in record._fields if hasattr(args, name))
+    values.update(fields)
+    return record.make(**values)
+
+
+def source_options(args, **fields):
+    """The "what to run" flags as a SourceOptions (--size parsed to (width, height))."""
+    size = getattr(args, "size", None)
+    return _read(SourceOptions, args, **dict({"size": parse_size(size) if size else None}, **fields))
+
+
+def each_source_options(args):
+    """sweep's repeated --model/--onnx/--engine: one SourceOptions per value (models, then files), each with
+    the shared --backend/--weights/--size/--threads."""
+    shared = source_options(args, model=None, onnx=None, engine=None)
+    named = [(kind, getattr(args, kind, None)) for kind in ("model", "onnx", "engine")]
+    return [shared._replace(**{kind: value}) for kind, values in named
+            for value in ([values] if isinstance(values, str) else values or ())]
+
+
+def measure_options(args):
+    """The "measuring" flags (add_profiling_args) as a MeasureOptions."""
+    return _read(MeasureOptions, args)
+
+
+def clock_options(args):
+    """The "GPU clocks" flags as a ClockOptions: --freq (one or a list) or --freqs -> freqs [MHz, ...]."""
+    value = getattr(args, "freqs", None) or getattr(args, "freq", None)
+    freqs = tuple(value) if isinstance(value, (list, tuple)) else (value,) if value else ()
+    return _read(ClockOptions, args, freqs=freqs)
+
+
+def clock_flag(args):
+    """The flag the frequencies were given with, for messages."""
+    return "--freqs" if getattr(args, "freqs", None) else "--freq"
+
+
+def output_options(args):
+    """The "outputs" flags as an OutputOptions."""
+    return _read(OutputOptions, args)

@@ -2,17 +2,18 @@
 
 import sys
 
-from espnet_edge import defaults
+from espnet_edge import api, defaults
 from espnet_edge.cli import validate
 from espnet_edge.cli.args import (add_clock_args, add_frame_graph_arg, add_output_args, add_resize_frames_arg,
-                                  add_source_args, add_warmup_arg)
+                                  add_source_args, add_warmup_arg, clock_options)
 from espnet_edge.cli.common import freqs_from_args, outputs_apart, segmenter_from_args, source_from_args
 from espnet_edge.errors import UserError
+from espnet_edge.utils.atomic import write_json
 
 
 def add_parser(subparsers):
     parser = subparsers.add_parser(
-        "bench", help="measure latency and FPS",
+        "bench",
         description="Time a network: compute only (one preprocessed batch through the backend) or "
         "--end-to-end (real frames through preprocessing, the runner, postprocessing and rendering, "
         "pipelined, with decode/preprocess/h2d/compute/d2h/postprocess/render timings).")
@@ -35,14 +36,6 @@ def add_parser(subparsers):
     parser.set_defaults(func=run)
 
 
-def _one_run(args, segmenter, source, images, label):
-    from espnet_edge.api import bench_segmenter
-
-    return bench_segmenter(segmenter, warmup=args.warmup, iters=args.iters, duration=args.duration,
-                           end_to_end=args.end_to_end, images=images, pipelined=not args.sequential,
-                           label=label, source=source)
-
-
 def _print(result):
     lat = result.latency_ms
     freq = ""
@@ -63,8 +56,6 @@ def _print(result):
 
 
 def run(args):
-    from espnet_edge.utils.atomic import write_json
-
     if args.iters is not None and args.duration is not None:
         raise UserError("give --iters or --duration, not both")
     source = source_from_args(args)
@@ -82,31 +73,16 @@ def run(args):
     validate.output_file(args.json, "--json")
     outputs_apart(args, [("--json", args.json)], [("--images", args.images)])
     if args.end_to_end:
-        from espnet_edge.api import end_to_end_segmenter
-
-        segmenter = end_to_end_segmenter(source, images, frame_graph=args.frame_graph, threads=args.threads,
-                                         label=args.onnx or args.engine)
+        segmenter = api.end_to_end_segmenter(source, images, frame_graph=args.frame_graph, threads=args.threads,
+                                             label=args.onnx or args.engine)
     else:
         segmenter = segmenter_from_args(args, source=source)
     segmenter.resize_frames = args.resize_frames
-    results = []
     try:
-        if not freqs:
-            results.append(_one_run(args, segmenter, source, images, "bench"))
-            _print(results[-1])
-        else:
-            from espnet_edge.jetson.clocks import pin_gpu
-
-            for mhz in freqs:
-                with pin_gpu(mhz, dry_run=False) as pin:
-                    from espnet_edge.profiler.profile import settle_clock
-
-                    settle = settle_clock(pin.applied_mhz, timeout_s=args.settle_timeout)
-                    result = _one_run(args, segmenter, source, images, "bench @{}MHz".format(mhz))
-                    result = result._replace(settle=settle, freq_requested_mhz=pin.requested_mhz,
-                                             freq_applied_mhz=pin.applied_mhz)
-                results.append(result)
-                _print(result)
+        results = api.bench_at_clocks(segmenter, freqs, clock_options(args).settle_timeout, on_result=_print,
+                                      warmup=args.warmup, iters=args.iters, duration=args.duration,
+                                      end_to_end=args.end_to_end, images=images, pipelined=not args.sequential,
+                                      source=source)
     finally:
         segmenter.close()
     if args.json:

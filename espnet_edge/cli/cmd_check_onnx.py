@@ -2,11 +2,13 @@
 
 import json
 
+from espnet_edge import api
+from espnet_edge.cli import validate
 from espnet_edge.cli.args import add_output_args, add_trt_check_args
 
 def add_parser(subparsers):
     parser = subparsers.add_parser(
-        "check-onnx", help="check an ONNX file against TensorRT's ONNX operator matrix",
+        "check-onnx",
         description="Check every node, the opset and the tensor types of an ONNX file against the "
         "ONNX operator support matrix of a TensorRT version. Exit 0 when it passes, 1 when not.")
     parser.add_argument("file", help="ONNX file")
@@ -16,14 +18,7 @@ def add_parser(subparsers):
 
 
 def run(args):
-    from espnet_edge.cli import validate
-    from espnet_edge.runtime import trt_support
-
     validate.input_file(args.file, "ONNX file", "export")
-    table, issues = trt_support.check_model(args.file, args.trt, args.support)
-    if args.json:
-        print(json.dumps({"file": args.file, "tensorrt": table.version, "matrix": table.source,
-                          "passed": not issues, "issues": [i.to_dict() for i in issues]}, indent=2))
-    else:
-        print("\n".join(trt_support.summarize(table, issues, args.file)))
-    return 1 if issues else 0
+    check = api.check_onnx(args.file, args.trt, args.support)
+    print(json.dumps(check.to_dict(), indent=2) if args.json else "\n".join(check.lines()))
+    return 0 if check.passed else 1

@@ -1,11 +1,14 @@
 """espnet-edge eval: mIoU, class average (and the Cityscapes category mIoU) of any backend on a labelled
 dataset, with the authors' published figures beside where data set, split and input size match."""
 
-from espnet_edge.apps.datasets import FORMATS, IGNORE
+from espnet_edge import api
+from espnet_edge.apps.datasets import FORMATS, IGNORE, open_dataset
+from espnet_edge.apps.eval import format_report
 from espnet_edge.cli import validate
-from espnet_edge.cli.args import add_output_args, add_source_args
-from espnet_edge.cli.common import batch_error, outputs_apart, segmenter_from_args, source_from_args
-from espnet_edge.errors import UserError
+from espnet_edge.cli.args import add_output_args, add_source_args, source_options
+from espnet_edge.cli.common import outputs_apart, require_trained_model, source_from_args
+from espnet_edge.errors import UserError, batch_error
+from espnet_edge.utils.atomic import write_json
 
 
 def add_parser(subparsers):
@@ -35,26 +38,14 @@ def add_parser(subparsers):
 
 
 def run(args):
-    from espnet_edge.cli.common import require_trained_model
-
     require_trained_model(args, "evaluate")
-    from espnet_edge.apps.datasets import open_dataset
-    from espnet_edge.apps.eval import evaluate, format_report
-    from espnet_edge.utils.atomic import write_json
-
     if args.limit is not None and args.limit < 1:
         raise UserError("--limit must be at least 1")
     validate.output_file(args.json, "--json")
-    source = source_from_args(args)
+    source_from_args(args)
     dataset = open_dataset(args.data, args.format, args.split, args.ignore_index)
     outputs_apart(args, [("--json", args.json)], [("--data", args.data)])
-    segmenter = segmenter_from_args(args, source=source, trained_for="evaluate")
-    try:
-        result = evaluate(segmenter, dataset, limit=args.limit, count_void=args.count_void)
-        result["backend"] = segmenter.runner.backend
-        result["file"] = getattr(segmenter.runner, "path", None)
-    finally:
-        segmenter.close()
+    result = api.evaluate(source_options(args), dataset, limit=args.limit, count_void=args.count_void)
     failed = result["failed"]
     if result["images"]:
         print(format_report(result))

@@ -2,12 +2,16 @@
 
 import os
 
-from espnet_edge import defaults
+from espnet_edge import api, defaults
 from espnet_edge.cli import validate
 from espnet_edge.cli.args import add_int8_accuracy_args, add_output_args, add_source_args, add_trt_check_args
-from espnet_edge.cli.common import no_empty_folder_left
 from espnet_edge.errors import MissingDependency, UserError
+from espnet_edge.runtime.model_info import ModelInfo
+from espnet_edge.runtime.trt_support import load_support
+from espnet_edge.utils.atomic import no_empty_folder_left
 from espnet_edge.utils.parsing import parse_size
+from espnet_edge.weights import env_root
+from espnet_edge.zoo import get_model
 
 
 def add_parser(subparsers):
@@ -86,7 +90,6 @@ def _int8_labels(args, entry, variants):
     if not args.int8_labels:
         return None
     from espnet_edge.host.export.int8_judge import open_labels
-    from espnet_edge.runtime.model_info import ModelInfo
 
     return open_labels(args.int8_labels, args.int8_labels_format, args.int8_labels_split, ModelInfo.from_zoo(entry))
 
@@ -136,8 +139,6 @@ def _fp16_engine(onnx_path):
 
 
 def run(args):
-    from espnet_edge.zoo import get_model
-
     if args.int8 and not args.calib:
         raise UserError("--int8 needs --calib DIR: a folder of real images to calibrate on")
     if args.calib and not args.int8:
@@ -161,12 +162,9 @@ def run(args):
     if args.weights:
         validate.input_file(args.weights, "--weights", "checkpoint")
     elif entry.weights_file:
-        from espnet_edge.weights import env_root
-
         env_root()   # $ESPNET_EDGE_WEIGHTS naming no folder: said now, not after the export started
     if args.support:
         validate.input_file(args.support, "--support", "operator table")
-        from espnet_edge.runtime.trt_support import load_support
 
         load_support(args.trt, args.support)   # a table that does not parse stops us before the export
     size = parse_size(args.size) if args.size else None
@@ -188,7 +186,7 @@ def run(args):
                            [("--weights", args.weights), ("--calib", args.calib), ("--images", args.images),
                             ("--support", args.support)])
     with no_empty_folder_left(args.out or pipeline.default_out_dir()):
-        return _export(args, entry, pipeline, variants, size, input_size, overlay_alpha)
+        return _export(args, entry, size, input_size, overlay_alpha, labels)
 
 
 def _written_names(target, args):
@@ -200,29 +198,28 @@ def _written_names(target, args):
     return names + [name + ".report.json" for name in names]
 
 
-def _export(args, entry, pipeline, variants, size, input_size, overlay_alpha):
+def _export(args, entry, size, input_size, overlay_alpha, labels):
     images = [args.images] if args.images else None
-    report = pipeline.export_model(entry, weights=args.weights, size=size, batch=args.batch,
-                                   opset=args.opset, fuse_pre=args.fuse_pre, fuse_post=args.fuse_post,
-                                   out_dir=args.out, trt_version=args.trt, support=args.support,
-                                   images=images, log=print, input_size=input_size,
-                                   frame_dtype=args.frame_dtype, overlay_alpha=overlay_alpha)
+    report = api.export(entry.name, weights=args.weights, size=size, batch=args.batch, opset=args.opset,
+                        fuse_pre=args.fuse_pre, fuse_post=args.fuse_post, out_dir=args.out, trt_version=args.trt,
+                        support=args.support, images=images, log=print, input_size=input_size,
+                        frame_dtype=args.frame_dtype, overlay_alpha=overlay_alpha)
     print("wrote {} ({} nodes; TensorRT {} check passed, matrix: {})".format(
         report["onnx"], report["graph"]["nodes"], report["tensorrt_check"]["version"],
         report["tensorrt_check"]["matrix"]))
     _print_report(report)
     if args.fp16:
-        half = variants.export_fp16(report["onnx"], images=images, trt_version=args.trt, support=args.support)
+        half = api.export_fp16(report["onnx"], images=images, trt_version=args.trt, support=args.support)
         print("wrote {}".format(half["onnx"]))
         _print_report(half)
         _fp16_engine(report["onnx"])
     if args.int8:
-        quant = variants.export_int8(report["onnx"], args.calib, calib_count=args.calib_count,
-                                     method=args.calib_method, trt_version=args.trt,
-                                     support=args.support, log=print, keep_float=args.int8_float,
-                                     augment=not args.no_calib_augment, target=args.int8_target,
-                                     equalize=args.int8_equalize, labels=labels,
-                                     max_miou_drop=args.int8_target_miou_drop)
+        quant = api.export_int8(report["onnx"], args.calib, calib_count=args.calib_count,
+                                method=args.calib_method, trt_version=args.trt,
+                                support=args.support, log=print, keep_float=args.int8_float,
+                                augment=not args.no_calib_augment, target=args.int8_target,
+                                equalize=args.int8_equalize, labels=labels,
+                                max_miou_drop=args.int8_target_miou_drop)
         print("wrote {}".format(quant["onnx"]))
         _print_report(quant)
         _print_int8(quant)

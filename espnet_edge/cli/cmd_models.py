@@ -3,10 +3,10 @@
 import json
 import logging
 
-from espnet_edge import published, zoo
+from espnet_edge import api, published, zoo
 from espnet_edge.cli.args import add_output_args
 from espnet_edge.utils.parsing import format_size
-from espnet_edge.weights import env_problem, weights_status
+from espnet_edge.weights import env_problem
 
 log = logging.getLogger(__name__)
 
@@ -24,22 +24,6 @@ def add_parser(subparsers):
     parser.set_defaults(func=run)
 
 
-def row(entry):
-    status, path = weights_status(entry)
-    return {
-        "name": entry.name, "dataset": entry.dataset, "classes": entry.num_classes,
-        "size": format_size(entry.input_size), "params": entry.params,
-        "gflops": entry.gflops,
-        "weights": path, "weights_status": status, "sha256": entry.sha256,
-        "architecture_only": entry.architecture_only, "weights_from": entry.weights_from,
-        "published": [figure.to_dict() for figure in entry.published],
-    }
-
-
-def rows():
-    return [row(zoo.get_model(name)) for name in zoo.list_models()]
-
-
 def _print_table(lines):
     widths = [max(len(line[i]) for line in lines) for i in range(len(lines[0]))]
     for line in lines:
@@ -47,7 +31,7 @@ def _print_table(lines):
 
 
 def _print_entry(entry):
-    data = row(entry)
+    data = api.model_card(entry.name)
     print("{}: {} ({}), {} classes, {} input, {:,} parameters, {:.2f} GFLOPs, weights {}".format(
         entry.name, entry.family, entry.dataset, entry.num_classes, data["size"], entry.params, entry.gflops,
         data["weights"] or ("architecture only" if entry.architecture_only else "not here (downloaded on use)")))
@@ -72,11 +56,11 @@ def run(args):
     if args.name:
         entry = zoo.get_model(args.name)
         if args.json:
-            print(json.dumps(row(entry), indent=2))
+            print(json.dumps(api.model_card(entry.name), indent=2))
         else:
             _print_entry(entry)
         return 0
-    table = rows()
+    table = [api.model_card(name) for name in api.models()]
     if args.json:
         print(json.dumps(table, indent=2))
         return 0

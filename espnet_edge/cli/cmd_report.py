@@ -1,8 +1,8 @@
 """espnet-edge report: the ESPNet paper's Fig. 7 for N networks from recorded runs (sweeps or profile runs)."""
 
 import os
-import shutil
 
+from espnet_edge import api
 from espnet_edge.cli.args import add_output_args
 from espnet_edge.errors import UserError
 
@@ -46,40 +46,13 @@ def _power_freqs(text):
 
 
 def run(args):
-    from espnet_edge.profiler import accuracy_panels, fig7
-    from espnet_edge.utils.atomic import publish_dir, staging_dir
-    from espnet_edge.profiler.sweep import load_runs
-
     folders = list(args.runs) + list(args.from_logs)
-    if not folders:
-        raise UserError("name the recorded runs: espnet-edge report SWEEP_OR_RUN_FOLDER... --out DIR")
-    wanted = _power_freqs(args.power_freqs)
-    target = os.path.abspath(args.out)
-    if os.path.lexists(target):
-        raise UserError("{} already exists; a report never overwrites: choose a new --out".format(target))
-    from espnet_edge.cli import validate
-
-    validate.output_dir(target, "--out")
-    for flag, paths in (("--kernels", args.kernels), ("--accuracy", args.accuracy)):
-        for path in paths:
-            if not os.path.isfile(path):
-                raise UserError("{} {} does not exist".format(flag, path))
-    evals = list(args.accuracy) + accuracy_panels.find_evals(folders)
-    # a sweep folder holds its own summary.json beside runs/: read the runs
-    folders = [os.path.join(f, "runs") if os.path.isdir(os.path.join(f, "runs")) else f for f in folders]
-    runs = load_runs([os.path.abspath(f) for f in folders])
-    data = accuracy_panels.attach(fig7.build(runs, wanted, args.kernels, True if args.simulated else None), evals)
-    tmp = staging_dir(target)
-    try:
-        pngs = fig7.write_report(tmp, data)
-        if os.path.exists(target):
-            raise UserError("{} appeared while the report was written; it is never overwritten".format(target))
-        publish_dir(tmp, target)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+    wanted = _power_freqs(args.power_freqs) if folders else None
+    result = api.report(folders, args.out, power_freqs=wanted, kernels=args.kernels, accuracy=args.accuracy,
+                        simulated=True if args.simulated else None)
+    data, pngs = result.data, result.figures
     print("wrote {} ({} networks, {} runs{}): fig7.html, fig7.png, {}".format(
-        target, len(data["labels"]), len(runs), ", SIMULATED" if data["simulated"] else "",
+        result.folder, len(data["labels"]), len(result.runs), ", SIMULATED" if data["simulated"] else "",
         ", ".join(os.path.basename(p) for p in pngs[:-1])))
     for item in data["missing"]:
         print("missing: " + item)

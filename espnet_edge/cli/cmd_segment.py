@@ -4,12 +4,13 @@ import logging
 import os
 
 from espnet_edge.api import SegmentationModel, load
+from espnet_edge.apps.frame_graph_choice import open_segmenter
 from espnet_edge.cli import validate
 from espnet_edge.cli.args import add_alpha_arg, add_frame_graph_arg, add_output_args, add_source_args
-from espnet_edge.cli.common import batch_error, no_empty_folder_left, source_from_args
-from espnet_edge.errors import UserError
-from espnet_edge.images import list_images
-from espnet_edge.utils.atomic import ensure_writable_dir, write_bytes
+from espnet_edge.cli.common import model_inputs, require_trained_model, source_from_args
+from espnet_edge.errors import UserError, batch_error
+from espnet_edge.images import list_images, read_image
+from espnet_edge.utils.atomic import ensure_writable_dir, no_empty_folder_left, write_bytes
 from espnet_edge.utils.progress import Progress
 
 log = logging.getLogger(__name__)
@@ -17,7 +18,7 @@ log = logging.getLogger(__name__)
 
 def add_parser(subparsers):
     parser = subparsers.add_parser(
-        "segment", help="segment images into class masks",
+        "segment",
         description="Write <stem>.png holding the class index of every pixel (uint8), at the image's "
         "own size (nearest-neighbour, as the authors' scripts) or at the network size.")
     add_frame_graph_arg(add_source_args(parser))
@@ -45,9 +46,6 @@ def _model(args, source, images):
     """A zoo model runs the frame graph for the first readable image's size (other sizes: their cached
     graph or the CPU path; apps.frame_graph_choice), a file as it is. Unreadable images are left to the
     batch loop, which names them."""
-    from espnet_edge.apps.frame_graph_choice import open_segmenter
-    from espnet_edge.images import read_image
-
     first = None
     for path in images:
         try:
@@ -68,8 +66,6 @@ SUFFIXES = (".png", "_color.png", "_overlay.png")
 def _targets(args, images):
     """{input image: its output stem under --out}, checked before any work: two inputs with one stem,
     a folder where a PNG goes, an output that is one of the inputs (or the model file)."""
-    from espnet_edge.cli.common import model_inputs
-
     stems = {}
     for path in images:
         stem = os.path.splitext(os.path.basename(path))[0]
@@ -114,8 +110,6 @@ def _segment_all(args, model, targets, created):
 
 
 def run(args):
-    from espnet_edge.cli.common import require_trained_model
-
     require_trained_model(args, "segment")
     source = source_from_args(args)
     images = list_images(args.inputs)

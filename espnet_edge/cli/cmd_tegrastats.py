@@ -1,15 +1,15 @@
 """espnet-edge tegrastats: parse a tegrastats log (any Jetson) into a table or JSON lines."""
 
 import json
-import sys
 
+from espnet_edge import api
 from espnet_edge.cli.args import add_output_args
-from espnet_edge.errors import UserError
+from espnet_edge.profiler.tegrastats import cpu_load_pct, hottest
 
 
 def add_parser(subparsers):
     parser = subparsers.add_parser(
-        "tegrastats", help="parse a tegrastats log into a table or JSON lines",
+        "tegrastats",
         description="Parse tegrastats output from any Jetson generation (TX1 to Orin/JetPack 7, root "
         "or not, with or without timestamps). Tokens the parser does not know are kept under 'unknown'. "
         "Each line's board input power is total_mw, made as total_rails says (docs/profiler.md). "
@@ -19,28 +19,11 @@ def add_parser(subparsers):
     parser.set_defaults(func=run)
 
 
-def _lines(path):
-    if path == "-":
-        return sys.stdin.buffer.read().decode("utf-8", "replace").splitlines()
-    from espnet_edge.utils.pathchecks import file_problem
-
-    problem = file_problem(path, "log", allow_empty=True)
-    if problem:
-        raise UserError("cannot read tegrastats log {}: it {}".format(path, problem))
-    try:
-        with open(path, "rb") as handle:
-            return handle.read().decode("utf-8", "replace").splitlines()   # a garbled byte is one token lost
-    except (IOError, OSError) as exc:
-        raise UserError("cannot read {}: {}".format(path, exc.strerror or exc))
-
-
 def _fmt(value, spec="{}"):
     return "-" if value is None else spec.format(value)
 
 
 def table_row(record):
-    from espnet_edge.profiler.tegrastats import cpu_load_pct, hottest
-
     sensor, hottest_c = hottest(record)
     freqs = [f for f in record.gpu_freq_mhz if f is not None]
     return (
@@ -58,15 +41,7 @@ def table_row(record):
 
 
 def run(args):
-    from espnet_edge.profiler.tegrastats import is_sample, parse_line
-
-    lines = [line for line in _lines(args.file) if line.strip()]
-    if not lines:
-        raise UserError("{} holds no lines; give a file written by `tegrastats --logfile`".format(args.file))
-    records = [parse_line(line) for line in lines]
-    if not any(is_sample(r) for r in records):
-        raise UserError("{} holds no tegrastats lines (no RAM/CPU/rail fields in any of {} lines)".format(
-            args.file, len(lines)))
+    records = api.read_tegrastats(args.file)
     if args.json:
         for record in records:
             print(json.dumps(record.to_dict(), sort_keys=False, allow_nan=False))

@@ -7,8 +7,10 @@ import sys
 from espnet_edge import __version__
 from espnet_edge.errors import UserError
 from espnet_edge.utils import log
+from espnet_edge.utils.atomic import WRITE_ERRNOS
 
 # subcommand -> module in espnet_edge.cli; each module has add_parser(subparsers) that sets func.
+# A run imports only the module of the command it names (build_parser(only=...)): start-up stays light.
 COMMANDS = (
     ("models", "cmd_models"),
     ("doctor", "cmd_doctor"),
@@ -26,6 +28,26 @@ COMMANDS = (
     ("compare", "cmd_compare"),
     ("report", "cmd_report"),
 )
+# what `espnet-edge --help` says of each command without importing its module (its parser has the same help)
+SUMMARIES = {
+    "models": "list the model zoo (with the authors' published accuracy)",
+    "doctor": "check what this machine can do",
+    "segment": "segment images into class masks",
+    "export": "export a zoo model to ONNX (fp32, fp16, INT8) and verify it",
+    "check-onnx": "check an ONNX file against TensorRT's ONNX operator matrix",
+    "build": "build a TensorRT engine from an ONNX file (run it on the Jetson)",
+    "bench": "measure latency and FPS",
+    "clocks": "show, pin or restore the Jetson GPU clock",
+    "tegrastats": "parse a tegrastats log into a table or JSON lines",
+    "profile": "measure FPS, power and energy per frame of one network",
+    "sweep": "profile networks across GPU frequencies and plot FPS/sensitivity/power/energy",
+    "demo": "segment a camera/stream/video/images live, with legend and HUD",
+    "eval": "accuracy (per-class IoU, mIoU) on a labelled dataset",
+    "compare": "compare backends/precisions of one network (logits, masks, mIoU)",
+    "report": "Fig. 7 of the ESPNet paper from recorded runs: size, FPS, sensitivity, utilisation, kernel "
+              "efficiency, power over time; table and one HTML page",
+}
+ALL = object()   # build_parser(only=ALL): every command's own parser (tests, help of every command)
 
 
 def add_verbosity_args(parser, default=None):
@@ -43,28 +65,55 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, "{}: error: {} (see --help)\n".format(self.prog, message))
 
 
-def build_parser():
+class _Summarised(object):
+    """The subparsers action as a command module sees it: add_parser gives the command its summary."""
+
+    def __init__(self, subparsers):
+        self._subparsers = subparsers
+
+    def add_parser(self, name, **options):
+        options.setdefault("help", SUMMARIES[name])
+        return self._subparsers.add_parser(name, **options)
+
+
+def command_named(argv):
+    """The subcommand ``argv`` names: its first word that is not an option (the top level's options
+    take no values), or None."""
+    for word in argv:
+        if not word.startswith("-"):
+            return word
+    return None
+
+
+def build_parser(only=ALL):
+    """The parser of every command (``only`` ALL), or of the command ``only`` names with the others listed
+    by their summary (None or an unknown name: only the summaries, enough for --help and for argparse's
+    'invalid choice' line)."""
     parser = _Parser(prog="espnet-edge", description=(
         "ESPNet/ESPNetv2 from PyTorch to ONNX and TensorRT, benchmarked and profiled on NVIDIA Jetson."))
     parser.add_argument("--version", action="version", version="espnet-edge " + __version__)
     add_verbosity_args(parser, default=0)
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
-    for _name, module_name in COMMANDS:
+    for name, module_name in COMMANDS:
+        if only is not ALL and only != name:
+            subparsers.add_parser(name, help=SUMMARIES[name])
+            continue
         try:
             module = importlib.import_module("espnet_edge.cli." + module_name)
         except ImportError as exc:
             if getattr(exc, "name", "") == "espnet_edge.cli." + module_name:
                 continue  # command not built yet
             raise
-        module.add_parser(subparsers)
+        module.add_parser(_Summarised(subparsers))
     for subparser in subparsers.choices.values():
         add_verbosity_args(subparser, default=argparse.SUPPRESS)
     return parser
 
 
 def main(argv=None):
+    argv = sys.argv[1:] if argv is None else list(argv)
     try:
-        parser = build_parser()
+        parser = build_parser(only=command_named(argv))
     except KeyboardInterrupt:   # Ctrl-C while the subcommands are imported: no traceback
         sys.stderr.write("espnet-edge: interrupted\n")
         return 130
@@ -84,8 +133,6 @@ def main(argv=None):
     except BrokenPipeError:
         return 0
     except OSError as exc:   # a write that no helper checked (disk full, read-only): still one line
-        from espnet_edge.utils.atomic import WRITE_ERRNOS
-
         if exc.errno not in WRITE_ERRNOS:
             raise
         sys.stderr.write("espnet-edge {}: error: {}{}\n".format(

@@ -9,6 +9,12 @@ import argparse
 import math
 
 from espnet_edge.errors import UserError
+from espnet_edge.images import list_images
+from espnet_edge.jetson.clocks import parse_freq_list
+from espnet_edge.utils.atomic import check_output_dir, check_output_file
+from espnet_edge.utils.parsing import parse_size
+from espnet_edge.utils import pathchecks
+from espnet_edge.utils.pathchecks import file_problem
 
 
 def _number(text, kind):
@@ -59,8 +65,6 @@ def fraction(text):
 
 def size_text(text):
     """--size WxH: checked here, kept as text (the runners parse it with utils.parsing.parse_size)."""
-    from espnet_edge.utils.parsing import parse_size
-
     try:
         parse_size(text)
     except UserError as exc:
@@ -70,8 +74,6 @@ def size_text(text):
 
 def mhz_list(text):
     """--freq/--freqs MHZ[,MHZ...] -> [MHz, ...] (whole, positive, each once; jetson.clocks.parse_freq_list)."""
-    from espnet_edge.jetson.clocks import parse_freq_list
-
     try:
         return parse_freq_list(text)
     except UserError as exc:
@@ -92,7 +94,6 @@ def output_file(path, flag):
     """``path`` (given as ``flag``) can be written as a file: not a folder, parent writable."""
     if path is None:
         return None
-    from espnet_edge.utils.atomic import check_output_file
 
     return check_output_file(path, flag)
 
@@ -101,7 +102,6 @@ def output_dir(path, flag):
     """``path`` (given as ``flag``) is, or can be created as, a writable folder; nothing is created here."""
     if path is None:
         return None
-    from espnet_edge.utils.atomic import check_output_dir
 
     return check_output_dir(path, flag)
 
@@ -111,7 +111,6 @@ def input_file(path, flag, what="file"):
     as what it is, never as missing)."""
     if path is None:
         return None
-    from espnet_edge.utils.pathchecks import file_problem
 
     problem = file_problem(path, what)
     if problem:
@@ -121,8 +120,6 @@ def input_file(path, flag, what="file"):
 
 def image_folder(path, flag):
     """A folder (or file) holding at least one image; -> the image list."""
-    from espnet_edge.images import list_images
-
     if path is None:
         return None
     try:
@@ -134,6 +131,4 @@ def image_folder(path, flag):
 def outputs_apart(outputs, inputs):
     """No output of a command replaces one of its inputs (utils/pathchecks.outputs_apart): ``outputs``
     (flag, path) or (flag, folder, name pattern), ``inputs`` (flag, path); before any work."""
-    from espnet_edge.utils.pathchecks import outputs_apart as check
-
-    check(outputs, inputs)
+    pathchecks.outputs_apart(outputs, inputs)

@@ -5,6 +5,7 @@ torch (the opener and the exporter do, when called).
 """
 
 from espnet_edge.errors import MissingDependency
+from espnet_edge.host.export.pipeline import ensure_onnx
 from espnet_edge.runtime.base import register_backend, register_exporter
 
 
@@ -35,8 +36,6 @@ def export_on_demand(entry, weights=None, size=None, batch=1, **frame):
     trt_version, images) the frame graph for frames of that size; ``create=False`` only looks. A graph
     already in ./export or the cache needs no torch (a board running --model on tensorrt with the
     graph copied from the workstation); only an export does."""
-    from espnet_edge.host.export.pipeline import ensure_onnx
-
     found = ensure_onnx(entry, weights=weights, size=size, batch=batch, **dict(frame, create=False))
     if found or not frame.get("create", True):
         return found

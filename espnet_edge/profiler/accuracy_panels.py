@@ -13,7 +13,9 @@ frame, one point per GPU frequency: the paper's accuracy/efficiency trade-off.
 import json
 import os
 
+from espnet_edge import zoo
 from espnet_edge.errors import UserError
+from espnet_edge.profiler import plots
 
 PANELS = (
     ("h", "fig7h_accuracy", "(h) mIoU per network (precision, backend)"),
@@ -50,8 +52,6 @@ def find_evals(folders):
 
 
 def _zoo_name(label, settings):
-    from espnet_edge import zoo
-
     if settings.get("model"):
         return settings["model"]
     names = sorted((n for n in zoo.list_models() if str(label).startswith(n)), key=len, reverse=True)
@@ -173,8 +173,6 @@ def draw_accuracy(ax, fig7, styles):
 
 
 def draw_tradeoff(ax, fig7, styles, key, xlabel):
-    from espnet_edge.profiler import plots
-
     networks = fig7["accuracy"]["networks"]
     drawn = False
     for index, label in enumerate(sorted(networks)):

@@ -16,8 +16,10 @@ import csv
 import json
 import os
 
+from espnet_edge import zoo
 from espnet_edge.errors import UserError
-from espnet_edge.profiler import accuracy_panels, sweep
+from espnet_edge.profiler import accuracy_panels, plots, sweep
+from espnet_edge.utils.atomic import atomic_open, write_json
 
 PAPER_POWER_MHZ = (824, 1134)  # ESPNet paper, Fig. 7 (f, g)
 POWER_MATCH_MHZ = 50.0  # a run within this of the paper's clock stands in for it
@@ -44,8 +46,6 @@ def _read_json(path):
 
 def network_size(label, settings):
     """(params, source) of a run's network: its zoo entry, else its ONNX file's initializers."""
-    from espnet_edge import zoo
-
     names = [settings.get("model")] if settings.get("model") else []
     names += sorted((n for n in zoo.list_models() if str(label).startswith(n)), key=len, reverse=True)
     for name in names:
@@ -197,8 +197,6 @@ def draw_size(ax, fig7):
 
 
 def draw_power_trace(ax, fig7, freq_key):
-    from espnet_edge.profiler import plots
-
     traces = fig7["traces"].get(freq_key) or {}
     styles = _styles(fig7)
     if not traces:
@@ -232,8 +230,6 @@ def draw_power_trace(ax, fig7, freq_key):
 
 
 def _panel(ax, fig7, key, title):
-    from espnet_edge.profiler import plots
-
     report = fig7["report"]
     if key == "a":
         draw_size(ax, fig7)
@@ -260,8 +256,6 @@ def _panel(ax, fig7, key, title):
 
 def write_panels(folder, panels, draw, dpi=90):
     """One PNG per (key, file name, title) of ``panels``, drawn by ``draw(ax, key, title)``; -> the paths."""
-    from espnet_edge.profiler import plots
-
     plt = plots._pyplot()
     paths = []
     for key, name, title in panels:
@@ -277,8 +271,6 @@ def write_panels(folder, panels, draw, dpi=90):
 
 def write_figures(folder, fig7, dpi=90):
     """One PNG per panel and fig7.png with all of them; returns the paths."""
-    from espnet_edge.profiler import plots
-
     plt = plots._pyplot()
     paths = write_panels(folder, PANELS, lambda ax, key, title: _panel(ax, fig7, key, title), dpi)
     fig, axes = plt.subplots(3, 3, figsize=(18, 14))
@@ -299,8 +291,6 @@ def write_figures(folder, fig7, dpi=90):
 
 
 def _notes(fig7):
-    from espnet_edge.profiler import plots
-
     lines = []
     if fig7["simulated"]:
         lines.append("SIMULATED: sysfs tree and replayed tegrastats; FPS from")
@@ -332,8 +322,6 @@ def table_markdown(fig7):
 
 def write_html(path, fig7, pngs):
     """One self-contained page: the table and every panel (PNG data inline)."""
-    from espnet_edge.utils.atomic import atomic_open
-
     parts = ["<!DOCTYPE html><html><head><meta charset='utf-8'><title>Fig. 7 report</title>",
              "<style>body{font-family:sans-serif;max-width:1300px;margin:auto}table{border-collapse:collapse}"
              "td,th{border:1px solid #999;padding:2px 8px;text-align:right}.sim{color:#b00020;font-weight:bold}"
@@ -363,8 +351,6 @@ def write_html(path, fig7, pngs):
 
 def write_report(folder, fig7):
     """fig7.json, fig7_table.md/.csv, the PNGs and fig7.html into ``folder``; returns the PNG paths."""
-    from espnet_edge.utils.atomic import atomic_open, write_json
-
     pngs = write_figures(folder, fig7)
     pngs = pngs[:-1] + accuracy_panels.write_figures(folder, fig7) + pngs[-1:]  # fig7.png stays last
     with atomic_open(os.path.join(folder, "fig7_table.md")) as handle:

@@ -14,6 +14,10 @@ import os
 import re
 
 from espnet_edge.errors import UserError
+from espnet_edge.jetson import detect
+from espnet_edge.profiler import plots
+from espnet_edge.utils.atomic import atomic_open, write_json
+from espnet_edge.utils.textio import decode, read_text
 
 METRICS = ("warp_execution_efficiency", "gld_efficiency", "gst_efficiency", "shared_efficiency")
 LABELS = {"warp_execution_efficiency": "warp execution", "gld_efficiency": "global load",
@@ -204,8 +208,6 @@ CSV_COLUMNS = ("network", "kernel", "invocations", "time_ns") + METRICS
 
 def write_results(folder, results):
     """kernels.json, kernels.csv (one row per network and kernel) and the Fig. 7e bar chart."""
-    from espnet_edge.utils.atomic import atomic_open, write_json
-
     write_json(os.path.join(folder, "kernels.json"), results)
     with atomic_open(os.path.join(folder, "kernels.csv")) as handle:
         writer = csv.writer(handle)
@@ -217,7 +219,6 @@ def write_results(folder, results):
             for kernel in result["kernels"]:
                 writer.writerow([label, kernel["kernel"], kernel["invocations"], kernel["time_ns"] or ""] +
                                 ["" if kernel["metrics"].get(m) is None else kernel["metrics"][m] for m in METRICS])
-    from espnet_edge.profiler import plots
 
     return plots.write_kernel_figure(os.path.join(folder, "kernel_efficiency.png"), results)
 
@@ -230,8 +231,6 @@ def choose_tool(which=None):
     which = which or shutil.which
     prefer = ["ncu", "nvprof"]
     try:
-        from espnet_edge.jetson import detect
-
         info = detect.detect()
         release = str(info.l4t or "") if info.is_jetson else ""
         if info.is_jetson and release.startswith(("32.", "28.")):
@@ -266,8 +265,6 @@ KERNEL_RUN_TIMEOUT_S = 3600   # every kernel launch is replayed: slow, but never
 def profile_kernels(workload, log_dir, tool=None):
     """Run ``workload`` (argv) under the platform's profiler; -> aggregate() of its kernels."""
     import subprocess
-
-    from espnet_edge.utils.textio import decode, read_text
 
     tool_name, path = choose_tool() if tool is None else tool
     texts = {}

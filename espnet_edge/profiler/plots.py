@@ -2,6 +2,7 @@
 
 import os
 
+from espnet_edge.errors import MissingDependency
 from espnet_edge.utils.atomic import atomic_path
 
 FIGURES = (
@@ -19,7 +20,6 @@ def _pyplot():
     try:
         import matplotlib
     except ImportError:
-        from espnet_edge.errors import MissingDependency
         raise MissingDependency("the sweep figures need matplotlib: pip install matplotlib "
                                 "(the table and summary.json were written)")
     matplotlib.use("Agg")

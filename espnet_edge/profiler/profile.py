@@ -14,8 +14,10 @@ import time
 
 from espnet_edge import defaults
 from espnet_edge.errors import UserError
-from espnet_edge.profiler import samplers, watch
-from espnet_edge.profiler.report import write_samples_csv
+from espnet_edge.jetson import detect, sysfs
+from espnet_edge.paths import profiles_dir
+from espnet_edge.profiler import power_node, samplers, thermal, watch
+from espnet_edge.profiler.report import _phase_of, write_samples_csv
 from espnet_edge.profiler.run_record import Performance
 from espnet_edge.profiler.summary import add_trusted_figures, summarize
 from espnet_edge.profiler.run_folders import (  # noqa: F401 - the run folder API, used from here
@@ -27,8 +29,6 @@ log = logging.getLogger(__name__)
 
 def default_out_dir():
     """./profiles, in the current directory."""
-    from espnet_edge.paths import profiles_dir
-
     return profiles_dir()
 
 
@@ -71,8 +71,6 @@ SETTLE_TOLERANCE = 0.05   # power has settled when two consecutive windows' mean
 
 
 def _gpu_cur_file():
-    from espnet_edge.jetson import detect
-
     gpus = detect.find_gpu_devfreq()
     return gpus[0].file("cur_freq") if gpus else None
 
@@ -129,8 +127,6 @@ def _wait_for_sample_after(sampler, t, timeout_s):
 
 
 def _read_cur_mhz(path):
-    from espnet_edge.jetson import sysfs
-
     def read():
         hz = sysfs.read_hz(path)
         return hz / 1e6 if hz is not None else None
@@ -141,8 +137,6 @@ def settle_clock(target_mhz, timeout_s=SETTLE_TIMEOUT_S, interval_ms=None):
     """After a clock change outside a profiled run (bench --freq): sample the power node and cur_freq
     just long enough to see the clock at ``target_mhz`` and the power settled; -> wait_settled's dict
     plus 'power_source' (the node, or None when only the clock could be watched)."""
-    from espnet_edge.profiler import power_node
-
     interval_ms = interval_ms or power_node.DEFAULT_INTERVAL_MS
     cur_file = _gpu_cur_file()
     node = power_node.PowerNodeSampler(interval_ms, gpu_cur_file=cur_file)
@@ -167,8 +161,6 @@ def settle_clock(target_mhz, timeout_s=SETTLE_TIMEOUT_S, interval_ms=None):
 
 def _open_power_node(power_interval_ms):
     """-> (the PowerNodeSampler or None, why the node gives no power or None)."""
-    from espnet_edge.profiler import power_node
-
     if not power_interval_ms:
         return None, None
     cur_file = _gpu_cur_file()
@@ -213,7 +205,7 @@ def _wait_for_last_samples(sampler, node, end, interval_ms):
         _wait_for_sample_after(node, end, 3 * node.interval_ms / 1000.0 + 0.2)
 
 
-def profile_run(segmenter, source="auto", interval_ms=defaults.SAMPLE_INTERVAL_MS, idle_s=defaults.PROFILE_IDLE_S,
+def profile_run(segmenter, source=defaults.SAMPLE_SOURCE, interval_ms=defaults.SAMPLE_INTERVAL_MS, idle_s=defaults.PROFILE_IDLE_S,
                 warmup=defaults.WARMUP, duration_s=defaults.PROFILE_DURATION_S, images=None, progress=True,
                 power_interval_ms=None, pinned_mhz=None, settle_timeout_s=SETTLE_TIMEOUT_S, power_samples_out=None):
     """Sample the board through settling, an idle baseline, a warm-up and a measured phase ->
@@ -222,8 +214,6 @@ def profile_run(segmenter, source="auto", interval_ms=defaults.SAMPLE_INTERVAL_M
     Beside ``source`` (tegrastats...), a PowerNodeSampler reads the INA3221/INA238 input rail and the GPU
     cur_freq every ``power_interval_ms`` (default 10 ms; 0 = off); its records are appended to
     ``power_samples_out`` when a list is given (for power.csv)."""
-    from espnet_edge.profiler import power_node, thermal
-
     if idle_s < 0 or duration_s <= 0:
         raise UserError("--idle must be >= 0 and --duration > 0 seconds")
     if power_interval_ms is None:
@@ -270,8 +260,6 @@ def profile_run(segmenter, source="auto", interval_ms=defaults.SAMPLE_INTERVAL_M
 def write_power_csv(path, power_samples, phases):
     """power.csv: one row per power-node sample (time.time(), phase, input power mW, GPU cur_freq MHz)."""
     import csv
-
-    from espnet_edge.profiler.report import _phase_of
 
     with atomic_open(path) as handle:
         writer = csv.writer(handle)

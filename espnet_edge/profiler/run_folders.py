@@ -23,8 +23,9 @@ import shutil
 
 from espnet_edge.errors import UserError
 from espnet_edge.jetson import clock_state, sysfs
-from espnet_edge.utils.atomic import ensure_writable_dir, publish_dir
+from espnet_edge.utils.atomic import ensure_writable_dir, publish_dir, write_json
 from espnet_edge.utils.atomic import locked as _locked  # an flock on the folder itself
+from espnet_edge.utils.signals import deferred
 
 log = logging.getLogger(__name__)
 
@@ -189,10 +190,6 @@ def new_run_dir(out_dir, name, exact=False, flag="--out"):
     so two runs starting at the same moment get different folders; the owner marker is written beside
     it. What a killed owner left in ``out_dir`` is cleaned first. ``publish_run`` fills it;
     ``release_run_dir`` gives it back when the run fails."""
-    from espnet_edge.utils.atomic import write_json
-
-    from espnet_edge.utils.signals import deferred
-
     check_run_name(name)
     ensure_writable_dir(out_dir, flag)
     target = None
@@ -216,8 +213,6 @@ def new_run_dir(out_dir, name, exact=False, flag="--out"):
 
 def publish_run(tmp, target):
     """publish_dir (the finished staging folder onto the reservation), then the owner marker goes."""
-    from espnet_edge.utils.signals import deferred
-
     with deferred():
         publish_dir(tmp, target)
         with _locked(os.path.dirname(os.path.abspath(target))):

@@ -15,7 +15,9 @@ import time
 
 from espnet_edge import defaults
 from espnet_edge.errors import MissingDependency, UserError
+from espnet_edge.jetson import sysfs
 from espnet_edge.profiler import tegrastats
+from espnet_edge.profiler.child_output import ChildLines
 from espnet_edge.profiler.sample import Sample, empty_fields
 
 ENV_TEGRASTATS = "ESPNET_EDGE_TEGRASTATS"
@@ -132,8 +134,6 @@ class TegrastatsSampler(Sampler):
     proc = property(lambda self: self.child.proc if self.child is not None else None)
 
     def start(self):
-        from espnet_edge.profiler.child_output import ChildLines
-
         if not self.executable:
             raise UserError("tegrastats not found (not on PATH, not in /usr/bin); on a Jetson install "
                             "nvidia-l4t-tools, elsewhere use --source host, or set {} to an "
@@ -397,8 +397,6 @@ class HostSampler(_PollingSampler):
                 str(exc) or type(exc).__name__))
 
     def _open_rapl(self):
-        from espnet_edge.jetson import sysfs
-
         base = sysfs.path("/sys/class/powercap")
         try:
             names = sorted(os.listdir(base))
@@ -471,8 +469,6 @@ class HostSampler(_PollingSampler):
             pass
 
     def _read_rapl(self, record):
-        from espnet_edge.jetson import sysfs
-
         now = time.time()
         for zone in self.rapl:
             name, path, top, last, last_t = zone
@@ -497,14 +493,14 @@ class HostSampler(_PollingSampler):
             self.nvml = None
 
 
-SOURCES = ("auto", "tegrastats", "jtop", "host")
+SOURCES = (defaults.SAMPLE_SOURCE, "tegrastats", "jtop", "host")
 
 
-def make_sampler(source="auto", interval_ms=defaults.SAMPLE_INTERVAL_MS):
+def make_sampler(source=defaults.SAMPLE_SOURCE, interval_ms=defaults.SAMPLE_INTERVAL_MS):
     """auto: tegrastats when there is one (Jetson, or $ESPNET_EDGE_TEGRASTATS), else the host sampler."""
     if source not in SOURCES:
         raise UserError("unknown sampler source {!r}; choose one of {}".format(source, ", ".join(SOURCES)))
-    if source == "auto":
+    if source == defaults.SAMPLE_SOURCE:
         source = "tegrastats" if find_tegrastats() else "host"
     if source == "tegrastats":
         return TegrastatsSampler(interval_ms)

@@ -3,7 +3,7 @@
 per rail, utilisation, memory, temperatures) and ``add_trusted_figures`` (energy per frame, idle-baseline
 validity, thermal state, settling, board settings)."""
 
-from espnet_edge.profiler import stats, tegrastats
+from espnet_edge.profiler import energy, stats, tegrastats, thermal
 from espnet_edge.profiler.run_record import (  # noqa: F401 - SummaryRow: the row API, used from here
     Energy, IdleBaseline, IdleLoad, Memory, Peak, Power, RailFigures, RunSummary, Settle, SummaryRow, Thermal,
     Utilisation)
@@ -89,8 +89,6 @@ def summarize(samples, phases, performance, source, interval_ms):
 
 def _energy(summary, samples, node, node_samples, node_note, phases, frames):
     """-> (Energy, the power section's ``source``, warnings)."""
-    from espnet_edge.profiler import energy
-
     points = [(s.t, s.total_mw) for s in node_samples if s.total_mw is not None]
     if node is not None and node.available and points:
         figures = energy.energy_figures(points, phases, frames, "power node: {} every {} ms".format(
@@ -107,8 +105,6 @@ def _energy(summary, samples, node, node_samples, node_note, phases, frames):
 
 
 def _thermal(samples, node_samples, phases, thermal_start, thermal_end, pinned_mhz):
-    from espnet_edge.profiler import thermal
-
     measured = phases.get("measured") or {}
     clocks_seen = [s.gpu_cur_mhz for s in node_samples if measured and measured["start"] <= s.t <= measured["end"]]
     findings = thermal.throttle_findings(thermal_start, thermal_end, pinned_mhz, clocks_seen)
@@ -129,8 +125,6 @@ def add_trusted_figures(summary, samples, node, node_samples, node_note, settle,
     """``summary`` with energy by trapezoidal integration (the power node's samples where it has them),
     idle-baseline validity, thermal state (``thermal_state``: the zones read at the start and the end),
     settling (profile.wait_settled's dict) and the board settings, and the warnings they give."""
-    from espnet_edge.profiler import energy as energy_module
-
     phases = summary.phases
     warnings, missing = list(summary.warnings), list(summary.missing)
     figures, power_source, energy_warnings = _energy(summary, samples, node, node_samples, node_note, phases,
@@ -139,7 +133,7 @@ def add_trusted_figures(summary, samples, node, node_samples, node_note, settle,
     if figures.gross is None:
         missing.append("energy per frame: no power samples cover the measured phase ({})".format(figures.source))
     util = summary.utilisation
-    problems = energy_module.idle_baseline_problems(util.gpu_pct.idle, util.cpu_pct.idle, figures.above_idle)
+    problems = energy.idle_baseline_problems(util.gpu_pct.idle, util.cpu_pct.idle, figures.above_idle)
     if problems:
         warnings.append("idle baseline not valid: {}; energy above idle is not trustworthy".format("; ".join(problems)))
     thermal = _thermal(samples, node_samples, phases, thermal_state[0], thermal_state[1], pinned_mhz)

@@ -9,8 +9,12 @@ import logging
 import os
 
 from espnet_edge.errors import UserError
+from espnet_edge.jetson import clocks, detect
+from espnet_edge.jetson.clocks import mhz, snap_to_table
+from espnet_edge.profiler import plots
 from espnet_edge.profiler.run_folders import interrupted_note
 from espnet_edge.profiler.run_record import RunSummary, SummaryRow, read_summary_json
+from espnet_edge.utils.atomic import atomic_open, write_json
 
 log = logging.getLogger(__name__)
 
@@ -23,7 +27,6 @@ def check_freqs(freqs, table_mhz):
     frequency farther than UNKNOWN_STEP_MHZ from every step (a typo, not a rounding)."""
     if not table_mhz:
         return dict((f, None) for f in freqs)
-    from espnet_edge.jetson.clocks import mhz, snap_to_table
 
     table_hz = [int(round(step * 1e6)) for step in table_mhz]
     steps = {}
@@ -45,8 +48,6 @@ def check_freqs(freqs, table_mhz):
 
 def gpu_table_mhz():
     """The primary GPU's available_frequencies in MHz, or [] when this is not a Jetson."""
-    from espnet_edge.jetson import clocks, detect
-
     info = detect.detect()
     if not info.is_jetson:
         return []
@@ -161,8 +162,6 @@ def write_report(folder, report, make_plots=True):
     """sweep.csv, summary.json and the figures into ``folder`` (which exists); returns the PNG paths."""
     import csv
 
-    from espnet_edge.utils.atomic import atomic_open, write_json
-
     with atomic_open(os.path.join(folder, "sweep.csv")) as handle:
         writer = csv.writer(handle)
         writer.writerow(CSV_COLUMNS)
@@ -170,8 +169,6 @@ def write_report(folder, report, make_plots=True):
             writer.writerow(["" if getattr(row, c) is None else getattr(row, c) for c in CSV_COLUMNS])
     pngs = []
     if make_plots:
-        from espnet_edge.profiler import plots
-
         pngs = plots.write_figures(folder, report)
     report["figures"] = [os.path.basename(p) for p in pngs]
     write_json(os.path.join(folder, "summary.json"), report_json(report))

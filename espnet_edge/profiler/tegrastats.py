@@ -10,9 +10,12 @@ Formats seen in the wild (see ../shared/jetson/tegrastats/SOURCES.md):
 """
 
 import re
+import sys
 
+from espnet_edge.errors import UserError
 from espnet_edge.jetson import boards
 from espnet_edge.profiler.sample import Sample, empty_fields
+from espnet_edge.utils.pathchecks import file_problem
 
 # ASCII digits only and bounded lengths: superscripts, other scripts' digits, thousands of digits and
 # overflowing values never match, so they stay in ``unknown`` and never become inf/NaN.
@@ -183,112 +186,153 @@ def hottest(record):
     return name, value
 
 
+def _after(tokens, i, k=1):
+    return tokens[i + k] if i + k < len(tokens) else None
+
+
+def _memory(record, tokens, i, _state):
+    """RAM used/totalMB (lfb NxSMB), SWAP used/totalMB (cached NMB), IRAM used/totalkB (lfb NkB)."""
+    tok, after = tokens[i], _after(tokens, i)
+    if tok not in ("RAM", "SWAP", "IRAM") or not after or not _parse_used_total(after):
+        return None
+    n = len(tokens)
+    if tok == "RAM":
+        record["ram_used_mb"], record["ram_total_mb"] = _parse_used_total(after)
+        i += 2
+        if i < n and tokens[i].startswith("(lfb"):
+            record["lfb"] = tokens[i].strip("()")[4:].strip()
+            i += 1
+    elif tok == "SWAP":
+        record["swap_used_mb"], record["swap_total_mb"] = _parse_used_total(after)
+        i += 2
+        if i < n and tokens[i].startswith("(cached"):
+            cached = re.match(r"^\(cached (" + _INT + r")(MB|kB|GB)\)$", tokens[i])
+            if cached:
+                record["swap_cached_mb"] = _to_mb(cached.group(1), cached.group(2))
+                i += 1
+    else:
+        match = _USED_TOTAL.match(after)
+        record["iram_used_kb"], record["iram_total_kb"] = int(match.group(1)), int(match.group(2))
+        i += 2
+        if i < n and tokens[i].startswith("(lfb"):
+            i += 1
+    return i
+
+
+def _cpu_field(record, tokens, i, _state):
+    """CPU [load%@MHz,...] (or [...]@MHz shared by the cores)."""
+    tok, after = tokens[i], _after(tokens, i)
+    if tok in ("CPU", "cpu") and after and after.startswith("[") and "]" in after:
+        body, _, tail = after[1:].partition("]")
+        shared = int(tail[1:]) if tail.startswith("@") and re.match("^" + _INT + "$", tail[1:]) else None
+        cores = _parse_cpu(body, shared)
+        if cores is not None and (tail == "" or shared is not None):
+            record["cpu"] = cores
+            return i + 2
+    return None
+
+
+def _gpu_field(record, tokens, i, state):
+    """GR3D_FREQ load%@MHz (one per GPU cluster; GR3D2_FREQ the second's)."""
+    tok, after = tokens[i], _after(tokens, i)
+    if tok not in GPU_TOKENS or not after or not _parse_load_freq(after):
+        return None
+    load, freqs = _parse_load_freq(after)
+    if tok == "GR3D2_FREQ":
+        while len(record["gpu_freq_mhz"]) < state["gpu_clusters"]:  # GR3D_FREQ had no @MHz
+            record["gpu_freq_mhz"].append(None)
+    elif load is not None or record["gpu_load_pct"] is None:
+        record["gpu_load_pct"] = load
+    record["gpu_loads_pct"].append(load)
+    record["gpu_freq_mhz"].extend(freqs)
+    state["gpu_clusters"] += 1
+    return i + 2
+
+
+def _emc_field(record, tokens, i, _state):
+    """EMC_FREQ load%@MHz."""
+    tok, after = tokens[i], _after(tokens, i)
+    if tok in EMC_TOKENS and after and _parse_load_freq(after):
+        load, freqs = _parse_load_freq(after)
+        record["emc_load_pct"] = load
+        record["emc_freq_mhz"] = freqs[0] if freqs else None
+        return i + 2
+    return None
+
+
+def _mts_edp(record, tokens, i, _state):
+    """MTS fg N% bg N%; EDP limit MHz."""
+    tok = tokens[i]
+    if tok == "MTS" and i + 4 < len(tokens) and tokens[i + 1] == "fg" and tokens[i + 3] == "bg":
+        fg, bg = _PCT.match(tokens[i + 2]), _PCT.match(tokens[i + 4])
+        if fg and bg:
+            record["mts_fg_pct"], record["mts_bg_pct"] = _num(fg.group(1)), _num(bg.group(1))
+            return i + 5
+    limit = _after(tokens, i, 2)
+    if tok == "EDP" and _after(tokens, i) == "limit" and limit and re.match("^" + _INT + "$", limit):
+        record["edp_limit_mhz"] = int(limit)
+        return i + 3
+    return None
+
+
+def _temperature_field(record, tokens, i, _state):
+    """name@C (or name@C/maxC)."""
+    temp = _TEMP.match(tokens[i])
+    if not temp:
+        return None
+    name, cur, peak = temp.groups()
+    record["temps_c"][name] = _temperature(cur)
+    if peak is not None:
+        record["temps_max_c"][name] = _temperature(peak)
+    return i + 1
+
+
+def _rail_or_engine(record, tokens, i, _state):
+    """RAIL current/averagemW[/maxmW]; an engine (NVENC, APE, ...) with its state or clock."""
+    tok, after = tokens[i], _after(tokens, i)
+    if not after or not _NAME.match(tok):
+        return None
+    rail = _RAIL_VALUE.match(after)
+    if rail:
+        values = {"current": int(rail.group(1)), "average": int(rail.group(2))}
+        if rail.group(3) is not None:
+            values["max"] = int(rail.group(3))
+        record["rails_mw"][tok] = values
+        return i + 2
+    if _ENGINE_NAME.match(tok):
+        engine = _parse_engine(after)
+        if engine is not None:
+            record["engines"][tok] = engine
+            return i + 2
+    return None
+
+
+# tried in this order on each token: the first that takes it says where the next field starts
+_FIELDS = (_memory, _cpu_field, _gpu_field, _emc_field, _mts_edp, _temperature_field, _rail_or_engine)
+
+
 def _parse_into(record, line):
-    """Fill ``record`` (sample fields, ``empty_fields()``) from ``line``."""
+    """Fill ``record`` (sample fields, ``empty_fields()``) from ``line``; a token no field takes goes to
+    ``unknown``."""
     if not isinstance(line, str):
         line = line.decode("utf-8", "replace") if isinstance(line, bytes) else str(line)
     tokens = _split_tokens(line.strip())
-    unknown = record["unknown"]
-    gpu_cluster = 0
+    state = {"gpu_clusters": 0}
     i = 0
     if len(tokens) >= 2:
         stamp = parse_time(tokens[0], tokens[1])
         if stamp:
             record["time"] = stamp
             i = 2
-    n = len(tokens)
-
-    def nxt(k=1):
-        return tokens[i + k] if i + k < n else None
-
-    while i < n:
-        tok = tokens[i]
-        after = nxt()
-        # RAM used/totalMB (lfb NxSMB)
-        if tok == "RAM" and after and _parse_used_total(after):
-            record["ram_used_mb"], record["ram_total_mb"] = _parse_used_total(after)
-            i += 2
-            if i < n and tokens[i].startswith("(lfb"):
-                record["lfb"] = tokens[i].strip("()")[4:].strip()
-                i += 1
-            continue
-        if tok == "SWAP" and after and _parse_used_total(after):
-            record["swap_used_mb"], record["swap_total_mb"] = _parse_used_total(after)
-            i += 2
-            if i < n and tokens[i].startswith("(cached"):
-                cached = re.match(r"^\(cached (" + _INT + r")(MB|kB|GB)\)$", tokens[i])
-                if cached:
-                    record["swap_cached_mb"] = _to_mb(cached.group(1), cached.group(2))
-                    i += 1
-            continue
-        if tok == "IRAM" and after and _parse_used_total(after):
-            match = _USED_TOTAL.match(after)
-            record["iram_used_kb"], record["iram_total_kb"] = int(match.group(1)), int(match.group(2))
-            i += 2
-            if i < n and tokens[i].startswith("(lfb"):
-                i += 1
-            continue
-        if tok in ("CPU", "cpu") and after and after.startswith("[") and "]" in after:
-            body, _, tail = after[1:].partition("]")
-            shared = int(tail[1:]) if tail.startswith("@") and re.match("^" + _INT + "$", tail[1:]) else None
-            cores = _parse_cpu(body, shared)
-            if cores is not None and (tail == "" or shared is not None):
-                record["cpu"] = cores
-                i += 2
-                continue
-        if tok in GPU_TOKENS and after and _parse_load_freq(after):
-            load, freqs = _parse_load_freq(after)
-            if tok == "GR3D2_FREQ":
-                while len(record["gpu_freq_mhz"]) < gpu_cluster:  # GR3D_FREQ had no @MHz
-                    record["gpu_freq_mhz"].append(None)
-            elif load is not None or record["gpu_load_pct"] is None:
-                record["gpu_load_pct"] = load
-            record["gpu_loads_pct"].append(load)
-            record["gpu_freq_mhz"].extend(freqs)
-            gpu_cluster += 1
-            i += 2
-            continue
-        if tok in EMC_TOKENS and after and _parse_load_freq(after):
-            load, freqs = _parse_load_freq(after)
-            record["emc_load_pct"] = load
-            record["emc_freq_mhz"] = freqs[0] if freqs else None
-            i += 2
-            continue
-        if tok == "MTS" and i + 4 < n and tokens[i + 1] == "fg" and tokens[i + 3] == "bg":
-            fg, bg = _PCT.match(tokens[i + 2]), _PCT.match(tokens[i + 4])
-            if fg and bg:
-                record["mts_fg_pct"], record["mts_bg_pct"] = _num(fg.group(1)), _num(bg.group(1))
-                i += 5
-                continue
-        if tok == "EDP" and nxt() == "limit" and nxt(2) and re.match("^" + _INT + "$", nxt(2)):
-            record["edp_limit_mhz"] = int(nxt(2))
-            i += 3
-            continue
-        temp = _TEMP.match(tok)
-        if temp:
-            name, cur, peak = temp.groups()
-            record["temps_c"][name] = _temperature(cur)
-            if peak is not None:
-                record["temps_max_c"][name] = _temperature(peak)
+    while i < len(tokens):
+        for field in _FIELDS:
+            taken = field(record, tokens, i, state)
+            if taken is not None:
+                i = taken
+                break
+        else:
+            record["unknown"].append(tokens[i])
             i += 1
-            continue
-        if after and _NAME.match(tok):
-            rail = _RAIL_VALUE.match(after)
-            if rail:
-                values = {"current": int(rail.group(1)), "average": int(rail.group(2))}
-                if rail.group(3) is not None:
-                    values["max"] = int(rail.group(3))
-                record["rails_mw"][tok] = values
-                i += 2
-                continue
-            if _ENGINE_NAME.match(tok):
-                engine = _parse_engine(after)
-                if engine is not None:
-                    record["engines"][tok] = engine
-                    i += 2
-                    continue
-        unknown.append(tok)
-        i += 1
 
 
 def _temperature(text):
@@ -309,6 +353,32 @@ def parse_lines(lines):
 def parse_file(path):
     with open(path, "r", errors="replace") as handle:
         return parse_lines(handle)
+
+
+def _log_lines(path):
+    if path == "-":
+        return sys.stdin.buffer.read().decode("utf-8", "replace").splitlines()
+    problem = file_problem(path, "log", allow_empty=True)
+    if problem:
+        raise UserError("cannot read tegrastats log {}: it {}".format(path, problem))
+    try:
+        with open(path, "rb") as handle:
+            return handle.read().decode("utf-8", "replace").splitlines()   # a garbled byte is one token lost
+    except (IOError, OSError) as exc:
+        raise UserError("cannot read {}: {}".format(path, exc.strerror or exc))
+
+
+def read_log(path):
+    """A tegrastats log (``path``; '-' reads stdin) -> one Sample per line that is not blank. One line
+    when it cannot be read, holds no lines, or holds no tegrastats line."""
+    lines = [line for line in _log_lines(path) if line.strip()]
+    if not lines:
+        raise UserError("{} holds no lines; give a file written by `tegrastats --logfile`".format(path))
+    records = [parse_line(line) for line in lines]
+    if not any(is_sample(r) for r in records):
+        raise UserError("{} holds no tegrastats lines (no RAM/CPU/rail fields in any of {} lines)".format(
+            path, len(lines)))
+    return records
 
 
 # --- which rail is what: the rule lives in jetson/boards.py (TOTAL_POWER_RULES, GPU_RAILS) -----------

@@ -4,7 +4,7 @@ and the board settings recorded beside every run (nvpmodel mode, EMC clock, fan)
 import glob
 import os
 
-from espnet_edge.jetson import boards, nvpmodel, sysfs
+from espnet_edge.jetson import boards, emc, nvpmodel, sysfs
 
 TRIP_MARGIN_C = 1.0   # a zone within this of its lowest trip point counts as at the trip point
 
@@ -67,8 +67,6 @@ def read_fan():
 
 def read_emc_hz():
     """The EMC clock (Hz) from the SoC's debugfs node (root only), or None."""
-    from espnet_edge.jetson import emc
-
     return emc.read_rate_hz()
 
 

@@ -15,6 +15,7 @@ import numpy as np
 
 from espnet_edge import defaults
 from espnet_edge.errors import UserError
+from espnet_edge.images import read_image
 from espnet_edge.utils.progress import Progress
 from espnet_edge.utils.records import Record, record_fields
 
@@ -97,7 +98,6 @@ def _first_frame(images, size):
         return synthetic_frames(size, count=1)[0]
     if isinstance(images[0], np.ndarray):
         return images[0]
-    from espnet_edge.images import read_image
 
     return read_image(images[0])
 

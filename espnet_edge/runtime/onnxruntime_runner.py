@@ -5,7 +5,9 @@ import time
 
 from espnet_edge.errors import MissingDependency, UserError
 from espnet_edge.runtime.base import Runner
+from espnet_edge.runtime.model_info import ModelInfo
 from espnet_edge.runtime.onnx_graph import set_nodes
+from espnet_edge.runtime.overlay_tail import lower_overlay_tail
 
 # preference order when the caller names none; only those this onnxruntime build has are used
 _GPU_PROVIDERS = ("TensorrtExecutionProvider", "CUDAExecutionProvider")
@@ -58,8 +60,6 @@ def prelu_as_relus(model):
 def _cpu_session_bytes(path):
     """-> (the model rewritten for ONNX Runtime's CPU provider, {rewrite: count}), or (None, {}) when
     there is nothing to rewrite (or onnx is not installed: then the file is loaded as it is)."""
-    from espnet_edge.runtime.overlay_tail import lower_overlay_tail
-
     try:
         import onnx
     except ImportError:
@@ -104,8 +104,6 @@ class OnnxRuntimeRunner(Runner):
                "a GPU provider inside run, and the CPU provider reads and writes host memory")
 
     def __init__(self, path, threads=None, providers=None, info=None):
-        from espnet_edge.runtime.model_info import ModelInfo
-
         ort = _onnxruntime()
         if not os.path.isfile(path):
             raise UserError("ONNX file {} does not exist".format(path))

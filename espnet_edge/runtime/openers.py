@@ -1,10 +1,10 @@
 """Openers of the device backends, with the uniform signature ``open(source, threads=None, **options)``
 that ``runtime.base.Backend`` calls. ``source`` is a resolved espnet_edge.backends.Source."""
 
+from espnet_edge.runtime.onnxruntime_runner import OnnxRuntimeRunner
+
 
 def open_onnxruntime(source, threads=None, **options):
-    from espnet_edge.runtime.onnxruntime_runner import OnnxRuntimeRunner
-
     return OnnxRuntimeRunner(source.path, threads=threads, info=source.info, **options)
 
 

@@ -4,7 +4,7 @@ import logging
 
 import numpy as np
 
-from espnet_edge import visualize
+from espnet_edge import defaults, visualize
 from espnet_edge.preprocess import preprocess
 
 log = logging.getLogger(__name__)
@@ -55,7 +55,7 @@ class Segmenter(object):
             return mask
         return resize_mask(mask, (frame_bgr.shape[1], frame_bgr.shape[0]))
 
-    def segment_overlay(self, frame_bgr, alpha=0.5):
+    def segment_overlay(self, frame_bgr, alpha=defaults.OVERLAY_ALPHA):
         """One BGR frame -> (class map, overlay), both at the frame's size. A graph exported with
         --fuse-overlay returns both (its alpha was fixed at export); otherwise they are made here."""
         if self.info.fused_overlay:
@@ -67,7 +67,7 @@ class Segmenter(object):
     def colorize(self, mask):
         return visualize.colorize(mask, self.info.palette)
 
-    def overlay(self, frame_bgr, mask, alpha=0.5):
+    def overlay(self, frame_bgr, mask, alpha=defaults.OVERLAY_ALPHA):
         mask = resize_mask(mask, (frame_bgr.shape[1], frame_bgr.shape[0]))
         return visualize.overlay(frame_bgr, mask, self.info.palette, alpha)
 

@@ -10,9 +10,11 @@ Device side: Python 3.6, ``onnx`` imported inside functions.
 
 import os
 import re
+from typing import List, NamedTuple
 
 from espnet_edge import defaults
 from espnet_edge.errors import UserError
+from espnet_edge.utils.textio import read_json
 
 ENV_VAR = "ESPNET_EDGE_TRT_SUPPORT"
 
@@ -170,7 +172,6 @@ def load_support(version=DEFAULT_VERSION, path=None):
         table = BUILTIN[key]
         return SupportTable(key, table["operators"], table["max_opset"], table["min_opset"],
                             table["data_types"], "built-in")
-    from espnet_edge.utils.textio import read_json
 
     data = read_json(path, what="the TensorRT support matrix " + path)
     if not isinstance(data.get(key), dict) or not isinstance(data[key].get("operators"), (list, dict)):
@@ -379,6 +380,29 @@ def summarize(table, issues, path=None):
         table.version, what, len(issues), source)]
     lines.extend("  " + str(issue) for issue in issues)
     return lines
+
+
+class OnnxCheck(NamedTuple("OnnxCheck", [("file", str), ("table", SupportTable), ("issues", List[Issue])])):
+    """One ONNX file checked against a TensorRT version's ONNX parser (`check-onnx`): ``passed``,
+    ``to_dict()`` (what --json prints), ``lines()`` (the text)."""
+    __slots__ = ()
+
+    @property
+    def passed(self):
+        return not self.issues
+
+    def to_dict(self):
+        return {"file": self.file, "tensorrt": self.table.version, "matrix": self.table.source,
+                "passed": self.passed, "issues": [issue.to_dict() for issue in self.issues]}
+
+    def lines(self):
+        return summarize(self.table, self.issues, self.file)
+
+
+def check_file(path, version=DEFAULT_VERSION, support=None):
+    """-> OnnxCheck of the ONNX file ``path`` (check_model)."""
+    table, issues = check_model(path, version, support)
+    return OnnxCheck(path, table, issues)
 
 
 def require_supported(model_or_path, version=DEFAULT_VERSION, support=None, what=None):

@@ -10,7 +10,9 @@ import json
 import os
 import tempfile
 
+from espnet_edge import paths
 from espnet_edge.errors import UserError
+from espnet_edge.utils.filesystems import cannot_hold_files
 
 
 # what a failing write reports (disk full, quota, read-only, I/O error, permissions...): turned into one line
@@ -32,8 +34,6 @@ def _inside(path, folder):
 def _elsewhere(path, flag):
     """What the user does to write elsewhere: choose another ``flag``, or for the cache (downloads and
     on-demand exports, which no flag names) point $ESPNET_EDGE_CACHE somewhere writable."""
-    from espnet_edge import paths
-
     if _inside(path, paths.cache_dir()):
         return "set ${} to a writable folder (the cache of downloads and on-demand exports: {})".format(
             paths.CACHE_ENV, paths.cache_dir())
@@ -42,8 +42,6 @@ def _elsewhere(path, flag):
 
 def cannot_write_here(path, flag):
     """UserError before any work when ``path`` is on a filesystem that cannot take files at all."""
-    from espnet_edge.utils.filesystems import cannot_hold_files
-
     reason = cannot_hold_files(path)
     if reason:
         return UserError("cannot write {}: {}; {}".format(path, reason, _elsewhere(path, flag)))
@@ -123,8 +121,6 @@ def write_error(path, exc, flag=None):
     elif code in (errno.EACCES, errno.EPERM):
         hint = "no permission to write there; " + elsewhere
     else:
-        from espnet_edge.utils.filesystems import cannot_hold_files
-
         where = cannot_hold_files(path)
         hint = (where + "; " + elsewhere) if where else elsewhere
     return UserError("cannot write {}: {}; {}".format(path, _reason(exc), hint))
@@ -235,3 +231,22 @@ def publish_dir(tmp, target):
             raise UserError("{} was filled by someone else while we ran; it is never overwritten (results "
                             "left in {})".format(target, tmp))
         raise
+
+
+@contextlib.contextmanager
+def no_empty_folder_left(path):
+    """A folder ``path`` that the body creates (with the parents it creates) is removed again when the body
+    leaves it empty (a failure before anything was written): an --out folder is never left empty."""
+    created = []   # path and each missing parent, innermost first
+    folder = os.path.abspath(path) if path else None
+    while folder and not os.path.lexists(folder):
+        created.append(folder)
+        folder = os.path.dirname(folder)
+    try:
+        yield
+    finally:
+        for folder in created:
+            try:
+                os.rmdir(folder)   # only an empty folder goes
+            except OSError:
+                break

@@ -19,6 +19,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from espnet_edge.host.models import espnetv2
+
 
 def averaging_matrix(in_size, out_size):
     """[out_size, in_size] float64 matrix whose row i averages PyTorch's i-th adaptive window."""
@@ -56,8 +58,6 @@ def adaptive_avg_pool2d_matmul(x, output_size):
 @contextlib.contextmanager
 def patched_pyramid_pool():
     """Swap ESPNetv2's ``pyramid_pool`` for the MatMul form while exporting; restored on exit."""
-    from espnet_edge.host.models import espnetv2
-
     original = espnetv2.pyramid_pool
     espnetv2.pyramid_pool = adaptive_avg_pool2d_matmul
     try:

@@ -42,6 +42,32 @@ def _to_half(array):
     return np.clip(array, -_FP16_MAX, _FP16_MAX).astype(np.float16)
 
 
+def _halve_constants(graph, floats, consumers, needs_half, half_node):
+    """Constants (initializers, Constant nodes) become fp16 where every reader wants fp16; the few read
+    both ways (none in the exported graphs so far) stay float32 and are cast. A Cast to float in a node
+    that becomes fp16 casts to fp16. -> the names of the constants made fp16."""
+    constant_half = set()
+    for init in graph.initializer:
+        readers = consumers.get(init.name, [])
+        if init.data_type == TensorProto.FLOAT and readers and all(needs_half(n, i) for n, i in readers):
+            init.CopyFrom(numpy_helper.from_array(_to_half(numpy_helper.to_array(init)), init.name))
+            constant_half.add(init.name)
+    for node in graph.node:
+        if node.op_type == "Constant" and node.output[0] in floats:
+            readers = consumers.get(node.output[0], [])
+            if readers and all(needs_half(n, i) for n, i in readers):
+                for attr in node.attribute:
+                    if attr.name == "value":
+                        attr.t.CopyFrom(numpy_helper.from_array(_to_half(numpy_helper.to_array(attr.t)),
+                                                                attr.t.name))
+                constant_half.add(node.output[0])
+        if node.op_type == "Cast" and half_node(node):
+            for attr in node.attribute:
+                if attr.name == "to" and attr.i == TensorProto.FLOAT:
+                    attr.i = TensorProto.FLOAT16
+    return constant_half
+
+
 def to_fp16(model):
     """-> a new ModelProto computing in fp16 (the input model is not changed); a frame graph's
     own nodes (``frame_node_names``) stay float32."""
@@ -62,27 +88,7 @@ def to_fp16(model):
     def needs_half(node, index):
         return half_node(node) and (node.op_type, index) not in _KEEP_FP32
 
-    # Constants (initializers, Constant nodes) become fp16 where every reader wants fp16; the
-    # few read both ways (none in the exported graphs so far) stay float32 and are cast.
-    constant_half = set()
-    for init in graph.initializer:
-        readers = consumers.get(init.name, [])
-        if init.data_type == TensorProto.FLOAT and readers and all(needs_half(n, i) for n, i in readers):
-            init.CopyFrom(numpy_helper.from_array(_to_half(numpy_helper.to_array(init)), init.name))
-            constant_half.add(init.name)
-    for node in graph.node:
-        if node.op_type == "Constant" and node.output[0] in floats:
-            readers = consumers.get(node.output[0], [])
-            if readers and all(needs_half(n, i) for n, i in readers):
-                for attr in node.attribute:
-                    if attr.name == "value":
-                        attr.t.CopyFrom(numpy_helper.from_array(_to_half(numpy_helper.to_array(attr.t)),
-                                                                attr.t.name))
-                constant_half.add(node.output[0])
-        if node.op_type == "Cast" and half_node(node):
-            for attr in node.attribute:
-                if attr.name == "to" and attr.i == TensorProto.FLOAT:
-                    attr.i = TensorProto.FLOAT16
+    constant_half = _halve_constants(graph, floats, consumers, needs_half, half_node)
 
     def produced_half(name):
         """Is float tensor ``name`` fp16 where it is made?"""

@@ -14,9 +14,12 @@ import os
 import numpy as np
 
 from espnet_edge import defaults
+from espnet_edge.host.export.int8_equalize import equalize as equalize_activations
 from espnet_edge.host.export.int8_qdq import (  # noqa: F401  (the names docs/DEVELOPING.md gives as int8.*)
     CALIB_METHODS, agreement, calibrate, class_maps, conv_names, float_side_inputs, per_class_iou, quantize)
 from espnet_edge.host.export.int8_layers import layer_errors  # noqa: F401
+from espnet_edge.host.export.pipeline import save_model
+from espnet_edge.utils.progress import Progress
 
 SENSITIVITY_FRAMES = 4  # calibration frames (spread over them) the one-Conv-at-a-time scan is measured on
 
@@ -57,8 +60,6 @@ def quantize_qdq(fp32_path, out_path, batches, method=defaults.CALIB_METHOD, kee
 
     import onnx
 
-    from espnet_edge.utils.progress import Progress
-
     log = log or (lambda text: None)
     model = onnx.load(fp32_path)
     input_name = model.graph.input[0].name
@@ -68,9 +69,6 @@ def quantize_qdq(fp32_path, out_path, batches, method=defaults.CALIB_METHOD, kee
     with tempfile.TemporaryDirectory(prefix="espnet-edge-int8-") as work:
         equalized = {}
         if equalize:
-            from espnet_edge.host.export.int8_equalize import equalize as equalize_activations
-            from espnet_edge.host.export.pipeline import save_model
-
             equalized = equalize_activations(model, batches)
             fp32_path = save_model(model, os.path.join(work, "equalized.onnx"))
             log("INT8: equalised {} activation(s) read by Convs only".format(len(equalized)))

@@ -14,6 +14,9 @@ arXiv:2211.10438, migration strength 0.5).
 
 import numpy as np
 
+from espnet_edge.host.export.int8_qdq import with_outputs
+from espnet_edge.host.export.pipeline import ort_session
+
 LIMIT = 100.0  # s_i clipped to [1 / LIMIT, LIMIT]: a dead channel must not blow up its readers' weights
 
 
@@ -46,9 +49,6 @@ def candidates(model):
 
 def channel_ranges(model, tensors, batches):
     """Largest |value| per channel (axis 1) of each of ``tensors`` over ``batches`` (fp32 graph)."""
-    from espnet_edge.host.export.int8_qdq import with_outputs
-    from espnet_edge.host.export.pipeline import ort_session
-
     session = ort_session(with_outputs(model, tensors))
     input_name = model.graph.input[0].name
     ranges = {}

@@ -14,8 +14,16 @@ Each judge has ``measure(path) -> dict``, ``meets(measurement)`` (True without a
 
 import os
 
+from espnet_edge.apps.datasets import Dataset, label_space, load_labels, open_dataset
+from espnet_edge.apps.eval import check_dataset, evaluate
 from espnet_edge.errors import UserError
 from espnet_edge.host.export.int8_qdq import agreement, class_maps
+from espnet_edge.host.export.noise_floor import plus_minus_one_grey, stable_agreement
+from espnet_edge.host.export.verify import miou_vs_reference
+from espnet_edge.runtime.onnxruntime_runner import OnnxRuntimeRunner
+from espnet_edge.runtime.segmenter import Segmenter
+from espnet_edge.runtime.tensorrt.onnxmeta import model_info
+from espnet_edge.utils.atomic import atomic_path
 
 
 class AgreementJudge(object):
@@ -27,9 +35,6 @@ class AgreementJudge(object):
     kind = "agreement"
 
     def __init__(self, fp32_path, batches, names, target=None):
-        from espnet_edge.host.export.noise_floor import plus_minus_one_grey
-        from espnet_edge.runtime.tensorrt.onnxmeta import model_info
-
         info = model_info(fp32_path)
         self.batches = list(batches)
         self.names = list(names)
@@ -40,9 +45,6 @@ class AgreementJudge(object):
         self.stable = [r == m for r, m in zip(self.reference, moved)]
 
     def measure(self, path):
-        from espnet_edge.host.export.noise_floor import stable_agreement
-        from espnet_edge.host.export.verify import miou_vs_reference
-
         maps = class_maps(path, self.batches)
         return {"agreement": agreement(self.reference, maps),
                 "stable_agreement": stable_agreement(self.reference, maps, self.stable),
@@ -71,8 +73,6 @@ class LabelledJudge(object):
     kind = "miou"
 
     def __init__(self, fp32_path, dataset, max_drop=None, calibrated=(), progress=None):
-        from espnet_edge.apps.datasets import Dataset
-
         seen = set(os.path.realpath(p) for p in calibrated)
         samples = [s for s in dataset.samples if os.path.realpath(s[0]) not in seen]
         if not samples:
@@ -84,10 +84,6 @@ class LabelledJudge(object):
         self.fp32 = self._evaluate(fp32_path, progress)
 
     def _evaluate(self, path, progress=False):
-        from espnet_edge.apps.eval import evaluate
-        from espnet_edge.runtime.onnxruntime_runner import OnnxRuntimeRunner
-        from espnet_edge.runtime.segmenter import Segmenter
-
         segmenter = Segmenter(OnnxRuntimeRunner(path, providers=["CPUExecutionProvider"]))
         try:
             return evaluate(segmenter, self.dataset, progress=progress)
@@ -117,9 +113,6 @@ def open_labels(root, fmt, split, info):
     """The labelled dataset that judges INT8 (``export --int8-labels``), checked before any work: its
     layout (apps.datasets.open_dataset), that its labels are of the model's classes
     (apps.eval.check_dataset) and that its first label reads as such (apps.datasets.load_labels)."""
-    from espnet_edge.apps.datasets import label_space, load_labels, open_dataset
-    from espnet_edge.apps.eval import check_dataset
-
     dataset = open_dataset(root, fmt, split)
     check_dataset(dataset, info)
     load_labels(dataset, dataset.samples[0][1], label_space(info))
@@ -148,8 +141,6 @@ def plot_class_iou(path, classes, series, title):
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-
-    from espnet_edge.utils.atomic import atomic_path
 
     shown = [c for c in classes if any(s.get(c) is not None for s in series.values())]
     width = 0.8 / max(len(series), 1)

@@ -4,7 +4,10 @@ float Conv costs in speed."""
 
 import numpy as np
 
+from espnet_edge.host.export.int8_input import PIXELS, fold_weights, normalisation_affine
 from espnet_edge.host.export.int8_qdq import conv_names, with_outputs
+from espnet_edge.host.export.pipeline import ort_session
+from espnet_edge.runtime.tensorrt.onnxmeta import model_info
 
 LAYER_CHUNK = 12  # Convs whose tensors are exposed per onnxruntime run (bounds memory at 1024x512)
 
@@ -49,10 +52,6 @@ def layer_errors(fp32_path, qdq_path, batches, progress=None):
     """
     import onnx
     from onnx import numpy_helper
-
-    from espnet_edge.host.export.int8_input import PIXELS, fold_weights, normalisation_affine
-    from espnet_edge.host.export.pipeline import ort_session
-    from espnet_edge.runtime.tensorrt.onnxmeta import model_info
 
     fp32, qdq = onnx.load(fp32_path), onnx.load(qdq_path)
     input_name = fp32.graph.input[0].name

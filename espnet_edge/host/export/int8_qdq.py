@@ -19,7 +19,12 @@ import os
 
 import numpy as np
 
+from espnet_edge.apps.metrics import confusion_matrix, per_class_iou as iou_of
+from espnet_edge.host.export.int8_input import PIXELS, drop_unused_qdq, fold_input
+from espnet_edge.host.export.pipeline import ort_session, save_model
+from espnet_edge.host.export.verify import to_classes
 from espnet_edge.runtime.frame_nodes import frame_node_names
+from espnet_edge.runtime.tensorrt.onnxmeta import model_info
 
 CALIB_METHODS = ("minmax", "entropy", "percentile")
 CALIB_CHUNK = 2  # calibration batches per onnxruntime calibrator pass (bounds memory)
@@ -75,10 +80,6 @@ def quantize(fp32_path, out_path, batches, input_name, method, cache_path, nodes
     import onnx
     from onnxruntime.quantization import QuantFormat, QuantType, quantize_static
 
-    from espnet_edge.host.export.int8_input import fold_input
-    from espnet_edge.host.export.pipeline import save_model
-    from espnet_edge.runtime.tensorrt.onnxmeta import model_info
-
     fp32 = onnx.load(fp32_path)
     frame = frame_node_names(fp32)
     frame_convs = sorted(n.name for n in fp32.graph.node if n.op_type == "Conv" and n.name in frame)
@@ -110,8 +111,6 @@ def float_side_inputs(model):
     (``replace_input_of_all_nodes``), so a residual Add or Concat reading the same tensor, and a Conv
     kept in float that shares it, would compute on the int8-rounded copy. TensorRT quantizes what
     follows a DequantizeLinear; the float consumers should see the float tensor."""
-    from espnet_edge.host.export.int8_input import drop_unused_qdq
-
     producer = {out: node for node in model.graph.node for out in node.output}
     initializers = set(init.name for init in model.graph.initializer)
 
@@ -151,8 +150,6 @@ def folded_input_convs(qdq_path):
     """Convs of a QDQ graph that read raw pixels - 128 (``int8_input.fold_input``)."""
     import onnx
 
-    from espnet_edge.host.export.int8_input import PIXELS
-
     return [n.name for n in onnx.load(qdq_path).graph.node if n.op_type == "Conv" and n.input[0] == PIXELS]
 
 
@@ -184,17 +181,12 @@ def _method(method):
 def classes_of(session, batch, info):
     """The class map of one batch: argmax of the logits, the map a --fuse-post graph outputs, or the
     class rows under a --fuse-overlay graph's overlay."""
-    from espnet_edge.host.export.verify import to_classes
-
     output = session.run(None, {session.get_inputs()[0].name: batch})[0]
     return to_classes(output, info.fused_post, info if info.fused_overlay else None)
 
 
 def class_maps(path, batches):
     """Class maps of the ONNX graph at ``path`` (its espnet-edge metadata says what it outputs)."""
-    from espnet_edge.host.export.pipeline import ort_session
-    from espnet_edge.runtime.tensorrt.onnxmeta import model_info
-
     info = model_info(path)
     session = ort_session(path)
     return [classes_of(session, batch, info) for batch in batches]
@@ -208,8 +200,6 @@ def agreement(reference_maps, maps):
 
 def per_class_iou(reference_maps, maps, classes):
     """IoU of each class of ``maps`` against ``reference_maps`` (fp32); None where neither has it."""
-    from espnet_edge.apps.metrics import confusion_matrix, per_class_iou as iou_of
-
     count = len(classes)
     conf = sum(confusion_matrix(a.ravel(), b.ravel(), count, count) for a, b in zip(reference_maps, maps))
     return {name: (None if np.isnan(v) else float(v)) for name, v in zip(classes, iou_of(conf))}

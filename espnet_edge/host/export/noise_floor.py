@@ -11,6 +11,10 @@ tell a good INT8 graph from a bad one at the 1% level.
 
 import numpy as np
 
+from espnet_edge.host.export.int8_qdq import agreement, class_maps
+from espnet_edge.host.export.verify import network_input
+from espnet_edge.images import quiet_opencv
+
 SEED = 0
 JPEG_QUALITY = 95
 
@@ -34,8 +38,6 @@ def plus_minus_one_grey(batch, info, seed=SEED):
 
 
 def jpeg_reencoded(frame_bgr, quality=JPEG_QUALITY):
-    from espnet_edge.images import quiet_opencv
-
     cv2 = quiet_opencv()
     ok, data = cv2.imencode(".jpg", frame_bgr, [int(cv2.IMWRITE_JPEG_QUALITY), int(quality)])
     if not ok:
@@ -47,9 +49,6 @@ def noise_floor(fp32_path, frames_bgr, info, seed=SEED, stable=None):
     """-> [{'grey_level': agreement, 'jpeg95': agreement}] per frame: fp32 masks of the perturbed
     inputs against the fp32 masks of the frames themselves. A list given as ``stable`` receives, per
     frame, the pixels whose class neither perturbation changes."""
-    from espnet_edge.host.export.int8_qdq import agreement, class_maps
-    from espnet_edge.host.export.verify import network_input
-
     batches = [network_input(frame, info) for frame in frames_bgr]
     reference = class_maps(fp32_path, batches)
     grey = class_maps(fp32_path, [plus_minus_one_grey(b, info, seed + i) for i, b in enumerate(batches)])

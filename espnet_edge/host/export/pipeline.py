@@ -12,9 +12,14 @@ import warnings
 
 from espnet_edge import defaults, paths
 from espnet_edge.errors import UserError
+from espnet_edge.runtime import trt_support
 from espnet_edge.runtime.model_info import ModelInfo
-from espnet_edge.utils.atomic import ensure_writable_dir, locked, write_bytes, write_json
+from espnet_edge.runtime.tensorrt.onnxmeta import model_info
+from espnet_edge.runtime.trt_support import load_support
+from espnet_edge.utils.atomic import atomic_path, ensure_writable_dir, locked, write_bytes, write_json
+from espnet_edge.utils.digest import sha256_of
 from espnet_edge.utils.progress import Progress
+from espnet_edge.weights import find_weights
 
 DEFAULT_OPSET = defaults.ONNX_OPSET
 MIN_OPSET = 11  # Resize with align_corners
@@ -55,8 +60,6 @@ def report_path(onnx_path):
 
 
 def check_opset(opset, trt_version=defaults.TRT_CHECK_VERSION):
-    from espnet_edge.runtime.trt_support import load_support
-
     table = load_support(trt_version)
     if opset < MIN_OPSET:
         raise UserError("--opset {} is too old: the networks need opset >= {} (Resize with "
@@ -75,7 +78,6 @@ def build_torch_module(entry, weights=None, fused=(), frame=None):
     ``frame``: ModelInfo of a frame graph (--input-size): raw frame in (host/export/frame_graph.py)."""
     from espnet_edge.host.export.wrappers import wrap
     from espnet_edge.host.models import build_model
-    from espnet_edge.weights import find_weights
 
     path = find_weights(entry, explicit=weights)
     net = build_model(entry, weights=path)
@@ -150,8 +152,6 @@ def export_model(entry, weights=None, size=None, batch=1, opset=DEFAULT_OPSET, f
     ``overlay_alpha``: it also returns the finished overlay (needs ``input_size``)."""
     from espnet_edge.host.export import graph_passes
     from espnet_edge.host.models import check_size
-    from espnet_edge.runtime import trt_support
-    from espnet_edge.utils.digest import sha256_of
 
     log = log or (lambda text: None)
     stage_done = progress or (lambda: None)
@@ -190,7 +190,6 @@ def export_model(entry, weights=None, size=None, batch=1, opset=DEFAULT_OPSET, f
     table = trt_support.require_supported(model, trt_version, support, what=os.path.basename(out_path))
     stage_done()
     from espnet_edge.host.export.verify import verify_against_torch
-    from espnet_edge.utils.atomic import atomic_path
 
     with atomic_path(out_path, flag="--out") as unverified:   # the .onnx appears only once verified
         save_model(model, unverified)
@@ -233,8 +232,6 @@ def _output_dtype(info):
 def check_frame_options(input_size, fuse_pre, frame_dtype, overlay_alpha, trt_version=defaults.TRT_CHECK_VERSION,
                         support=None):
     """Validate --input-size / --frame-dtype / --fuse-overlay before any work; -> frame size or None."""
-    from espnet_edge.runtime.trt_support import load_support
-
     if frame_dtype not in ("float32", "uint8"):
         raise UserError("--frame-dtype must be float32 or uint8, got {!r}".format(frame_dtype))
     if input_size is None:
@@ -258,8 +255,6 @@ def check_frame_options(input_size, fuse_pre, frame_dtype, overlay_alpha, trt_ve
 def _holds_weights(path, entry, checkpoint_sha256):
     """True when ``path`` was exported from ``entry`` with the checkpoint of that sha256 (the zoo's, or a
     --weights file's; an architecture-only entry without weights has none): only then may it be reused."""
-    from espnet_edge.runtime.tensorrt.onnxmeta import model_info
-
     try:
         info = model_info(path)
     except UserError:
@@ -285,7 +280,7 @@ def _cache_folder():
 
 
 def ensure_onnx(entry, weights=None, size=None, batch=1, frame_size=None, frame_dtype="float32",
-                overlay_alpha=defaults.OVERLAY_ALPHA, trt_version="8.2", images=None, create=True):
+                overlay_alpha=defaults.OVERLAY_ALPHA, trt_version=defaults.TRT_CHECK_VERSION, images=None, create=True):
     """<model>-<W>x<H>.onnx for running a zoo model on a file backend: ./export's (what `espnet-edge
     export` wrote) or the cache's, else exported (and verified) into the cache first, with a note.
     An explicit ``weights`` file is always exported afresh.
@@ -299,8 +294,6 @@ def ensure_onnx(entry, weights=None, size=None, batch=1, frame_size=None, frame_
     appears under its final name only when complete."""
     size = tuple(size or entry.input_size)
     if frame_size:
-        from espnet_edge.utils.digest import sha256_of
-
         weights_sha = sha256_of(weights) if weights else None
         name = _frame_graph_name(entry, size, frame_size, frame_dtype, overlay_alpha, weights_sha)
         expected_sha = weights_sha or entry.sha256

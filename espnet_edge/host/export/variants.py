@@ -8,7 +8,16 @@ import numpy as np
 
 from espnet_edge import defaults
 from espnet_edge.errors import UserError
+from espnet_edge.host.export.calibration_data import AUGMENTATIONS, calibration_batches, views_per_image
+from espnet_edge.host.export.int8 import quantize_qdq
+from espnet_edge.host.export.int8_judge import AgreementJudge, LabelledJudge
+from espnet_edge.host.export.int8_layers import float_share
 from espnet_edge.host.export.int8_qdq import CALIB_METHODS
+from espnet_edge.host.export.pipeline import ort_session, report_path, save_model, set_metadata
+from espnet_edge.host.export.verify import network_input, verify_against_onnx
+from espnet_edge.images import list_images, read_image
+from espnet_edge.runtime import trt_support
+from espnet_edge.runtime.frame_nodes import frame_node_names
 from espnet_edge.runtime.tensorrt.onnxmeta import model_info
 from espnet_edge.utils.atomic import write_json
 
@@ -25,9 +34,6 @@ def _load(path):
 
 
 def _finish(model, info, path, precision, trt_version, support):
-    from espnet_edge.host.export.pipeline import save_model, set_metadata
-    from espnet_edge.runtime import trt_support
-
     info.precision = precision
     set_metadata(model, info)
     table = trt_support.require_supported(model, trt_version, support, what=os.path.basename(path))
@@ -44,9 +50,6 @@ def export_fp16(fp32_path, images=None, trt_version=defaults.TRT_CHECK_VERSION, 
                 verify_limit=None):
     """Write ``<fp32>-fp16.onnx``; -> report dict (also written beside it)."""
     from espnet_edge.host.export.fp16 import float_tensor_types, to_fp16
-    from espnet_edge.runtime.frame_nodes import frame_node_names
-    from espnet_edge.host.export.pipeline import ort_session, report_path
-    from espnet_edge.host.export.verify import verify_against_onnx
 
     model = _load(fp32_path)
     info = model_info(fp32_path)
@@ -108,10 +111,6 @@ def export_int8(fp32_path, calib_dir, calib_count=None, method=DEFAULT_CALIB_MET
     fewest that meet a target on images never calibrated on: ``max_miou_drop`` (mIoU points, default
     DEFAULT_MAX_MIOU_DROP) on ``labels`` (an apps.datasets.Dataset) when given, else ``target``
     (mask agreement with fp32, default DEFAULT_TARGET) on the held-out calibration images."""
-    from espnet_edge.host.export.calibration_data import calibration_batches, views_per_image
-    from espnet_edge.host.export.pipeline import report_path
-    from espnet_edge.images import list_images
-
     log = log or (lambda text: None)
     check_int8_options(method, keep_float, target, max_miou_drop, labels)
     if not calib_dir or not os.path.isdir(calib_dir):
@@ -130,8 +129,6 @@ def export_int8(fp32_path, calib_dir, calib_count=None, method=DEFAULT_CALIB_MET
         method, len(calib_paths), len(batches), len(held_paths)))
     path = variant_path(fp32_path, "int8")
     with tempfile.TemporaryDirectory(prefix="espnet-edge-int8-") as work:
-        from espnet_edge.host.export.int8 import quantize_qdq
-
         tmp = os.path.join(work, "int8.onnx")
         done = quantize_qdq(fp32_path, tmp, batches, method=method, keep_float=keep_float, log=log,
                             judge=deciding, equalize=equalize)
@@ -149,10 +146,6 @@ def export_int8(fp32_path, calib_dir, calib_count=None, method=DEFAULT_CALIB_MET
 def _judges(fp32_path, info, calib_paths, held_paths, keep_float, target, labels, max_miou_drop, log):
     """-> (held-out agreement judge, labelled judge or None, the judge that decides or None). The
     labelled one measures fp32 at once, so a bad label is an error before any calibration."""
-    from espnet_edge.host.export.int8_judge import AgreementJudge, LabelledJudge
-    from espnet_edge.host.export.verify import network_input
-    from espnet_edge.images import read_image
-
     decide = keep_float is None
     if decide and target is None and labels is None:
         target = DEFAULT_TARGET
@@ -171,9 +164,6 @@ def _judges(fp32_path, info, calib_paths, held_paths, keep_float, target, labels
 
 
 def _int8_report(path, fp32_path, done, table, held, labelled, deciding):
-    from espnet_edge.host.export.calibration_data import AUGMENTATIONS
-    from espnet_edge.host.export.int8_layers import float_share
-
     final = done.pop("measurement", None)  # the deciding judge's numbers of the graph written
     checked = final if deciding is held and final is not None else held.measure(path)
     quantization = {

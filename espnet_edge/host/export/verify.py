@@ -5,6 +5,7 @@ import numpy as np
 
 from espnet_edge.images import list_images, read_image
 from espnet_edge.preprocess import preprocess
+from espnet_edge.runtime.segmenter import split_overlay
 
 
 def synthetic_frame(size):
@@ -45,7 +46,6 @@ def network_input(frame, info):
 def to_classes(output, fused_post, info_overlay=None):
     output = np.asarray(output)
     if info_overlay is not None:  # --fuse-overlay: the class rows under the overlay
-        from espnet_edge.runtime.segmenter import split_overlay
 
         return np.stack([split_overlay(o, info_overlay)[0] for o in output])
     if fused_post:

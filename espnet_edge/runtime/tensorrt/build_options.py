@@ -10,9 +10,10 @@ import os
 from typing import List, NamedTuple, Optional
 
 from espnet_edge import defaults
+from espnet_edge.utils.options import Options
 
 
-class BuildOptions(NamedTuple("BuildOptions", [
+class BuildOptions(Options, NamedTuple("BuildOptions", [
         ("fp16", bool), ("int8", bool), ("calib", Optional[str]), ("calib_cache", Optional[str]),
         ("calib_images", int), ("allow_fallback", bool), ("workspace", Optional[int]), ("dla", Optional[int]),
         ("timing_cache", Optional[str]), ("shapes", Optional[List[str]]), ("report", bool)])):
@@ -22,21 +23,6 @@ class BuildOptions(NamedTuple("BuildOptions", [
     workspace in MiB; dla: a DLA core; timing_cache: a timing cache file to read and update; shapes:
     --shapes specs for dynamic inputs (shapes.py); report: also write the engine inspector's layer table."""
     __slots__ = ()
-
-    @classmethod
-    def make(cls, options=None, **fields):
-        """``options`` (or the defaults) with ``fields`` replaced; TypeError naming an unknown field."""
-        unknown = sorted(set(fields) - set(cls._fields))
-        if unknown:
-            raise TypeError("unknown build option(s) {}; BuildOptions has {}".format(
-                ", ".join(unknown), ", ".join(cls._fields)))
-        return (options or cls())._replace(**fields)
-
-    @classmethod
-    def pick(cls, options=None, **keywords):
-        """Like ``make`` from the keywords that are build options; the others (a backend's, e.g.
-        ``threads``) are not this record's business and are left out."""
-        return cls.make(options, **dict((k, v) for k, v in keywords.items() if k in cls._fields))
 
     @property
     def requested(self):

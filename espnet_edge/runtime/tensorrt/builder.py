@@ -16,6 +16,7 @@ import logging
 import os
 import re
 import time
+from typing import NamedTuple, Optional
 
 from espnet_edge.errors import MissingDependency, UserError
 from espnet_edge.runtime.tensorrt import calibrator as calib_mod
@@ -82,6 +83,15 @@ def variant_path(onnx_path, variant):
 
 def report_path(engine_path):
     return engine_path + ".report.json"
+
+
+class BuiltEngine(NamedTuple("BuiltEngine", [("engine", str), ("report", Optional[str])])):
+    """What `build` made: the engine file and, when the layer report was asked for, its JSON file."""
+    __slots__ = ()
+
+    @classmethod
+    def of(cls, engine_path, options):
+        return cls(engine_path, report_path(engine_path) if options.report else None)
 
 
 def default_engine_path(onnx_path, precision):

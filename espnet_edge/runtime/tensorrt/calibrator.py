@@ -14,6 +14,11 @@ import numpy as np
 
 from espnet_edge import defaults
 from espnet_edge.errors import UserError
+from espnet_edge.images import list_images, read_image
+from espnet_edge.preprocess import preprocess
+from espnet_edge.runtime.tensorrt.compat import parse_version, short_version
+from espnet_edge.utils.atomic import write_bytes
+from espnet_edge.utils.progress import Progress
 
 log = logging.getLogger(__name__)
 
@@ -21,8 +26,6 @@ DEFAULT_MAX_IMAGES = defaults.CALIB_IMAGES
 
 
 def calibration_files(calib_dir, max_images=DEFAULT_MAX_IMAGES):
-    from espnet_edge.images import list_images
-
     if not os.path.exists(calib_dir):
         raise UserError("calibration folder {} does not exist: give --calib a folder of real frames "
                         "(a few hundred, like the ones the model will see)".format(calib_dir))
@@ -34,9 +37,6 @@ def calibration_files(calib_dir, max_images=DEFAULT_MAX_IMAGES):
 
 def prepare_image(path, info):
     """One image file -> the network input for it (1 x ...), exactly espnet_edge.preprocess.preprocess."""
-    from espnet_edge.images import read_image
-    from espnet_edge.preprocess import preprocess
-
     return preprocess(read_image(path), info.preprocess, info.input_size, layout=info.input_layout,
                       fused_pre=info.fused_pre)
 
@@ -58,8 +58,6 @@ def iter_batches(paths, info, batch_size):
 
 def cache_path_for(base, tensorrt_version):
     """'model-int8' + '8.2.1.8' -> 'model-int8.trt8.2.1.calib'."""
-    from espnet_edge.runtime.tensorrt.compat import short_version
-
     return "{}.trt{}.calib".format(base, short_version(tensorrt_version))
 
 
@@ -87,8 +85,6 @@ def read_cache(path, tensorrt_version):
 
     Raises UserError when a cache was given explicitly for another version (its header says which).
     """
-    from espnet_edge.runtime.tensorrt.compat import parse_version
-
     if not path or not os.path.isfile(path):
         return None
     with open(path, "rb") as handle:
@@ -104,8 +100,6 @@ def read_cache(path, tensorrt_version):
 
 
 def write_cache(path, data):
-    from espnet_edge.utils.atomic import write_bytes
-
     write_bytes(path, bytes(data))
 
 
@@ -128,8 +122,6 @@ class CalibratorCallbacks(object):
     """
 
     def __init__(self, info, batch_size, files, cache_path, cuda, cache_data=None, progress=True):
-        from espnet_edge.utils.progress import Progress
-
         self.batch_size = int(batch_size)
         self.batches = iter_batches(files, info, batch_size) if files else iter(())
         self.shape = (self.batch_size,) + tuple(info.input_shape[1:])

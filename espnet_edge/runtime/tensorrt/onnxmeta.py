@@ -6,6 +6,7 @@ StringStringEntryProto {key = 1, value = 2}. We walk the top-level fields and sk
 """
 
 from espnet_edge.errors import UserError
+from espnet_edge.runtime.model_info import ModelInfo
 
 _METADATA_PROPS = 14
 
@@ -72,6 +73,4 @@ def read_metadata_props(path):
 
 def model_info(path):
     """ModelInfo from the espnet_edge.* metadata of the ONNX file at ``path``."""
-    from espnet_edge.runtime.model_info import ModelInfo
-
     return ModelInfo.from_metadata(read_metadata_props(path), source="ONNX file " + path)

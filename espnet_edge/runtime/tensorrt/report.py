@@ -18,6 +18,7 @@ import json
 import re
 
 from espnet_edge.errors import UserError
+from espnet_edge.utils.atomic import write_json
 
 # "Format/Datatype" words -> precision, checked in this order (as Polygraphy maps them)
 _PRECISIONS = (("BFLOAT16", "bf16"), ("FP8", "fp8"), ("INT8", "int8"), ("FP16", "fp16"), ("HALF", "fp16"),
@@ -142,7 +143,5 @@ def inspect_serialized(trt, logger, data):
 
 
 def write_report(path, report):
-    from espnet_edge.utils.atomic import write_json
-
     write_json(path, report)
     return path

@@ -16,7 +16,11 @@ import numpy as np
 
 from espnet_edge.errors import UserError
 from espnet_edge.runtime.base import Runner
+from espnet_edge.runtime.model_info import ModelInfo
 from espnet_edge.runtime.tensorrt import buffers, compat, sidecar
+from espnet_edge.runtime.tensorrt.build_options import BuildOptions
+from espnet_edge.runtime.tensorrt.builder import build_engine, require_tensorrt
+from espnet_edge.runtime.tensorrt.cuda import open_cuda
 from espnet_edge.runtime.tensorrt.shapes import is_dynamic
 
 log = logging.getLogger(__name__)
@@ -35,10 +39,6 @@ class TensorRTRunner(Runner):
         """Build the engine for ``path`` as ``build`` (a BuildOptions; build options given as keywords, e.g.
         ``fp16=True``, replace its fields; other keywords are ignored) or reuse the cached one with the same
         key, and load it. ``engine``: the engine path."""
-        from espnet_edge.runtime.tensorrt.build_options import BuildOptions
-        from espnet_edge.runtime.tensorrt.builder import build_engine
-        from espnet_edge.runtime.tensorrt.cuda import open_cuda
-
         build = BuildOptions.pick(build, **options)
         cuda = open_cuda(cuda_backend)
         try:
@@ -52,10 +52,6 @@ class TensorRTRunner(Runner):
                  close_cuda=True):
         """``io_api`` 'bindings' or 'tensors' forces one I/O path where the version has both (8.5-8.6,
         for the self-test); ``close_cuda=False`` leaves a shared ``cuda`` open on close()."""
-        from espnet_edge.runtime.model_info import ModelInfo
-        from espnet_edge.runtime.tensorrt.builder import require_tensorrt
-        from espnet_edge.runtime.tensorrt.cuda import open_cuda
-
         if not os.path.isfile(engine_path):
             raise UserError("engine {} does not exist: build it with `espnet-edge build MODEL.onnx`".format(
                 engine_path))

@@ -18,6 +18,7 @@ from espnet_edge.runtime.tensorrt.build_options import BuildOptions
 from espnet_edge.runtime.tensorrt.compat import short_version
 from espnet_edge.utils.atomic import write_json
 from espnet_edge.utils.digest import sha256_of
+from espnet_edge.utils.textio import read_json
 
 FORMAT = 1
 SUFFIX = ".json"
@@ -101,7 +102,6 @@ def read_sidecar(engine_path, required=True):
             return None
         raise UserError("engine {} has no sidecar {}: build engines with `espnet-edge build MODEL.onnx` "
                         "(it writes both), or copy the .json along with the engine".format(engine_path, path))
-    from espnet_edge.utils.textio import read_json
 
     data = read_json(path, kind=None, what="sidecar " + path)
     if not isinstance(data, dict) or data.get("format") != FORMAT or "key" not in data:

@@ -8,6 +8,10 @@ so every runtime path (build, calibrate, run, compare) sees a real espnet-edge O
 import numpy as np
 
 from espnet_edge import defaults
+from espnet_edge.errors import MissingDependency
+from espnet_edge.runtime.model_info import ModelInfo
+from espnet_edge.utils.atomic import write_bytes
+from espnet_edge.zoo import get_model
 
 TINY_SIZE = (16, 8)  # (width, height)
 TINY_CLASSES = 4
@@ -30,9 +34,6 @@ def reference(batch, classes=TINY_CLASSES):
 
 
 def tiny_info(batch=1, size=TINY_SIZE):
-    from espnet_edge.runtime.model_info import ModelInfo
-    from espnet_edge.zoo import get_model
-
     entry = get_model("espnet-q8")
     info = ModelInfo.from_zoo(entry, size=size, batch=batch)
     info.classes = info.classes[:TINY_CLASSES]
@@ -47,11 +48,8 @@ def write_tiny_onnx(path, batch=1, size=TINY_SIZE, dynamic_batch=False, opset=de
         import onnx
         from onnx import TensorProto, helper, numpy_helper
     except ImportError as exc:
-        from espnet_edge.errors import MissingDependency
-
         raise MissingDependency("the tiny self-test model needs the onnx package (pip install onnx): "
                                 "{}".format(exc))
-    from espnet_edge.utils.atomic import write_bytes
 
     info = tiny_info(batch, size)
     width, height = size
