@@ -208,14 +208,24 @@ def test_live_source_ends_as_lost_camera(video):
     assert seen == sorted(seen) and len(seen) + grabber.dropped == grabber.frames_read
 
 
-def test_corrupt_image_in_folder_raises_user_error(tmp_path):
+def test_corrupt_image_in_folder_is_skipped_and_named(tmp_path):
     cv2.imwrite(str(tmp_path / "a.png"), cityscapes_frames()[0])
     (tmp_path / "b.png").write_bytes(b"\x89PNG broken")
-    grabber = FrameGrabber(open_source(str(tmp_path))).start()
-    assert grabber.get(timeout=5)[0] == 0
-    with pytest.raises(UserError, match="cannot decode image"):
-        grabber.get(timeout=5)
+    cv2.imwrite(str(tmp_path / "c.png"), cityscapes_frames()[1])
+    source = open_source(str(tmp_path))
+    grabber = FrameGrabber(source).start()
+    frames = [grabber.get(timeout=5), grabber.get(timeout=5)]
+    assert [index for index, _ in frames] == [0, 1] and grabber.get(timeout=5) is END
+    assert (frames[1][1] == cityscapes_frames()[1]).all()   # c.png, after the one that does not decode
     grabber.stop()
+    ((path, error),) = source.unreadable
+    assert path == str(tmp_path / "b.png") and "cannot decode image" in str(error)
+
+
+def test_a_single_image_that_does_not_decode_is_an_error(tmp_path):
+    (tmp_path / "b.png").write_bytes(b"\x89PNG broken")
+    with pytest.raises(UserError, match="cannot decode image"):
+        open_source(str(tmp_path / "b.png")).first_frame()
 
 
 # ---- the buffers ----

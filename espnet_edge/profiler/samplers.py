@@ -19,6 +19,7 @@ from espnet_edge.jetson import sysfs
 from espnet_edge.profiler import tegrastats
 from espnet_edge.profiler.child_output import ChildLines
 from espnet_edge.profiler.sample import Sample, empty_fields
+from espnet_edge.utils.deadline import call_with_deadline
 
 ENV_TEGRASTATS = "ESPNET_EDGE_TEGRASTATS"
 _STANDARD_PATHS = ("/usr/bin/tegrastats", "/usr/local/bin/tegrastats")
@@ -298,25 +299,14 @@ class JtopSampler(_PollingSampler):
             raise MissingDependency("jetson-stats is not installed; `pip install jetson-stats` "
                                     "or use --source tegrastats")
         self.jetson = jtop(interval=max(self.interval_ms / 1000.0, 0.1))
-        outcome = []
-
-        def start():
-            try:
-                self.jetson.start()
-                outcome.append(None)
-            except Exception as exc:  # jtop raises JtopException when its service is not running
-                outcome.append(exc)
-
-        # a service that accepts the connection but never answers would block start() for good
-        starter = threading.Thread(target=start, name="jtop-start", daemon=True)
-        starter.start()
-        starter.join(JTOP_START_TIMEOUT_S)
-        if not outcome:
+        try:   # a service that accepts the connection and never answers would block start() for good
+            started = call_with_deadline(self.jetson.start, JTOP_START_TIMEOUT_S, "jtop-start")
+        except Exception as exc:  # jtop raises JtopException when its service is not running
+            raise UserError("cannot connect to the jtop service ({}); `sudo systemctl restart jtop` "
+                            "or use --source tegrastats".format(exc))
+        if not started:
             raise UserError("the jtop service did not answer in {:g} s; `sudo systemctl restart jtop` "
                             "or use --source tegrastats".format(JTOP_START_TIMEOUT_S))
-        if outcome[0] is not None:
-            raise UserError("cannot connect to the jtop service ({}); `sudo systemctl restart jtop` "
-                            "or use --source tegrastats".format(outcome[0]))
 
     def read(self):
         if not self.jetson.ok():
