@@ -179,12 +179,12 @@ def case_selftest(work, world):
 
     folder = os.path.join(work, "selftest")
     os.makedirs(folder, exist_ok=True)
-    original = cuda_module.open_cuda
-    cuda_module.open_cuda = lambda prefer=None, device=0: world.cuda
+    originals = cuda_module.open_cuda, selftest.open_cuda   # selftest imports it by name
+    cuda_module.open_cuda = selftest.open_cuda = lambda prefer=None, device=0: world.cuda
     try:
         status, reason, details = selftest.check_tensorrt(folder)
     finally:
-        cuda_module.open_cuda = original
+        cuda_module.open_cuda, selftest.open_cuda = originals
     return {"status": status, "reason": reason, "max_error": max(r["max_abs_error"] for r in details["runs"]),
             "runs": [[r["io_api"], r["cuda_graph_used"]] for r in details["runs"]]}
 
