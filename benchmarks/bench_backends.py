@@ -63,7 +63,7 @@ def main():
             ]
             for label, make, report in candidates:
                 segmenter = Segmenter(make())
-                result = run_benchmark(segmenter, warmup=args.warmup, iters=args.iters, progress=False)
+                result = run_benchmark(segmenter, warmup=args.warmup, iters=args.iters, progress=False).to_dict()
                 segmenter.close()
                 agreement = report["verification"]["mask_agreement_min"] if report and label != "onnxruntime fp32" else None
                 row = {"model": name, "size": "{}x{}".format(*size), "backend": label,

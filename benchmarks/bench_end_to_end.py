@@ -114,11 +114,11 @@ def main():
                 if not label.startswith("end to end"):
                     run = run_benchmark(segmenter, warmup=args.warmup if round_index == 0 else 1,
                                         iters=args.iters, progress=False,
-                                        images=images if label.startswith("runtime") else None)
+                                        images=images if label.startswith("runtime") else None).to_dict()
                     seconds = sum(r["end_perf"] - r["start_perf"] for r in run["iterations"])
                 else:
                     run = run_end_to_end(segmenter, images, warmup=args.warmup if round_index == 0 else 1,
-                                         iters=args.iters, progress=False, label=label[:40])
+                                         iters=args.iters, progress=False, label=label[:40]).to_dict()
                     seconds = run["elapsed_s"]
                 run.pop("iterations", None)
                 totals[label]["frames"] += run["iters"]
@@ -128,7 +128,7 @@ def main():
         compute_fps = totals["compute only (network size)"]["frames"] / totals["compute only (network size)"]["seconds"]
         for label, total in totals.items():
             fps = total["frames"] / total["seconds"]
-            e2e = [r for r in total["runs"] if "stages" in r]
+            e2e = [r for r in total["runs"] if r["mode"] == "end-to-end"]
             stages = None
             host_ms = None
             if e2e:

@@ -70,9 +70,15 @@ def resolve(model=None, onnx=None, engine=None, backend=AUTO, weights=None, size
 
         entry = get_model(model)
     kind, path = ("engine", engine) if engine else ("onnx", onnx) if onnx else ("model", None)
+    if kind == "model":
+        _check_model_run(entry, weights, size)
     chosen = _choose_backend(kind, backend)
-    if path is not None and not os.path.isfile(path):
-        raise UserError("{} {} does not exist".format("engine" if kind == "engine" else "ONNX file", path))
+    if path is not None:
+        from espnet_edge.utils.pathchecks import file_problem
+
+        problem = file_problem(path, "engine" if kind == "engine" else "ONNX file")
+        if problem:
+            raise UserError("{} {} {}".format("engine" if kind == "engine" else "ONNX file", path, problem))
     info = None
     if path is not None and entry is not None:
         from espnet_edge.runtime.model_info import ModelInfo
@@ -84,6 +90,22 @@ def resolve(model=None, onnx=None, engine=None, backend=AUTO, weights=None, size
                         "(torch, onnx); export it on a workstation with `espnet-edge export --model {}` "
                         "and pass --onnx FILE".format(model, chosen, model))
     return Source(chosen, kind, path, entry, info, weights, tuple(size) if size else None, int(batch))
+
+
+def _check_model_run(entry, weights, size):
+    """What running a zoo model will need, checked before any export or download: a --size its network
+    takes (the host package's rule, where it is installed) and a usable $ESPNET_EDGE_WEIGHTS."""
+    if size is not None:
+        try:
+            from espnet_edge.host.models import check_size
+        except ImportError:   # no host package (or no torch): the run itself says what is missing
+            check_size = None
+        if check_size is not None:
+            check_size(entry, tuple(size))
+    if not weights and entry.weights_file:
+        from espnet_edge.weights import env_root
+
+        env_root()
 
 
 def _choose_backend(kind, backend):
@@ -124,7 +146,7 @@ def resolve_spec(spec, backend=AUTO, model=None, weights=None, size=None, batch=
 def open_source(source, threads=None, **options):
     """Source -> loaded Runner (exports a zoo model first where its backend runs files)."""
     if threads is not None and int(threads) < 1:
-        raise UserError("--threads must be at least 1")
+        raise UserError("--threads must be at least 1 (got {}); give 1 or more, or leave it unset".format(threads))
     backend = get_backend(source.backend)
     if source.kind not in backend.runs:
         path = exporter()(source.entry, weights=source.weights, size=source.size, batch=source.batch)

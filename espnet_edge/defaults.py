@@ -9,10 +9,19 @@ ONNX_OPSET = 13
 # at most this many images of --calib feed TensorRT's INT8 calibrator (the engine build)
 CALIB_IMAGES = 500
 
+# TensorRT versions whose ONNX parser a graph is checked against (`--trt`: onnx-tensorrt's operator matrix,
+# runtime/trt_support.py; "10" = the latest 10.x), and the default: 8.2, JetPack 4.6, the TX2's last release
+TRT_CHECK_VERSIONS = ("8.2", "8.4", "8.5", "8.6", "10.0", "10")
+TRT_CHECK_VERSION = "8.2"
+
 # INT8 QDQ calibration method of `export --int8` (onnxruntime.quantization; see host/export/int8.py)
 CALIB_METHOD = "percentile"
-# Convs kept in float by the INT8 sensitivity scan (0: every Conv INT8)
-INT8_KEEP_FLOAT = 4
+# which Convs `export --int8` keeps in float when --int8-float N does not fix their number: the fewest
+# (in sensitivity-scan order) that reach, on images never calibrated on, this mask agreement with fp32
+# (held-out calibration images) ...
+INT8_TARGET = 0.99
+# ... or, with labelled images (--int8-labels), at most this mIoU drop against fp32, in points
+INT8_MAX_MIOU_DROP = 0.5
 
 # latency percentiles every benchmark reports, as the keys p50, p90, p99
 LATENCY_PERCENTILES = (50, 90, 99)

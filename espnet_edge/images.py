@@ -12,7 +12,10 @@ def is_image_file(path):
 
 
 def list_images(paths, recursive=True):
-    """Files and folders -> sorted list of image files; UserError if a path is missing or empty."""
+    """Files and folders -> sorted list of image files; UserError if a path is missing or empty (a path
+    that exists but is no image file or folder is named as what it is)."""
+    from espnet_edge.utils.pathchecks import file_problem
+
     if isinstance(paths, str):
         paths = [paths]
     found = []
@@ -27,10 +30,11 @@ def list_images(paths, recursive=True):
                 raise UserError("folder {} holds no images ({})".format(
                     path, ", ".join(IMAGE_EXTENSIONS[:4]) + ", ..."))
             found.extend(sorted(inside))
-        elif os.path.isfile(path):
-            found.append(path)
         else:
-            raise UserError("{} does not exist".format(path))
+            problem = file_problem(path, "image", allow_empty=True)   # read_image says what is wrong
+            if problem:
+                raise UserError("{} {}".format(path, problem))
+            found.append(path)
     return found
 
 
@@ -48,8 +52,12 @@ def read_image(path):
     """-> BGR uint8 HxWx3; UserError if OpenCV cannot decode it."""
     import numpy as np
 
-    cv2 = quiet_opencv()
+    from espnet_edge.utils.pathchecks import file_problem
 
+    problem = file_problem(path, "image")
+    if problem:   # a fifo would block the read; a folder or device is no image
+        raise UserError("cannot read image {}: it {}".format(path, problem))
+    cv2 = quiet_opencv()
     data = None
     try:
         data = np.fromfile(path, dtype=np.uint8)

@@ -50,6 +50,21 @@ def pil_bilinear_coefficients(in_size, out_size):
     return index, np.trunc(np.where(scaled < 0, scaled - 0.5, scaled + 0.5)).astype(np.int32)
 
 
+# an in-graph (float32) Pillow pass splits each coefficient c = hi * 2**PIL_SPLIT_BITS + lo so that both
+# partial sums stay integers below 2**24 (host/export/frame_graph.py)
+PIL_SPLIT_BITS = 11
+
+
+def pil_pass_exact(in_size, out_size):
+    """True when one Pillow pass in_size -> out_size is reproduced exactly in float32 (by the frame
+    graph's split coefficients): 255 x the largest sum of low parts, plus the rounding terms, stays
+    below 2**24. False beyond ~8x downscaling along the axis."""
+    _index, coeffs = pil_bilinear_coefficients(in_size, out_size)
+    low = coeffs & ((1 << PIL_SPLIT_BITS) - 1)
+    worst = 255.0 * low.sum(axis=1).max() + 3 * (1 << (PIL_PRECISION_BITS - 1))
+    return bool(worst < float(1 << 24))
+
+
 def _resample_rows(rows, out_size):
     """One separable pass along axis 0 of a uint8 2-D array, rounding back to uint8 like Pillow's
     8-bit path (int32 fixed point: Pillow's own width, no overflow). Gathering whole rows keeps

@@ -11,8 +11,11 @@ CHANNEL_ORDERS = ("rgb", "bgr")
 
 
 def _check_channels(channels):
+    if isinstance(channels, str) and channels.lower() in CHANNEL_ORDERS:
+        return channels.lower()
     if channels not in CHANNEL_ORDERS:
-        raise UserError("channels must be 'rgb' or 'bgr' (got {!r})".format(channels))
+        raise UserError("channels must be 'rgb' or 'bgr' (got {!r}): give channels='rgb' (PIL, matplotlib) or "
+                        "channels='bgr' (OpenCV)".format(channels))
     return channels
 
 
@@ -29,6 +32,8 @@ def to_bgr(image, channels=None):
         return read_image(os.fsdecode(image)), _order(channels)
     if hasattr(image, "convert") and hasattr(image, "mode") and hasattr(image, "size"):  # PIL.Image
         rgb = np.asarray(image.convert("RGB"))
+        if rgb.size == 0:
+            raise UserError("the PIL image is empty ({}x{}): pass one with pixels".format(*image.size))
         return np.ascontiguousarray(rgb[:, :, ::-1]), _order(channels)
     if not isinstance(image, np.ndarray):
         raise UserError("segment() takes an image path, a PIL image or a numpy array, not {}".format(
@@ -36,14 +41,18 @@ def to_bgr(image, channels=None):
     if image.dtype != np.uint8:
         raise UserError("a numpy image must be uint8 0..255 (got {}); convert it with "
                         "np.clip(x, 0, 255).astype(np.uint8)".format(image.dtype))
+    if image.ndim not in (2, 3) or image.ndim == 3 and image.shape[2] != 3:
+        hint = "; drop the alpha channel with image[:, :, :3]" if image.ndim == 3 and image.shape[2] == 4 else ""
+        raise UserError("a numpy image must be HxWx3 (or HxW grey), got shape {}{}".format(list(image.shape), hint))
+    if image.shape[0] < 1 or image.shape[1] < 1:
+        raise UserError("the image is empty (shape {}): pass one with pixels".format(list(image.shape)))
     if image.ndim == 2:
         return np.ascontiguousarray(np.repeat(image[:, :, None], 3, axis=2)), _order(channels)
-    if image.ndim != 3 or image.shape[2] != 3:
-        raise UserError("a numpy image must be HxWx3 (or HxW grey), got shape {}".format(list(image.shape)))
     if channels is None:
         raise UserError("say the channel order of a numpy image: segment(image, channels='rgb') "
                         "(PIL, matplotlib, imageio) or channels='bgr' (OpenCV)")
-    if _check_channels(channels) == "rgb":
+    channels = _check_channels(channels)
+    if channels == "rgb":
         image = image[:, :, ::-1]
     return np.ascontiguousarray(image), channels
 
@@ -83,16 +92,18 @@ class Segmentation(object):
 
     def overlay(self, alpha=defaults.OVERLAY_ALPHA, legend=True, channels=None):
         """The colours blended over the input image (at the image's size), with a legend of the classes
-        present (most frequent first, top right), as `espnet-edge demo` and `segment --overlay` draw."""
+        present (most frequent first, top right) and outlines around dark classes, as `espnet-edge demo`
+        and `segment --overlay` draw. An image too small to hold the legend within
+        visualize.LEGEND_MAX_SHARE of its area gets it in a panel on the right: the result is wider."""
         from espnet_edge.runtime.segmenter import resize_mask
 
-        if not 0.0 <= alpha <= 1.0:
-            raise UserError("alpha must be between 0 and 1 (got {})".format(alpha))
+        if isinstance(alpha, bool) or not isinstance(alpha, (int, float, np.number)) or not 0.0 <= alpha <= 1.0:
+            raise UserError("give alpha as a number between 0 and 1 (got {!r})".format(alpha))
         frame = self._image_bgr
         mask = resize_mask(self.class_map, (frame.shape[1], frame.shape[0]))
         blended = visualize.overlay(frame, mask, self.palette, alpha)
         if legend:
-            visualize.draw_legend(blended, mask, self.class_names, self.palette)
+            blended = visualize.decorate(blended, mask, self.class_names, self.palette)
         return self._to(blended, channels or self.channels)
 
     @staticmethod

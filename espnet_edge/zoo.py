@@ -388,12 +388,31 @@ def aliases():
     return dict(_ALIASES)
 
 
+_FILE_KINDS = ((".onnx", "an ONNX file: run it with --onnx {0} (Python: espnet_edge.load({0!r}))"),
+               (".engine", "a TensorRT engine: run it with --engine {0}"), (".trt", "a TensorRT engine: run it with "
+               "--engine {0}"), (".plan", "a TensorRT engine: run it with --engine {0}"),
+               (".pth", "a checkpoint: pass it with --weights {0} beside --model NAME"),
+               (".pt", "a checkpoint: pass it with --weights {0} beside --model NAME"))
+
+
 def get_model(name):
-    """Return the zoo entry for ``name`` (or an alias); UserError with close names otherwise."""
+    """Return the zoo entry for ``name`` (or an alias, in any letter case); UserError with close names,
+    or with the right option for a file name, otherwise."""
     key = _ALIASES.get(name, name)
     if key in _REGISTRY:
         return _REGISTRY[key]
     choices = list(_REGISTRY) + list(_ALIASES)
-    close = difflib.get_close_matches(str(name), choices, n=3, cutoff=0.5)
-    hint = "did you mean {}?".format(", ".join(close)) if close else "run `espnet-edge models` for the list"
+    text = str(name)
+    folded = dict((choice.lower(), choice) for choice in choices)
+    if text.strip().lower() in folded:   # every zoo name is lower case: ESPNet means espnet
+        return get_model(folded[text.strip().lower()])
+    for ext, advice in _FILE_KINDS:
+        if text.lower().endswith(ext):
+            raise UserError("{!r} is not a zoo model name but {}".format(text, advice.format(text)))
+    if "/" in text or "\\" in text:
+        raise UserError("{!r} is a path, not a zoo model name: give a zoo name (`espnet-edge models`), or the "
+                        "file with --onnx FILE / --engine FILE".format(text))
+    close = difflib.get_close_matches(text.lower(), list(folded), n=3, cutoff=0.5)
+    hint = "did you mean {}?".format(", ".join(folded[c] for c in close)) if close else \
+        "run `espnet-edge models` for the list"
     raise UserError("unknown model {!r}; {}".format(name, hint))

@@ -5,6 +5,8 @@ a runner that binds the wrong address or copies the wrong size gets wrong number
 Stands in for hardware we lack (no GPU here); it is not NVIDIA's API, which the bindings test checks.
 """
 
+import time
+
 import numpy as np
 
 from espnet_edge.runtime.tensorrt.cuda import DeviceBuffer
@@ -74,13 +76,17 @@ class HostCuda(object):
         pass
 
     def event(self):
-        return [0.0]
+        return [None]
 
     def record(self, event, stream):
-        pass
+        # every "stream" operation here has finished when its call returns: the host clock at the
+        # record is when the event completes on the stream
+        event[0] = time.perf_counter()
 
     def elapsed_ms(self, start, end):
-        return 0.0
+        if start[0] is None or end[0] is None:
+            raise RuntimeError("elapsed_ms of an event that was never recorded")
+        return (end[0] - start[0]) * 1000.0
 
     def capture_graph(self, stream, enqueue):
         return enqueue  # "replaying" the graph re-runs what was captured

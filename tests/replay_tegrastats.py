@@ -6,6 +6,9 @@ Prints the lines of a corpus file (``$REPLAY_TEGRASTATS_FILE``, default the TX2 
 ``--stop`` and ``--logfile FILE`` behave minimally like the real tool. For failure tests:
 ``$REPLAY_TEGRASTATS_EXIT_AFTER=N`` exits with code 1 after N lines, and
 ``$REPLAY_TEGRASTATS_FAIL=permission`` exits at once like a non-root tegrastats that cannot read.
+Hostile output: ``$REPLAY_TEGRASTATS_GARBLE=N`` puts bytes that are not UTF-8 (0xff 0xfe, a lone
+continuation byte) into every Nth line, as a serial glitch would; ``$REPLAY_TEGRASTATS_SILENT_AFTER=N``
+prints N lines, then stays alive printing nothing.
 """
 
 import argparse
@@ -15,8 +18,9 @@ import sys
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-DEFAULT = os.path.join(os.path.dirname(os.path.dirname(HERE)), "shared", "jetson", "tegrastats",
-                       "tx2_l4t32-inferred_1.txt")
+# ../shared beside the checkout, or $ESPNET_EDGE_SHARED as conftest.py reads it
+SHARED = os.environ.get("ESPNET_EDGE_SHARED", os.path.join(os.path.dirname(os.path.dirname(HERE)), "shared"))
+DEFAULT = os.path.join(SHARED, "jetson", "tegrastats", "tx2_l4t32-inferred_1.txt")
 
 
 def main():
@@ -34,6 +38,8 @@ def main():
     with open(path) as handle:
         lines = [line.rstrip("\n") for line in handle if line.strip()]
     exit_after = int(os.environ.get("REPLAY_TEGRASTATS_EXIT_AFTER", "0") or 0)
+    garble = int(os.environ.get("REPLAY_TEGRASTATS_GARBLE", "0") or 0)
+    silent_after = int(os.environ.get("REPLAY_TEGRASTATS_SILENT_AFTER", "0") or 0)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     out = open(args.logfile, "a") if args.logfile else sys.stdout
     printed = 0
@@ -41,7 +47,15 @@ def main():
         while True:
             for line in lines:
                 time.sleep(args.interval / 1000.0)
-                out.write(line + "\n")
+                if silent_after and printed >= silent_after:
+                    continue   # alive, saying nothing
+                if garble and printed % garble == garble - 1:
+                    middle = len(line) // 2
+                    data = line[:middle].encode() + b"\xff\xfe\x80" + line[middle:].encode() + b"\n"
+                    out.flush()
+                    getattr(out, "buffer", out).write(data)
+                else:
+                    out.write(line + "\n")
                 out.flush()
                 printed += 1
                 if exit_after and printed >= exit_after:

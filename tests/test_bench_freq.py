@@ -4,28 +4,21 @@ import json
 
 import pytest
 
-from conftest import run_cli
+from conftest import run_main
 from sim_jetson import make_board_tree
-
-
-@pytest.fixture(scope="module")
-def onnx_file(tmp_path_factory):
-    out = tmp_path_factory.mktemp("export")
-    result = run_cli("export", "--model", "espnet-c-q3", "--size", "256x128", "--out", out)
-    assert result.returncode == 0, result.stderr
-    return out / "espnet-c-q3-256x128.onnx"
 
 
 def _read(paths):
     return {k: open(paths[k]).read().strip() for k in ("min_freq", "max_freq", "governor")}
 
 
-def test_one_run_per_frequency_with_requested_and_applied(onnx_file, tmp_path):
+@pytest.mark.slow
+def test_one_run_per_frequency_with_requested_and_applied(small_onnx, tmp_path):
     paths = make_board_tree(str(tmp_path / "root"), board="tx2", release="32.7.1", cur_mhz=828.75)
     before = _read(paths)
     report = tmp_path / "bench.json"
-    result = run_cli("bench", "--onnx", onnx_file, "--freq", "824,1134", "--iters", "2", "--warmup", "1",
-                     "--settle-timeout", "1", "--json", report, env={"ESPNET_EDGE_SYSFS_ROOT": str(tmp_path / "root")})
+    result = run_main("bench", "--onnx", small_onnx, "--freq", "824,1134", "--iters", "2", "--warmup", "1",
+                      "--settle-timeout", "1", "--json", report, env={"ESPNET_EDGE_SYSFS_ROOT": str(tmp_path / "root")})
     assert result.returncode == 0, result.stderr
     runs = json.loads(report.read_text())["runs"]
     assert [(r["freq_requested_mhz"], r["freq_applied_mhz"]) for r in runs] == [(824, 828.75), (1134, 1134.75)]
@@ -45,11 +38,11 @@ def test_one_run_per_frequency_with_requested_and_applied(onnx_file, tmp_path):
     ("824,5000", "5000"),
     ("824,824", "twice"),
 ])
-def test_bad_frequency_lists_fail_before_any_run(onnx_file, tmp_path, freqs, message):
+def test_bad_frequency_lists_fail_before_any_run(small_onnx, tmp_path, freqs, message):
     paths = make_board_tree(str(tmp_path / "root"), board="tx2", release="32.7.1")
     before = _read(paths)
-    result = run_cli("bench", "--onnx", onnx_file, "--freq", freqs, "--iters", "2",
-                     env={"ESPNET_EDGE_SYSFS_ROOT": str(tmp_path / "root")})
+    result = run_main("bench", "--onnx", small_onnx, "--freq", freqs, "--iters", "2",
+                      env={"ESPNET_EDGE_SYSFS_ROOT": str(tmp_path / "root")})
     assert result.returncode != 0
     lines = result.stderr.strip().splitlines()
     assert message in lines[-1] and "Traceback" not in result.stderr
@@ -57,10 +50,10 @@ def test_bad_frequency_lists_fail_before_any_run(onnx_file, tmp_path, freqs, mes
     assert _read(paths) == before
 
 
-def test_not_a_jetson(onnx_file, tmp_path):
-    result = run_cli("bench", "--onnx", onnx_file, "--freq", "824", "--iters", "2",
-                     env={"ESPNET_EDGE_SYSFS_ROOT": str(tmp_path)})
-    assert result.returncode != 0 and "not a Jetson" in result.stderr
-    without = run_cli("bench", "--onnx", onnx_file, "--iters", "2", "--warmup", "0",
+def test_not_a_jetson(small_onnx, tmp_path):
+    result = run_main("bench", "--onnx", small_onnx, "--freq", "824", "--iters", "2",
                       env={"ESPNET_EDGE_SYSFS_ROOT": str(tmp_path)})
+    assert result.returncode != 0 and "not a Jetson" in result.stderr
+    without = run_main("bench", "--onnx", small_onnx, "--iters", "2", "--warmup", "0",
+                       env={"ESPNET_EDGE_SYSFS_ROOT": str(tmp_path)})
     assert without.returncode == 0, without.stderr

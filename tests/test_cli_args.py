@@ -7,7 +7,7 @@ import inspect
 
 import pytest
 
-from conftest import run_cli
+from conftest import run_main
 from espnet_edge import defaults
 from espnet_edge.cli import args as cli_args
 from espnet_edge.cli import validate
@@ -130,7 +130,7 @@ def test_flags_sit_under_their_group_titles(commands):
     ("sweep", [cli_args.SOURCE_TITLE, cli_args.MEASURE_TITLE, cli_args.CLOCK_TITLE, cli_args.OUTPUT_TITLE]),
 ])
 def test_help_shows_the_group_titles(command, titles):
-    result = run_cli(command, "--help")
+    result = run_main(command, "--help")
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
     for title in titles:

@@ -8,13 +8,12 @@ import json
 import os
 import random
 import signal
-import subprocess
 import sys
 import time
 
 import pytest
 
-from conftest import ROOT, TEGRASTATS_DIR, run_cli
+from conftest import ROOT, TEGRASTATS_DIR, run_cli, run_main, spawn
 from espnet_edge.jetson import clock_state
 from espnet_edge.jetson.clocks import SysfsWriter, pin_gpu
 from espnet_edge.utils import signals
@@ -67,8 +66,7 @@ def _env(paths, **extra):
 
 
 def _start(argv, paths, preexec_fn=None, **extra):
-    return subprocess.Popen(argv, cwd=ROOT, env=_env(paths, **extra), stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, universal_newlines=True, preexec_fn=preexec_fn)
+    return spawn(argv, env=_env(paths, **extra), preexec_fn=preexec_fn)
 
 
 def _wait_for(condition, proc, timeout=120):
@@ -96,6 +94,7 @@ def _kill_pinned_holder(paths, hz=828750000):
 
 
 # -- SIGKILL: nothing of ours runs, the state file is what is left ------------------------------------
+@pytest.mark.slow
 def test_sigkill_while_pinned_then_clocks_restore(tx2):
     pid = _kill_pinned_holder(tx2)
     assert read_freqs(tx2) == (828750000, 828750000, "performance")   # killed outright: still pinned
@@ -104,13 +103,13 @@ def test_sigkill_while_pinned_then_clocks_restore(tx2):
     assert saved["boot_id"] == "6f1c7d2e-sim-boot"
     assert [(g["min_freq"], g["max_freq"], g["governor"]) for g in saved["gpus"]] == [TX2_ORIGINAL]
 
-    show = run_cli("clocks", "show", env={"ESPNET_EDGE_SYSFS_ROOT": tx2["root"]})
+    show = run_main("clocks", "show", env={"ESPNET_EDGE_SYSFS_ROOT": tx2["root"]})
     assert show.returncode == 0, show.stderr
     assert "left pinned by PID {} which is gone".format(pid) in show.stdout
-    shown = json.loads(run_cli("clocks", "show", "--json", env={"ESPNET_EDGE_SYSFS_ROOT": tx2["root"]}).stdout)
+    shown = json.loads(run_main("clocks", "show", "--json", env={"ESPNET_EDGE_SYSFS_ROOT": tx2["root"]}).stdout)
     assert shown["pin"]["owner"] == "gone" and shown["pin"]["pid"] == pid
 
-    restored = run_cli("clocks", "restore", env={"ESPNET_EDGE_SYSFS_ROOT": tx2["root"]})
+    restored = run_main("clocks", "restore", env={"ESPNET_EDGE_SYSFS_ROOT": tx2["root"]})
     assert restored.returncode == 0, restored.stderr
     assert read_freqs(tx2) == TX2_ORIGINAL
     assert not os.path.exists(state_file(tx2))
@@ -141,6 +140,7 @@ def test_state_is_on_disk_before_the_first_write(tx2):
     assert not os.path.exists(state_file(tx2))   # a clean end leaves nothing behind
 
 
+@pytest.mark.slow
 def test_run_on_top_of_clocks_set_and_killed(tx2):
     env = {"ESPNET_EDGE_SYSFS_ROOT": tx2["root"]}
     assert run_cli("clocks", "set", "1134", env=env).returncode == 0
@@ -164,23 +164,24 @@ def test_bad_state_file_is_one_line(tx2, text, words):
     with open(state_file(tx2), "w") as handle:
         handle.write(text)
     for action in ("restore", "show"):
-        result = run_cli("clocks", action, env={"ESPNET_EDGE_SYSFS_ROOT": tx2["root"]})
+        result = run_main("clocks", action, env={"ESPNET_EDGE_SYSFS_ROOT": tx2["root"]})
         assert result.returncode == 2, result.stderr
         assert words in result.stderr and "Traceback" not in result.stderr
         assert len(result.stderr.strip().splitlines()) == 1
 
 
+@pytest.mark.slow
 def test_state_from_another_boot_is_discarded(tx2):
     _kill_pinned_holder(tx2)
     with open(tx2["boot_id"], "w") as handle:
         handle.write("another-boot\n")
-    result = run_cli("clocks", "restore", env={"ESPNET_EDGE_SYSFS_ROOT": tx2["root"]})
+    result = run_main("clocks", "restore", env={"ESPNET_EDGE_SYSFS_ROOT": tx2["root"]})
     assert result.returncode == 2 and "before a reboot" in result.stderr
     assert not os.path.exists(state_file(tx2))
 
 
 # -- signals during a write sequence ----------------------------------------------------------------
-def test_signal_during_the_pin_writes_waits_for_them(tx2):
+def test_signal_during_the_pin_writes_waits_for_them(tx2, default_signals):
     kernel = SimKernel()
 
     def hook(path, value):
@@ -231,6 +232,7 @@ def _ignore_sighup():
     signal.signal(signal.SIGHUP, signal.SIG_IGN)
 
 
+@pytest.mark.slow
 def test_nohup_pin_survives_sighup(tx2):
     """As under `nohup`: SIGHUP ignored when we start, so it must not end the run."""
     proc = _start([sys.executable, "-c", HOLDER, "828"], tx2, preexec_fn=_ignore_sighup)
@@ -250,6 +252,7 @@ def test_nohup_pin_survives_sighup(tx2):
 
 
 # -- random kill points of the real commands ---------------------------------------------------------
+@pytest.mark.slow
 def test_nohup_bench_freq_survives_sighup(tx2, small_onnx):
     """`nohup espnet-edge bench --freq ...`: the SIGHUP of a closed SSH session must not end it."""
     argv = [sys.executable, "-m", "espnet_edge", "bench", "--onnx", small_onnx, "--freq", "828", "--duration", "30"]
@@ -273,9 +276,10 @@ def _commands(onnx, out):
     fast = ["--idle", "0.5", "--duration", "3", "--warmup", "1"]
     return {
         "clocks set": ["clocks", "set", "828"],
-        "bench": ["bench", "--onnx", onnx, "--freq", "828,520", "--duration", "2", "--warmup", "1"],
-        "profile": ["profile", "--onnx", onnx, "--freq", "828", "--out", out] + fast,
-        "sweep": ["sweep", "--onnx", onnx, "--freqs", "828,520", "--out", out] + fast,
+        "bench": ["bench", "--onnx", onnx, "--freq", "828,520", "--duration", "2", "--warmup", "1",
+                  "--settle-timeout", "1"],
+        "profile": ["profile", "--onnx", onnx, "--freq", "828", "--out", out, "--settle-timeout", "1"] + fast,
+        "sweep": ["sweep", "--onnx", onnx, "--freqs", "828,520", "--out", out, "--settle-timeout", "1"] + fast,
     }
 
 
@@ -368,6 +372,7 @@ def _kill_profile_with_emc(paths, onnx, extra=()):
     return proc.pid
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("freq", [None, "828"])
 def test_sigkill_during_profile_emc_then_clocks_restore(tx2_emc, small_onnx, freq):
     pid = _kill_profile_with_emc(tx2_emc, small_onnx, ["--freq", freq] if freq else [])
@@ -389,6 +394,7 @@ def test_sigkill_during_profile_emc_then_clocks_restore(tx2_emc, small_onnx, fre
     assert again.returncode == 2 and "nothing to restore" in again.stderr
 
 
+@pytest.mark.slow
 def test_clocks_show_names_a_stale_emc_pin(tx2_emc, small_onnx):
     env = {"ESPNET_EDGE_SYSFS_ROOT": tx2_emc["root"]}
     clean = json.loads(run_cli("clocks", "show", "--json", env=env).stdout)
@@ -404,6 +410,7 @@ def test_clocks_show_names_a_stale_emc_pin(tx2_emc, small_onnx):
     assert shown["pin"] is None   # the GPU clock was not pinned
 
 
+@pytest.mark.slow
 def test_second_profile_emc_restores_the_leftover_first(tx2_emc, small_onnx):
     pid = _kill_profile_with_emc(tx2_emc, small_onnx)
     second = run_cli("profile", "--onnx", small_onnx, "--emc", "204", "--out", os.path.join(tx2_emc["root"], "out2"),
@@ -442,7 +449,7 @@ def test_bad_emc_state_file_is_one_line(tx2_emc, text, words):
     with open(emc_state_file(tx2_emc), "w") as handle:
         handle.write(text)
     for action in ("restore", "show"):
-        result = run_cli("clocks", action, env={"ESPNET_EDGE_SYSFS_ROOT": tx2_emc["root"]})
+        result = run_main("clocks", action, env={"ESPNET_EDGE_SYSFS_ROOT": tx2_emc["root"]})
         assert result.returncode == 2, result.stderr
         assert "not a saved EMC clock state" in result.stderr and words in result.stderr
         assert "Traceback" not in result.stderr and len(result.stderr.strip().splitlines()) == 1

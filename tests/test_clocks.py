@@ -13,7 +13,7 @@ import time
 
 import pytest
 
-from conftest import ROOT, run_cli
+from conftest import ROOT, run_cli, spawn, spawn_cli
 from espnet_edge.errors import UserError
 from espnet_edge.jetson import boards, clocks
 from espnet_edge.jetson.clocks import SysfsWriter, parse_freq_list, pin_gpu, snap_to_table
@@ -144,7 +144,7 @@ def test_restore_on_exception(tx2):
     assert read_freqs(tx2) == TX2_ORIGINAL
 
 
-def test_restore_on_sigint_in_process(tx2):
+def test_restore_on_sigint_in_process(tx2, default_signals):
     before = signal.getsignal(signal.SIGINT)
     with pytest.raises(KeyboardInterrupt):
         with pin_gpu(1134, log=None):
@@ -304,9 +304,7 @@ def _wait_pinned(paths, hz, proc, timeout=30):
 
 @pytest.mark.parametrize("signum, code", [(signal.SIGTERM, 143), (signal.SIGINT, 130), (signal.SIGHUP, 129)])
 def test_signal_to_running_holder_restores(tx2, signum, code):
-    env = dict(os.environ, PYTHONPATH=ROOT)
-    proc = subprocess.Popen([sys.executable, "-c", HOLDER, "828"], cwd=ROOT, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True)
+    proc = spawn([sys.executable, "-c", HOLDER, "828"])
     try:
         _wait_pinned(tx2, 828750000, proc)
         assert read_freqs(tx2)[2] == "performance"
@@ -321,24 +319,9 @@ def test_signal_to_running_holder_restores(tx2, signum, code):
     assert read_freqs(tx2) == TX2_ORIGINAL
 
 
-@pytest.fixture(scope="module")
-def small_onnx(tmp_path_factory):
-    """ESPNet-C (p=2, q=3) with the authors' weights, exported at 256x128 by our own `export`."""
-    if not os.path.exists(os.path.join(ROOT, "espnet_edge", "cli", "cmd_bench.py")):
-        pytest.skip("espnet-edge bench is not built yet (espnet_edge/cli/cmd_bench.py)")
-    out = str(tmp_path_factory.mktemp("onnx"))
-    result = run_cli("export", "--model", "espnet-c-q3", "--size", "256x128", "--out", out, timeout=600)
-    assert result.returncode == 0, result.stderr
-    found = sorted(f for f in os.listdir(out) if f.endswith(".onnx"))
-    assert found, os.listdir(out)
-    return os.path.join(out, found[0])
-
-
+@pytest.mark.slow
 def test_sigterm_to_bench_freq_subprocess_restores(tx2, small_onnx):
-    env = dict(os.environ, PYTHONPATH=ROOT)
-    proc = subprocess.Popen([sys.executable, "-m", "espnet_edge", "bench", "--onnx", small_onnx, "--freq", "828",
-                             "--duration", "30"], cwd=ROOT, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True)
+    proc = spawn_cli("bench", "--onnx", small_onnx, "--freq", "828", "--duration", "30")
     try:
         _wait_pinned(tx2, 828750000, proc, timeout=120)
         assert read_freqs(tx2)[2] == "performance"
@@ -389,6 +372,7 @@ def test_clocks_show_not_a_jetson(tmp_path):
                                      "/sys/class/devfreq): clocks needs a Jetson board")
 
 
+@pytest.mark.slow
 def test_clocks_set_then_restore(tx2):
     env = {"ESPNET_EDGE_SYSFS_ROOT": tx2["root"]}
     first = run_cli("clocks", "set", "824", env=env, timeout=60)

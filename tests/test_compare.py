@@ -6,21 +6,20 @@ import os
 
 import pytest
 
-from conftest import CITYSCAPES_IMAGES, PHOTOS, run_cli
+from conftest import CITYSCAPES_IMAGES, PHOTOS, run_main
 from espnet_edge.apps.compare import check_tolerances, compare_runners
 from espnet_edge.errors import UserError
 from espnet_edge.images import read_image
+
+pytestmark = pytest.mark.slow
 
 MODEL = "espnet-c-q3"
 SIZE = (512, 256)
 
 
 @pytest.fixture(scope="module")
-def onnx_file(tmp_path_factory):
-    from espnet_edge.host.export.pipeline import export_model
-    from espnet_edge.zoo import get_model
-
-    return export_model(get_model(MODEL), size=SIZE, out_dir=str(tmp_path_factory.mktemp("onnx")))["onnx"]
+def onnx_file(export_once):
+    return export_once(MODEL, SIZE)
 
 
 @pytest.fixture(scope="module")
@@ -71,14 +70,14 @@ def test_cli_pass_fail_and_json(tmp_path, onnx_file):
         os.symlink(os.path.join(CITYSCAPES_IMAGES, name), os.path.join(images, name))
     out = tmp_path / "cmp.json"
     # the zoo model (on PyTorch) takes the ONNX file's input size (512x256) so the logits line up
-    proc = run_cli("compare", "torch:" + MODEL, onnx_file, "--images", images, "--threads", "1", "--json", out)
+    proc = run_main("compare", "torch:" + MODEL, onnx_file, "--images", images, "--threads", "1", "--json", out)
     assert proc.returncode == 0, proc.stderr
     assert "PASSED" in proc.stdout and "512x256" in proc.stdout
     data = json.loads(out.read_text())
     assert data["artifacts"][1]["agreement"] >= 0.999 and data["artifacts"][1]["ok"]
 
-    proc = run_cli("compare", "torch:" + MODEL, onnx_file, "--images", images, "--threads", "1",
-                   "--max-logit-diff", "1e-9")
+    proc = run_main("compare", "torch:" + MODEL, onnx_file, "--images", images, "--threads", "1",
+                    "--max-logit-diff", "1e-9")
     assert proc.returncode == 1 and "FAILED" in proc.stdout and "max |logit diff|" in proc.stdout
 
     for args, message in ((("espnet-c-q3",), "at least two"),
@@ -86,7 +85,7 @@ def test_cli_pass_fail_and_json(tmp_path, onnx_file):
                           ((str(tmp_path / "weights.pth"), onnx_file), "not an .onnx file or an engine"),
                           (("espnet-c-q3", str(tmp_path / "missing.onnx")), "does not exist"),
                           (("espnet-c-q3", onnx_file, "--min-agreement", "2"), "between 0 and 1")):
-        proc = run_cli("compare", *args, "--images", images, "--threads", "1")
+        proc = run_main("compare", *args, "--images", images, "--threads", "1")
         assert proc.returncode == 2, (args, proc.stderr)
         assert message in proc.stderr and "Traceback" not in proc.stderr
 

@@ -13,7 +13,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from conftest import CITYSCAPES_IMAGES, TRT_SUPPORT, WEIGHTS, run_cli
+from conftest import CITYSCAPES_IMAGES, TRT_SUPPORT, WEIGHTS, run_main
 from espnet_edge import zoo
 from espnet_edge.errors import UserError
 from espnet_edge.host.models import build_model, build_network, count_parameters
@@ -240,6 +240,7 @@ def small_exports(tmp_path_factory):
                 for name in ("enet-city", "erfnet-city", "deeplabv3plus-mobilenetv2-city"))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["enet-city", "erfnet-city", "deeplabv3plus-mobilenetv2-city"])
 def test_small_exports_pass_tensorrt_82_and_match_pytorch(small_exports, name):
     import onnx
@@ -264,19 +265,20 @@ def test_small_exports_pass_tensorrt_82_and_match_pytorch(small_exports, name):
 
 def test_segment_refuses_architecture_only_models_without_weights(tmp_path, shared):
     image = FRAME
-    proc = run_cli("segment", "--model", "enet-city", "--out", str(tmp_path / "o"), image)
+    proc = run_main("segment", "--model", "enet-city", "--out", str(tmp_path / "o"), image)
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
     line = proc.stderr.strip().splitlines()
     assert len(line) == 1 and "architecture only" in line[0] and "--weights" in line[0]
     assert "davidtvs/PyTorch-ENet" in line[0]
-    proc = run_cli("segment", "--model", "erfnet-city", "--weights", ESPNET_CHECKPOINT, "--backend", "torch",
-                   "--out", str(tmp_path / "o2"), image)
+    proc = run_main("segment", "--model", "erfnet-city", "--weights", ESPNET_CHECKPOINT, "--backend", "torch",
+                    "--out", str(tmp_path / "o2"), image)
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
     assert "missing key(s)" in proc.stderr and "unexpected key(s)" in proc.stderr
-    proc = run_cli("eval", "--model", "deeplabv3plus-mobilenetv2-city", "--data", str(tmp_path))
+    proc = run_main("eval", "--model", "deeplabv3plus-mobilenetv2-city", "--data", str(tmp_path))
     assert proc.returncode == 2 and "architecture only" in proc.stderr
 
 
+@pytest.mark.slow
 def test_enet_onnx_differs_from_pytorch_no_more_than_pytorch_float64_does(small_exports):
     """On a real frame, ENet's unpooling makes logits sensitive to rounding (a near-tie in a pooling
     window moves a value one pixel): PyTorch float64 vs float32 differ by ~1 at ~1% of the logits.
@@ -302,17 +304,18 @@ def test_enet_onnx_differs_from_pytorch_no_more_than_pytorch_float64_does(small_
 
 
 def test_models_command_lists_them_with_params_and_gflops():
-    proc = run_cli("models", "--json")
+    proc = run_main("models", "--json")
     assert proc.returncode == 0, proc.stderr
     rows = dict((row["name"], row) for row in json.loads(proc.stdout))
     for name in NEW:
         entry = zoo.get_model(name)
         assert rows[name]["params"] == entry.params and rows[name]["gflops"] == entry.gflops > 0
         assert rows[name]["architecture_only"] is True and rows[name]["weights_from"] == entry.weights_from
-    table = run_cli("models").stdout
+    table = run_main("models").stdout
     assert "enet-city" in table and "351,804" in table and "architecture only" in table
 
 
+@pytest.mark.slow
 def test_an_export_without_weights_is_refused_for_masks_but_runs_for_speed(small_exports, small_onnx, tmp_path):
     """The file itself says it was exported without trained weights: segment --onnx and load() refuse it
     (one line), bench runs it; a zoo checkpoint's export records trained=true."""
@@ -321,17 +324,18 @@ def test_an_export_without_weights_is_refused_for_masks_but_runs_for_speed(small
 
     untrained = small_exports["enet-city"]["onnx"]
     assert model_info(untrained).trained is False and model_info(small_onnx).trained is True
-    proc = run_cli("segment", "--onnx", untrained, "--out", str(tmp_path / "o"), FRAME)
+    proc = run_main("segment", "--onnx", untrained, "--out", str(tmp_path / "o"), FRAME)
     lines = proc.stderr.strip().splitlines()
     assert proc.returncode == 2 and len(lines) == 1, proc.stderr
     assert "exported without weights" in lines[0] and "--weights" in lines[0] and untrained in lines[0]
     assert not os.path.exists(str(tmp_path / "o" / "frankfurt_000000_000294_leftImg8bit.png"))
     with pytest.raises(UserError, match="exported without weights"):
         ee.load(untrained)
-    proc = run_cli("bench", "--onnx", untrained, "--warmup", "0", "--iters", "1")
+    proc = run_main("bench", "--onnx", untrained, "--warmup", "0", "--iters", "1")
     assert proc.returncode == 0, proc.stderr
 
 
+@pytest.mark.slow
 def test_what_is_known_trained_is_never_refused(small_exports, tmp_path):
     """A checkpoint passed with --weights is trained, whatever the backend; a file described by --model
     (its own weights unknown to the zoo) is not refused either. Only a file that says it was exported

@@ -8,10 +8,10 @@ import cv2
 import numpy as np
 import pytest
 
-from conftest import CITYSCAPES_IMAGES, PHOTOS, run_cli
+from conftest import CITYSCAPES_IMAGES, PHOTOS, run_main, spawn_cli
 from espnet_edge.apps import demo
 from espnet_edge.apps.sources import open_source
-from espnet_edge.visualize import draw_legend, palette_array
+from espnet_edge.visualize import classes_present, draw_legend, legend_box, outline_dark_classes, palette_array
 
 MODEL = "espnet-c-q3"
 SIZE = (512, 256)
@@ -47,12 +47,8 @@ def decoded_frames(path):
 
 
 @pytest.fixture(scope="module")
-def onnx_file(tmp_path_factory):
-    from espnet_edge.host.export.pipeline import export_model
-    from espnet_edge.zoo import get_model
-
-    report = export_model(get_model(MODEL), size=SIZE, out_dir=str(tmp_path_factory.mktemp("onnx")))
-    return report["onnx"]
+def onnx_file(export_once):
+    return export_once(MODEL, SIZE)
 
 
 @pytest.fixture(scope="module", params=BACKENDS)
@@ -69,21 +65,74 @@ def segmenter(request, onnx_file):
     seg.close()
 
 
-def decorated_pixels(shape, mask, info, label):
-    """Where legend or HUD may be drawn: draw them on a constant canvas and see what changed."""
-    legend = np.zeros(shape[:2], bool)
-    for value in (7, 201):  # two canvases: an anti-aliased text pixel may equal one of them
+def widest_hud_box(shape, label):
+    """The HUD's box (as draw_hud returns it) with the widest figures a frame of these runs can show."""
+    stages = dict((stage, 9999.9) for stage in ("preprocess", "compute", "postprocess", "render"))
+    return demo.draw_hud(np.zeros(shape, np.uint8), demo.hud_lines(9999.9, 99999.9, 9999.0, label, 99999.0, stages))
+
+
+def drawn_pixels(shape, draw):
+    """Pixels ``draw(canvas)`` changes, seen on two constant canvases (an anti-aliased text pixel may
+    equal one of them)."""
+    drawn = np.zeros(shape[:2], bool)
+    for value in (7, 201):
         canvas = np.full(shape, value, np.uint8)
-        draw_legend(canvas, mask, info.classes, info.palette)
-        legend |= (canvas != value).any(axis=2)
-    hud = np.zeros(shape[:2], bool)
-    x0, y0, x1, y1 = demo.draw_hud(canvas.copy(), demo.hud_lines(
-        9999.9, 99999.9, 9999.0, label, 99999.0,
-        dict((stage, 9999.9) for stage in ("preprocess", "compute", "postprocess", "render"))))
-    hud[:y1 + 2, :x1 + 40] = True  # the widest FPS/latency text that could appear, and a margin
-    return legend | hud
+        draw(canvas)
+        drawn |= (canvas != value).any(axis=2)
+    return drawn
 
 
+def decorations(shape, mask, info, label):
+    """Pixels under the legend, the HUD or the outlines of dark classes: the boxes from the code that
+    draws them, the outlines as outline_dark_classes draws them."""
+    covered = np.zeros(shape[:2], bool)
+    present = classes_present(mask, len(info.classes))
+    for box in (legend_box(shape, mask, info.classes), widest_hud_box(shape, label)):
+        if box is not None:
+            x0, y0, x1, y1 = box
+            covered[y0:y1 + 1, x0:x1 + 1] = True
+    return covered | drawn_pixels(shape, lambda canvas: outline_dark_classes(canvas, mask, info.palette, present))
+
+
+def classes_shown(image, frame, palette, alpha=0.5):
+    """The class whose palette colour, blended over ``frame`` at ``alpha``, is nearest each pixel."""
+    colours = palette_array(palette)[None].astype(np.float32)
+    blends = frame[:, None, :].astype(np.float32) * (1 - alpha) + colours * alpha
+    return np.abs(image[:, None, :].astype(np.float32) - blends).sum(axis=2).argmin(axis=1)
+
+
+@pytest.mark.parametrize("frame_size", [FRAME, (2048, 1024), (320, 180), (160, 90)])
+def test_legend_and_hud_draw_only_inside_their_boxes(frame_size):
+    """The legend inside the frame covers exactly legend_box; a frame too small for it keeps every pixel
+    and gets the legend in a panel beside it (legend_box then lies in the panel)."""
+    from espnet_edge.zoo import CITYSCAPES_CLASSES, CITYSCAPES_PALETTE
+
+    shape = (frame_size[1], frame_size[0], 3)
+    hud = demo.hud_lines(12.5, 80.25, 1300.5, "espnet-c-q3 / onnxruntime", 120.0, {"compute": 70.0})
+    x0, y0, x1, y1 = demo.draw_hud(np.zeros(shape, np.uint8), hud)
+    drawn = drawn_pixels(shape, lambda canvas: demo.draw_hud(canvas, hud))
+    assert drawn[y0:y1, x0:x1].all()  # a black panel fills the box
+    drawn[y0:y1 + 1, x0:x1 + 1] = False
+    assert not drawn.any(), "HUD drawn outside the box its code gives"
+    rng = np.random.RandomState(0)
+    for classes_in_mask in (1, 5, 19):
+        mask = rng.randint(0, classes_in_mask, size=shape[:2]).astype(np.uint8)
+        x0, y0, x1, y1 = legend_box(shape, mask, CITYSCAPES_CLASSES)
+        drawn = None
+        for value in (7, 201):  # two canvases: an anti-aliased text pixel may equal one of them
+            out = draw_legend(np.full(shape, value, np.uint8), mask, CITYSCAPES_CLASSES, CITYSCAPES_PALETTE)
+            assert out.shape[0] >= shape[0] and x1 < out.shape[1] and y1 < out.shape[0]
+            changed = (out != value).any(axis=2)
+            drawn = changed if drawn is None else drawn | changed
+        if out.shape[:2] != shape[:2]:  # the panel beside the frame: the frame itself untouched
+            assert x0 >= shape[1] and not drawn[:shape[0], :shape[1]].any()
+            continue
+        assert drawn[y0:y1, x0:x1].all()
+        drawn[y0:y1 + 1, x0:x1 + 1] = False
+        assert not drawn.any(), "legend drawn outside the box its code gives"
+
+
+@pytest.mark.slow
 def test_every_frame_processed_saved_and_coloured(tmp_path, clip, segmenter):
     path, count = clip
     seen = []
@@ -104,24 +153,28 @@ def test_every_frame_processed_saved_and_coloured(tmp_path, clip, segmenter):
         mask = segmenter.segment(frame)  # recompute the class map with the same runner
         assert np.array_equal(mask, seen[index][1])
         expected = np.floor(frame.astype(np.float32) * 0.5 + colours[mask] * 0.5 + 0.5)
-        free = ~decorated_pixels(frame.shape, mask, segmenter.info, label)
-        assert free.mean() > 0.6
+        free = ~decorations(frame.shape, mask, segmenter.info, label)
+        # outside legend and HUD, every pixel is the frame blended with its class's colour, and that
+        # colour is the mask's class there (not another class's)
         diff = np.abs(saved.astype(np.float32) - expected)[free]
         assert diff.max() <= 1.0, "overlay pixel off the palette blend by {}".format(diff.max())
-        assert len(np.unique(mask)) >= 2
+        shown = classes_shown(saved[free], frame[free], segmenter.info.palette)
+        assert np.array_equal(shown, mask[free])
+        assert len(np.unique(mask[free])) >= 2
 
     video = str(tmp_path / "out.mp4")
     rendered = []
     result = demo.run_demo(segmenter, open_source(path), save=video, display=False, label=label,
-                           on_frame=lambda i, frame, mask, image: rendered.append(image))
+                           on_frame=lambda i, frame, mask, image: rendered.append((image, mask)))
     assert result.saved == video and sorted(os.listdir(str(tmp_path))) == ["frames", "out.mp4"]  # no temp left
     written = decoded_frames(video)
     assert len(written) == count and all(w.shape == (FRAME[1], FRAME[0], 3) for w in written)
-    for image, back in zip(rendered, written):  # mp4v is lossy: the same picture, approximately
-        free = ~decorated_pixels(image.shape, seen[0][1], segmenter.info, label)
+    for (image, mask), back in zip(rendered, written):  # mp4v is lossy: the same picture, approximately
+        free = ~decorations(image.shape, mask, segmenter.info, label)
         assert np.abs(image.astype(np.float32) - back)[free].mean() < 8.0
 
 
+@pytest.mark.slow
 def test_interrupt_keeps_a_finalised_video(tmp_path, clip, segmenter):
     path, _count = clip
 
@@ -141,6 +194,7 @@ def test_interrupt_keeps_a_finalised_video(tmp_path, clip, segmenter):
     assert sorted(os.listdir(str(tmp_path))) == ["cut.mp4", "stats.csv"]
 
 
+@pytest.mark.slow
 def test_lost_live_source_stops_cleanly(tmp_path, clip, segmenter):
     """A recording read as a live camera: when reads fail mid-run the demo stops and keeps the video."""
     path, count = clip
@@ -152,6 +206,7 @@ def test_lost_live_source_stops_cleanly(tmp_path, clip, segmenter):
     assert "saved {} ({} frames)".format(video, result.frames) in result.line()
 
 
+@pytest.mark.slow
 def test_image_folder_of_mixed_sizes_to_video(tmp_path, segmenter):
     video = str(tmp_path / "photos.mp4")
     result = demo.run_demo(segmenter, open_source(PHOTOS), save=video, display=False, max_frames=3)
@@ -162,12 +217,13 @@ def test_image_folder_of_mixed_sizes_to_video(tmp_path, segmenter):
     assert all(w.shape == (height - height % 2, width - width % 2, 3) for w in written)
 
 
+@pytest.mark.slow
 def test_cli_headless_run_and_errors(tmp_path, clip, onnx_file):
     path, count = clip
     stats = tmp_path / "stats.json"
     out = tmp_path / "cli.mp4"
-    proc = run_cli("demo", "--onnx", onnx_file, "--threads", "1", "--source", path, "--no-display",
-                   "--save", out, "--record-stats", stats, "--alpha", "0.6")
+    proc = run_main("demo", "--onnx", onnx_file, "--threads", "1", "--source", path, "--no-display",
+                    "--save", out, "--record-stats", stats, "--alpha", "0.6")
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.startswith("demo: {} frames, mean ".format(count)) and "end of input" in proc.stdout
     data = json.loads(stats.read_text())
@@ -182,7 +238,7 @@ def test_cli_headless_run_and_errors(tmp_path, clip, onnx_file):
             (("--source", "/dev/video97", "--no-display"), "no camera at /dev/video97"),
             (("--source", path, "--no-display", "--save", str(tmp_path / "x.gif")), "give a video file"),
             (("--source", path, "--no-display", "--record-stats", str(tmp_path / "s.txt")), ".json or .csv")):
-        proc = run_cli("demo", "--onnx", onnx_file, *args, env=env)
+        proc = run_main("demo", "--onnx", onnx_file, *args, env=env)
         assert proc.returncode == 2, (args, proc.stderr)
         assert message in proc.stderr and "Traceback" not in proc.stderr
         assert len(proc.stderr.strip().splitlines()) == 1
@@ -217,14 +273,11 @@ def test_gpu_frequency_on_a_simulated_tx2(tmp_path, monkeypatch):
     assert not any(line.startswith("GPU") for line in demo.hud_lines(10.0, 20.0, None))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("signame", ["SIGINT", "SIGTERM"])
 def test_cli_signal_stops_cleanly_and_keeps_the_video(tmp_path, onnx_file, signame):
     import signal
-    import subprocess
-    import sys
     import time
-
-    from conftest import ROOT
 
     folder = tmp_path / "frames"
     folder.mkdir()
@@ -234,10 +287,8 @@ def test_cli_signal_stops_cleanly_and_keeps_the_video(tmp_path, onnx_file, signa
     out_dir = tmp_path / "out"
     out_dir.mkdir()
     video = out_dir / "run.mp4"
-    env = dict(os.environ, PYTHONPATH=ROOT)
-    proc = subprocess.Popen([sys.executable, "-m", "espnet_edge", "demo", "--onnx", onnx_file, "--threads", "1",
-                             "--source", str(folder), "--no-display", "--save", str(video)],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True, env=env, cwd=ROOT)
+    proc = spawn_cli("demo", "--onnx", onnx_file, "--threads", "1", "--source", folder, "--no-display",
+                     "--save", video)
     deadline = time.time() + 120
     while not os.listdir(str(out_dir)) and proc.poll() is None and time.time() < deadline:
         time.sleep(0.2)  # wait until the first frame is being written (not a timing assertion)

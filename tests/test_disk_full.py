@@ -48,7 +48,7 @@ def _namespaces_work():
     return None
 
 
-pytestmark = pytest.mark.skipif(_namespaces_work() is not None, reason=str(_namespaces_work()))
+pytestmark = [pytest.mark.skipif(_namespaces_work() is not None, reason=str(_namespaces_work())), pytest.mark.slow]
 
 
 def run_on_full_disk(tmp_path, mount_dir, args, pre_dirs=(), env=None):

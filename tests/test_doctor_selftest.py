@@ -10,16 +10,16 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 REPLAY = os.path.join(HERE, "replay_tegrastats.py")
 
 
-def _report(cli, tmp_path, env):
+def _report(main, tmp_path, env):
     out = tmp_path / "report.json"
-    result = cli("doctor", "--selftest", "--out", str(out), env=env)
+    result = main("doctor", "--selftest", "--out", str(out), env=env)
     assert result.returncode == 0, result.stderr
     report = json.loads(out.read_text())
     return result, report, {s["step"]: s for s in report["steps"]}
 
 
-def test_selftest_on_a_plain_machine_lists_every_skip(cli, tmp_path):
-    result, report, steps = _report(cli, tmp_path, {"ESPNET_EDGE_SYSFS_ROOT": str(tmp_path / "empty")})
+def test_selftest_on_a_plain_machine_lists_every_skip(main, tmp_path):
+    result, report, steps = _report(main, tmp_path, {"ESPNET_EDGE_SYSFS_ROOT": str(tmp_path / "empty")})
     assert set(steps) == {"tensorrt", "gpu_clock", "clock_pin", "tegrastats", "power"}
     assert report["failed"] == [] and report["ok"] == []
     assert "TensorRT is not installed" in report["skipped"]["tensorrt"]
@@ -28,19 +28,19 @@ def test_selftest_on_a_plain_machine_lists_every_skip(cli, tmp_path):
     assert any(check["name"] == "numpy" for check in report["doctor"])
 
 
-def test_selftest_reports_a_named_tegrastats_that_is_missing_as_failed(cli, tmp_path):
+def test_selftest_reports_a_named_tegrastats_that_is_missing_as_failed(main, tmp_path):
     out = tmp_path / "report.json"
-    result = cli("doctor", "--selftest", "--out", str(out), env={"ESPNET_EDGE_SYSFS_ROOT": str(tmp_path / "empty"),
-                                                                 "ESPNET_EDGE_TEGRASTATS": str(tmp_path / "none")})
+    result = main("doctor", "--selftest", "--out", str(out), env={"ESPNET_EDGE_SYSFS_ROOT": str(tmp_path / "empty"),
+                                                                  "ESPNET_EDGE_TEGRASTATS": str(tmp_path / "none")})
     assert result.returncode == 1 and "FAIL  tegrastats" in result.stdout
     report = json.loads(out.read_text())
     assert report["failed"] == ["tegrastats"] and "does not exist" in report["steps"][3]["reason"]
 
 
-def test_selftest_on_a_simulated_tx2_reads_clock_pins_dry_and_samples(cli, tmp_path):
+def test_selftest_on_a_simulated_tx2_reads_clock_pins_dry_and_samples(main, tmp_path):
     paths = make_board_tree(str(tmp_path / "sys"), board="tx2", release="32.7.1")
     before = read_freqs(paths)
-    _, report, steps = _report(cli, tmp_path, {"ESPNET_EDGE_SYSFS_ROOT": str(tmp_path / "sys"),
+    _, report, steps = _report(main, tmp_path, {"ESPNET_EDGE_SYSFS_ROOT": str(tmp_path / "sys"),
                                                "ESPNET_EDGE_TEGRASTATS": REPLAY})
     assert report["ok"] == ["gpu_clock", "clock_pin", "tegrastats", "power"] and report["failed"] == []
     assert list(report["skipped"]) == ["tensorrt"]
@@ -56,7 +56,7 @@ def test_selftest_on_a_simulated_tx2_reads_clock_pins_dry_and_samples(cli, tmp_p
     assert power["total_from"] == ["VDD_IN"] and power["gpu_rail"] == "VDD_SYS_GPU"
 
 
-def test_selftest_out_must_be_a_file(cli, tmp_path):
-    result = cli("doctor", "--selftest", "--out", str(tmp_path))
+def test_selftest_out_must_be_a_file(main, tmp_path):
+    result = main("doctor", "--selftest", "--out", str(tmp_path))
     assert result.returncode == 2 and "is a folder" in result.stderr
     assert "Traceback" not in result.stderr

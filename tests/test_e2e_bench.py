@@ -6,20 +6,18 @@ import json
 
 import pytest
 
-from conftest import CITYSCAPES_IMAGES, PHOTOS, TRT_SUPPORT, run_cli
+from conftest import CITYSCAPES_IMAGES, PHOTOS, TRT_SUPPORT, run_main
 from espnet_edge.apps.pipeline import STAGES
+
+pytestmark = pytest.mark.slow
 
 MODEL = "espnet-c-q3"
 
 
 @pytest.fixture(scope="module")
-def frame_graph(tmp_path_factory):
-    from espnet_edge.host.export.pipeline import export_model
-    from espnet_edge.zoo import get_model
-
-    report = export_model(get_model(MODEL), size=(256, 128), fuse_pre=True, input_size=(2048, 1024),
-                          overlay_alpha=0.5, out_dir=str(tmp_path_factory.mktemp("fg")), support=TRT_SUPPORT)
-    return report["onnx"]
+def frame_graph(export_once):
+    return export_once(MODEL, (256, 128), fuse_pre=True, input_size=(2048, 1024), overlay_alpha=0.5,
+                       support=TRT_SUPPORT)
 
 
 @pytest.mark.parametrize("mode", ["pipelined", "sequential"])
@@ -27,7 +25,7 @@ def test_end_to_end_json_has_every_stage(frame_graph, tmp_path, mode):
     out = str(tmp_path / "e2e.json")
     args = ["bench", "--onnx", frame_graph, "--end-to-end", "--images", CITYSCAPES_IMAGES, "--iters", "4",
             "--warmup", "1", "--threads", "1", "--json", out]
-    proc = run_cli(*(args + (["--sequential"] if mode == "sequential" else [])))
+    proc = run_main(*(args + (["--sequential"] if mode == "sequential" else [])))
     assert proc.returncode == 0, proc.stderr
     assert "glass_to_glass" in proc.stdout and "postprocess" in proc.stdout
     result = json.load(open(out))
@@ -38,7 +36,9 @@ def test_end_to_end_json_has_every_stage(frame_graph, tmp_path, mode):
     for stage in ("decode", "preprocess", "compute", "postprocess", "render", "glass_to_glass"):
         assert stages[stage]["count"] == 4
         assert stages[stage]["mean"] > 0 and stages[stage]["p50"] <= stages[stage]["p99"] + 1e-9
-    assert stages["h2d"] is None and stages["d2h"] is None  # ONNX Runtime on the CPU: no copies to time
+    # ONNX Runtime on the CPU: no copies of its own, stated as 0.0 ms (never null) with the reason
+    assert stages["h2d"]["max"] == 0.0 and stages["d2h"]["max"] == 0.0 and stages["h2d"]["count"] == 4
+    assert "session.run" in result["timings_note"]
     # a frame's glass-to-glass time contains its own compute and render
     assert stages["glass_to_glass"]["mean"] >= stages["compute"]["mean"]
     assert result["host_ms_per_frame"] == pytest.approx(
@@ -47,13 +47,13 @@ def test_end_to_end_json_has_every_stage(frame_graph, tmp_path, mode):
 
 
 def test_wrong_frame_size_is_one_line_naming_both(frame_graph):
-    proc = run_cli("bench", "--onnx", frame_graph, "--end-to-end", "--images", PHOTOS, "--iters", "1",
-                   "--warmup", "0")
+    proc = run_main("bench", "--onnx", frame_graph, "--end-to-end", "--images", PHOTOS, "--iters", "1",
+                    "--warmup", "0")
     assert proc.returncode == 2
     assert proc.stderr.strip().count("\n") == 0
     assert "2048x1024" in proc.stderr and "849x565" in proc.stderr and "--resize-frames" in proc.stderr
 
 
 def test_sequential_needs_end_to_end(frame_graph):
-    proc = run_cli("bench", "--onnx", frame_graph, "--sequential")
+    proc = run_main("bench", "--onnx", frame_graph, "--sequential")
     assert proc.returncode == 2 and "--end-to-end" in proc.stderr

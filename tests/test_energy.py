@@ -5,25 +5,24 @@ and --emc pinned and restored."""
 import json
 import math
 import os
-import subprocess
-import sys
 import threading
 import time
 
 import pytest
 
-from conftest import ROOT, TEGRASTATS_DIR, run_cli
+from conftest import TEGRASTATS_DIR, run_cli, run_main, spawn_cli
 from espnet_edge.errors import UserError
 from espnet_edge.jetson import emc
 from espnet_edge.profiler import energy, power_node
 from espnet_edge.profiler.report import format_summary
+from espnet_edge.profiler.run_record import RunSummary
 from sim_jetson import make_board_tree
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPLAY = os.path.join(HERE, "replay_tegrastats.py")
 TX2_LOG = os.path.join(TEGRASTATS_DIR, "tx2_l4t32-inferred_1.txt")
 BUSY_LOG = os.path.join(TEGRASTATS_DIR, "orin-nx-8gb_jp6-inferred_1.txt")   # GPU 84%, CPU ~93%
-FAST = ["--idle", "1", "--duration", "2", "--warmup", "2"]
+FAST = ["--idle", "1", "--duration", "1", "--warmup", "1"]
 
 
 # -- the integral -----------------------------------------------------------------------------------
@@ -58,7 +57,7 @@ def test_negative_energy_above_idle_is_never_printed_without_a_warning():
                "energy_mj_per_frame": {"gross": 190.0, "above_idle": -30.49, "source": "power node"},
                "idle_baseline": {"valid": False, "problems": ["energy above idle is negative"]},
                "utilisation": {k: {"load": None} for k in ("gpu_pct", "cpu_pct", "emc_pct", "gpu_freq_mhz")}}
-    text = format_summary(summary)
+    text = format_summary(RunSummary.from_dict(summary))
     line = next(l for l in text.splitlines() if "-30.49" in l)
     assert "WARNING" in line
 
@@ -122,6 +121,7 @@ class TraceWriter(threading.Thread):
             time.sleep(0.002)
 
 
+@pytest.mark.slow
 def test_profile_energy_equals_the_scripted_trace_integral(small_onnx, tmp_path):
     paths = make_board_tree(tmp_path / "sys", board="tx2", release="32.7.1", nvpmodel_mode=0, cur_mhz=828.75,
                             thermal={"GPU-therm": (45.5, 97.0), "CPU-therm": (47.0, 97.0)})
@@ -131,8 +131,8 @@ def test_profile_energy_equals_the_scripted_trace_integral(small_onnx, tmp_path)
     writer = TraceWriter(paths["power"]["VDD_IN"], t0)
     writer.start()
     try:
-        proc = run_cli("profile", "--onnx", small_onnx, "--freq", "828", "--out", tmp_path / "p", "--json",
-                       "--power-interval", "10", *FAST, env=env)
+        proc = run_main("profile", "--onnx", small_onnx, "--freq", "828", "--out", tmp_path / "p", "--json",
+                        "--power-interval", "10", *FAST, env=env)
     finally:
         writer.stop.set()
         writer.join()
@@ -156,14 +156,12 @@ def test_profile_energy_equals_the_scripted_trace_integral(small_onnx, tmp_path)
 
 
 # -- a simulated throttle: the clock read-back drops mid-run --------------------------------------------
+@pytest.mark.slow
 def test_clock_dropping_below_the_pin_mid_run_is_flagged(small_onnx, tmp_path):
     paths = make_board_tree(tmp_path / "sys", board="tx2", release="32.7.1", nvpmodel_mode=0, cur_mhz=828.75)
-    env = dict(os.environ, ESPNET_EDGE_SYSFS_ROOT=paths["root"], ESPNET_EDGE_TEGRASTATS=REPLAY,
-               REPLAY_TEGRASTATS_FILE=TX2_LOG, PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
-    proc = subprocess.Popen([sys.executable, "-m", "espnet_edge", "profile", "--onnx", small_onnx, "--freq", "828",
-                             "--out", str(tmp_path / "p"), "--json", "--idle", "0.5", "--duration", "3",
-                             "--warmup", "2"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            universal_newlines=True, env=env, cwd=ROOT)
+    env = dict(ESPNET_EDGE_SYSFS_ROOT=paths["root"], ESPNET_EDGE_TEGRASTATS=REPLAY, REPLAY_TEGRASTATS_FILE=TX2_LOG)
+    proc = spawn_cli("profile", "--onnx", small_onnx, "--freq", "828", "--out", tmp_path / "p", "--json",
+                     "--idle", "0.5", "--duration", "3", "--warmup", "2", env=env)
     for line in proc.stderr:
         if "idle baseline" in line:
             time.sleep(1.5)   # into the measured phase
@@ -179,21 +177,23 @@ def test_clock_dropping_below_the_pin_mid_run_is_flagged(small_onnx, tmp_path):
     assert any(w.startswith("throttling:") for w in summary["warnings"])
 
 
+@pytest.mark.slow
 def test_thermal_zone_at_its_trip_point_is_flagged(small_onnx, tmp_path):
     paths = make_board_tree(tmp_path / "sys", board="tx2", release="32.7.1",
                             thermal={"GPU-therm": (96.5, 97.0)})
     env = {"ESPNET_EDGE_SYSFS_ROOT": paths["root"], "ESPNET_EDGE_TEGRASTATS": REPLAY,
            "REPLAY_TEGRASTATS_FILE": TX2_LOG}
-    proc = run_cli("profile", "--onnx", small_onnx, "--out", tmp_path / "p", *FAST, env=env)
+    proc = run_main("profile", "--onnx", small_onnx, "--out", tmp_path / "p", *FAST, env=env)
     assert proc.returncode == 0, proc.stderr
     assert "THROTTLED: thermal zone(s) GPU-therm at the trip point" in proc.stdout
 
 
+@pytest.mark.slow
 def test_busy_idle_baseline_is_flagged(small_onnx, tmp_path):
     paths = make_board_tree(tmp_path / "sys", board="tx2", release="32.7.1")
     env = {"ESPNET_EDGE_SYSFS_ROOT": paths["root"], "ESPNET_EDGE_TEGRASTATS": REPLAY,
            "REPLAY_TEGRASTATS_FILE": BUSY_LOG}
-    proc = run_cli("profile", "--onnx", small_onnx, "--out", tmp_path / "p", "--json", *FAST, env=env)
+    proc = run_main("profile", "--onnx", small_onnx, "--out", tmp_path / "p", "--json", *FAST, env=env)
     assert proc.returncode == 0, proc.stderr
     summary = json.loads(proc.stdout)
     assert summary["idle_baseline"]["valid"] is False
@@ -221,6 +221,7 @@ def test_emc_pin_snaps_verifies_and_restores(tmp_path, monkeypatch):
     assert "204, 665.6, 1866 MHz" in str(error.value)
 
 
+@pytest.mark.slow
 def test_emc_where_the_board_cannot_is_a_one_line_error(small_onnx, tmp_path):
     thor = make_board_tree(tmp_path / "thor", board="thor", release="38.4.0", table_hz=(300000000, 600000000))
     proc = run_cli("profile", "--onnx", small_onnx, "--emc", "2133", "--out", tmp_path / "p",
@@ -234,6 +235,7 @@ def test_emc_where_the_board_cannot_is_a_one_line_error(small_onnx, tmp_path):
     assert not os.path.exists(str(tmp_path / "q"))
 
 
+@pytest.mark.slow
 def test_profile_with_emc_records_and_restores_it(small_onnx, tmp_path):
     paths = make_board_tree(tmp_path / "sys", board="tx2", release="32.7.1", emc_hz=1866000000)
     env = {"ESPNET_EDGE_SYSFS_ROOT": paths["root"], "ESPNET_EDGE_TEGRASTATS": REPLAY,
@@ -247,6 +249,7 @@ def test_profile_with_emc_records_and_restores_it(small_onnx, tmp_path):
     assert open(paths["emc_lock"]).read().strip() == "0"
 
 
+@pytest.mark.slow
 def test_sweep_marks_throttled_runs(tmp_path):
     from espnet_edge.profiler import sweep
 
@@ -257,21 +260,22 @@ def test_sweep_marks_throttled_runs(tmp_path):
                      "power": {"total_mw": {"idle": 1800, "load": 2500}, "total_method": "VDD_IN"},
                      "energy_mj_per_frame": {"gross": 2500 / fps, "above_idle": 700 / fps, "source": "power node"},
                      "thermal": {"throttled": hot}, "settle": {"settle_s": 0.3}, "idle_baseline": {"valid": True}})
-    report = sweep.build_report(runs)
+    report = sweep.build_report([RunSummary.from_dict(run) for run in runs])
     assert [r.throttled for r in report["rows"]] == [False, True]
     pngs = sweep.write_report(str(tmp_path), report)
     assert len(pngs) == 6 and all(os.path.getsize(p) > 10000 for p in pngs)
     assert "throttled" in open(os.path.join(str(tmp_path), "sweep.csv")).readline()
 
 
+@pytest.mark.slow
 def test_tegrastats_only_energy_is_the_integral_of_its_lines_and_says_so(small_onnx, tmp_path):
     import csv
 
     paths = make_board_tree(tmp_path / "sys", board="tx2", release="32.7.1", with_power=False)
     env = {"ESPNET_EDGE_SYSFS_ROOT": paths["root"], "ESPNET_EDGE_TEGRASTATS": REPLAY,
            "REPLAY_TEGRASTATS_FILE": TX2_LOG}
-    proc = run_cli("profile", "--onnx", small_onnx, "--out", tmp_path / "p", "--json", "--interval", "50",
-                   *FAST, env=env)
+    proc = run_main("profile", "--onnx", small_onnx, "--out", tmp_path / "p", "--json", "--interval", "50",
+                    "--settle-timeout", "1", *FAST, env=env)
     assert proc.returncode == 0, proc.stderr
     summary = json.loads(proc.stdout)
     figures = summary["energy_mj_per_frame"]
@@ -289,15 +293,14 @@ def test_tegrastats_only_energy_is_the_integral_of_its_lines_and_says_so(small_o
     assert rows and all(r["total_mw"] == "" and float(r["gpu_cur_mhz"]) == 1300.5 for r in rows)
 
 
+@pytest.mark.slow
 def test_emc_is_restored_when_profile_is_terminated(small_onnx, tmp_path):
     import signal
 
     paths = make_board_tree(tmp_path / "sys", board="tx2", release="32.7.1", emc_hz=1866000000)
-    env = dict(os.environ, ESPNET_EDGE_SYSFS_ROOT=paths["root"], ESPNET_EDGE_TEGRASTATS=REPLAY,
-               REPLAY_TEGRASTATS_FILE=TX2_LOG, PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
-    proc = subprocess.Popen([sys.executable, "-m", "espnet_edge", "profile", "--onnx", small_onnx, "--emc", "665",
-                             "--out", str(tmp_path / "p"), "--idle", "30"], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, universal_newlines=True, env=env, cwd=ROOT)
+    env = dict(ESPNET_EDGE_SYSFS_ROOT=paths["root"], ESPNET_EDGE_TEGRASTATS=REPLAY, REPLAY_TEGRASTATS_FILE=TX2_LOG)
+    proc = spawn_cli("profile", "--onnx", small_onnx, "--emc", "665", "--out", tmp_path / "p", "--idle", "30",
+                     env=env)
     for line in proc.stderr:
         if "idle baseline" in line:
             assert open(paths["emc_rate"]).read().strip() == "665600000"

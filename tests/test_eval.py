@@ -8,7 +8,7 @@ import cv2
 import numpy as np
 import pytest
 
-from conftest import CITYSCAPES_IMAGES, PHOTOS, run_cli
+from conftest import CITYSCAPES_IMAGES, PHOTOS, run_main
 from espnet_edge.apps import metrics
 from espnet_edge.apps.datasets import IGNORE, load_labels, open_dataset
 from espnet_edge.errors import UserError
@@ -304,12 +304,12 @@ def test_eval_cli_json_and_errors(tmp_path, predictions):
     frames, preds = predictions
     root = make_masks(str(tmp_path / "m"), frames, preds)
     out = tmp_path / "result.json"
-    proc = run_cli("eval", "--model", MODEL, "--backend", "torch", "--size", "512x256", "--threads", "1",
-                   "--data", root, "--json", out)
+    proc = run_main("eval", "--model", MODEL, "--backend", "torch", "--size", "512x256", "--threads", "1",
+                    "--data", root, "--json", out)
     assert proc.returncode == 0, proc.stderr
     assert "mIoU 100.00%" in proc.stdout
     data = json.loads(out.read_text())
     assert data["miou"] == 1.0 and len(data["per_image"]) == 2 and len(data["confusion"]) == 19
-    proc = run_cli("eval", "--model", MODEL, "--backend", "torch", "--data", str(tmp_path), "--format", "voc")
+    proc = run_main("eval", "--model", MODEL, "--backend", "torch", "--data", str(tmp_path), "--format", "voc")
     assert proc.returncode == 2 and "not in the voc layout" in proc.stderr
     assert "Traceback" not in proc.stderr and len(proc.stderr.strip().splitlines()) == 1

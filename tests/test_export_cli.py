@@ -5,7 +5,7 @@ import os
 
 import pytest
 
-from conftest import CITYSCAPES_IMAGES, PHOTOS, TRT_SUPPORT, run_cli
+from conftest import CITYSCAPES_IMAGES, PHOTOS, TRT_SUPPORT, run_main
 
 
 def _one_line_error(result, *needles):
@@ -20,12 +20,13 @@ def _one_line_error(result, *needles):
 @pytest.fixture(scope="module")
 def exported(tmp_path_factory, shared):
     out = str(tmp_path_factory.mktemp("cli"))
-    result = run_cli("export", "--model", "espnet-c-q8", "--size", "128x64", "--fp16", "--int8",
-                     "--calib", PHOTOS, "--calib-method", "percentile", "--int8-equalize", "--images", CITYSCAPES_IMAGES,
-                     "--out", out, env={"ESPNET_EDGE_TRT_SUPPORT": TRT_SUPPORT})
+    result = run_main("export", "--model", "espnet-c-q8", "--size", "128x64", "--fp16", "--int8",
+                      "--calib", PHOTOS, "--calib-method", "percentile", "--int8-equalize",
+                      "--images", CITYSCAPES_IMAGES, "--out", out, env={"ESPNET_EDGE_TRT_SUPPORT": TRT_SUPPORT})
     return out, result
 
 
+@pytest.mark.slow
 def test_export_writes_fp32_fp16_int8_and_reports(exported):
     out, result = exported
     assert result.returncode == 0, result.stderr
@@ -45,11 +46,12 @@ def test_export_writes_fp32_fp16_int8_and_reports(exported):
     assert not [f for f in os.listdir(out) if f.endswith(".tmp")]
 
 
+@pytest.mark.slow
 def test_bench_json_from_a_real_run(exported, tmp_path):
     out, _ = exported
     target = tmp_path / "bench.json"
-    result = run_cli("bench", "--onnx", os.path.join(out, "espnet-c-q8-128x64.onnx"), "--iters", "3",
-                     "--warmup", "1", "--threads", "1", "--json", str(target))
+    result = run_main("bench", "--onnx", os.path.join(out, "espnet-c-q8-128x64.onnx"), "--iters", "3",
+                      "--warmup", "1", "--threads", "1", "--json", str(target))
     assert result.returncode == 0, result.stderr
     data = json.load(open(str(target)))
     assert data["backend"] == "onnxruntime" and data["model"] == "espnet-c-q8" and data["size"] == "128x64"
@@ -61,15 +63,14 @@ def test_bench_json_from_a_real_run(exported, tmp_path):
     assert data["host"]["cpu_count"] >= 1 and data["runner"]["threads"] == 1
     first = data["iterations"][0]
     assert first["end_perf"] > first["start_perf"] and first["end_time"] >= first["start_time"]
-    e2e = run_cli("bench", "--onnx", os.path.join(out, "espnet-c-q8-128x64-int8.onnx"), "--iters", "2",
-                  "--end-to-end", "--images", PHOTOS)
+    e2e = run_main("bench", "--onnx", os.path.join(out, "espnet-c-q8-128x64-int8.onnx"), "--iters", "2",
+                   "--end-to-end", "--images", PHOTOS)
     assert e2e.returncode == 0 and "[end-to-end]" in e2e.stdout
 
 
-def test_bench_freq_without_jetson_is_one_line(exported, tmp_path):
-    out, _ = exported
-    result = run_cli("bench", "--onnx", os.path.join(out, "espnet-c-q8-128x64.onnx"), "--iters", "1",
-                     "--freq", "1300", env={"ESPNET_EDGE_SYSFS_ROOT": str(tmp_path)})
+def test_bench_freq_without_jetson_is_one_line(small_onnx, tmp_path):
+    result = run_main("bench", "--onnx", small_onnx, "--iters", "1", "--freq", "1300",
+                      env={"ESPNET_EDGE_SYSFS_ROOT": str(tmp_path)})
     _one_line_error(result)
 
 
@@ -82,39 +83,38 @@ def test_bench_freq_without_jetson_is_one_line(exported, tmp_path):
     (("--model", "nope"),  ("unknown model",)),
 ])
 def test_export_bad_input(args, needles, tmp_path):
-    _one_line_error(run_cli("export", "--out", str(tmp_path), *args), *needles)
+    _one_line_error(run_main("export", "--out", str(tmp_path), *args), *needles)
 
 
 def test_export_calib_problems(tmp_path, shared):
     empty = tmp_path / "empty"
     empty.mkdir()
-    _one_line_error(run_cli("export", "--model", "espnet-c-q3", "--size", "64x64", "--int8", "--calib",
-                            str(empty), "--out", str(tmp_path)), "no images")
+    _one_line_error(run_main("export", "--model", "espnet-c-q3", "--size", "64x64", "--int8", "--calib",
+                             str(empty), "--out", str(tmp_path)), "no images")
     broken = tmp_path / "broken"
     broken.mkdir()
     for index in range(4):
         (broken / "x{}.png".format(index)).write_bytes(b"not a png")
-    _one_line_error(run_cli("export", "--model", "espnet-c-q3", "--size", "64x64", "--int8", "--calib",
-                            str(broken), "--out", str(tmp_path)), "cannot decode")
+    _one_line_error(run_main("export", "--model", "espnet-c-q3", "--size", "64x64", "--int8", "--calib",
+                             str(broken), "--out", str(tmp_path)), "cannot decode")
 
 
 def test_export_to_unwritable_folder(tmp_path):
     blocker = tmp_path / "a_file"
     blocker.write_text("not a folder")
-    _one_line_error(run_cli("export", "--model", "espnet-c-q3", "--out", str(blocker / "sub")),
+    _one_line_error(run_main("export", "--model", "espnet-c-q3", "--out", str(blocker / "sub")),
                     "cannot create output folder", "--out")
 
 
-def test_bench_and_runner_reject_bad_onnx_files(tmp_path, exported):
-    out, _ = exported
-    good = os.path.join(out, "espnet-c-q8-128x64.onnx")
+def test_bench_and_runner_reject_bad_onnx_files(tmp_path, small_onnx):
+    good = small_onnx
     truncated = tmp_path / "trunc.onnx"
     truncated.write_bytes(open(good, "rb").read()[:5000])
-    _one_line_error(run_cli("bench", "--onnx", str(truncated), "--iters", "1"), "truncated")
+    _one_line_error(run_main("bench", "--onnx", str(truncated), "--iters", "1"), "truncated")
     import onnx
 
     model = onnx.load(good)
     del model.metadata_props[:]
     foreign = tmp_path / "foreign.onnx"
     foreign.write_bytes(model.SerializeToString())
-    _one_line_error(run_cli("bench", "--onnx", str(foreign), "--iters", "1"), "no espnet-edge metadata")
+    _one_line_error(run_main("bench", "--onnx", str(foreign), "--iters", "1"), "no espnet-edge metadata")

@@ -11,6 +11,8 @@ from espnet_edge import zoo
 from espnet_edge.runtime import trt_support
 from espnet_edge.runtime.model_info import ModelInfo
 
+pytestmark = pytest.mark.slow
+
 SIZE = (256, 128)
 FAMILIES = ("espnet-q8", "espnetv2-s0.5-city-512")
 # INT8 vs fp32 on the held-out Cityscapes frame at 256x128: measured 0.959 / mIoU 0.62 (ESPNet q8,

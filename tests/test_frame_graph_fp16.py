@@ -23,6 +23,8 @@ from espnet_edge.host.export.fp16 import to_fp16  # noqa: E402
 from espnet_edge.runtime.model_info import ModelInfo  # noqa: E402
 from espnet_edge.runtime.segmenter import resize_mask, split_overlay  # noqa: E402
 
+pytestmark = pytest.mark.slow
+
 FRAME_SIZE = (2048, 1024)
 SIZE = (256, 128)
 # ESPNet: one strided Conv does the preprocessing (float32 frame); ESPNetv2: Pillow's bilinear with

@@ -21,23 +21,23 @@ MODEL = "espnetv2-s0.5-city-512"  # resizes the uint8 image first: integer pixel
 
 @pytest.fixture(scope="module")
 def graphs(tmp_path_factory, shared):
-    from espnet_edge.host.export import int8
-    from espnet_edge.host.export.calibration_data import calibration_batches
+    from espnet_edge.host.export import int8_qdq
+    from espnet_edge.host.export.calibration_data import calibration_batches, split_frames
     from espnet_edge.host.export.pipeline import export_model
-    from espnet_edge.host.export.variants import _info
+    from espnet_edge.runtime.tensorrt.onnxmeta import model_info
 
     work = str(tmp_path_factory.mktemp("int8input"))
     fp32 = export_model(zoo.get_model(MODEL), size=SIZE, out_dir=work)["onnx"]
-    info = _info(onnx.load(fp32), fp32)
-    calib, held = int8.split_frames(list_images(IMAGES))
+    info = model_info(fp32)
+    calib, held = split_frames(list_images(IMAGES))
     batches = calibration_batches(calib[:2], info, augment=False)
     input_name = onnx.load(fp32).graph.input[0].name
     cache = os.path.join(work, "ranges")
-    int8.calibrate(fp32, batches, input_name, "percentile", cache, work)
+    int8_qdq.calibrate(fp32, batches, input_name, "percentile", cache, work)
     out = {"fp32": fp32, "info": info, "work": work}
     for label, kwargs in (("folded", {}), ("plain", {"lossless_input": False})):
         out[label] = os.path.join(work, label + ".onnx")
-        int8._quantize(fp32, out[label], batches, input_name, "percentile", cache, **kwargs)
+        int8_qdq.quantize(fp32, out[label], batches, input_name, "percentile", cache, **kwargs)
     return out
 
 
@@ -57,6 +57,7 @@ def _conv(x, weight, bias, node):
                     dilation=attrs.get("dilations", [1, 1])).numpy()
 
 
+@pytest.mark.slow
 def test_pixels_minus_128_are_integers_of_the_network_input(graphs):
     from espnet_edge.host.export.int8_input import normalisation_affine
     from espnet_edge.host.export.verify import network_input
@@ -70,6 +71,7 @@ def test_pixels_minus_128_are_integers_of_the_network_input(graphs):
     assert pixels.min() >= -128 and pixels.max() <= 127 and len(np.unique(pixels)) > 100
 
 
+@pytest.mark.slow
 def test_fold_is_exact_in_float_borders_included(graphs):
     """conv(W, pad0(x)) == conv(W / a, pad0(u)) + conv(W4, pad0(ONES)): the constant channel carries the
     mean through the zero padding, so the border rows/columns match as well as the interior."""
@@ -113,6 +115,7 @@ def test_quantized_fold_keeps_the_offset_exact_away_from_borders():
     assert np.allclose(got, want, rtol=0, atol=1e-5 * np.max(np.abs(want)))
 
 
+@pytest.mark.slow
 def test_qdq_graph_reads_raw_pixels_losslessly_and_passes_the_trt_82_check(graphs):
     from espnet_edge.host.export.int8_input import PIXELS, PREFIX
     from espnet_edge.host.export.pipeline import ort_session
@@ -137,6 +140,7 @@ def test_qdq_graph_reads_raw_pixels_losslessly_and_passes_the_trt_82_check(graph
     assert np.all(after[:, -1] == 127)
 
 
+@pytest.mark.slow
 def test_float_consumers_read_the_float_tensor(graphs):
     """No node but an INT8 Conv reads an activation's DequantizeLinear (onnxruntime points all
     consumers at it); the folded graph's first Conv is the only reader of the pixel input's."""
@@ -153,8 +157,9 @@ def test_float_consumers_read_the_float_tensor(graphs):
                     assert node.op_type == "Conv" and producer[node.input[1]].op_type == "DequantizeLinear", node.name
 
 
+@pytest.mark.slow
 def test_layer_errors_see_no_activation_noise_on_the_folded_input(graphs):
-    from espnet_edge.host.export.int8 import layer_errors
+    from espnet_edge.host.export.int8_layers import layer_errors
     from espnet_edge.host.export.verify import network_input
 
     first = _first_conv(onnx.load(graphs["fp32"])).name
@@ -167,6 +172,7 @@ def test_layer_errors_see_no_activation_noise_on_the_folded_input(graphs):
     assert rows[first]["output_error"] < plain[first]["output_error"]
 
 
+@pytest.mark.slow
 def test_noise_floor_on_a_real_frame(graphs):
     from espnet_edge.host.export.int8_input import normalisation_affine
     from espnet_edge.host.export.noise_floor import jpeg_reencoded, noise_floor, plus_minus_one_grey
@@ -204,6 +210,7 @@ def test_stable_agreement_ignores_unstable_pixels():
     assert stable_agreement([reference], [moved], [stable]) == 11 / 12.0
 
 
+@pytest.mark.slow
 def test_equalisation_is_exact_in_float_and_evens_out_channels(graphs, tmp_path):
     from espnet_edge.host.export.int8_equalize import candidates, channel_ranges, equalize
     from espnet_edge.host.export.pipeline import ort_session, save_model
@@ -233,9 +240,11 @@ def test_equalisation_is_exact_in_float_and_evens_out_channels(graphs, tmp_path)
         assert np.max(np.abs(got - want)) < 1e-4 * np.max(np.abs(want))  # float32 reassociation only
 
 
+@pytest.mark.slow
 def test_quantize_qdq_equalizes_on_request(graphs, tmp_path):
     from espnet_edge.host.export.calibration_data import calibration_batches
-    from espnet_edge.host.export.int8 import agreement, class_maps, quantize_qdq
+    from espnet_edge.host.export.int8 import quantize_qdq
+    from espnet_edge.host.export.int8_qdq import agreement, class_maps
     from espnet_edge.host.export.int8_equalize import candidates
     from espnet_edge.host.export.verify import network_input
 

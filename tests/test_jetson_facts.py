@@ -7,7 +7,7 @@ import os
 
 import pytest
 
-from conftest import run_cli
+from conftest import run_main
 from espnet_edge.cli import cmd_clocks
 from espnet_edge.errors import UserError
 from espnet_edge.jetson import boards, clocks, detect
@@ -66,7 +66,7 @@ def test_clocks_show_json_on_a_jetpack6_tree(tmp_path):
     with open(os.path.join(str(tmp_path), "etc/nv_tegra_release")) as handle:
         text = handle.read()
     assert text.startswith("# R36 (release)") and "BOARD: generic" in text and "# KERNEL_VARIANT: oot" in text
-    result = run_cli("clocks", "show", "--json", env={"ESPNET_EDGE_SYSFS_ROOT": str(tmp_path)}, timeout=60)
+    result = run_main("clocks", "show", "--json", env={"ESPNET_EDGE_SYSFS_ROOT": str(tmp_path)})
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)
     assert (report["l4t"], report["jetpack"], report["devfreq_kernel"]) == ("36.4.4", "6.2.1", "5.10+")
@@ -178,7 +178,7 @@ def test_pin_above_a_jp6_nvpmodel_cap_is_refused_with_what_the_kernel_does(root)
 
 def test_clocks_show_says_when_the_jetpack_is_a_guess(tmp_path):
     make_board_tree(tmp_path, board="agx-orin", release="36.9.0")
-    result = run_cli("clocks", "show", env={"ESPNET_EDGE_SYSFS_ROOT": str(tmp_path)}, timeout=60)
+    result = run_main("clocks", "show", env={"ESPNET_EDGE_SYSFS_ROOT": str(tmp_path)})
     assert result.returncode == 0, result.stderr
     line = next(l for l in result.stdout.splitlines() if l.startswith("release"))
     assert "L4T 36.9.0 (JetPack 6.x) [guessed: not in the sourced L4T table]" in line
@@ -186,7 +186,7 @@ def test_clocks_show_says_when_the_jetpack_is_a_guess(tmp_path):
 
 def test_clocks_show_names_a_rail_gated_gpu(tmp_path):
     make_board_tree(tmp_path, board="nano", release="32.7.3", devfreq_registered=False)
-    result = run_cli("clocks", "show", env={"ESPNET_EDGE_SYSFS_ROOT": str(tmp_path)}, timeout=60)
+    result = run_main("clocks", "show", env={"ESPNET_EDGE_SYSFS_ROOT": str(tmp_path)})
     assert result.returncode == 2 and len(result.stderr.strip().splitlines()) == 1
     assert "found the Jetson GPU /sys/devices/57000000.gpu (gpu)" in result.stderr
     assert "rail-gated since boot" in result.stderr

@@ -6,7 +6,7 @@ import os
 
 import pytest
 
-from conftest import run_cli
+from conftest import run_main
 from espnet_edge.errors import UserError
 from espnet_edge.profiler import kernels
 
@@ -154,7 +154,7 @@ def test_results_json_csv_and_bar_chart(tmp_path):
 
 def test_profile_kernels_off_a_gpu_is_one_line(tmp_path):
     env = {"PATH": "/usr/bin:/bin"}  # no nvprof/ncu here (and none is installed on CI)
-    proc = run_cli("profile", "--model", "enet-city", "--kernels", "--out", str(tmp_path / "k"), env=env)
+    proc = run_main("profile", "--model", "enet-city", "--kernels", "--out", str(tmp_path / "k"), env=env)
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
     line = proc.stderr.strip().splitlines()
     assert len(line) == 1 and "nvprof" in line[0] and "ncu" in line[0]

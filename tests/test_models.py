@@ -20,6 +20,7 @@ from conftest import WEIGHTS  # noqa: F401  (sets ESPNET_EDGE_WEIGHTS to ../shar
 ALL = [n for n in zoo.list_models() if not zoo.get_model(n).architecture_only]  # published checkpoints
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ALL)
 def test_every_checkpoint_loads_strictly_with_the_zoo_parameter_count(name, shared):
     entry = zoo.get_model(name)

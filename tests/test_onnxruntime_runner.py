@@ -110,3 +110,11 @@ def test_cpu_session_rewrites_prelu_with_same_results(tmp_path):
     np.testing.assert_allclose(got, plain, atol=1e-5, rtol=0)
     # the file itself still holds the PRelu (TensorRT runs it natively)
     assert "PRelu" in [n.op_type for n in onnx.load(path).graph.node]
+
+
+def test_session_workers_do_not_spin(tmp_path):
+    """Spinning workers take the cores from a pipeline's capture and render threads (docs/bench.md)."""
+    path, _ = _identity_logits(tmp_path / "toy.onnx")
+    runner = OnnxRuntimeRunner(path, threads=2)
+    assert runner.session.get_session_options().get_session_config_entry("session.intra_op.allow_spinning") == "0"
+    assert runner.describe()["intra_op_spinning"] is False

@@ -40,6 +40,7 @@ def uint8_graph(tmp_path_factory):
     return _export(tmp_path_factory, overlay_alpha=0.5, frame_dtype="uint8", trt_version="10")
 
 
+@pytest.mark.slow
 def test_lowered_tail_draws_the_same_bytes_on_real_and_random_frames(uint8_graph):
     exported = onnx.load(uint8_graph)
     lowered = onnx.load(uint8_graph)
@@ -81,6 +82,7 @@ def test_quantize_linear_scale_two_rounds_as_the_truncating_cast_for_every_pair(
     assert np.array_equal(got, ((f + c + 1) // 2).astype(np.uint8))
 
 
+@pytest.mark.slow
 def test_runner_reports_the_lowering(uint8_graph):
     runner = OnnxRuntimeRunner(uint8_graph, threads=1)
     assert runner.describe()["cpu_rewrites"].get("overlay_tail") == 1
@@ -88,6 +90,7 @@ def test_runner_reports_the_lowering(uint8_graph):
 
 @pytest.mark.parametrize("extra", [dict(overlay_alpha=0.4, frame_dtype="uint8", trt_version="10"),
                                    dict(overlay_alpha=0.5)], ids=["alpha-0.4", "float32-frames"])
+@pytest.mark.slow
 def test_graphs_the_lowering_does_not_fit_are_left_alone(tmp_path_factory, extra):
     path = _export(tmp_path_factory, **extra)
     model = onnx.load(path)

@@ -53,6 +53,7 @@ def max_logit_diff(runner, reference):
     return float(np.abs(logits - reference["logits"]).max())
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("threads", [1, None])
 @pytest.mark.parametrize("name", sorted(REFERENCES))
 def test_logits_match_the_authors_code(name, threads, shared):
@@ -84,6 +85,7 @@ def test_parity_check_fails_on_one_changed_weight(shared):
     assert max_logit_diff(runner, reference) > 3 * tolerance
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", sorted(REFERENCES))
 def test_mask_of_a_real_frame_matches_the_authors_pipeline(name, shared):
     entry = zoo.get_model(name)

@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from conftest import TEGRASTATS_DIR, run_cli
+from conftest import TEGRASTATS_DIR, run_main
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from sim_jetson import make_board_tree, read_freqs  # noqa: E402
@@ -19,7 +19,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 REPLAY = os.path.join(HERE, "replay_tegrastats.py")
 TX2_LOG = os.path.join(TEGRASTATS_DIR, "tx2_l4t32-inferred_1.txt")
 NO_RAILS_LOG = os.path.join(TEGRASTATS_DIR, "tx2-4gb-family_jp4.6_1.txt")
-FAST = ["--idle", "1", "--duration", "2", "--warmup", "2"]
+FAST = ["--idle", "1", "--duration", "1", "--warmup", "1"]
 
 
 @pytest.fixture
@@ -53,11 +53,12 @@ def one_error_line(proc):
     return lines[-1]
 
 
+@pytest.mark.slow
 def test_profile_simulated_tx2(small_onnx, tx2, tmp_path):
     paths, env = tx2
     before = read_freqs(paths)
     out = tmp_path / "profiles"
-    proc = run_cli("profile", "--onnx", small_onnx, "--freq", "828", "--out", out, *FAST, env=env)
+    proc = run_main("profile", "--onnx", small_onnx, "--freq", "828", "--out", out, *FAST, env=env)
     assert proc.returncode == 0, proc.stderr
     assert read_freqs(paths) == before  # clocks restored
     folder = only_run(out)
@@ -121,15 +122,20 @@ def test_profile_simulated_tx2(small_onnx, tx2, tmp_path):
     assert util["emc_pct"]["load"] == 0  # every TX2 line says EMC_FREQ 0%
     assert summary["memory"]["ram_total_mb"] == 7859
     assert summary["temps_c"]["GPU"]["load_max"] >= 30
+    # the GPU's peak temperature under load: the hottest GPU@ reading of the measured phase's lines
+    gpu_temps = [float(row["temp_GPU_c"]) for row in rows if row["phase"] == "measured"]
+    assert summary["thermal"]["gpu_max_c"] == max(gpu_temps) > 0
+    assert "GPU peak {:.1f} C under load".format(max(gpu_temps)) in proc.stdout
     # this log is the non-root form: no GPU clock, and the report says so
     assert any("GPU clock" in m for m in summary["missing"])
     assert "VDD_IN" in proc.stdout and "wrote" in proc.stdout
 
 
+@pytest.mark.slow
 def test_profile_partial_on_this_pc(small_onnx, tmp_path):
     out = tmp_path / "profiles"
-    proc = run_cli("profile", "--onnx", small_onnx, "--out", out, "--json", *FAST,
-                   env={"ESPNET_EDGE_TEGRASTATS": "", "ESPNET_EDGE_SYSFS_ROOT": str(tmp_path / "empty"),
+    proc = run_main("profile", "--onnx", small_onnx, "--out", out, "--json", *FAST,
+                    env={"ESPNET_EDGE_TEGRASTATS": "", "ESPNET_EDGE_SYSFS_ROOT": str(tmp_path / "empty"),
                         "PATH": os.path.dirname(sys.executable) + os.pathsep + "/usr/bin:/bin"})
     assert proc.returncode == 0, proc.stderr
     summary = json.loads(proc.stdout)
@@ -148,12 +154,13 @@ def test_profile_partial_on_this_pc(small_onnx, tmp_path):
     assert len(read_csv(folder)) >= 20
 
 
+@pytest.mark.slow
 def test_profile_without_power_rails(small_onnx, tx2, tmp_path):
     _paths, env = tx2
     env = dict(env, REPLAY_TEGRASTATS_FILE=NO_RAILS_LOG)
     # tegrastats prints no rails and the power-node sampler is off: no energy, and the report says why
-    proc = run_cli("profile", "--onnx", small_onnx, "--out", tmp_path / "p", "--json", "--power-interval", "0",
-                   *FAST, env=env)
+    proc = run_main("profile", "--onnx", small_onnx, "--out", tmp_path / "p", "--json", "--power-interval", "0",
+                    *FAST, env=env)
     assert proc.returncode == 0, proc.stderr
     summary = json.loads(proc.stdout)
     assert summary["power"]["total_mw"] is None and summary["energy_mj_per_frame"]["gross"] is None
@@ -161,7 +168,7 @@ def test_profile_without_power_rails(small_onnx, tx2, tmp_path):
     assert any("no power rails" in m for m in summary["missing"])
     assert summary["utilisation"]["cpu_online"]["load"] == 4  # two Denver cores `off`
     # the power node beside tegrastats still gives the energy
-    node = run_cli("profile", "--onnx", small_onnx, "--out", tmp_path / "q", "--json", *FAST, env=env)
+    node = run_main("profile", "--onnx", small_onnx, "--out", tmp_path / "q", "--json", *FAST, env=env)
     assert node.returncode == 0, node.stderr
     summary = json.loads(node.stdout)
     assert summary["power"]["source"]["kind"] == "power-node" and summary["energy_mj_per_frame"]["gross"] > 0
@@ -173,6 +180,7 @@ def test_profile_without_power_rails(small_onnx, tx2, tmp_path):
     ("permission", "no permission"),
     ("exits-early", "exited early"),
 ])
+@pytest.mark.slow
 def test_profile_bad_tegrastats(small_onnx, tx2, tmp_path, case, expect):
     _paths, env = tx2
     env = dict(env)
@@ -188,7 +196,7 @@ def test_profile_bad_tegrastats(small_onnx, tx2, tmp_path, case, expect):
     else:
         env["REPLAY_TEGRASTATS_EXIT_AFTER"] = "5"
     out = tmp_path / "profiles"
-    proc = run_cli("profile", "--onnx", small_onnx, "--out", out, *FAST, env=env)
+    proc = run_main("profile", "--onnx", small_onnx, "--out", out, *FAST, env=env)
     assert expect in one_error_line(proc)
     assert not os.path.isdir(str(out)) or [d for d in os.listdir(str(out)) if not d.startswith(".")] == []
 
@@ -200,15 +208,15 @@ def test_profile_never_overwrites(small_onnx, tx2, tmp_path):
     out = tmp_path / "profiles"
     (out / "mine").mkdir(parents=True)
     (out / "mine" / "keep.txt").write_text("old")
-    proc = run_cli("profile", "--onnx", small_onnx, "--out", out, "--name", "mine", *FAST, env=env)
+    proc = run_main("profile", "--onnx", small_onnx, "--out", out, "--name", "mine", *FAST, env=env)
     assert "already exists" in one_error_line(proc)
     assert os.listdir(str(out / "mine")) == ["keep.txt"]
     assert new_run_dir(str(out), "mine") == str(out / "mine-2")
 
 
 def test_profile_freq_needs_a_jetson(small_onnx, tmp_path):
-    proc = run_cli("profile", "--onnx", small_onnx, "--freq", "828", "--out", tmp_path / "p", *FAST,
-                   env={"ESPNET_EDGE_SYSFS_ROOT": str(tmp_path / "empty"), "ESPNET_EDGE_TEGRASTATS": REPLAY})
+    proc = run_main("profile", "--onnx", small_onnx, "--freq", "828", "--out", tmp_path / "p", *FAST,
+                    env={"ESPNET_EDGE_SYSFS_ROOT": str(tmp_path / "empty"), "ESPNET_EDGE_TEGRASTATS": REPLAY})
     assert "not a Jetson" in one_error_line(proc)
 
 

@@ -61,7 +61,7 @@ def test_warm_up_has_its_own_bar(tmp_path, monkeypatch):
     finally:
         segmenter.close()
     text = terminal.getvalue()
-    assert result["warmup"] == 2 and result["iters"] == 5
+    assert result.warmup == 2 and result.iters == 5
     assert "bench warm-up" in text and "2/2" in text and "5/5" in text
 
 

@@ -6,6 +6,8 @@ import re
 import subprocess
 import sys
 
+import pytest
+
 from conftest import CITYSCAPES_IMAGES, PHOTOS, ROOT
 
 DOC = os.path.join(ROOT, "docs", "python-api.md")
@@ -29,6 +31,7 @@ def test_the_page_has_runnable_and_hardware_blocks():
     assert "```py\n" in text  # the TensorRT example, shown but not run here
 
 
+@pytest.mark.slow
 def test_every_python_block_runs(tmp_path, shared):
     work = tmp_path / "work"
     work.mkdir()

@@ -10,10 +10,12 @@ import sys
 
 import pytest
 
-from conftest import TEGRASTATS_DIR, run_cli
+from conftest import TEGRASTATS_DIR, run_main
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from sim_jetson import make_board_tree  # noqa: E402
+
+pytestmark = pytest.mark.slow
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPLAY = os.path.join(HERE, "replay_tegrastats.py")
@@ -25,22 +27,19 @@ SIM_RED = (32, 0, 176)  # BGR of the "SIMULATED" badge (#b00020)
 
 
 @pytest.fixture(scope="module")
-def swept(tmp_path_factory):
-    from espnet_edge.host.export.pipeline import export_model
-    from espnet_edge.zoo import get_model
-
+def swept(tmp_path_factory, export_once):
     folder = tmp_path_factory.mktemp("onnx")
     onnx = []
     for name in NETWORKS:
         path = str(folder / "{}.onnx".format(name))  # the label is the file name: the zoo name
-        export_model(get_model(name), size=(256, 128), out_path=path, verify_limit=1)
+        shutil.copyfile(export_once(name), path)
         onnx += ["--onnx", path]
     paths = make_board_tree(tmp_path_factory.mktemp("sys"), board="tx2", release="32.7.1", nvpmodel_mode=0)
     env = {"ESPNET_EDGE_SYSFS_ROOT": paths["root"], "ESPNET_EDGE_TEGRASTATS": REPLAY,
            "REPLAY_TEGRASTATS_FILE": TX2_LOG}
     out = str(tmp_path_factory.mktemp("sweeps") / "tx2")
-    proc = run_cli("sweep", *onnx, "--freqs", "420,828,1134", "--out", out, "--idle", "1", "--duration", "1.5",
-                   "--warmup", "2", "--settle-timeout", "1", env=env)  # nothing makes a simulated clock settle
+    proc = run_main("sweep", *onnx, "--freqs", "420,828,1134", "--out", out, "--idle", "0.5", "--duration", "1",
+                    "--warmup", "1", "--settle-timeout", "0.5", env=env)  # nothing makes a simulated clock settle
     assert proc.returncode == 0, proc.stderr
     return out
 
@@ -48,7 +47,7 @@ def swept(tmp_path_factory):
 @pytest.fixture(scope="module")
 def report(swept, tmp_path_factory):
     out = str(tmp_path_factory.mktemp("report") / "fig7")
-    proc = run_cli("report", swept, "--out", out)
+    proc = run_main("report", swept, "--out", out)
     assert proc.returncode == 0, proc.stderr
     assert "SIMULATED" in proc.stdout
     return out
@@ -120,8 +119,8 @@ def test_from_logs_of_runs_copied_elsewhere_with_kernel_results(swept, tmp_path)
     with open(kernels_file, "w") as handle:
         json.dump({"tool": "nvprof", "networks": {"enet-city": kernels.aggregate(kernels.parse_nvprof(text))}}, handle)
     out = tmp_path / "r"
-    proc = run_cli("report", "--from-logs", str(copied), "--kernels", kernels_file, "--power-freqs", "420,1134",
-                   "--out", str(out))
+    proc = run_main("report", "--from-logs", str(copied), "--kernels", kernels_file, "--power-freqs", "420,1134",
+                    "--out", str(out))
     assert proc.returncode == 0, proc.stderr
     data = json.load(open(str(out / "fig7.json")))
     assert data["power_freqs"] == [420.75, 1134.75]
@@ -138,13 +137,13 @@ def one_error_line(proc):
 def test_bad_input(swept, tmp_path):
     existing = tmp_path / "exists"
     existing.mkdir()
-    assert "never overwrites" in one_error_line(run_cli("report", swept, "--out", str(existing)))
-    assert "name the recorded runs" in one_error_line(run_cli("report", "--out", str(tmp_path / "a")))
-    assert "two different" in one_error_line(run_cli("report", swept, "--power-freqs", "828", "--out",
-                                                     str(tmp_path / "b")))
-    assert "no run near 2000 MHz" in one_error_line(run_cli("report", swept, "--power-freqs", "828,2000",
-                                                            "--out", str(tmp_path / "c")))
+    assert "never overwrites" in one_error_line(run_main("report", swept, "--out", str(existing)))
+    assert "name the recorded runs" in one_error_line(run_main("report", "--out", str(tmp_path / "a")))
+    assert "two different" in one_error_line(run_main("report", swept, "--power-freqs", "828", "--out",
+                                                      str(tmp_path / "b")))
+    assert "no run near 2000 MHz" in one_error_line(run_main("report", swept, "--power-freqs", "828,2000",
+                                                             "--out", str(tmp_path / "c")))
     (tmp_path / "empty").mkdir()
-    assert "no profile runs" in one_error_line(run_cli("report", str(tmp_path / "empty"), "--out",
-                                                       str(tmp_path / "d")))
+    assert "no profile runs" in one_error_line(run_main("report", str(tmp_path / "empty"), "--out",
+                                                        str(tmp_path / "d")))
     assert sorted(os.listdir(str(tmp_path))) == ["empty", "exists"]  # nothing left behind

@@ -7,6 +7,9 @@ import pytest
 
 from espnet_edge.utils.signals import StopFlag, ignore_interrupts, signals_as_interrupt
 
+# the tests signal this process: Python's default handlers, whatever the launcher ignored
+pytestmark = pytest.mark.usefixtures("default_signals")
+
 
 def test_stop_flag_first_signal_asks_second_interrupts():
     before = signal.getsignal(signal.SIGTERM)

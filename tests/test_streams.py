@@ -11,7 +11,7 @@ import cv2
 import numpy as np
 import pytest
 
-from conftest import CITYSCAPES_IMAGES, run_cli
+from conftest import CITYSCAPES_IMAGES, run_main
 from espnet_edge.apps import demo
 from espnet_edge.apps.mjpeg import BOUNDARY, MjpegServer
 from espnet_edge.apps.sources import open_source
@@ -152,6 +152,7 @@ def segmenter(tmp_path_factory):
     return Segmenter(open_runner(backend="onnxruntime", onnx=onnx, threads=1))
 
 
+@pytest.mark.slow
 def test_demo_serves_the_overlay_while_it_runs(tmp_path, segmenter):
     """demo --output http://127.0.0.1:PORT on a folder: a client reads frames while the demo runs;
     the served frames are the saved overlay frames; the server stops with the demo."""
@@ -185,15 +186,16 @@ def test_demo_serves_the_overlay_while_it_runs(tmp_path, segmenter):
         socket.create_connection(("127.0.0.1", port), timeout=2).close()
 
 
+@pytest.mark.slow
 def test_cli_port_in_use_and_headless_alias(tmp_path):
     holder = socket.socket()
     holder.bind(("127.0.0.1", 0))
     holder.listen(1)
     port = holder.getsockname()[1]
     try:
-        proc = run_cli("demo", "--model", MODEL, "--size", "256x128", "--backend", "torch",
-                       "--source", CITYSCAPES_IMAGES, "--headless", "--output",
-                       "http://127.0.0.1:{}".format(port))
+        proc = run_main("demo", "--model", MODEL, "--size", "256x128", "--backend", "torch",
+                        "--source", CITYSCAPES_IMAGES, "--headless", "--output",
+                        "http://127.0.0.1:{}".format(port))
     finally:
         holder.close()
     assert proc.returncode == 2

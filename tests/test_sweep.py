@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from conftest import TEGRASTATS_DIR, run_cli
+from conftest import TEGRASTATS_DIR, run_main
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from sim_jetson import make_board_tree, read_freqs  # noqa: E402
@@ -16,23 +16,14 @@ from sim_jetson import make_board_tree, read_freqs  # noqa: E402
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPLAY = os.path.join(HERE, "replay_tegrastats.py")
 TX2_LOG = os.path.join(TEGRASTATS_DIR, "tx2_l4t32-inferred_1.txt")
-FAST = ["--idle", "1", "--duration", "2", "--warmup", "2", "--settle-timeout", "1"]
+FAST = ["--idle", "0.5", "--duration", "1", "--warmup", "1", "--settle-timeout", "0.5"]
 FIGURES = ["energy_vs_freq.png", "fps_vs_freq.png", "power_vs_freq.png", "sensitivity.png", "sweep.png",
            "utilisation_vs_freq.png"]
 
 
 @pytest.fixture(scope="module")
-def exports(tmp_path_factory):
-    from espnet_edge.host.export.pipeline import export_model
-    from espnet_edge.zoo import get_model
-
-    folder = tmp_path_factory.mktemp("onnx")
-    paths = []
-    for name in ("espnet-c-q3", "espnet-q3"):
-        path = str(folder / "{}-256x128.onnx".format(name))
-        export_model(get_model(name), size=(256, 128), out_path=path, verify_limit=1)
-        paths.append(path)
-    return paths
+def exports(export_once):
+    return [export_once(name) for name in ("espnet-c-q3", "espnet-q3")]
 
 
 @pytest.fixture(scope="module")
@@ -48,8 +39,8 @@ def swept(exports, board, tmp_path_factory):
     paths, env = board
     before = read_freqs(paths)
     out = str(tmp_path_factory.mktemp("sweeps") / "tx2-sweep")
-    proc = run_cli("sweep", "--onnx", exports[0], "--onnx", exports[1], "--freqs", "114,828,1300",
-                   "--out", out, *FAST, env=env)
+    proc = run_main("sweep", "--onnx", exports[0], "--onnx", exports[1], "--freqs", "114,828,1300",
+                    "--out", out, *FAST, env=env)
     return proc, out, before, paths
 
 
@@ -58,6 +49,7 @@ def rows_of(folder):
         return list(csv.DictReader(handle))
 
 
+@pytest.mark.slow
 def test_sweep_runs_every_model_at_every_frequency(swept):
     proc, out, before, paths = swept
     assert proc.returncode == 0, proc.stderr
@@ -83,6 +75,7 @@ def test_sweep_runs_every_model_at_every_frequency(swept):
         assert row["power_method"].startswith("VDD_IN")
 
 
+@pytest.mark.slow
 def test_sweep_sensitivity_is_the_papers_definition(swept):
     _proc, out, _before, _paths = swept
     summary = json.load(open(os.path.join(out, "summary.json")))
@@ -105,6 +98,7 @@ def test_sweep_sensitivity_is_the_papers_definition(swept):
     assert [(r["run"], r["fps"]) for r in summary["rows"]] == [(r["run"], float(r["fps"])) for r in rows]
 
 
+@pytest.mark.slow
 def test_sweep_pngs_are_real_images(swept):
     import cv2
     import numpy as np
@@ -120,17 +114,18 @@ def test_sweep_pngs_are_real_images(swept):
             assert np.any(np.all(np.abs(image.astype(int) - bgr) < 12, axis=2)), (name, bgr)
 
 
+@pytest.mark.slow
 def test_from_logs_rebuilds_the_same_table(swept, tmp_path):
     _proc, out, _before, _paths = swept
     rebuilt = str(tmp_path / "rebuilt")
-    proc = run_cli("sweep", "--from-logs", os.path.join(out, "runs"), "--out", rebuilt)
+    proc = run_main("sweep", "--from-logs", os.path.join(out, "runs"), "--out", rebuilt)
     assert proc.returncode == 0, proc.stderr
     assert rows_of(rebuilt) == rows_of(out)
     assert sorted(f for f in os.listdir(rebuilt) if f.endswith(".png")) == FIGURES
     # one model's runs alone (a folder per run given twice over) also work
     single = [os.path.join(out, "runs", r) for r in sorted(os.listdir(os.path.join(out, "runs")))[:3]]
-    proc = run_cli("sweep", "--from-logs", single[0], "--from-logs", single[1], "--from-logs", single[2],
-                   "--out", tmp_path / "one")
+    proc = run_main("sweep", "--from-logs", single[0], "--from-logs", single[1], "--from-logs", single[2],
+                    "--out", tmp_path / "one")
     assert proc.returncode == 0, proc.stderr
     assert len(rows_of(str(tmp_path / "one"))) == 3
 
@@ -151,7 +146,7 @@ def one_error_line(proc):
 def test_sweep_bad_frequency_lists(exports, board, tmp_path, freqs, expect):
     _paths, env = board
     out = tmp_path / "s"
-    proc = run_cli("sweep", "--onnx", exports[0], "--freqs", freqs, "--out", out, *FAST, env=env)
+    proc = run_main("sweep", "--onnx", exports[0], "--freqs", freqs, "--out", out, *FAST, env=env)
     assert expect in one_error_line(proc)
     assert not out.exists()
 
@@ -160,16 +155,16 @@ def test_sweep_never_overwrites(exports, board, tmp_path):
     _paths, env = board
     out = tmp_path / "exists"
     out.mkdir()
-    proc = run_cli("sweep", "--onnx", exports[0], "--freqs", "114", "--out", out, *FAST, env=env)
+    proc = run_main("sweep", "--onnx", exports[0], "--freqs", "114", "--out", out, *FAST, env=env)
     assert "already exists" in one_error_line(proc)
     assert os.listdir(str(out)) == []
 
 
 def test_from_logs_of_nothing(tmp_path):
     (tmp_path / "empty").mkdir()
-    proc = run_cli("sweep", "--from-logs", tmp_path / "empty", "--out", tmp_path / "r")
+    proc = run_main("sweep", "--from-logs", tmp_path / "empty", "--out", tmp_path / "r")
     assert "no profile runs" in one_error_line(proc)
-    proc = run_cli("sweep", "--out", tmp_path / "r")
+    proc = run_main("sweep", "--out", tmp_path / "r")
     assert "name what to sweep" in one_error_line(proc)
     assert not (tmp_path / "r").exists()
 
@@ -184,7 +179,9 @@ def test_sensitivity_by_hand():
     assert sensitivity([(100.0, 10.0)]) == {"neighbours": [], "overall": None}
 
 
+@pytest.mark.slow
 def test_report_from_runs_without_power_says_so(tmp_path):
+    from espnet_edge.profiler.run_record import RunSummary
     from espnet_edge.profiler.sweep import build_report, write_report
 
     runs = [{"label": "m", "run": "m-{}".format(f), "gpu_freq": {"requested_mhz": f, "applied_mhz": f},
@@ -193,7 +190,7 @@ def test_report_from_runs_without_power_says_so(tmp_path):
              "energy_mj_per_frame": {"gross": None, "above_idle": None},
              "utilisation": {"gpu_pct": {"load": 50.0}, "cpu_pct": {"load": 20.0}}}
             for f, fps in ((114.75, 10.0), (1300.5, 40.0))]
-    report = build_report(runs)
+    report = build_report([RunSummary.from_dict(run) for run in runs])
     assert report["missing"] == ["m: no power figures (no power rails in its samples)"]
     pngs = write_report(str(tmp_path), report)
     assert len(pngs) == 6 and all(os.path.getsize(p) > 1000 for p in pngs)

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from conftest import TEGRASTATS_DIR, run_cli
+from conftest import TEGRASTATS_DIR, run_main
 from espnet_edge.profiler.sample import Sample
 from espnet_edge.profiler.tegrastats import (cpu_load_pct, gpu_power_rail, is_sample, parse_file, parse_line,
                                              total_power_rails)
@@ -201,6 +201,7 @@ def _tokens():
     return [tok for _n, _i, line in LINES for tok in line.split()]
 
 
+@pytest.mark.slow
 @settings(max_examples=300, deadline=None)
 @given(st.data())
 def test_mangled_lines_never_raise(data):
@@ -232,12 +233,12 @@ def test_truncated_real_lines_keep_what_they_have():
 
 def test_cli_table_and_json():
     path = os.path.join(TEGRASTATS_DIR, "agx-orin-64gb_jp6-inferred_1.txt")
-    table = run_cli("tegrastats", path)
+    table = run_main("tegrastats", path)
     assert table.returncode == 0, table.stderr
     rows = table.stdout.strip().splitlines()
     assert len(rows) == 11 and rows[0].split()[0] == "time"
     assert "305,1300" in rows[7] and str(4001 + 2800 + 4838) in rows[7]  # AGX Orin total = sum of 3 rails
-    js = run_cli("tegrastats", path, "--json")
+    js = run_main("tegrastats", path, "--json")
     records = [json.loads(line) for line in js.stdout.splitlines()]
     assert len(records) == 10 and records[2]["gpu_load_pct"] == 54
     # the JSON object this command has always printed: the sample's fields in order, without t/gpu_cur_mhz
@@ -246,12 +247,12 @@ def test_cli_table_and_json():
 
 
 def test_cli_errors_are_one_line(tmp_path):
-    missing = run_cli("tegrastats", str(tmp_path / "nope.log"))
+    missing = run_main("tegrastats", str(tmp_path / "nope.log"))
     assert missing.returncode == 2 and "cannot read" in missing.stderr
     assert len(missing.stderr.strip().splitlines()) == 1
     junk = tmp_path / "junk.log"
     junk.write_text("not tegrastats\n")
-    bad = run_cli("tegrastats", str(junk))
+    bad = run_main("tegrastats", str(junk))
     assert bad.returncode == 2 and "no tegrastats lines" in bad.stderr
 
 

@@ -8,7 +8,7 @@ import os
 
 import pytest
 
-from conftest import TEGRASTATS_DIR, run_cli
+from conftest import TEGRASTATS_DIR, run_main
 from espnet_edge.jetson import boards
 from espnet_edge.profiler.tegrastats import hottest, parse_line
 
@@ -101,12 +101,12 @@ def test_cli_json_with_absurd_lines(tmp_path):
     log = tmp_path / "absurd.log"
     real = open(os.path.join(TEGRASTATS_DIR, "nano-4gb_l4t32-inferred_4.txt")).read()
     log.write_text(real + "\n".join(ABSURD) + "\n", encoding="utf-8")
-    result = run_cli("tegrastats", str(log), "--json")
+    result = run_main("tegrastats", str(log), "--json")
     assert result.returncode == 0, result.stderr
     records = [json.loads(line) for line in result.stdout.splitlines()]
     assert len(records) == 3 + len(ABSURD)
     assert [r["total_mw"] for r in records[:3]] == [1807, 2079, 1807]   # POM_5V_IN alone
-    table = run_cli("tegrastats", str(log))
+    table = run_main("tegrastats", str(log))
     assert table.returncode == 0, table.stderr
 
 
@@ -115,5 +115,5 @@ def test_constant_pmic_is_never_the_hottest():
     assert record.temps_c["PMIC"] == 100.0
     assert hottest(record) == ("iwlwifi", 32.0)
     assert "PMIC" in boards.value_of(boards.CONSTANT_SENSORS)
-    table = run_cli("tegrastats", os.path.join(TEGRASTATS_DIR, "nano-4gb_l4t32-inferred_4.txt"))
+    table = run_main("tegrastats", os.path.join(TEGRASTATS_DIR, "nano-4gb_l4t32-inferred_4.txt"))
     assert table.returncode == 0 and "100.0" not in table.stdout and "32.0 iwlwifi" in table.stdout

@@ -19,6 +19,8 @@ import pytest
 
 import trt_bindings
 
+pytestmark = pytest.mark.slow
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 
 # bindings -> the version paths checked on them (our code is told that version number)

@@ -5,10 +5,11 @@ import os
 
 import pytest
 
-from conftest import PHOTOS, run_cli
+from conftest import PHOTOS, run_main
 from espnet_edge.errors import UserError
 from espnet_edge.runtime.model_info import ModelInfo
 from espnet_edge.runtime.tensorrt import sidecar
+from espnet_edge.runtime.tensorrt.build_options import BuildOptions
 from espnet_edge.zoo import get_model
 
 pytest.importorskip("torch")
@@ -33,43 +34,43 @@ def _one_line_error(result, code=2):
 
 @pytest.mark.skipif(HAVE_TRT, reason="TensorRT is installed here")
 def test_build_without_tensorrt_says_how_to_get_it(tiny_onnx):
-    line = _one_line_error(run_cli("build", tiny_onnx, "--fp16"), code=3)
+    line = _one_line_error(run_main("build", tiny_onnx, "--fp16"), code=3)
     assert "TensorRT is not installed" in line and "Dockerfile.jetson" in line and "apt install" in line
 
 
 def test_build_missing_file(tmp_path):
-    line = _one_line_error(run_cli("build", str(tmp_path / "nope.onnx")))
+    line = _one_line_error(run_main("build", str(tmp_path / "nope.onnx")))
     assert "does not exist" in line and "espnet-edge export" in line
 
 
 def test_build_int8_without_calibration_data(tiny_onnx):
-    line = _one_line_error(run_cli("build", tiny_onnx, "--int8"))
+    line = _one_line_error(run_main("build", tiny_onnx, "--int8"))
     assert "--calib DIR" in line and "tiny-64x32-int8.onnx" in line
 
 
 def test_build_int8_with_missing_or_empty_calibration(tiny_onnx, tmp_path):
-    line = _one_line_error(run_cli("build", tiny_onnx, "--int8", "--calib", str(tmp_path / "frames")))
+    line = _one_line_error(run_main("build", tiny_onnx, "--int8", "--calib", str(tmp_path / "frames")))
     assert "calibration folder" in line and "does not exist" in line
-    line = _one_line_error(run_cli("build", tiny_onnx, "--int8", "--calib", str(tmp_path)))
+    line = _one_line_error(run_main("build", tiny_onnx, "--int8", "--calib", str(tmp_path)))
     assert "holds no images" in line
-    line = _one_line_error(run_cli("build", tiny_onnx, "--int8", "--calib-cache", str(tmp_path / "x.calib")))
+    line = _one_line_error(run_main("build", tiny_onnx, "--int8", "--calib-cache", str(tmp_path / "x.calib")))
     assert "calibration cache" in line
 
 
 def test_build_calib_without_int8(tiny_onnx):
-    line = _one_line_error(run_cli("build", tiny_onnx, "--calib", PHOTOS))
+    line = _one_line_error(run_main("build", tiny_onnx, "--calib", PHOTOS))
     assert "--int8" in line
 
 
 def test_build_bad_shapes_and_workspace(tiny_onnx):
-    assert "NAME:DIMS" in _one_line_error(run_cli("build", tiny_onnx, "--shapes", "1x3x32x64"))
-    assert "--workspace" in _one_line_error(run_cli("build", tiny_onnx, "--workspace", "0"))
+    assert "NAME:DIMS" in _one_line_error(run_main("build", tiny_onnx, "--shapes", "1x3x32x64"))
+    assert "--workspace" in _one_line_error(run_main("build", tiny_onnx, "--workspace", "0"))
 
 
 def test_build_counts_checked_by_the_parser(tiny_onnx):
     # caught before any TensorRT import: a negative DLA core or image count is a one-line error naming the flag
     for flag, value in (("--dla", "-1"), ("--calib-images", "0"), ("--calib-images", "many"), ("--workspace", "-5")):
-        line = _one_line_error(run_cli("build", tiny_onnx, flag, value))
+        line = _one_line_error(run_main("build", tiny_onnx, flag, value))
         assert flag in line, (flag, value, line)
 
 
@@ -82,7 +83,7 @@ def test_build_onnx_without_metadata(tmp_path):
         [onnx.helper.make_tensor_value_info("x", onnx.TensorProto.FLOAT, [1, 3, 4, 4])],
         [onnx.helper.make_tensor_value_info("y", onnx.TensorProto.FLOAT, [1, 3, 4, 4])]))
     onnx.save(model, plain)
-    line = _one_line_error(run_cli("build", plain))
+    line = _one_line_error(run_main("build", plain))
     assert "no espnet-edge metadata" in line
 
 
@@ -93,8 +94,9 @@ def _fake_built_engine(tmp_path):
     data = os.urandom(4096)
     open(engine, "wb").write(data)
     info = ModelInfo.from_zoo(get_model("espnet-q8"), size=(64, 32))
-    meta = sidecar.make_sidecar(engine, data, str(tmp_path / "m.onnx"), "0" * 64, "fp16", {}, "8.2.1.8",
-                                "NVIDIA Tegra X2", "6.2", None, 1.0, {"requested": "fp16"}, info)
+    inputs = sidecar.BuildInputs(str(tmp_path / "m.onnx"), "0" * 64, "fp16", {}, "8.2.1.8", "NVIDIA Tegra X2", "6.2",
+                                 BuildOptions(fp16=True), None, False)
+    meta = sidecar.make_sidecar(engine, data, inputs, 1.0, info)
     sidecar.write_sidecar(engine, meta)
     return engine, data
 
@@ -102,7 +104,7 @@ def _fake_built_engine(tmp_path):
 def test_truncated_engine_is_a_one_line_error(tmp_path):
     engine, data = _fake_built_engine(tmp_path)
     open(engine, "wb").write(data[:1000])
-    line = _one_line_error(run_cli("build", "--inspect", engine))
+    line = _one_line_error(run_main("build", "--inspect", engine))
     assert "1000 bytes but was written as 4096 bytes" in line and "espnet-edge build" in line
     from espnet_edge.backends import open_runner
 
@@ -113,7 +115,7 @@ def test_truncated_engine_is_a_one_line_error(tmp_path):
 @pytest.mark.skipif(HAVE_TRT, reason="TensorRT is installed here")
 def test_inspect_intact_engine_without_tensorrt(tmp_path):
     engine, _ = _fake_built_engine(tmp_path)
-    result = run_cli("build", "--inspect", engine)
+    result = run_main("build", "--inspect", engine)
     assert result.returncode == 0, result.stderr
     assert '"precision": "fp16"' in result.stdout and "TensorRT not installed here" in result.stdout
 

@@ -3,8 +3,8 @@
 import pytest
 
 from espnet_edge.errors import UserError
-from espnet_edge.runtime.tensorrt.compat import (api_plan, format_version, parse_version, precision_plan,
-                                                 short_version)
+from espnet_edge.runtime.tensorrt.compat import (PrecisionPlan, api_plan, format_version, parse_version,
+                                                 precision_plan, short_version)
 
 
 @pytest.mark.parametrize("text, expected", [
@@ -95,63 +95,63 @@ def test_int8_refused_without_fast_int8_like_tx2():
 
 def test_int8_falls_back_to_fp16_when_allowed():
     plan = precision_plan("8.2.1.8", int8=True, fast_int8=False, allow_fallback=True, calibration=True)
-    assert plan["precision"] == "fp16" and plan["flags"] == ["FP16"] and not plan["calibrate"]
-    assert any("falling back to FP16" in note for note in plan["notes"])
+    assert plan.precision == "fp16" and plan.flags == ["FP16"] and not plan.calibrate
+    assert any("falling back to FP16" in note for note in plan.notes)
 
 
 def test_fp16_falls_back_to_fp32_without_fast_fp16():
     with pytest.raises(UserError, match="fast FP16"):
         precision_plan("8.6.1", fp16=True, fast_fp16=False)
     plan = precision_plan("8.6.1", fp16=True, fast_fp16=False, allow_fallback=True)
-    assert plan["precision"] == "fp32" and plan["flags"] == []
+    assert plan.precision == "fp32" and plan.flags == []
 
 
 def test_int8_with_calibration_sets_int8_and_fp16_flags():
     plan = precision_plan("8.6.1", int8=True, calibration=True)
-    assert plan["precision"] == "int8" and plan["flags"] == ["INT8", "FP16"] and plan["calibrate"]
-    assert plan["onnx_variant"] is None
+    assert plan.precision == "int8" and plan.flags == ["INT8", "FP16"] and plan.calibrate
+    assert plan.onnx_variant is None
 
 
 def test_int8_without_calibration_uses_qdq_or_refuses():
     plan = precision_plan("10.3.0", int8=True, qdq_model=True)
-    assert plan["onnx_variant"] == "int8" and not plan["calibrate"] and "INT8" in plan["flags"]
+    assert plan.onnx_variant == "int8" and not plan.calibrate and "INT8" in plan.flags
     with pytest.raises(UserError, match="--calib DIR"):
         precision_plan("10.3.0", int8=True)
 
 
 def test_tensorrt_11_fp16_means_the_fp16_onnx():
     plan = precision_plan("11.0.0.1", fp16=True)
-    assert plan["flags"] == [] and plan["onnx_variant"] == "fp16"
-    assert any("-fp16.onnx" in note for note in plan["notes"])
+    assert plan.flags == [] and plan.onnx_variant == "fp16"
+    assert any("-fp16.onnx" in note for note in plan.notes)
     with pytest.raises(UserError, match="QDQ"):
         precision_plan("11.0.0.1", int8=True, calibration=True)
-    assert precision_plan("11.0.0.1", int8=True, qdq_model=True)["onnx_variant"] == "int8"
+    assert precision_plan("11.0.0.1", int8=True, qdq_model=True).onnx_variant == "int8"
 
 
 def test_fp32_plan_has_no_flags():
     plan = precision_plan("8.2.1.8")
-    assert plan == {"precision": "fp32", "flags": [], "calibrate": False, "onnx_variant": None,
-                    "network_flags": ["EXPLICIT_BATCH"], "notes": []}
+    assert plan == PrecisionPlan(precision="fp32", flags=[], calibrate=False, onnx_variant=None,
+                                 network_flags=["EXPLICIT_BATCH"], notes=[])
 
 
 def test_tensorrt_10_12_builds_typed_onnx_instead_of_deprecated_flags():
     plan = precision_plan("10.13.0.35", fp16=True, fp16_model=True)
-    assert plan["flags"] == [] and plan["onnx_variant"] == "fp16" and plan["network_flags"] == ["STRONGLY_TYPED"]
+    assert plan.flags == [] and plan.onnx_variant == "fp16" and plan.network_flags == ["STRONGLY_TYPED"]
     plan = precision_plan("10.13.0.35", int8=True, qdq_model=True)
-    assert plan["flags"] == [] and plan["onnx_variant"] == "int8" and plan["network_flags"] == ["STRONGLY_TYPED"]
+    assert plan.flags == [] and plan.onnx_variant == "int8" and plan.network_flags == ["STRONGLY_TYPED"]
     # without the typed file the deprecated flag still works, and the note says how to avoid it
     plan = precision_plan("10.13.0.35", fp16=True)
-    assert plan["flags"] == ["FP16"] and plan["network_flags"] == []
-    assert any("deprecates BuilderFlag.FP16" in note for note in plan["notes"])
+    assert plan.flags == ["FP16"] and plan.network_flags == []
+    assert any("deprecates BuilderFlag.FP16" in note for note in plan.notes)
     # before 10.12 the flags are not deprecated and stay the way
-    assert precision_plan("10.3.0", fp16=True, fp16_model=True)["flags"] == ["FP16"]
+    assert precision_plan("10.3.0", fp16=True, fp16_model=True).flags == ["FP16"]
 
 
 def test_platform_caps_and_calibrator_deprecation_by_version():
     assert api_plan("10.4.0").platform_caps and not api_plan("10.5.0").platform_caps
     plan = precision_plan("10.3.0", int8=True, calibration=True)
-    assert plan["calibrate"] and any("deprecates the INT8 calibrator" in note for note in plan["notes"])
-    assert not any("deprecates" in n for n in precision_plan("8.6.1", int8=True, calibration=True)["notes"])
+    assert plan.calibrate and any("deprecates the INT8 calibrator" in note for note in plan.notes)
+    assert not any("deprecates" in n for n in precision_plan("8.6.1", int8=True, calibration=True).notes)
 
 
 def test_plan_is_a_typed_record():

@@ -25,6 +25,8 @@ from espnet_edge.host.export import pipeline  # noqa: E402
 import trt_bindings  # noqa: E402
 from trt_frame_drive import parsed_layers  # noqa: E402
 
+pytestmark = pytest.mark.slow
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 SIZE, FRAME_SIZE = (256, 128), (2048, 1024)
 GRAPHS = {"espnet": ("espnet-c-q3", dict(fuse_pre=True, input_size=FRAME_SIZE, overlay_alpha=0.5)),

@@ -8,11 +8,13 @@ import pytest
 from espnet_edge.errors import UserError
 from espnet_edge.runtime.model_info import ModelInfo
 from espnet_edge.runtime.tensorrt import sidecar
+from espnet_edge.runtime.tensorrt.build_options import BuildOptions
 from espnet_edge.zoo import get_model
 
 SHA = "a" * 64
 SHAPES = {"input": ((1, 3, 512, 1024),) * 3}
-OPTIONS = {"requested": "fp16", "workspace_mb": None, "dla": None}
+BUILD = BuildOptions(fp16=True)
+OPTIONS = BUILD.key_options()
 
 
 def _key(**changes):
@@ -27,13 +29,12 @@ def _engine(tmp_path, data=b"\x00engine-bytes" * 100, **changes):
     with open(engine, "wb") as handle:
         handle.write(data)
     info = ModelInfo.from_zoo(get_model("espnet-q8"))
-    args = dict(onnx_sha256=SHA, precision="fp16", shapes=SHAPES, tensorrt_version="8.2.1.8",
-                gpu_name="NVIDIA Tegra X2", compute_capability="6.2", options=OPTIONS)
+    args = dict(onnx="/work/export/espnet-q8-1024x512.onnx", onnx_sha256=SHA, precision="fp16", shapes=SHAPES,
+                tensorrt_version="8.2.1.8", gpu_name="NVIDIA Tegra X2", compute_capability="6.2", options=BUILD,
+                onnx_variant=None, frame_graph=False)
     args.update(changes)
-    meta = sidecar.make_sidecar(engine, data, "/work/export/espnet-q8-1024x512.onnx", args["onnx_sha256"],
-                                args["precision"], args["shapes"], args["tensorrt_version"], args["gpu_name"],
-                                args["compute_capability"], {"l4t": "32.7.1", "jetpack": "4.6.1"}, 123.4,
-                                args["options"], info)
+    meta = sidecar.make_sidecar(engine, data, sidecar.BuildInputs(**args), 123.4, info,
+                                jetson={"l4t": "32.7.1", "jetpack": "4.6.1"})
     sidecar.write_sidecar(engine, meta)
     return engine, meta
 

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
-from conftest import TRT_SUPPORT, run_cli
+from conftest import TRT_SUPPORT, run_main
 from espnet_edge.errors import UserError
 from espnet_edge.runtime import trt_support
 
@@ -130,23 +130,25 @@ def test_env_var_and_missing_file(tmp_path, monkeypatch, shared):
         trt_support.load_support("8.2")
 
 
+@pytest.mark.slow
 def test_check_onnx_cli(tmp_path, shared):
     good = _save(tmp_path, _relu_model(), "good.onnx")
     bad = _save(tmp_path, _relu_model(opset=17), "bad.onnx")
-    ok = run_cli("check-onnx", good, "--support", TRT_SUPPORT)
+    ok = run_main("check-onnx", good, "--support", TRT_SUPPORT)
     assert ok.returncode == 0 and "passes" in ok.stdout
-    fail = run_cli("check-onnx", bad, "--json", "--support", TRT_SUPPORT)
+    fail = run_main("check-onnx", bad, "--json", "--support", TRT_SUPPORT)
     assert fail.returncode == 1
     data = json.loads(fail.stdout)
     assert data["passed"] is False and "opset 17" in data["issues"][0]["message"]
-    assert run_cli("check-onnx", bad, "--trt", "8.6", "--support", TRT_SUPPORT).returncode == 0
+    assert run_main("check-onnx", bad, "--trt", "8.6", "--support", TRT_SUPPORT).returncode == 0
     truncated = tmp_path / "trunc.onnx"
     truncated.write_bytes(open(good, "rb").read()[:-7])
-    result = run_cli("check-onnx", str(truncated))
+    result = run_main("check-onnx", str(truncated))
     assert result.returncode == 2 and "truncated" in result.stderr and "Traceback" not in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["espnet-c-q3", "espnetv2-s0.5-city-512"])
 @pytest.mark.parametrize("trt", ["8.2", "10"])
 def test_frame_graphs_pass_the_builtin_table(tmp_path, name, trt):

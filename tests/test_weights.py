@@ -55,7 +55,7 @@ def test_shared_weights_match_the_zoo_sha256(monkeypatch):
 
 def test_cache_then_checked_download(tmp_path, entry, monkeypatch):
     """A download (file:// stands in for GitHub: no network here) lands in the cache, sha-checked."""
-    monkeypatch.setenv(weights.WEIGHTS_ENV, str(tmp_path / "empty"))
+    monkeypatch.delenv(weights.WEIGHTS_ENV, raising=False)
     source = os.path.join(WEIGHTS, entry.weights_file)
     local = with_url(entry, "file://" + source)
     cache = tmp_path / "cache"
@@ -67,7 +67,7 @@ def test_cache_then_checked_download(tmp_path, entry, monkeypatch):
 
 
 def test_download_with_wrong_sha_leaves_nothing(tmp_path, entry, monkeypatch):
-    monkeypatch.setenv(weights.WEIGHTS_ENV, str(tmp_path / "empty"))
+    monkeypatch.delenv(weights.WEIGHTS_ENV, raising=False)
     wrong = zoo.get_model("espnet-c-q5")
     local = with_url(entry, "file://" + os.path.join(WEIGHTS, wrong.weights_file))
     cache = tmp_path / "cache"
@@ -80,7 +80,7 @@ def test_download_with_wrong_sha_leaves_nothing(tmp_path, entry, monkeypatch):
 
 
 def test_unreachable_url_names_url_and_destination(tmp_path, entry, monkeypatch):
-    monkeypatch.setenv(weights.WEIGHTS_ENV, str(tmp_path / "empty"))
+    monkeypatch.delenv(weights.WEIGHTS_ENV, raising=False)
     local = with_url(entry, "file:///nonexistent/espnet.pth")
     with pytest.raises(UserError) as info:
         weights.find_weights(local, cache_dir=str(tmp_path / "cache"))

@@ -95,8 +95,8 @@ def test_unknown_name_suggests_close_names():
         zoo.get_model("espnetv2-s2.0-city1024")
 
 
-def test_models_command_lists_every_entry(cli):
-    result = cli("models", "--json")
+def test_models_command_lists_every_entry(main):
+    result = main("models", "--json")
     assert result.returncode == 0, result.stderr
     rows = {row["name"]: row for row in json.loads(result.stdout)}
     assert set(rows) == set(EXPECTED + ARCHITECTURE_ONLY)
@@ -105,21 +105,21 @@ def test_models_command_lists_every_entry(cli):
     assert rows["espnet-q8"]["classes"] == 20 and rows["espnet-q8"]["size"] == "1024x512"
 
 
-def test_models_table(cli):
-    result = cli("models")
+def test_models_table(main):
+    result = main("models")
     assert result.returncode == 0
     assert "espnet-q8-camvid" in result.stdout and "aliases: espnet = espnet-q8" in result.stdout
 
 
-def test_unknown_model_is_one_line_error(cli):
-    result = cli("segment", "--model", "espnet-q7", "--out", "/tmp/x", "/nonexistent.png")
+def test_unknown_model_is_one_line_error(main):
+    result = main("segment", "--model", "espnet-q7", "--out", "/tmp/x", "/nonexistent.png")
     assert result.returncode == 2
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and "espnet-q8" in lines[0] and "Traceback" not in result.stderr
 
 
-def test_doctor_reports_missing_pieces(cli):
-    result = cli("doctor", "--json")
+def test_doctor_reports_missing_pieces(main):
+    result = main("doctor", "--json")
     assert result.returncode == 0, result.stderr
     checks = {c["name"]: c for c in json.loads(result.stdout)}
     assert checks["numpy"]["ok"]

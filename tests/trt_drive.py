@@ -4,6 +4,8 @@ bindings can check. Prints one JSON list of results on its last line.
 
     LD_LIBRARY_PATH=<stand-in libs> python trt_drive.py <bindings dir> <work dir> <version> [<version> ...]
 
+``TRT_DRIVE_CASES=name,name`` runs only those cases.
+
 Needs: the bindings unzipped in <bindings dir> (module tensorrt_bindings), onnx (to write the tiny
 model), the repository and tests/ on sys.path.
 """
@@ -73,7 +75,7 @@ def case_int8_calib(work, world):
 
     path, info = _files(work, "int8c")
     engine = builder.build_engine(path, int8=True, calib=CITYSCAPES_IMAGES, cuda=world.cuda, progress=False,
-                                  max_calib_images=2)
+                                  calib_images=2)
     cache = calibrator.cache_path_for(builder.base_stem(path) + "-int8", compat.format_version(
         sys.modules["tensorrt"].__version__))
     result = _run_engine(engine, info, world.cuda)
@@ -187,6 +189,44 @@ def case_selftest(work, world):
             "runs": [[r["io_api"], r["cuda_graph_used"]] for r in details["runs"]]}
 
 
+def case_timings(work, world):
+    """The runner's Timings after each call (its CUDA events), for both I/O paths the version has."""
+    path, info = _files(work, "timings")
+    engine = builder.build_engine(path, cuda=world.cuda, progress=False)
+    trt_runner = runner.TensorRTRunner(engine, cuda=world.cuda, close_cuda=False)
+    try:
+        width, height = info.input_size
+        x = np.random.RandomState(0).randn(1, 3, height, width).astype(np.float32)
+        calls = []
+        for _ in range(2):
+            trt_runner.infer(x)
+            calls.append(trt_runner.timings.to_dict())
+        try:
+            trt_runner.infer(x.astype(np.float64))
+        except UserError as exc:
+            refused = str(exc)
+        else:
+            refused = None
+        return {"timings": calls, "refused_float64": refused, "note": trt_runner.TIMINGS}
+    finally:
+        trt_runner.close()
+
+
+def case_bench_end_to_end(work, world):
+    """`bench --end-to-end --json` on a TensorRT runner: espnet_edge.api.bench_segmenter, the one loop."""
+    from espnet_edge.api import bench_segmenter
+    from espnet_edge.runtime.segmenter import Segmenter
+
+    path, _ = _files(work, "e2e")
+    engine = builder.build_engine(path, cuda=world.cuda, progress=False)
+    segmenter = Segmenter(runner.TensorRTRunner(engine, cuda=world.cuda, close_cuda=False))
+    try:
+        result = bench_segmenter(segmenter, warmup=1, iters=3, end_to_end=True, progress=False)
+    finally:
+        segmenter.close()
+    return json.loads(json.dumps(result.to_dict()))
+
+
 # planted mistakes: each replaces one small piece of our code with a wrong call
 def plant_wrong_keyword():
     def wrong(trt, config, plan, workspace_mb):
@@ -222,8 +262,7 @@ def plant_explicit_batch():
 
     def wrong(*args, **kwargs):
         plan = original(*args, **kwargs)
-        plan["network_flags"] = ["EXPLICIT_BATCH"] + plan["network_flags"]
-        return plan
+        return plan._replace(network_flags=["EXPLICIT_BATCH"] + plan.network_flags)
     compat.precision_plan = wrong
 
 
@@ -240,6 +279,8 @@ CASES = [
     Case("context_none", case_no_context, world={"context_fails": True}),
     Case("calibrator_failure", case_calibrator_failure),
     Case("selftest", case_selftest),
+    Case("timings", case_timings),
+    Case("bench_end_to_end", case_bench_end_to_end),
     Case("planted:wrong_keyword", case_workspace_timing_report, planted=plant_wrong_keyword),
     Case("planted:float_pool_size", case_workspace_timing_report, planted=plant_float_pool),
     Case("planted:buffer_object", case_fp32, planted=plant_buffer_object),
@@ -300,10 +341,12 @@ def main(argv):
                                                               "shared", "weights"))
     import tensorrt_bindings as real
 
+    only = [name for name in os.environ.get("TRT_DRIVE_CASES", "").split(",") if name]
     results = []
     for version in versions:
         for case in CASES:
-            results.append(run_case(real, version, case, work))
+            if not only or case.name in only:
+                results.append(run_case(real, version, case, work))
     sys.stdout.write("\n" + json.dumps({"bindings": real.__version__, "results": results}) + "\n")
 
 

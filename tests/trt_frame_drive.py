@@ -144,11 +144,11 @@ def run(real, version, records, reduced, dla):
     config_behaviour = Config()
     config = module._wrap("IBuilderConfig", config_behaviour)
     decision = compat.precision_plan(version, fp16=reduced, fp16_model=False)
-    result = {"version": version, "reduced": reduced, "dla": dla, "builder_flags": decision["flags"]}
+    result = {"version": version, "reduced": reduced, "dla": dla, "builder_flags": decision.flags}
     try:
         found = frame_precision.layer_records(module, network)
-        plan = frame_precision.frame_plan(compat.parse_version(version), decision["flags"],
-                                          decision["network_flags"], found)
+        plan = frame_precision.frame_plan(compat.parse_version(version), decision.flags,
+                                          decision.network_flags, found)
         frame_precision.apply_frame_plan(module, network, config, plan, dla=dla)
         result["status"] = "ok"
     except Exception as exc:  # noqa: BLE001 - reported to the test, which fails on it

@@ -12,6 +12,7 @@ import os
 import numpy as np
 
 from espnet_edge.errors import UserError
+from espnet_edge.utils.textio import read_text
 from espnet_edge.images import IMAGE_EXTENSIONS, is_image_file
 
 IGNORE = 255
@@ -212,16 +213,8 @@ def _camvid_listed(root, split, list_file):
 
 
 def read_list_file(path):
-    """A split list -> its lines; UTF-8 (a BOM allowed) or UTF-16 with a BOM, else one line to fix it."""
-    with open(path, "rb") as handle:
-        data = handle.read()
-    try:
-        if data.startswith((b"\xff\xfe", b"\xfe\xff")):
-            return data.decode("utf-16").splitlines()
-        return data.decode("utf-8-sig").splitlines()
-    except UnicodeDecodeError as error:
-        raise UserError("{} is not UTF-8 text (byte {} at offset {}); save it as UTF-8".format(
-            path, hex(data[error.start]), error.start))
+    """A split list -> its lines, decoded by utils.textio (UTF-8, UTF-16 with a BOM, else Latin-1 said)."""
+    return read_text(path).splitlines()
 
 
 def _masks(root, split):

@@ -13,6 +13,8 @@ false positive of c (the ESPNet authors' CamVid figures). Both come from the sam
 matrix plus ``void_predictions`` (ignore-labelled pixels per predicted class), both in the JSON.
 """
 
+import logging
+
 import numpy as np
 
 from espnet_edge import published
@@ -21,6 +23,8 @@ from espnet_edge.apps.datasets import IGNORE, is_camvid_model, is_cityscapes_mod
 from espnet_edge.errors import UserError
 from espnet_edge.images import read_image
 from espnet_edge.utils.progress import Progress
+
+log = logging.getLogger(__name__)
 
 STANDARD, VOID_COUNTED = published.CONVENTIONS
 # eval's --format -> the zoo's dataset name (the masks layout names no data set)
@@ -51,20 +55,16 @@ def evaluate(segmenter, dataset, progress=None, limit=None, count_void=False):
     samples = dataset.samples[:limit] if limit else dataset.samples
     conf = np.zeros((space.num_eval, space.num_pred), dtype=np.int64)
     void_pred = np.zeros(space.num_pred, dtype=np.int64)
-    per_image = []
+    per_image, failed = [], []
     with Progress(len(samples), "eval", enabled=progress) as bar:
         for image_path, label_path in samples:
-            labels = load_labels(dataset, label_path, space)
-            frame = read_image(image_path)
-            if frame.shape[:2] != labels.shape[:2]:
-                raise UserError("{} is {}x{} but its label {} is {}x{}; they must match".format(
-                    image_path, frame.shape[1], frame.shape[0], label_path, labels.shape[1], labels.shape[0]))
-            pred = segmenter.segment(frame)
-            if int(pred.max()) >= space.num_pred:
-                raise UserError("{} predicted class {} but has only {} classes".format(
-                    info.name, int(pred.max()), space.num_pred))
-            image_conf = metrics.confusion_matrix(labels, pred, space.num_eval, space.num_pred, IGNORE)
-            image_void = metrics.void_predictions(labels, pred, space.num_pred, IGNORE)
+            try:   # a bad image or label is skipped and named; the others are still evaluated
+                image_conf, image_void = _one_sample(segmenter, dataset, space, image_path, label_path)
+            except UserError as exc:
+                failed.append({"image": image_path, "label": label_path, "error": str(exc)})
+                log.warning("skipped %s: %s", image_path, exc)
+                bar.update()
+                continue
             conf += image_conf
             void_pred += image_void
             per_image.append({"image": image_path, "label": label_path,
@@ -75,8 +75,30 @@ def evaluate(segmenter, dataset, progress=None, limit=None, count_void=False):
             bar.update()
     result = summarise(conf, space, per_image, dataset, info, void_pred, count_void)
     result["published"] = beside_published(result, info, dataset, conf, void_pred, space,
-                                           complete=len(samples) == len(dataset.samples))
+                                           complete=len(samples) == len(dataset.samples) and not failed)
+    result["failed"] = failed
     return result
+
+
+def check_dataset(dataset, info):
+    """UserError, before any work, when ``dataset``'s layout holds labels of other classes than the model
+    ``info`` predicts (or its --ignore-index hides one of them)."""
+    check_model_fits(info, dataset)
+
+
+def _one_sample(segmenter, dataset, space, image_path, label_path):
+    """-> (confusion matrix, void predictions) of one image against its label; UserError for a bad file."""
+    labels = load_labels(dataset, label_path, space)
+    frame = read_image(image_path)
+    if frame.shape[:2] != labels.shape[:2]:
+        raise UserError("{} is {}x{} but its label {} is {}x{}; they must match".format(
+            image_path, frame.shape[1], frame.shape[0], label_path, labels.shape[1], labels.shape[0]))
+    pred = segmenter.segment(frame)
+    if int(pred.max()) >= space.num_pred:
+        raise UserError("{} predicted class {} but has only {} classes".format(
+            segmenter.info.name, int(pred.max()), space.num_pred))
+    return (metrics.confusion_matrix(labels, pred, space.num_eval, space.num_pred, IGNORE),
+            metrics.void_predictions(labels, pred, space.num_pred, IGNORE))
 
 
 def figures(conf, space, void_pred=None, count_void=False):

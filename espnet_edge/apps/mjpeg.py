@@ -86,6 +86,19 @@ class _Handler(BaseHTTPRequestHandler):
             stream.clients_changed(-1)
 
 
+def reachable_address():
+    """This machine's address on its default route (a UDP socket is connected, nothing is sent), else its
+    host name: what a browser on another machine types."""
+    probe = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        probe.connect(("192.0.2.1", 9))   # TEST-NET-1 (RFC 5737): never routed anywhere real
+        return probe.getsockname()[0]
+    except (IOError, OSError):
+        return socket.gethostname() or "localhost"
+    finally:
+        probe.close()
+
+
 class MjpegServer(object):
     """Binds at construction (a port in use is a one-line UserError); write(image) publishes."""
 
@@ -120,6 +133,26 @@ class MjpegServer(object):
                                         name="mjpeg-server")
         self._thread.daemon = True
         self._thread.start()
+
+    def urls(self):
+        """-> {"page", "stream", "snapshot"}: what a user opens, on an address others can reach (this
+        machine's outbound address when the server listens on every interface)."""
+        host = self.host
+        if host in ("", "0.0.0.0", "::"):
+            host = reachable_address()
+        if ":" in host:
+            host = "[{}]".format(host)
+        base = "http://{}:{}".format(host, self.port)
+        return {"page": base + "/", "stream": base + "/stream", "snapshot": base + "/snapshot.jpg"}
+
+    def describe(self):
+        """The line the demo prints when the server starts."""
+        urls = self.urls()
+        text = "serving the overlay: {} in a browser, {} (MJPEG) in a player (VLC, ffplay, mpv), {} for the " \
+               "newest frame".format(urls["page"], urls["stream"], urls["snapshot"])
+        if self.host in ("", "0.0.0.0", "::"):
+            text += " (listening on every interface; on this machine also http://localhost:{}/)".format(self.port)
+        return text
 
     @property
     def clients(self):

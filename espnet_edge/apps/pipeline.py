@@ -2,9 +2,9 @@
 
 Stages (milliseconds, like trtexec's H2D / GPU compute / D2H split):
 decode (the source producing a frame), preprocess (host work before the runtime), h2d, compute,
-d2h (the runner's own split where it has one: ``runner.last_timings``; otherwise compute is the
-whole ``infer`` call and h2d/d2h are None), postprocess (runner output -> class map and overlay at
-the frame size), render (overlay, legend and HUD). ``glass_to_glass``: from the moment the frame was
+d2h (the runner's own split, ``runner.timings``: every runner fills it, see runtime.base.Timings),
+postprocess (runner output -> class map and overlay at the frame size), render (overlay, legend and
+HUD). ``glass_to_glass``: from the moment the frame was
 captured to the moment it was shown, encoded or served.
 
 Pipelined: a capture thread, an inference thread and the caller's render loop, joined by bounded
@@ -18,10 +18,11 @@ import time
 import numpy as np
 
 from espnet_edge import visualize
-from espnet_edge.runtime.benchmark import latency_stats
+from espnet_edge import defaults
+from espnet_edge.runtime import benchmark
+from espnet_edge.runtime.benchmark import RUNNER_STAGES
 
-STAGES = ("decode", "preprocess", "h2d", "compute", "d2h", "postprocess", "render")
-RUNNER_STAGES = ("h2d", "compute", "d2h")
+STAGES = ("decode", "preprocess") + RUNNER_STAGES + ("postprocess", "render")
 
 
 def _ms(start):
@@ -34,19 +35,14 @@ def infer_frame(segmenter, frame, alpha=0.5):
     render_frame and the mask has the frame's size."""
     from espnet_edge.runtime.segmenter import resize_mask, split_overlay
 
+    segmenter = segmenter.for_frame(frame)  # a FrameGraphRouter picks the graph for this frame's size
     timings = {}
     start = time.perf_counter()
     batch = segmenter.preprocess(frame)
     timings["preprocess"] = _ms(start)
-    start = time.perf_counter()
     output = segmenter.infer(batch)
-    whole = _ms(start)
-    split = getattr(segmenter.runner, "last_timings", None)
-    if split:
-        for stage in RUNNER_STAGES:
-            timings[stage] = split.get(stage)
-    else:
-        timings.update({"h2d": None, "compute": whole, "d2h": None})
+    split = segmenter.runner.timings
+    timings.update(h2d=split.h2d, compute=split.compute, d2h=split.d2h)
     start = time.perf_counter()
     overlay = None
     if segmenter.info.fused_overlay:  # mask at the network size: enough for the legend
@@ -69,36 +65,33 @@ def legend_mask(mask):
 
 
 def render_frame(segmenter, frame, mask, overlay, alpha=0.5, hud=None):
-    """Overlay (unless the graph drew it), legend of the classes present and the HUD lines."""
+    """Overlay (unless the graph drew it), outlines of dark classes, legend of the classes present and
+    the HUD lines; -> the image (wider than the frame when the legend goes beside a small frame)."""
     from espnet_edge.apps.demo import draw_hud
 
-    image = visualize.overlay(frame, mask, segmenter.info.palette, alpha) if overlay is None else overlay
     info = segmenter.info
-    visualize.draw_legend(image, legend_mask(mask), info.classes, info.palette)
+    image = visualize.overlay(frame, mask, info.palette, alpha) if overlay is None else overlay
+    present = visualize.classes_present(legend_mask(mask), len(info.classes))
+    image = visualize.decorate(image, mask, info.classes, info.palette, present=present)
     if hud:
         draw_hud(image, hud)
     return image
 
 
 def stage_stats(records):
-    """Per-frame timing dicts -> {stage: {mean, p50, p90, p99 (defaults.LATENCY_PERCENTILES), min, max,
-    count} or None (not measured)} for STAGES and glass_to_glass."""
-    out = {}
-    for stage in STAGES + ("glass_to_glass",):
-        values = [r[stage] for r in records if r.get(stage) is not None]
-        out[stage] = dict(latency_stats(values), count=len(values)) if values else None
-    return out
+    """Per-frame timing dicts -> {stage: {mean, p<q> for each q of defaults.LATENCY_PERCENTILES, min,
+    max, count} or None (not measured)} for STAGES and glass_to_glass."""
+    return benchmark.stage_stats(records, STAGES + ("glass_to_glass",))
 
 
 def format_stage_table(stats):
-    """Aligned text table of stage_stats."""
-    lines = ["{:<15} {:>9} {:>9} {:>9}".format("stage (ms)", "mean", "p50", "p99")]
+    """Aligned text table of stage_stats: mean and every defaults.LATENCY_PERCENTILES column."""
+    columns = ["mean"] + ["p{}".format(q) for q in defaults.LATENCY_PERCENTILES]
+    lines = ["{:<15}".format("stage (ms)") + "".join(" {:>9}".format(c) for c in columns)]
     for stage in STAGES + ("glass_to_glass",):
         row = stats.get(stage)
-        if row is None:
-            lines.append("{:<15} {:>9} {:>9} {:>9}".format(stage, "-", "-", "-"))
-        else:
-            lines.append("{:<15} {:>9.2f} {:>9.2f} {:>9.2f}".format(stage, row["mean"], row["p50"], row["p99"]))
+        cells = ["-" if row is None else "{:.2f}".format(row[c]) for c in columns]
+        lines.append("{:<15}".format(stage) + "".join(" {:>9}".format(c) for c in cells))
     return lines
 
 

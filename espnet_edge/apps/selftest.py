@@ -90,7 +90,7 @@ def check_tensorrt(workdir, cuda_backend=None):
                     error = float(np.abs(got - expected).max())
                     runs.append({"io_api": io_api, "cuda_graph_requested": graph,
                                  "cuda_graph_used": runner.cuda_graph, "max_abs_error": error,
-                                 "gpu_ms": runner.last_gpu_ms})
+                                 "timings_ms": runner.timings.to_dict()})
                     worst = max(worst, error)
                 finally:
                     runner.close()

@@ -12,6 +12,7 @@ import sys
 import threading
 import time
 
+from espnet_edge.apps.frame_size import CSI_DEFAULT_SIZE, FirstFrame
 from espnet_edge.errors import UserError
 from espnet_edge.images import is_image_file, list_images, read_image
 
@@ -87,15 +88,19 @@ _TO_BGR_APPSINK = ("nvvidconv ! video/x-raw, format=BGRx ! videoconvert ! video/
                    "appsink drop=1 max-buffers=1 sync=false")
 
 
-def csi_pipeline(sensor_id=0, width=1280, height=720, framerate=30, flip_method=0, sensor_mode=None):
+def csi_pipeline(sensor_id=0, width=1280, height=720, framerate=30, flip_method=0, sensor_mode=None,
+                 out_width=None, out_height=None):
     """Jetson CSI camera (libargus) -> BGR frames for cv2.VideoCapture(..., cv2.CAP_GSTREAMER).
-    ``sensor_mode``: nvarguscamerasrc's sensor-mode (the sensor's own readout size and rate, listed
-    when the camera starts); None lets Argus choose it from the requested caps."""
+    ``width``/``height``: what nvarguscamerasrc delivers (a sensor mode's size); ``out_width``/
+    ``out_height``: what nvvidconv scales it to on the VIC (None: no scaling). ``sensor_mode``:
+    nvarguscamerasrc's sensor-mode (the sensor's own readout size and rate, listed when the camera
+    starts); None lets Argus choose it from the requested caps."""
     caps = "video/x-raw(memory:NVMM), {}, format=NV12".format(_caps_size(width, height, framerate))
     mode = " sensor-mode={}".format(int(sensor_mode)) if sensor_mode is not None else ""
-    return "nvarguscamerasrc sensor-id={}{} ! {} ! nvvidconv flip-method={} ! video/x-raw, format=BGRx ! " \
+    scaled = "width={}, height={}, ".format(int(out_width), int(out_height)) if out_width and out_height else ""
+    return "nvarguscamerasrc sensor-id={}{} ! {} ! nvvidconv flip-method={} ! video/x-raw, {}format=BGRx ! " \
            "videoconvert ! video/x-raw, format=BGR ! appsink drop=1 max-buffers=1 sync=false".format(
-               int(sensor_id), mode, caps, int(flip_method))
+               int(sensor_id), mode, caps, int(flip_method), scaled)
 
 
 def v4l2_jetson_pipeline(device, width=None, height=None, framerate=None):
@@ -151,7 +156,8 @@ def on_jetson():
 
 class CaptureOptions(object):
     def __init__(self, width=None, height=None, framerate=None, flip_method=0, rtsp_latency_ms=200,
-                 rtsp_codec="h264", jetson=None, rtsp_drop_on_latency=False, sensor_mode=None):
+                 rtsp_codec="h264", jetson=None, rtsp_drop_on_latency=False, sensor_mode=None, out_width=None,
+                 out_height=None):
         self.width = width
         self.height = height
         self.framerate = framerate
@@ -161,6 +167,8 @@ class CaptureOptions(object):
         self.jetson = jetson  # None: detect
         self.rtsp_drop_on_latency = rtsp_drop_on_latency
         self.sensor_mode = sensor_mode
+        self.out_width = out_width  # CSI: what the VIC scales the capture to (csi_plan)
+        self.out_height = out_height
 
 
 def capture_plan(spec, options, jetson, flags):
@@ -171,8 +179,9 @@ def capture_plan(spec, options, jetson, flags):
                             "/dev/videoN or a video file".format(spec.text))
         if not flags["gstreamer"]:
             raise UserError(_no_gstreamer(spec.text))
-        return csi_pipeline(spec.sensor_id, options.width or 1280, options.height or 720,
-                            options.framerate or 30, options.flip_method, options.sensor_mode), "CAP_GSTREAMER"
+        return csi_pipeline(spec.sensor_id, options.width or CSI_DEFAULT_SIZE[0], options.height or CSI_DEFAULT_SIZE[1],
+                            options.framerate or 30, options.flip_method, options.sensor_mode, options.out_width,
+                            options.out_height), "CAP_GSTREAMER"
     if spec.kind == V4L2:
         if jetson and flags["gstreamer"]:
             return v4l2_jetson_pipeline(spec.device, options.width, options.height,
@@ -199,25 +208,39 @@ def _no_gstreamer(text):
             "-DWITH_GSTREAMER=ON".format(text))
 
 
-class VideoSource(object):
-    """A cv2.VideoCapture; ``live`` decides whether a failed read means end of input or a lost camera."""
+class VideoSource(FirstFrame):
+    """A cv2.VideoCapture; ``live`` decides whether a failed read means end of input or a lost camera.
+    ``caps_size``: the (width, height) the capture negotiated, where it says (cameras)."""
 
-    def __init__(self, capture, name, live, fps=None, frame_count=None):
+    def __init__(self, capture, name, live, fps=None, frame_count=None, caps_size=None):
         self.capture = capture
         self.name = name
         self.live = live
         self.fps = fps
         self.frame_count = frame_count
+        self.caps_size = caps_size
 
-    def read(self):
+    def _read(self):
         ok, frame = self.capture.read()
         return frame if ok and frame is not None else None
+
+    def first_frame(self):
+        """A live source's first frame is not kept: by the time it would be processed the camera has
+        newer ones."""
+        if not self.live:
+            return FirstFrame.first_frame(self)
+        return self._read()
+
+    def frame_size(self):
+        if self.live and self.caps_size:
+            return tuple(self.caps_size)
+        return FirstFrame.frame_size(self)
 
     def close(self):
         self.capture.release()
 
 
-class ImageSource(object):
+class ImageSource(FirstFrame):
     """Images read in order, one per frame (they may differ in size)."""
 
     live = False
@@ -229,7 +252,7 @@ class ImageSource(object):
         self.frame_count = len(self.paths)
         self._next = 0
 
-    def read(self):
+    def _read(self):
         if self._next >= len(self.paths):
             return None
         path = self.paths[self._next]
@@ -251,11 +274,15 @@ def open_source(text, options=None, live=None):
         return ImageSource(list_images(spec.path), spec.text)
     if spec.kind == IMAGE:
         if not os.path.isfile(spec.path):
-            raise UserError("image {} does not exist".format(spec.path))
+            from espnet_edge.utils.pathchecks import file_problem
+
+            raise UserError("image {} {}".format(spec.path, file_problem(spec.path, "image")))
         return ImageSource([spec.path], spec.text)
     if spec.kind == VIDEO and not os.path.isfile(spec.path):
-        raise UserError("source {} does not exist (expected csi://N, /dev/videoN, a camera index, "
-                        "rtsp://URL, a video file, an image folder or an image)".format(spec.path))
+        from espnet_edge.utils.pathchecks import file_problem
+
+        raise UserError("source {} {} (expected csi://N, /dev/videoN, a camera index, rtsp://URL, a video "
+                        "file, an image folder or an image)".format(spec.path, file_problem(spec.path, "video")))
     if spec.kind == V4L2 and sys.platform.startswith("linux") and not os.path.exists(spec.device):
         raise UserError("no camera at {} (device node missing); plug one in or list them with "
                         "`v4l2-ctl --list-devices`".format(spec.device))
@@ -266,12 +293,16 @@ def open_source(text, options=None, live=None):
     jetson = on_jetson() if options.jetson is None else options.jetson
     flags = opencv_build_flags()
     target, api = capture_plan(spec, options, jetson, flags)
-    capture = cv2.VideoCapture(target, getattr(cv2, api))
-    if not capture.isOpened() and spec.kind == V4L2 and api == "CAP_GSTREAMER":
-        capture.release()  # e.g. an MJPEG-only webcam the raw-caps pipeline cannot negotiate
-        target, api = spec.device, "CAP_V4L2"
-        capture = cv2.VideoCapture(target, cv2.CAP_V4L2)
-    if not capture.isOpened():
+    from espnet_edge.utils.quiet import native_output_quiet
+
+    with native_output_quiet("opening " + spec.text):   # FFmpeg/OpenCV lines before our own one-line error
+        capture = _capture(cv2, target, api, spec)
+        if not capture.isOpened() and spec.kind == V4L2 and api == "CAP_GSTREAMER":
+            capture.release()  # e.g. an MJPEG-only webcam the raw-caps pipeline cannot negotiate
+            target, api = spec.device, "CAP_V4L2"
+            capture = cv2.VideoCapture(target, cv2.CAP_V4L2)
+        opened = capture.isOpened()
+    if not opened:
         capture.release()
         raise UserError(_open_failure(spec, target, api))
     if spec.kind == V4L2 and api == "CAP_V4L2":
@@ -283,8 +314,21 @@ def open_source(text, options=None, live=None):
     fps = capture.get(cv2.CAP_PROP_FPS) or None
     count = int(capture.get(cv2.CAP_PROP_FRAME_COUNT) or 0) if not spec.live else 0
     is_live = spec.live if live is None else live
+    caps = (int(capture.get(cv2.CAP_PROP_FRAME_WIDTH) or 0), int(capture.get(cv2.CAP_PROP_FRAME_HEIGHT) or 0))
     return VideoSource(capture, spec.text, is_live, fps=fps if fps and fps < 1000 else None,
-                       frame_count=count or None)
+                       frame_count=count or None, caps_size=caps if spec.live and min(caps) > 0 else None)
+
+
+STREAM_TIMEOUT_S = 10   # an unreachable or silent network stream fails after this, not FFmpeg's 30 s
+
+
+def _capture(cv2, target, api, spec):
+    """cv2.VideoCapture; network streams through FFmpeg get open and read deadlines where OpenCV has them."""
+    if spec.kind == RTSP and api == "CAP_FFMPEG" and hasattr(cv2, "CAP_PROP_OPEN_TIMEOUT_MSEC"):
+        deadline_ms = STREAM_TIMEOUT_S * 1000
+        return cv2.VideoCapture(target, cv2.CAP_FFMPEG, [cv2.CAP_PROP_OPEN_TIMEOUT_MSEC, deadline_ms,
+                                                          cv2.CAP_PROP_READ_TIMEOUT_MSEC, deadline_ms])
+    return cv2.VideoCapture(target, getattr(cv2, api))
 
 
 def _open_failure(spec, target, api):
@@ -295,7 +339,8 @@ def _open_failure(spec, target, api):
         return ("cannot open CSI camera {} with nvarguscamerasrc: is the sensor connected and "
                 "nvargus-daemon running? (`sudo systemctl restart nvargus-daemon`)".format(spec.sensor_id))
     if spec.kind == RTSP:
-        return "cannot open stream {} ({}): check the URL and that the server is reachable".format(spec.url, api)
+        return "cannot open stream {} ({}; gave up after at most {} s): check the URL and that the server is " \
+               "reachable (-v shows what FFmpeg said)".format(spec.url, api, STREAM_TIMEOUT_S)
     return ("cannot open video {} with OpenCV ({}): not a video, or a codec this OpenCV build "
             "cannot decode".format(spec.path, api))
 
@@ -371,13 +416,23 @@ class FrameGrabber(object):
 
     After END, ``end_reason`` is "end" (input finished), "lost" (a live source stopped delivering)
     or "error" (``error`` holds the UserError, re-raised by get()).
+
+    ``pace_fps`` (--realtime): a recording is handed over at its own frame rate, frame i not before
+    ``t0 + i / pace_fps`` (``t0``: when its first frame was read), into the newest-frame-only buffer a
+    camera uses: what the pipeline cannot keep up with is skipped, as a camera's frames would be.
+    ``clock``/``sleep`` default to time.perf_counter/time.sleep (tests pass their own).
     """
 
-    def __init__(self, source, queue_size=4, timestamps=False):
+    def __init__(self, source, queue_size=4, timestamps=False, pace_fps=None, clock=None, sleep=None):
         self.source = source
         # items (index, frame, captured_at perf_counter, decode ms) instead of (index, frame)
         self.timestamps = timestamps
-        self.buffer = LatestFrameSlot() if source.live else OrderedFrameQueue(queue_size)
+        self.pace_fps = float(pace_fps) if pace_fps else None
+        self._clock = clock or time.perf_counter
+        self._sleep = sleep or time.sleep
+        self.t0 = None
+        self.newest_only = bool(source.live or self.pace_fps)
+        self.buffer = LatestFrameSlot() if self.newest_only else OrderedFrameQueue(queue_size)
         self.frames_read = 0
         self.end_reason = None
         self.error = None
@@ -393,20 +448,37 @@ class FrameGrabber(object):
         self._thread.start()
         return self
 
+    def due(self, index):
+        """When frame ``index`` of a paced recording is handed over at the earliest (clock units)."""
+        return self.t0 + index / self.pace_fps
+
+    def _handover(self, read_at):
+        """The time a frame read at ``read_at`` is handed over: then, or (paced) at its due time."""
+        if not self.pace_fps:
+            return read_at
+        if self.t0 is None:
+            self.t0 = read_at
+        due, now = self.due(self.frames_read), self._clock()
+        while now < due:
+            self._sleep(due - now)
+            now = self._clock()
+        return now
+
     def _run(self):
         reason = "end"
         try:
             while not self._stop.is_set():
-                start = time.perf_counter()
+                start = self._clock()
                 frame = self.source.read()
                 if frame is None:
                     reason = "lost" if self.source.live else "end"
                     break
-                captured = time.perf_counter()
-                item = (self.frames_read, frame, captured, (captured - start) * 1000.0) if self.timestamps \
+                read_at = self._clock()
+                captured = self._handover(read_at)
+                item = (self.frames_read, frame, captured, (read_at - start) * 1000.0) if self.timestamps \
                     else (self.frames_read, frame)
                 self.frames_read += 1
-                if self.source.live:
+                if self.newest_only:
                     self.buffer.put(item)
                 elif not self.buffer.put(item, self._stop):
                     break
@@ -417,7 +489,7 @@ class FrameGrabber(object):
             self.error = UserError("reading {} failed: {}".format(self.source.name, exc))
             reason = "error"
         self.end_reason = "stopped" if self._stop.is_set() and reason == "end" else reason
-        if self.source.live:
+        if self.newest_only:
             self.buffer.close()
         else:
             self.buffer.close(self._stop)

@@ -8,9 +8,12 @@
 Each sink has write(image) and close() -> what it wrote/served. Pipelines are pure functions.
 """
 
+import logging
 import re
 
 from espnet_edge.errors import UserError
+
+log = logging.getLogger(__name__)
 
 _HOST_PORT = re.compile(r"^(?P<scheme>http|rtp|rtsp)://(?P<host>[^:/\s]+|\[[0-9a-fA-F:]+\]):(?P<port>\d+)(?P<path>/\S*)?$")
 
@@ -59,6 +62,16 @@ def rtsp_pipeline(url, jetson=False, bitrate_kbps=4000, latency_ms=0):
             "latency={}".format(_encoder(jetson, bitrate_kbps), url, int(latency_ms)))
 
 
+def receive_hint(kind, details, url):
+    """What a viewer opens for an rtp:// or rtsp:// --output (printed when the demo starts)."""
+    if kind == "rtp":
+        return ("sending H.264 over RTP/UDP to {host}:{port} (payload 96); receive it there with: gst-launch-1.0 "
+                "udpsrc port={port} caps=\"application/x-rtp, media=video, clock-rate=90000, encoding-name=H264, "
+                "payload=96\" ! rtph264depay ! avdec_h264 ! autovideosink sync=false".format(**details))
+    return ("publishing H.264 to the RTSP server at {0} (one must be listening there, e.g. mediamtx); viewers "
+            "open {0} (VLC, or ffplay -rtsp_transport tcp {0})".format(url))
+
+
 class GStreamerWriter(object):
     """cv2.VideoWriter on a GStreamer pipeline, opened at the first frame (its size); a pipeline that
     does not start is a one-line UserError carrying the pipeline string."""
@@ -103,11 +116,12 @@ def open_sinks(outputs, fps, title="espnet-edge demo", jetson=None, flags=None):
             elif kind == "file":
                 from espnet_edge.apps import outputs as files
 
-                sinks.append(files.open_saver(details["path"], fps))
+                sinks.append(files.open_saver(details["path"], fps, flag="--output"))
             elif kind == "http":
                 from espnet_edge.apps.mjpeg import MjpegServer
 
                 sinks.append(MjpegServer(details["host"], details["port"], title=title, url=text))
+                log.info(sinks[-1].describe())
             else:
                 on_jetson = sources.on_jetson() if jetson is None else jetson
                 pipeline = rtp_pipeline(details["host"], details["port"], on_jetson) if kind == "rtp" \
@@ -117,6 +131,7 @@ def open_sinks(outputs, fps, title="espnet-edge demo", jetson=None, flags=None):
                     raise UserError("--output {}: this OpenCV build has no GStreamer (cv2.getBuildInformation()); "
                                     "the pipeline would be: {}".format(text, pipeline))
                 sinks.append(GStreamerWriter(text, pipeline, fps))
+                log.info(receive_hint(kind, details, text))
     except BaseException:
         for sink in sinks:
             sink.close()

@@ -4,9 +4,9 @@ import sys
 
 from espnet_edge import defaults
 from espnet_edge.cli import validate
-from espnet_edge.cli.args import (add_clock_args, add_output_args, add_resize_frames_arg, add_source_args,
-                                  add_warmup_arg)
-from espnet_edge.cli.common import freqs_from_args, segmenter_from_args, source_from_args
+from espnet_edge.cli.args import (add_clock_args, add_frame_graph_arg, add_output_args, add_resize_frames_arg,
+                                  add_source_args, add_warmup_arg)
+from espnet_edge.cli.common import freqs_from_args, outputs_apart, segmenter_from_args, source_from_args
 from espnet_edge.errors import UserError
 
 
@@ -28,66 +28,37 @@ def add_parser(subparsers):
     timing.add_argument("--sequential", action="store_true", help="with --end-to-end: one frame at a time "
                         "instead of capture / inference / render threads")
     add_resize_frames_arg(timing)
+    add_frame_graph_arg(timing)
     timing.add_argument("--images", metavar="DIR", help="frames for --end-to-end (default: synthetic)")
     add_clock_args(parser, freq="each")
     add_output_args(parser, json="file")
     parser.set_defaults(func=run)
 
 
-def _describe_source(args, segmenter):
-    info = segmenter.info
-    details = {"name": info.name, "size": list(info.input_size), "batch": info.batch,
-               "precision": info.precision, "fused": list(info.fused), "input_layout": info.input_layout,
-               "classes": info.num_classes}
-    for key in ("onnx", "engine", "weights"):
-        if getattr(args, key, None):
-            details[key] = getattr(args, key)
-    return details
+def _one_run(args, segmenter, source, images, label):
+    from espnet_edge.api import bench_segmenter
 
-
-def _one_run(args, segmenter, images, label):
-    from espnet_edge.runtime.benchmark import host_details, run_benchmark
-
-    if args.end_to_end:
-        from espnet_edge.apps.e2e_bench import run_end_to_end
-        from espnet_edge.runtime.benchmark import synthetic_frames
-
-        info = segmenter.info
-        result = run_end_to_end(segmenter, images or synthetic_frames(info.frame_size or info.input_size),
-                                warmup=args.warmup, iters=args.iters, duration=args.duration,
-                                pipelined=not args.sequential, label=label)
-        if images is None:
-            result["frames"] = "synthetic"
-    else:
-        result = run_benchmark(segmenter, warmup=args.warmup, iters=args.iters, duration=args.duration,
-                               end_to_end=False, images=images, label=label)
-    runner = segmenter.runner
-    description = runner.describe()
-    out = {"backend": description.get("backend", runner.backend),
-           "model": segmenter.info.name, "size": "{}x{}".format(*segmenter.info.input_size)}
-    out.update(result)
-    out["runner"] = description
-    out["model_details"] = _describe_source(args, segmenter)
-    out["host"] = host_details()
-    return out
+    return bench_segmenter(segmenter, warmup=args.warmup, iters=args.iters, duration=args.duration,
+                           end_to_end=args.end_to_end, images=images, pipelined=not args.sequential,
+                           label=label, source=source)
 
 
 def _print(result):
-    lat = result["latency_ms"]
+    lat = result.latency_ms
     freq = ""
-    if "freq_applied_mhz" in result:
-        freq = " @ {} MHz (asked {})".format(result["freq_applied_mhz"], result["freq_requested_mhz"])
+    if result.freq_applied_mhz is not None:
+        freq = " @ {} MHz (asked {})".format(result.freq_applied_mhz, result.freq_requested_mhz)
     print("{} {} {} [{}]{}: {:.2f} FPS, latency mean {:.2f} ms, p50 {:.2f}, p90 {:.2f}, p99 {:.2f}, "
           "min {:.2f}, max {:.2f} ({} iters)".format(
-              result["backend"], result["model"], result["size"], result["mode"], freq, result["fps"],
-              lat["mean"], lat["p50"], lat["p90"], lat["p99"], lat["min"], lat["max"], result["iters"]))
-    if "stages" in result:
+              result.backend, result.model, result.size, result.mode, freq, result.fps,
+              lat["mean"], lat["p50"], lat["p90"], lat["p99"], lat["min"], lat["max"], result.iters))
+    if result.mode == "end-to-end":
         from espnet_edge.apps.pipeline import format_stage_table
 
         print("  {} on {} {} frame(s); CPU work outside the runtime {:.2f} ms/frame; {}".format(
-            "pipelined" if result["pipelined"] else "sequential", result["images"], result["frame_size"],
-            result["host_ms_per_frame"], result["decode_note"]))
-        for line in format_stage_table(result["stages"]):
+            "pipelined" if result.pipelined else "sequential", result.images, result.frame_size,
+            result.host_ms_per_frame, result.decode_note))
+        for line in format_stage_table(result.stages):
             print("  " + line)
 
 
@@ -104,14 +75,24 @@ def run(args):
         if not args.end_to_end:
             raise UserError("--images is for --end-to-end; add --end-to-end")
         images = validate.image_folder(args.images, "--images")
+    if not args.frame_graph and not args.end_to_end:
+        raise UserError("--no-frame-graph is for --end-to-end (compute only always runs the plain graph); "
+                        "add --end-to-end")
     freqs = freqs_from_args(args)
     validate.output_file(args.json, "--json")
-    segmenter = segmenter_from_args(args, source=source)
+    outputs_apart(args, [("--json", args.json)], [("--images", args.images)])
+    if args.end_to_end:
+        from espnet_edge.api import end_to_end_segmenter
+
+        segmenter = end_to_end_segmenter(source, images, frame_graph=args.frame_graph, threads=args.threads,
+                                         label=args.onnx or args.engine)
+    else:
+        segmenter = segmenter_from_args(args, source=source)
     segmenter.resize_frames = args.resize_frames
     results = []
     try:
         if not freqs:
-            results.append(_one_run(args, segmenter, images, "bench"))
+            results.append(_one_run(args, segmenter, source, images, "bench"))
             _print(results[-1])
         else:
             from espnet_edge.jetson.clocks import pin_gpu
@@ -121,15 +102,15 @@ def run(args):
                     from espnet_edge.profiler.profile import settle_clock
 
                     settle = settle_clock(pin.applied_mhz, timeout_s=args.settle_timeout)
-                    result = _one_run(args, segmenter, images, "bench @{}MHz".format(mhz))
-                    result["settle"] = settle
-                    result["freq_requested_mhz"] = pin.requested_mhz
-                    result["freq_applied_mhz"] = pin.applied_mhz
+                    result = _one_run(args, segmenter, source, images, "bench @{}MHz".format(mhz))
+                    result = result._replace(settle=settle, freq_requested_mhz=pin.requested_mhz,
+                                             freq_applied_mhz=pin.applied_mhz)
                 results.append(result)
                 _print(result)
     finally:
         segmenter.close()
     if args.json:
-        write_json(args.json, results[0] if not freqs else {"runs": results}, flag="--json")
+        write_json(args.json, results[0].to_dict() if not freqs else {"runs": [r.to_dict() for r in results]},
+                   flag="--json")
         sys.stdout.write("wrote {}\n".format(args.json))
     return 0

@@ -2,9 +2,7 @@
 
 import json
 
-from espnet_edge import defaults
-from espnet_edge.cli import validate
-from espnet_edge.cli.args import add_output_args
+from espnet_edge.cli.args import add_build_args, add_output_args, build_options
 from espnet_edge.errors import UserError
 
 
@@ -15,47 +13,37 @@ def add_parser(subparsers):
         "versions, cache key). An engine with the same key is reused. Engines only run on the GPU model "
         "and TensorRT version they were built with, so build on the board that runs them.")
     parser.add_argument("onnx", metavar="MODEL.onnx", nargs="?", help="ONNX file exported by espnet-edge")
-    parser.add_argument("--fp16", action="store_true", help="allow FP16 kernels (TensorRT >= 11: build the "
-                        "exported -fp16.onnx)")
-    parser.add_argument("--int8", action="store_true", help="INT8: calibrate on --calib images, read "
-                        "--calib-cache, or use the exported QDQ -int8.onnx")
-    parser.add_argument("--calib", metavar="DIR", help="folder of real images for INT8 calibration")
-    parser.add_argument("--calib-cache", metavar="FILE", help="INT8 calibration cache from an earlier build "
-                        "with the same TensorRT version")
-    parser.add_argument("--calib-images", type=validate.positive_int, default=defaults.CALIB_IMAGES, metavar="N",
-                        help="use at most N calibration images (default %(default)s)")
-    parser.add_argument("--allow-fallback", action="store_true", help="where the GPU lacks fast INT8/FP16 "
-                        "(TX2: no INT8), build the next precision down instead of stopping")
-    parser.add_argument("--workspace", type=validate.positive_int, metavar="MB", help="builder workspace limit in MiB")
-    parser.add_argument("--dla", type=validate.non_negative_int, metavar="N", help="run on DLA core N (Xavier/Orin), GPU fallback on")
-    parser.add_argument("--timing-cache", metavar="FILE", help="TensorRT timing cache to read and update "
-                        "(faster rebuilds)")
-    parser.add_argument("--shapes", action="append", metavar="NAME:DIMS", help="input shape for dynamic "
-                        "inputs: input:1x3x512x1024 or input:MIN/OPT/MAX (repeatable)")
+    add_build_args(parser)
     add_output_args(parser, out="engine path (default: beside the ONNX, <model>-<precision>.engine)",
                     out_metavar="FILE")
     parser.add_argument("--force", action="store_true", help="rebuild even if a matching engine exists")
-    parser.add_argument("--report", action="store_true", help="also write the engine inspector's layer table "
-                        "(layer, type, precision, tactic, fused ops; with --dla the GPU fallbacks) as "
-                        "ENGINE.report.json and print a short summary")
     parser.add_argument("--inspect", metavar="ENGINE", help="instead of building: check ENGINE against its "
                         "sidecar (and this machine when TensorRT is here) and print the sidecar")
     parser.set_defaults(func=run)
 
 
+def _check_paths(args):
+    """Before TensorRT is even needed: the engine (and its sidecar) go somewhere writable that is none of
+    the inputs (a missing ONNX file is the builder's own one-line error, with how to export it)."""
+    from espnet_edge.cli import validate
+
+    if args.out:
+        validate.output_file(args.out, "--out")
+        validate.outputs_apart([("--out", args.out), ("--out", args.out + ".json")], [
+            ("MODEL.onnx", args.onnx), ("--calib", getattr(args, "calib", None)),
+            ("--calib-cache", getattr(args, "calib_cache", None))])
+
+
 def run(args):
+    if args.onnx and not args.inspect:
+        _check_paths(args)
     if args.inspect:
         return inspect(args.inspect)
     if not args.onnx:
         raise UserError("name the ONNX file to build: espnet-edge build MODEL.onnx [--fp16|--int8 --calib DIR]")
-    if args.fp16 and args.int8:
-        args.fp16 = False  # INT8 builds allow FP16 too
     from espnet_edge.runtime.tensorrt.builder import build_engine
 
-    path = build_engine(args.onnx, fp16=args.fp16, int8=args.int8, calib=args.calib, calib_cache=args.calib_cache,
-                        allow_fallback=args.allow_fallback, workspace=args.workspace, dla=args.dla,
-                        timing_cache=args.timing_cache, shapes=args.shapes, out=args.out,
-                        reuse=not args.force, max_calib_images=args.calib_images, report=args.report)
+    path = build_engine(args.onnx, build_options(args), out=args.out, reuse=not args.force)
     print(path)
     if args.report:
         from espnet_edge.runtime.tensorrt import report

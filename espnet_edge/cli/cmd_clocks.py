@@ -66,7 +66,8 @@ def _fmt(value):
     return "-" if value is None else "{:g}".format(round(value, 3))
 
 
-def print_report(report, out=sys.stdout):
+def print_report(report, out=None):
+    out = out or sys.stdout   # the stream of the time of the call (a redirect), not of the import
     release = "L4T {} (JetPack {})".format(report["l4t"], report["jetpack"] or "?") if report["l4t"] else "unknown"
     if report.get("jetpack_guessed"):
         release += " [guessed: not in the sourced L4T table]"

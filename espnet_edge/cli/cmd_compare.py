@@ -36,7 +36,7 @@ def add_parser(subparsers):
 
 def run(args):
     from espnet_edge.apps.compare import check_tolerances, compare_runners, format_report, open_artifacts
-    from espnet_edge.images import read_image
+    from espnet_edge.cli.common import batch_error
     from espnet_edge.utils.atomic import write_json
     from espnet_edge.utils.parsing import parse_size
 
@@ -47,11 +47,14 @@ def run(args):
         if value is not None and not 0.0 <= value <= 1.0:
             raise UserError("--{} must be between 0 and 1".format(flag.replace("_", "-")))
     validate.output_file(args.json, "--json")
+    validate.input_file(args.weights, "--weights", "checkpoint")
     paths = validate.image_folder(args.images, "--images")
     if args.max_images:
         paths = paths[:args.max_images]
-    frames = [read_image(p) for p in paths]
+    validate.outputs_apart([("--json", args.json)], [("--images", args.images), ("--weights", args.weights)] +
+                           [("ARTIFACT", spec.split(":", 1)[-1]) for spec in args.artifacts])
     size = parse_size(args.size) if args.size else None
+    frames, failed = _read_frames(paths)
     opened = open_artifacts(args.artifacts, size=size, threads=args.threads, weights=args.weights)
     try:
         report = compare_runners([r for _, r in opened], frames, labels=[label for label, _ in opened])
@@ -66,5 +69,29 @@ def run(args):
     if failures:
         print("FAILED: " + "; ".join(failures))
         return 1
+    if failed:
+        raise batch_error("image", "read", len(paths), failed, "the comparison above is over the other {}".format(
+            len(frames)))
     print("PASSED: every artifact within tolerance of {}".format(args.artifacts[0]))
     return 0
+
+
+def _read_frames(paths):
+    """-> (frames, [(path, error)]): a bad image is skipped and named, the others are compared."""
+    import logging
+
+    from espnet_edge.images import read_image
+
+    frames, failed = [], []
+    for path in paths:
+        try:
+            frames.append(read_image(path))
+        except UserError as exc:
+            failed.append((path, exc))
+            if len(paths) > 1:
+                logging.getLogger(__name__).warning("skipped %s: %s", path, exc)
+    if not frames:
+        from espnet_edge.cli.common import batch_error
+
+        raise batch_error("image", "read", len(paths), failed, "nothing was compared")
+    return frames, failed

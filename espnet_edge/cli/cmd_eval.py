@@ -4,7 +4,7 @@ dataset, with the authors' published figures beside where data set, split and in
 from espnet_edge.apps.datasets import FORMATS, IGNORE
 from espnet_edge.cli import validate
 from espnet_edge.cli.args import add_output_args, add_source_args
-from espnet_edge.cli.common import segmenter_from_args
+from espnet_edge.cli.common import batch_error, outputs_apart, segmenter_from_args, source_from_args
 from espnet_edge.errors import UserError
 
 
@@ -45,16 +45,25 @@ def run(args):
     if args.limit is not None and args.limit < 1:
         raise UserError("--limit must be at least 1")
     validate.output_file(args.json, "--json")
+    source = source_from_args(args)
     dataset = open_dataset(args.data, args.format, args.split, args.ignore_index)
-    segmenter = segmenter_from_args(args, trained_for="evaluate")
+    outputs_apart(args, [("--json", args.json)], [("--data", args.data)])
+    segmenter = segmenter_from_args(args, source=source, trained_for="evaluate")
     try:
         result = evaluate(segmenter, dataset, limit=args.limit, count_void=args.count_void)
         result["backend"] = segmenter.runner.backend
         result["file"] = getattr(segmenter.runner, "path", None)
     finally:
         segmenter.close()
-    print(format_report(result))
-    if args.json:
-        write_json(args.json, result, flag="--json")
-        print("wrote " + args.json)
+    failed = result["failed"]
+    if result["images"]:
+        print(format_report(result))
+        if args.json:
+            write_json(args.json, result, flag="--json")
+            print("wrote " + args.json)
+    if failed:
+        total = len(failed) + result["images"]
+        rest = "the figures above are over the other {} (--json lists the skipped ones under \"failed\")".format(
+            result["images"]) if result["images"] else "nothing was evaluated"
+        raise batch_error("image", "evaluated", total, [(f["image"], f["error"]) for f in failed], rest)
     return 0

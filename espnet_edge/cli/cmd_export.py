@@ -4,7 +4,8 @@ import os
 
 from espnet_edge import defaults
 from espnet_edge.cli import validate
-from espnet_edge.cli.args import add_output_args, add_source_args, add_trt_check_args
+from espnet_edge.cli.args import add_int8_accuracy_args, add_output_args, add_source_args, add_trt_check_args
+from espnet_edge.cli.common import no_empty_folder_left
 from espnet_edge.errors import MissingDependency, UserError
 from espnet_edge.utils.parsing import parse_size
 
@@ -25,12 +26,6 @@ def add_parser(subparsers):
     parser.add_argument("--calib-count", type=validate.positive_int, help="calibrate on at most N images")
     parser.add_argument("--calib-method", default=defaults.CALIB_METHOD, choices=("minmax", "entropy", "percentile"),
                         help="INT8 calibration method (default %(default)s)")
-    parser.add_argument("--int8-float", type=validate.non_negative_int, default=defaults.INT8_KEEP_FLOAT, metavar="N",
-                        help="keep the N Convs most sensitive to INT8 in float (default %(default)s; 0: all INT8)")
-    parser.add_argument("--int8-target", type=validate.fraction, metavar="FRACTION",
-                        help="instead of --int8-float: keep Convs in float (those whose quantization adds most "
-                        "error first) until the held-out frames' mask agreement with fp32 reaches FRACTION "
-                        "(e.g. 0.99)")
     parser.add_argument("--int8-equalize", action="store_true",
                         help="cross-layer equalisation before calibrating: rescale channels of activations "
                         "only Convs read (exact in float; helps ESPNetv2, see docs/export.md)")
@@ -51,6 +46,7 @@ def add_parser(subparsers):
     parser.add_argument("--overlay-alpha", type=validate.fraction, default=defaults.OVERLAY_ALPHA,
                         help="overlay opacity fixed in a --fuse-overlay graph (default %(default)s)")
     parser.add_argument("--images", metavar="DIR", help="real images to verify on (default: a synthetic frame)")
+    add_int8_accuracy_args(parser)
     add_trt_check_args(parser)
     add_output_args(parser, out="output folder (default: export/ in the current directory)")
     parser.set_defaults(func=run)
@@ -81,6 +77,45 @@ def _print_report(report):
         print("    note: verified on a synthetic frame; pass --images DIR for real images")
 
 
+def _int8_labels(args, entry, variants):
+    """The --int8-labels dataset, and every INT8 option, checked before the export starts."""
+    if not args.int8:
+        return None
+    variants.check_int8_options(args.calib_method, args.int8_float, args.int8_target, args.int8_target_miou_drop,
+                                labels=args.int8_labels)
+    if not args.int8_labels:
+        return None
+    from espnet_edge.host.export.int8_judge import open_labels
+    from espnet_edge.runtime.model_info import ModelInfo
+
+    return open_labels(args.int8_labels, args.int8_labels_format, args.int8_labels_split, ModelInfo.from_zoo(entry))
+
+
+def _print_int8(report):
+    from espnet_edge.host.export.int8_judge import summary_line
+
+    quant = report["quantization"]
+    share = quant["float_share"]
+    print("    {} of {} Convs float ({}); {:.1%} of the network's multiply-accumulates stay float "
+          "(ConvTranspose included)".format(len(quant["float_convs"]), quant["convs"], _decided(quant),
+                                            share["float_fraction"] or 0.0))
+    if "judged" in report:
+        print("    " + summary_line(report["judged"]))
+    else:
+        print("    judged by mask agreement with fp32 only (no labels): --int8-labels DIR judges INT8 by mIoU")
+    print("    note: " + report["note"])
+
+
+def _decided(quant):
+    if quant["target"] is None:
+        return "fixed by " + quant["decided_by"]
+    if "drop" in quant["decided_by"]:
+        goal = "an mIoU drop <= {:g} points on the labelled images".format(quant["target"])
+    else:
+        goal = "held-out mask agreement >= {:g}".format(quant["target"])
+    return "the fewest for {}: {}".format(goal, "met" if quant.get("target_met") else "NOT met")
+
+
 def _fp16_engine(onnx_path):
     """Build the fp16 engine where TensorRT and a GPU are present; else say how to finish."""
     reason = "the engine step needs TensorRT and a GPU"
@@ -107,10 +142,16 @@ def run(args):
         raise UserError("--int8 needs --calib DIR: a folder of real images to calibrate on")
     if args.calib and not args.int8:
         raise UserError("--calib is for --int8; add --int8")
-    if args.int8_equalize and not args.int8:
-        raise UserError("--int8-equalize is for --int8; add --int8 --calib DIR")
-    if args.int8_target is not None and not (args.int8 and 0 < args.int8_target <= 1):
-        raise UserError("--int8-target needs --int8 and a fraction 0 < FRACTION <= 1 (e.g. 0.99)")
+    int8_only = [flag for flag, given in (
+        ("--int8-equalize", args.int8_equalize), ("--int8-float", args.int8_float is not None),
+        ("--int8-target", args.int8_target is not None), ("--int8-labels", args.int8_labels),
+        ("--int8-target-miou-drop", args.int8_target_miou_drop is not None)) if given]
+    if int8_only and not args.int8:
+        raise UserError("{} is for --int8; add --int8 --calib DIR".format(int8_only[0]))
+    for flag, value in (("--int8-labels-format", args.int8_labels_format),
+                        ("--int8-labels-split", args.int8_labels_split)):
+        if value and not args.int8_labels:
+            raise UserError("{} describes --int8-labels DIR; add --int8-labels".format(flag))
     entry = get_model(args.model)
     # everything the export's later steps read is checked before the 10-25 s export starts
     validate.image_folder(args.calib, "--calib")
@@ -119,12 +160,20 @@ def run(args):
         validate.output_dir(args.out, "--out")
     if args.weights:
         validate.input_file(args.weights, "--weights", "checkpoint")
+    elif entry.weights_file:
+        from espnet_edge.weights import env_root
+
+        env_root()   # $ESPNET_EDGE_WEIGHTS naming no folder: said now, not after the export started
     if args.support:
         validate.input_file(args.support, "--support", "operator table")
+        from espnet_edge.runtime.trt_support import load_support
+
+        load_support(args.trt, args.support)   # a table that does not parse stops us before the export
     size = parse_size(args.size) if args.size else None
     input_size = parse_size(args.input_size) if args.input_size else None
     overlay_alpha = args.overlay_alpha if args.fuse_overlay else None
     pipeline, variants = _host_export()
+    labels = _int8_labels(args, entry, variants)
     frame_size = pipeline.check_frame_options(input_size, args.fuse_pre, args.frame_dtype, overlay_alpha,
                                               args.trt, args.support)
     fused = pipeline.fused_stages(args.fuse_pre, args.fuse_post, overlay_alpha)
@@ -135,6 +184,23 @@ def run(args):
         if os.path.isdir(path):
             raise UserError("{} is a folder where the export writes a file; move it or choose another "
                             "--out".format(path))
+    validate.outputs_apart([("--out", os.path.dirname(target), _written_names(target, args))],
+                           [("--weights", args.weights), ("--calib", args.calib), ("--images", args.images),
+                            ("--support", args.support)])
+    with no_empty_folder_left(args.out or pipeline.default_out_dir()):
+        return _export(args, entry, pipeline, variants, size, input_size, overlay_alpha)
+
+
+def _written_names(target, args):
+    """The file names an export writes beside ``target`` (its ONNX), for validate.outputs_apart."""
+    stem = os.path.splitext(os.path.basename(target))[0]
+    names = [stem + ".onnx"]
+    names += [stem + "-fp16.onnx"] if args.fp16 else []
+    names += [stem + "-int8.onnx"] if args.int8 else []
+    return names + [name + ".report.json" for name in names]
+
+
+def _export(args, entry, pipeline, variants, size, input_size, overlay_alpha):
     images = [args.images] if args.images else None
     report = pipeline.export_model(entry, weights=args.weights, size=size, batch=args.batch,
                                    opset=args.opset, fuse_pre=args.fuse_pre, fuse_post=args.fuse_post,
@@ -155,8 +221,9 @@ def run(args):
                                      method=args.calib_method, trt_version=args.trt,
                                      support=args.support, log=print, keep_float=args.int8_float,
                                      augment=not args.no_calib_augment, target=args.int8_target,
-                                     equalize=args.int8_equalize)
+                                     equalize=args.int8_equalize, labels=labels,
+                                     max_miou_drop=args.int8_target_miou_drop)
         print("wrote {}".format(quant["onnx"]))
         _print_report(quant)
-        print("    note: " + quant["note"])
+        _print_int8(quant)
     return 0

@@ -1,11 +1,14 @@
 """espnet-edge models: the zoo as a table; `models NAME`: one entry with its published figures and sources."""
 
 import json
+import logging
 
 from espnet_edge import published, zoo
 from espnet_edge.cli.args import add_output_args
 from espnet_edge.utils.parsing import format_size
-from espnet_edge.weights import locate_weights
+from espnet_edge.weights import env_problem, weights_status
+
+log = logging.getLogger(__name__)
 
 VOID_COUNTED_NOTE = ("*: void-labelled pixels predicted as a class count against it, the authors' convention "
                      "(`eval --count-void` reproduces it)")
@@ -22,11 +25,12 @@ def add_parser(subparsers):
 
 
 def row(entry):
+    status, path = weights_status(entry)
     return {
         "name": entry.name, "dataset": entry.dataset, "classes": entry.num_classes,
         "size": format_size(entry.input_size), "params": entry.params,
         "gflops": entry.gflops,
-        "weights": locate_weights(entry),
+        "weights": path, "weights_status": status, "sha256": entry.sha256,
         "architecture_only": entry.architecture_only, "weights_from": entry.weights_from,
         "published": [figure.to_dict() for figure in entry.published],
     }
@@ -62,6 +66,9 @@ def _print_entry(entry):
 
 
 def run(args):
+    problem = env_problem()
+    if problem:
+        log.warning(problem)
     if args.name:
         entry = zoo.get_model(args.name)
         if args.json:
@@ -78,8 +85,7 @@ def run(args):
         lines.append((item["name"], item["dataset"], str(item["classes"]), item["size"],
                       "{:,}".format(item["params"]),
                       "{:.2f}".format(item["gflops"]) if item["gflops"] is not None else "-",
-                      "found" if item["weights"] else
-                      ("architecture only" if item["architecture_only"] else "download"),
+                      item["weights_status"],
                       published.summary(zoo.get_model(item["name"]).published) or "-"))
     _print_table(lines)
     aliases = ", ".join("{} = {}".format(k, v) for k, v in sorted(zoo.aliases().items()))

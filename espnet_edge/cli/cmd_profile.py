@@ -5,7 +5,7 @@ import sys
 
 from espnet_edge.cli import validate
 from espnet_edge.cli.args import add_clock_args, add_output_args, add_profiling_args, add_source_args
-from espnet_edge.cli.common import freqs_from_args, source_from_args
+from espnet_edge.cli.common import freqs_from_args, no_empty_folder_left, source_from_args
 from espnet_edge.errors import UserError
 from espnet_edge.profiler.session import check_measuring_options, profile_one, source_label
 
@@ -33,12 +33,7 @@ def add_parser(subparsers):
 
 
 def run(args):
-    import json
-
-    from espnet_edge.cli.common import segmenter_from_args
     from espnet_edge.profiler.profile import default_out_dir
-    from espnet_edge.utils.signals import signals_as_interrupt
-    from espnet_edge.profiler.report import format_summary
 
     if args.interval < 1:
         raise UserError("--interval must be at least 1 ms")
@@ -49,9 +44,23 @@ def run(args):
     if args.name is not None:
         check_run_name(args.name)
     out_dir = validate.output_dir(os.path.abspath(args.out or default_out_dir()), "--out")
+    if args.kernels and args.freq:
+        raise UserError("--kernels runs at the current GPU clock; pin it first with `espnet-edge clocks`, "
+                        "or drop --freq")
     freqs_from_args(args)
-    if args.kernels:
-        return run_kernels(args, out_dir)
+    with no_empty_folder_left(out_dir):
+        if args.kernels:
+            return run_kernels(args, out_dir)
+        return _profile(args, source, out_dir)
+
+
+def _profile(args, source, out_dir):
+    import json
+
+    from espnet_edge.cli.common import segmenter_from_args
+    from espnet_edge.profiler.report import format_summary
+    from espnet_edge.utils.signals import signals_as_interrupt
+
     with signals_as_interrupt():
         segmenter = segmenter_from_args(args, source=source)
         try:
@@ -60,7 +69,7 @@ def run(args):
         finally:
             segmenter.close()
     if args.json:
-        print(json.dumps(summary, indent=2))
+        print(json.dumps(summary.to_dict(), indent=2))
     else:
         print(format_summary(summary))
         print("wrote {}".format(target))
@@ -85,11 +94,6 @@ def run_kernels(args, out_dir):
     from espnet_edge.profiler.profile import new_run_dir, publish_run, release_run_dir, run_name
     from espnet_edge.utils.atomic import staging_dir
 
-    if args.kernel_iters < 1:
-        raise UserError("--kernel-iters must be at least 1")
-    if args.freq:
-        raise UserError("--kernels runs at the current GPU clock; pin it first with `espnet-edge clocks`, "
-                        "or drop --freq")
     tool = kernels.choose_tool()  # one-line error off a GPU, before anything is written
     label = source_label(args)
     target = new_run_dir(out_dir, args.name or run_name(label) + "-kernels", exact=bool(args.name))

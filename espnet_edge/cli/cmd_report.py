@@ -55,8 +55,11 @@ def run(args):
         raise UserError("name the recorded runs: espnet-edge report SWEEP_OR_RUN_FOLDER... --out DIR")
     wanted = _power_freqs(args.power_freqs)
     target = os.path.abspath(args.out)
-    if os.path.exists(target):
+    if os.path.lexists(target):
         raise UserError("{} already exists; a report never overwrites: choose a new --out".format(target))
+    from espnet_edge.cli import validate
+
+    validate.output_dir(target, "--out")
     for flag, paths in (("--kernels", args.kernels), ("--accuracy", args.accuracy)):
         for path in paths:
             if not os.path.isfile(path):

@@ -46,6 +46,15 @@ def _source_args(args, kind, value):
     return single
 
 
+def _check_out(args):
+    """Before anything is read or run: --out names a new folder that can be made."""
+    if args.out:
+        if os.path.lexists(args.out):
+            raise UserError("{} already exists; a sweep never overwrites: choose a new --out".format(
+                os.path.abspath(args.out)))
+        validate.output_dir(args.out, "--out")
+
+
 def _target(args):
     from espnet_edge.profiler.profile import default_out_dir, new_run_dir
     from espnet_edge.profiler.run_folders import clean_stale
@@ -102,6 +111,7 @@ def run_from_logs(args):
 
     if _sources(args) or args.freqs:
         raise UserError("--from-logs rebuilds a report from recorded runs; drop --model/--onnx/--engine/--freqs")
+    _check_out(args)
     runs = load_runs([os.path.abspath(d) for d in args.from_logs])
     target = _target(args)
     try:
@@ -132,6 +142,7 @@ def run(args):
                         "or --from-logs DIR")
     if not args.freqs:
         raise UserError("give the GPU frequencies to sweep, e.g. --freqs 114,420,828,1134,1300")
+    _check_out(args)
     for kind, value in sources:
         if kind != "model":
             validate.input_file(value, "--" + kind, "ONNX file" if kind == "onnx" else "engine")

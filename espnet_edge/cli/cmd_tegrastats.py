@@ -21,10 +21,15 @@ def add_parser(subparsers):
 
 def _lines(path):
     if path == "-":
-        return sys.stdin.read().splitlines()
+        return sys.stdin.buffer.read().decode("utf-8", "replace").splitlines()
+    from espnet_edge.utils.pathchecks import file_problem
+
+    problem = file_problem(path, "log", allow_empty=True)
+    if problem:
+        raise UserError("cannot read tegrastats log {}: it {}".format(path, problem))
     try:
-        with open(path, "r", errors="replace") as handle:
-            return handle.read().splitlines()
+        with open(path, "rb") as handle:
+            return handle.read().decode("utf-8", "replace").splitlines()   # a garbled byte is one token lost
     except (IOError, OSError) as exc:
         raise UserError("cannot read {}: {}".format(path, exc.strerror or exc))
 

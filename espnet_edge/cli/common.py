@@ -1,7 +1,11 @@
 """Readers of the argument groups (cli/args.py): "what to run" becomes a Source, a Runner, a Segmenter;
 the GPU clock options become the frequencies to pin, checked before any work."""
 
+import contextlib
+import os
+
 from espnet_edge.cli import validate
+from espnet_edge.errors import UserError
 from espnet_edge.utils.parsing import parse_size
 
 
@@ -11,6 +15,53 @@ def require_trained_model(args, action):
         from espnet_edge.zoo import get_model, require_weights
 
         require_weights(get_model(args.model), args.weights, action)
+
+
+def model_inputs(args):
+    """(flag, path) of every file the "what to run" options name (for validate.outputs_apart)."""
+    inputs = []
+    for flag in ("onnx", "engine", "weights", "model"):
+        values = getattr(args, flag, None)
+        for value in values if isinstance(values, (list, tuple)) else [values]:
+            if value:
+                inputs.append(("--" + flag, value))
+    return inputs
+
+
+def outputs_apart(args, outputs, inputs=()):
+    """validate.outputs_apart over ``outputs`` and ``inputs`` plus the files "what to run" names."""
+    validate.outputs_apart(outputs, list(inputs) + model_inputs(args))
+
+
+@contextlib.contextmanager
+def no_empty_folder_left(path):
+    """A folder ``path`` that the body creates (with the parents it creates) is removed again when the body
+    leaves it empty (a failure before anything was written): an --out folder is never left empty."""
+    created = []   # path and each missing parent, innermost first
+    folder = os.path.abspath(path) if path else None
+    while folder and not os.path.lexists(folder):
+        created.append(folder)
+        folder = os.path.dirname(folder)
+    try:
+        yield
+    finally:
+        for folder in created:
+            try:
+                os.rmdir(folder)   # only an empty folder goes
+            except OSError:
+                break
+
+
+def batch_error(what, done_word, total, failed, rest):
+    """The one line a batch ends with when some of its ``total`` items failed (each named as a warning
+    while it ran): how many, the first failure, and ``rest`` (what happened to the others)."""
+    first = failed[0][1]
+    if total == 1:
+        return first if isinstance(first, UserError) else UserError(str(first))
+    more = "; {} more named above".format(len(failed) - 1) if len(failed) > 1 else ""
+    count = "none of the {} {}s".format(total, what) if len(failed) == total else \
+        "{} of {} {}s".format(len(failed), total, what)
+    return UserError("{} could not be {}: {}{}; {}".format(count, done_word, first, more, rest))
 
 
 def source_from_args(args):

@@ -7,7 +7,6 @@ naming the flag they are given.
 
 import argparse
 import math
-import os
 
 from espnet_edge.errors import UserError
 
@@ -102,29 +101,21 @@ def output_dir(path, flag):
     """``path`` (given as ``flag``) is, or can be created as, a writable folder; nothing is created here."""
     if path is None:
         return None
-    if os.path.exists(path) and not os.path.isdir(path):
-        raise UserError("{} {} is a file, not a folder; choose a folder with {}".format(flag, path, flag))
-    existing = os.path.abspath(path)
-    while not os.path.exists(existing):
-        existing = os.path.dirname(existing)
-    if not os.path.isdir(existing):
-        raise UserError("cannot create output folder {}: {} is a file, not a folder; choose another with {}".format(
-            path, existing, flag))
-    if not os.access(existing, os.W_OK | os.X_OK):
-        raise UserError("output folder {} is not writable; choose another with {}".format(existing, flag))
-    return path
+    from espnet_edge.utils.atomic import check_output_dir
+
+    return check_output_dir(path, flag)
 
 
 def input_file(path, flag, what="file"):
-    """An existing, non-empty regular file."""
+    """An existing, readable, non-empty regular file (a folder, device, fifo or symlink loop is named
+    as what it is, never as missing)."""
     if path is None:
         return None
-    if os.path.isdir(path):
-        raise UserError("{} {} is a folder; give the {} itself".format(flag, path, what))
-    if not os.path.isfile(path):
-        raise UserError("{} {} does not exist".format(flag, path))
-    if os.path.getsize(path) == 0:
-        raise UserError("{} {} is empty (0 bytes); the {} was not written completely".format(flag, path, what))
+    from espnet_edge.utils.pathchecks import file_problem
+
+    problem = file_problem(path, what)
+    if problem:
+        raise UserError("{} {} {}".format(flag, path, problem))
     return path
 
 
@@ -134,9 +125,15 @@ def image_folder(path, flag):
 
     if path is None:
         return None
-    if not os.path.exists(path):
-        raise UserError("{} {} does not exist".format(flag, path))
     try:
         return list_images(path)
     except UserError as exc:
         raise UserError("{} {}".format(flag, exc))
+
+
+def outputs_apart(outputs, inputs):
+    """No output of a command replaces one of its inputs (utils/pathchecks.outputs_apart): ``outputs``
+    (flag, path) or (flag, folder, name pattern), ``inputs`` (flag, path); before any work."""
+    from espnet_edge.utils.pathchecks import outputs_apart as check
+
+    check(outputs, inputs)

@@ -30,8 +30,15 @@ def open_torch(source, threads=None, device="cpu", **_options):
                        threads=threads, device=device)
 
 
-def export_on_demand(entry, weights=None, size=None, batch=1):
-    _need_torch("running a zoo model on a file backend (its ONNX export)")
+def export_on_demand(entry, weights=None, size=None, batch=1, **frame):
+    """pipeline.ensure_onnx: the plain graph, or with ``frame_size=`` (and frame_dtype, overlay_alpha,
+    trt_version, images) the frame graph for frames of that size; ``create=False`` only looks. A graph
+    already in ./export or the cache needs no torch (a board running --model on tensorrt with the
+    graph copied from the workstation); only an export does."""
     from espnet_edge.host.export.pipeline import ensure_onnx
 
-    return ensure_onnx(entry, weights=weights, size=size, batch=batch)
+    found = ensure_onnx(entry, weights=weights, size=size, batch=batch, **dict(frame, create=False))
+    if found or not frame.get("create", True):
+        return found
+    _need_torch("running a zoo model on a file backend (its ONNX export)")
+    return ensure_onnx(entry, weights=weights, size=size, batch=batch, **frame)

@@ -1,5 +1,7 @@
 """Runner on PyTorch (CPU, or CUDA when asked): the authors' networks with their checkpoints."""
 
+import time
+
 import numpy as np
 import torch
 
@@ -12,6 +14,8 @@ from espnet_edge.zoo import ModelEntry, get_model
 
 class TorchRunner(Runner):
     backend = "torch"
+    TIMINGS = ("host clock: h2d = the tensor made and moved to the device, compute = the forward pass "
+               "(synchronised on CUDA), d2h = the result back as numpy")
 
     def __init__(self, entry, weights=None, size=None, batch=1, threads=None, device="cpu"):
         if not isinstance(entry, ModelEntry):
@@ -33,15 +37,22 @@ class TorchRunner(Runner):
         self.flush_denormal = bool(torch.set_flush_denormal(True))
         self.model = build_model(entry, weights=weights).to(self.device)
 
-    def infer(self, batch):
-        batch = np.asarray(batch)
-        expected = self.info.input_shape
-        if batch.ndim != 4 or tuple(batch.shape[1:]) != tuple(expected[1:]):
-            raise UserError("{} expects input shaped [N, {}, {}, {}], got {}".format(
-                self.entry.name, expected[1], expected[2], expected[3], list(batch.shape)))
-        tensor = torch.from_numpy(np.ascontiguousarray(batch, dtype=np.float32)).to(self.device)
+    def infer_impl(self, batch):
+        marks = [time.perf_counter()]
+        tensor = torch.from_numpy(np.ascontiguousarray(batch)).to(self.device)
+        self._synchronize()
+        marks.append(time.perf_counter())
         with torch.inference_mode():
-            return self.model(tensor).cpu().numpy()
+            logits = self.model(tensor)
+        self._synchronize()
+        marks.append(time.perf_counter())
+        output = logits.cpu().numpy()
+        marks.append(time.perf_counter())
+        return output, tuple((end - start) * 1000.0 for start, end in zip(marks, marks[1:]))
+
+    def _synchronize(self):
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
 
     def describe(self):
         return {"backend": self.backend, "model": self.entry.name, "torch": torch.__version__,

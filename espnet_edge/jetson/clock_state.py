@@ -13,16 +13,19 @@ EMC file (EMC_STATE_PATH): the same header (never persistent, no run) with
 """
 
 import errno
+import json
 import os
 import time
 
 from espnet_edge.errors import UserError
 from espnet_edge.jetson import sysfs
+from espnet_edge.utils.atomic import write_json
 
 STATE_PATH = "/var/tmp/espnet-edge-gpu-clock.json"
 EMC_STATE_PATH = "/var/tmp/espnet-edge-emc-clock.json"
 STATE_PATHS = {"gpu": STATE_PATH, "emc": EMC_STATE_PATH}
 CLOCK_NAMES = {"gpu": "GPU", "emc": "EMC"}
+RECORDS_KEY = {"gpu": "gpus", "emc": "emc"}   # where each clock's saved record(s) sit in its file
 BOOT_ID = "/proc/sys/kernel/random/boot_id"
 RESET_HINT = "delete it and reset the clock with sudo nvpmodel -m <mode> (or reboot)"
 RESET_HINTS = {"gpu": RESET_HINT, "emc": "delete it and reboot (the memory clock override does not outlive a boot)"}
@@ -74,8 +77,6 @@ def _check_emc(record):
 
 def parse(text, clock="gpu"):
     """JSON text -> validated state dict; UserError (one line) for anything else."""
-    import json
-
     try:
         data = json.loads(text)
     except ValueError:
@@ -111,8 +112,6 @@ def read(clock="gpu"):
 
 def write(data, clock="gpu"):
     """Atomically and durably: the file is either the old one or the new one, also after a power cut."""
-    from espnet_edge.utils.atomic import write_json
-
     folder = os.path.dirname(sysfs.path(STATE_PATHS[clock]))
     if not os.path.isdir(folder):
         os.makedirs(folder)
@@ -136,11 +135,24 @@ def emc_record(rate, lock, rate_hz, locked):
     return {"rate": rate, "lock": lock, "rate_hz": rate_hz, "locked": locked}
 
 
+def _now():
+    return time.strftime("%Y-%m-%dT%H:%M:%S")
+
+
 def new_state(info, records, persistent, clock="gpu"):
     """``records``: the GPU records (a list of record()) or the EMC one (emc_record())."""
     return {"version": 1, "boot_id": boot_id(), "board": board_key(info), "pid": os.getpid(),
-            "persistent": bool(persistent), "saved_at": time.strftime("%Y-%m-%dT%H:%M:%S"),
-            "gpus" if clock == "gpu" else clock: records}
+            "persistent": bool(persistent), "saved_at": _now(), RECORDS_KEY[clock]: records}
+
+
+def run_record(records, clock="gpu"):
+    """A run pinning on top of a `clocks set` pin: what that run would put back itself."""
+    return {"pid": os.getpid(), "saved_at": _now(), RECORDS_KEY[clock]: records}
+
+
+def records_of(data, clock="gpu"):
+    """The saved record(s) in a state (or in its ``run``)."""
+    return data[RECORDS_KEY[clock]]
 
 
 def belongs_here(data, info):

@@ -67,10 +67,10 @@ def network_size(label, settings):
     return None, None
 
 
-def power_trace(folder):
-    """samples.csv -> {"t": [s from the first sample], "mw": [...], "phases": {name: (start, end) s}}."""
-    path = os.path.join(folder, "samples.csv")
-    summary = _read_json(os.path.join(folder, "summary.json")) or {}
+def power_trace(run):
+    """A run's samples.csv -> {"t": [s from the first sample], "mw": [...], "phases": {name: (start, end) s}}
+    (``run``: a run_record.RunSummary read by sweep.load_runs)."""
+    path = os.path.join(run.folder, "samples.csv")
     times, power = [], []
     try:
         with open(path) as handle:
@@ -85,7 +85,7 @@ def power_trace(folder):
     origin = times[0]
     phases = {}
     for name, _label in PHASE_NAMES:
-        phase = (summary.get("phases") or {}).get(name)
+        phase = (run.phases or {}).get(name)
         if phase:
             phases[name] = (phase["start"] - origin, phase["end"] - origin)
     return {"t": [t - origin for t in times], "mw": power, "phases": phases}
@@ -127,19 +127,18 @@ def build(runs, power_freqs=None, kernel_files=(), simulated=None):
     """Everything Fig. 7 shows, as plain data (also written as fig7.json)."""
     report = sweep.build_report(runs)
     labels = sorted(report["models"])
+    run_settings = [_read_json(os.path.join(run.folder or "", "settings.json")) or {} for run in runs]
     settings = {}
-    for run in runs:
-        settings.setdefault(run.get("label"), _read_json(os.path.join(run.get("_folder", ""), "settings.json")) or {})
+    for run, these in zip(runs, run_settings):
+        settings.setdefault(run.label, these)
     sizes = {}
     for label in labels:
         params, source = network_size(label, settings.get(label, {}))
         sizes[label] = {"params": params, "size_mb": params * 4 / 1e6 if params else None, "source": source}
-    flagged = [r.get("label") for r in runs
-               if (_read_json(os.path.join(r.get("_folder", ""), "settings.json")) or {}).get("simulated")]
-    is_simulated = bool(flagged) if simulated is None else bool(simulated)
+    is_simulated = any(these.get("simulated") for these in run_settings) if simulated is None else bool(simulated)
     kernels = {}
     for run in runs:
-        path = os.path.join(run.get("_folder", ""), "kernels.json")
+        path = os.path.join(run.folder or "", "kernels.json")
         if os.path.isfile(path):
             kernels.update(load_kernel_results([path]))
     kernels.update(load_kernel_results(list(kernel_files)))
@@ -147,10 +146,10 @@ def build(runs, power_freqs=None, kernel_files=(), simulated=None):
     traces = {}
     for freq in chosen:
         for run in runs:
-            if sweep.run_freq(run) == freq and run.get("_folder"):
-                trace = power_trace(run["_folder"])
+            if run.pinned_mhz == freq and run.folder:
+                trace = power_trace(run)
                 if trace:
-                    traces.setdefault("{:g}".format(freq), {})[run.get("label")] = trace
+                    traces.setdefault("{:g}".format(freq), {})[run.label] = trace
     table = []
     for row in report["rows"]:
         size = sizes.get(row.label, {})

@@ -260,16 +260,30 @@ def profiler_commands(tool, path, workload, log_dir):
                          "--log-file", log] + workload, log)]
 
 
+KERNEL_RUN_TIMEOUT_S = 3600   # every kernel launch is replayed: slow, but never without end
+
+
 def profile_kernels(workload, log_dir, tool=None):
     """Run ``workload`` (argv) under the platform's profiler; -> aggregate() of its kernels."""
     import subprocess
 
+    from espnet_edge.utils.textio import decode, read_text
+
     tool_name, path = choose_tool() if tool is None else tool
     texts = {}
     for purpose, argv, log in profiler_commands(tool_name, path, workload, log_dir):
-        proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, universal_newlines=True)
-        output, _ = proc.communicate()
-        text = open(log).read() if os.path.isfile(log) else ""
+        proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        try:
+            output = decode(proc.communicate(timeout=KERNEL_RUN_TIMEOUT_S)[0], tool_name + "'s output")[0]
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            try:
+                proc.communicate(timeout=10)
+            except subprocess.TimeoutExpired:   # a grandchild keeps the pipe: it is not ours to wait for
+                pass
+            raise UserError("{} ran longer than {} s and was stopped; profile fewer inferences with "
+                            "--kernel-iters".format(tool_name, KERNEL_RUN_TIMEOUT_S))
+        text = read_text(log) if os.path.isfile(log) else ""
         if "ERR_NVGPUCTRPERM" in output + text:
             raise UserError(PERMISSION_FIX)
         if proc.returncode != 0:

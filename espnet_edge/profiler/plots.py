@@ -73,10 +73,21 @@ def _lines(ax, report, key, ylabel, what, style="-"):
     ax.set_xlabel("GPU frequency (MHz)")
     ax.set_ylabel(ylabel)
     ax.grid(True, alpha=0.3)
-    if not data:
+    if not data and what:
         _no_data(ax, what)
     _mark_throttled(ax, report, key)
     return data
+
+
+def _unpinned(report, key):
+    """label -> ([GPU clock read during the run], [value]) for runs made without a pinned frequency."""
+    out = {}
+    for row in report["rows"]:
+        if not row.freq_mhz and row.gpu_clock_seen_mhz and getattr(row, key) is not None:
+            xs, ys = out.setdefault(row.label, ([], []))
+            xs.append(row.gpu_clock_seen_mhz)
+            ys.append(getattr(row, key))
+    return out
 
 
 def _model_lines(ax):
@@ -93,10 +104,19 @@ def _mark_throttled(ax, report, key):
 
 
 def draw_fps(ax, report):
-    data = _lines(ax, report, "fps", "frames per second", "FPS")
-    if data:
+    """FPS at each pinned GPU clock (lines); runs made without --freq as hollow markers at the clock
+    read during the run."""
+    data = _lines(ax, report, "fps", "frames per second", None)
+    seen = _unpinned(report, "fps")
+    for label, (xs, ys) in sorted(seen.items()):
+        ax.plot(xs, ys, linestyle="none", fillstyle="none", markersize=10, markeredgewidth=1.5,
+                label=label + " (clock not pinned)", **_style(report, label))
+    if data or seen:
         ax.legend(fontsize=8, loc="lower right")
-    _top(ax, data)
+    else:
+        with_fps = sum(1 for row in report["rows"] if row.fps is not None)
+        _no_data(ax, "GPU clock (pinned or read) for the {} run(s) with FPS".format(with_fps) if with_fps else "FPS")
+    _top(ax, data, seen)
 
 
 def draw_sensitivity(ax, report):

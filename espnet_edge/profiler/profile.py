@@ -1,7 +1,8 @@
 """One profiled run: idle baseline, warm-up, measured phase — each timestamped — under a sampler.
 
-``profile_run`` does the work and returns (summary, samples, raw log); ``write_run`` stores them in
-``<out>/<run>/`` (summary.json, samples.csv, tegrastats.log, settings.json), never over an existing run.
+``profile_run`` does the work and returns (summary: a run_record.RunSummary, samples, raw log);
+``write_run`` stores them in ``<out>/<run>/`` (summary.json, samples.csv, tegrastats.log,
+settings.json), never over an existing run.
 """
 
 import datetime
@@ -13,9 +14,10 @@ import time
 
 from espnet_edge import defaults
 from espnet_edge.errors import UserError
-from espnet_edge.profiler import samplers
+from espnet_edge.profiler import samplers, watch
 from espnet_edge.profiler.report import write_samples_csv
-from espnet_edge.profiler.summary import summarize
+from espnet_edge.profiler.run_record import Performance
+from espnet_edge.profiler.summary import add_trusted_figures, summarize
 from espnet_edge.profiler.run_folders import (  # noqa: F401 - the run folder API, used from here
     check_run_name, new_run_dir, publish_run, release_run_dir)
 from espnet_edge.utils.atomic import atomic_open, staging_dir, write_json
@@ -37,7 +39,7 @@ def run_name(label, freq_mhz=None, when=None):
 
 
 def measure(segmenter, warmup, duration, images=None, progress=True):
-    """Warm-up then measured inference (runtime.benchmark); returns the performance dict with the
+    """Warm-up then measured inference (runtime.benchmark); returns the run's Performance with the
     wall-clock bounds of both phases, to align with the samples."""
     from espnet_edge.runtime.benchmark import run_benchmark
 
@@ -48,23 +50,20 @@ def measure(segmenter, warmup, duration, images=None, progress=True):
 
 
 def performance_from_benchmark(result, called):
-    """frames, seconds (first start to last end, wall clock), fps = frames / seconds, latency, phases.
-
-    The warm-up phase runs from ``called`` (when run_benchmark was entered) to the first measured
-    iteration."""
-    iterations = result.get("iterations") or []
+    """BenchResult -> Performance: frames, seconds (first start to last end, wall clock), fps = frames /
+    seconds, latency, phases. The warm-up phase runs from ``called`` (when run_benchmark was entered)
+    to the first measured iteration."""
+    iterations = result.iterations or []
     if not iterations:
         raise UserError("the measured phase ran no inference; make --duration longer")
-    start, end = iterations[0]["start_time"], iterations[-1]["end_time"]
-    frames = len(iterations) * int(result.get("batch") or 1)
+    start, end = iterations[0].start_time, iterations[-1].end_time
+    batch = result.batch or 1
+    frames = len(iterations) * int(batch)
     seconds = end - start
-    return {
-        "frames": frames, "iterations": len(iterations), "batch": result.get("batch") or 1,
-        "seconds": seconds, "fps": frames / seconds if seconds > 0 else None,
-        "fps_from_latency": result.get("fps"), "latency_ms": result.get("latency_ms"),
-        "mode": result.get("mode"), "warmup_frames": result.get("warmup"),
-        "warmup_start": called, "warmup_end": start, "start": start, "end": end,
-    }
+    return Performance(
+        frames=frames, iterations=len(iterations), batch=batch, seconds=seconds,
+        fps=frames / seconds if seconds > 0 else None, fps_from_latency=result.fps, latency_ms=result.latency_ms,
+        mode=result.mode, warmup_frames=result.warmup, warmup_start=called, warmup_end=start, start=start, end=end)
 
 
 SETTLE_TIMEOUT_S = defaults.SETTLE_TIMEOUT_S
@@ -166,10 +165,59 @@ def settle_clock(target_mhz, timeout_s=SETTLE_TIMEOUT_S, interval_ms=None):
     return settle
 
 
+def _open_power_node(power_interval_ms):
+    """-> (the PowerNodeSampler or None, why the node gives no power or None)."""
+    from espnet_edge.profiler import power_node
+
+    if not power_interval_ms:
+        return None, None
+    cur_file = _gpu_cur_file()
+    node = power_node.PowerNodeSampler(power_interval_ms, gpu_cur_file=cur_file)
+    node.open()
+    note = None if node.available else node.reason
+    return (node if node.available or cur_file else None), note
+
+
+def _settle(sampler, node, pinned_mhz, interval_ms, power_interval_ms, settle_timeout_s):
+    if node is not None and node.available:
+        points, settle_interval = (lambda: _total_points(node.snapshot())), power_interval_ms
+    else:
+        points, settle_interval = (lambda: _total_points(sampler.snapshot())), interval_ms
+    settle = wait_settled(pinned_mhz, _read_cur_mhz(node.gpu_cur_file) if node and node.gpu_cur_file else None,
+                          watch.checked(points, sampler), settle_interval, settle_timeout_s)
+    log.info("settled in {:.2f} s{}".format(settle["settle_s"], "" if settle["settled"] else
+                                            " (gave up: {})".format(settle["reason"])))
+    return settle
+
+
+def _phases(segmenter, sampler, settle, idle_s, warmup, duration_s, images, progress):
+    """Idle baseline, then warm-up and measured inference -> (phases, Performance)."""
+    phases = {"settle": {"start": time.time() - settle["settle_s"], "end": time.time()}}
+    start = time.time()
+    if idle_s > 0:
+        log.info("idle baseline: {:.1f} s".format(idle_s))
+        watch.sleep(idle_s, sampler)
+    phases["idle"] = {"start": start, "end": time.time()}
+    performance = measure(watch.Watched(segmenter, sampler), warmup, duration_s, images=images,
+                          progress=progress)
+    if performance.warmup_start is not None:
+        phases["warmup"] = {"start": performance.warmup_start, "end": performance.warmup_end}
+    phases["measured"] = {"start": performance.start, "end": performance.end}
+    return phases, performance
+
+
+def _wait_for_last_samples(sampler, node, end, interval_ms):
+    """The integral needs a sample at or after the end of the measured phase."""
+    _wait_for_sample_after(sampler, end, 3 * interval_ms / 1000.0 + 0.5)
+    if node is not None:
+        _wait_for_sample_after(node, end, 3 * node.interval_ms / 1000.0 + 0.2)
+
+
 def profile_run(segmenter, source="auto", interval_ms=defaults.SAMPLE_INTERVAL_MS, idle_s=defaults.PROFILE_IDLE_S,
                 warmup=defaults.WARMUP, duration_s=defaults.PROFILE_DURATION_S, images=None, progress=True,
                 power_interval_ms=None, pinned_mhz=None, settle_timeout_s=SETTLE_TIMEOUT_S, power_samples_out=None):
-    """Sample the board through settling, an idle baseline, a warm-up and a measured phase.
+    """Sample the board through settling, an idle baseline, a warm-up and a measured phase ->
+    (RunSummary, samples, raw log).
 
     Beside ``source`` (tegrastats...), a PowerNodeSampler reads the INA3221/INA238 input rail and the GPU
     cur_freq every ``power_interval_ms`` (default 10 ms; 0 = off); its records are appended to
@@ -182,51 +230,22 @@ def profile_run(segmenter, source="auto", interval_ms=defaults.SAMPLE_INTERVAL_M
         power_interval_ms = power_node.DEFAULT_INTERVAL_MS
     sampler = samplers.make_sampler(source, interval_ms)
     log.info("sampling with {} every {} ms".format(sampler.source, interval_ms))
-    node, node_note = None, None
-    if power_interval_ms:
-        cur_file = _gpu_cur_file()
-        node = power_node.PowerNodeSampler(power_interval_ms, gpu_cur_file=cur_file)
-        node.open()
-        if not node.available:
-            node_note = node.reason
-            if not cur_file:
-                node = None
+    node, node_note = _open_power_node(power_interval_ms)
     sampler.start()
-    phases = {}
     try:
         if node is not None:
             try:
                 node.start()
             except UserError as exc:
                 node_note, node = "power-node sampler produced nothing ({})".format(exc), None
-        if node is not None:
-            if node.available:
-                log.info("board power from {} every {} ms".format(", ".join(node.describe()["rails"]), power_interval_ms))
+        if node is not None and node.available:
+            log.info("board power from {} every {} ms".format(", ".join(node.describe()["rails"]), power_interval_ms))
         board = thermal.board_settings()
         thermal_start = thermal.read_zones()
-        if node is not None and node.available:
-            points, settle_interval = (lambda: _total_points(node.snapshot())), power_interval_ms
-        else:
-            points, settle_interval = (lambda: _total_points(sampler.snapshot())), interval_ms
-        settle = wait_settled(pinned_mhz, _read_cur_mhz(node.gpu_cur_file) if node and node.gpu_cur_file else None,
-                              points, settle_interval, settle_timeout_s)
-        phases["settle"] = {"start": time.time() - settle["settle_s"], "end": time.time()}
-        log.info("settled in {:.2f} s{}".format(settle["settle_s"], "" if settle["settled"] else
-                                           " (gave up: {})".format(settle["reason"])))
-        start = time.time()
-        if idle_s > 0:
-            log.info("idle baseline: {:.1f} s".format(idle_s))
-            time.sleep(idle_s)
-        phases["idle"] = {"start": start, "end": time.time()}
-        performance = measure(segmenter, warmup, duration_s, images=images, progress=progress)
-        if performance.get("warmup_start") is not None:
-            phases["warmup"] = {"start": performance["warmup_start"], "end": performance["warmup_end"]}
-        phases["measured"] = {"start": performance["start"], "end": performance["end"]}
+        settle = _settle(sampler, node, pinned_mhz, interval_ms, power_interval_ms, settle_timeout_s)
+        phases, performance = _phases(segmenter, sampler, settle, idle_s, warmup, duration_s, images, progress)
         thermal_end = thermal.read_zones()
-        # the integral needs a sample at or after the end of the measured phase
-        _wait_for_sample_after(sampler, performance["end"], 3 * interval_ms / 1000.0 + 0.5)
-        if node is not None:
-            _wait_for_sample_after(node, performance["end"], 3 * node.interval_ms / 1000.0 + 0.2)
+        _wait_for_last_samples(sampler, node, performance.end, interval_ms)
         early = sampler.exited_early()
         if early:
             raise UserError(early)
@@ -239,69 +258,13 @@ def profile_run(segmenter, source="auto", interval_ms=defaults.SAMPLE_INTERVAL_M
     if power_samples_out is not None:
         power_samples_out.extend(node_samples)
     summary = summarize(samples, phases, performance, sampler.source, interval_ms)
-    summary["phases"] = phases
-    summary["warnings"] = list(sampler.warnings) + (list(node.warnings) if node is not None else [])
     missing = list(sampler.missing)
-    summary["missing"] = missing + [m for m in summary["missing"] if m not in missing]
-    add_trusted_figures(summary, samples, node, node_samples, node_note, phases, performance, settle,
-                        thermal_start, thermal_end, board, pinned_mhz)
-    raw = sampler.raw_log_text()
-    return summary, samples, raw
-
-
-def add_trusted_figures(summary, samples, node, node_samples, node_note, phases, performance, settle,
-                        thermal_start, thermal_end, board, pinned_mhz):
-    """Energy by trapezoidal integration, idle-baseline validity, settle, thermal state, board settings."""
-    from espnet_edge.profiler import energy, tegrastats, thermal
-
-    frames = performance.get("frames")
-    if node is not None and node.available and _total_points(node_samples):
-        figures = energy.energy_figures(_total_points(node_samples), phases, frames,
-                                        "power node: {} every {} ms".format(
-                                            " + ".join(node.describe()["rails"]), node.interval_ms))
-        summary["power"]["source"] = {"kind": "power-node", "node": node.describe(), "samples": len(node_samples)}
-    else:
-        rails = summary["power"]["total_rails"]
-        points = [(s.t, tegrastats.rails_sum(s.rails_mw, rails)) for s in samples]
-        note = "{} only ({} every {} ms{})".format(
-            summary["source"], summary["power"]["total_method"], summary["interval_ms"],
-            "; power node: " + node_note if node_note else "")
-        figures = energy.energy_figures(points, phases, frames, note)
-        summary["power"]["source"] = {"kind": summary["source"] + " only", "node": None, "note": note}
-        if node_note and summary["source"] == "tegrastats":
-            summary["warnings"].append("power node not used ({}); energy comes from {} samples".format(
-                node_note, summary["source"]))
-    summary["energy_mj_per_frame"] = figures
-    if figures["gross"] is None:
-        summary["missing"].append("energy per frame: no power samples cover the measured phase ({})".format(
-            figures["source"]))
-    util = summary["utilisation"]
-    problems = energy.idle_baseline_problems(util["gpu_pct"]["idle"], util["cpu_pct"]["idle"], figures["above_idle"])
-    summary["idle_baseline"] = {"valid": not problems, "problems": problems,
-                                "gpu_pct": util["gpu_pct"]["idle"], "cpu_pct": util["cpu_pct"]["idle"],
-                                "power_mw": figures["idle_mw"]}
-    if problems:
-        summary["warnings"].append("idle baseline not valid: {}; energy above idle is not trustworthy".format(
-            "; ".join(problems)))
-    measured = phases.get("measured") or {}
-    clocks_seen = [s.gpu_cur_mhz for s in node_samples
-                   if measured and measured["start"] <= s.t <= measured["end"]]
-    findings = thermal.throttle_findings(thermal_start, thermal_end, pinned_mhz, clocks_seen)
-    first = next((s for s in samples if s.temps_c), None)
-    last = next((s for s in reversed(samples) if s.temps_c), None)
-    summary["thermal"] = {
-        "start": thermal_start, "end": thermal_end,
-        "hottest_start": tegrastats.hottest(first) if first else None,
-        "hottest_end": tegrastats.hottest(last) if last else None,
-        "throttled": bool(findings), "findings": findings,
-        "gpu_clock_mhz_min": min([c for c in clocks_seen if c] or [None]) if any(clocks_seen) else None,
-    }
-    for finding in findings:
-        summary["warnings"].append("throttling: " + finding)
-    summary["settle"] = settle
-    if not settle["settled"]:
-        summary["warnings"].append("not settled after {:.1f} s: {}".format(settle["settle_s"], settle["reason"]))
-    summary["board_settings"] = board
+    summary = summary._replace(
+        warnings=list(sampler.warnings) + (list(node.warnings) if node is not None else []),
+        missing=missing + [m for m in summary.missing if m not in missing])
+    summary = add_trusted_figures(summary, samples, node, node_samples, node_note, settle,
+                                  (thermal_start, thermal_end), board, pinned_mhz)
+    return summary, samples, sampler.raw_log_text()
 
 
 def write_power_csv(path, power_samples, phases):
@@ -324,13 +287,14 @@ def write_run(target, summary, samples, raw_log, settings, power_samples=None):
     tmp = staging_dir(target)
     try:
         if power_samples:
-            write_power_csv(os.path.join(tmp, "power.csv"), power_samples, summary.get("phases") or {})
-        write_json(os.path.join(tmp, "summary.json"), summary)
+            write_power_csv(os.path.join(tmp, "power.csv"), power_samples, summary.phases or {})
+        write_json(os.path.join(tmp, "summary.json"), summary.to_dict())
         write_json(os.path.join(tmp, "settings.json"), settings)
-        write_samples_csv(os.path.join(tmp, "samples.csv"), samples, summary.get("phases") or {},
-                          summary["power"]["total_rails"])
+        write_samples_csv(os.path.join(tmp, "samples.csv"), samples, summary.phases or {},
+                          summary.power.total_rails)
         if raw_log is not None:
-            with atomic_open(os.path.join(tmp, "tegrastats.log")) as handle:
+            # UTF-8 whatever the locale (Python 3.6 under LANG=C): U+FFFD stands where tegrastats printed bad bytes
+            with atomic_open(os.path.join(tmp, "tegrastats.log"), encoding="utf-8") as handle:
                 handle.write(raw_log)
         publish_run(tmp, target)
     except BaseException:

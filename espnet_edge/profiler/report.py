@@ -47,49 +47,47 @@ def _f(value, spec="{:.1f}"):
     return "n/a" if value is None else spec.format(value)
 
 
+def _temperature(pair):
+    return "n/a" if not pair or pair[0] is None else "{} {:.1f} C".format(pair[0], pair[1])
+
+
 def format_summary(summary):
-    """A few lines for the console after ``espnet-edge profile``."""
-    perf = summary["performance"]
-    power = summary["power"]
-    util = summary["utilisation"]
-    lat = perf.get("latency_ms") or {}
+    """A few lines for the console after ``espnet-edge profile`` (``summary``: a run_record.RunSummary)."""
+    perf, power, util = summary.performance, summary.power, summary.utilisation
+    lat = perf.latency_ms or {}
     lines = [
         "frames {}  in {} s  ->  {} FPS  (latency mean {} ms, p90 {} ms)".format(
-            perf.get("frames"), _f(perf.get("seconds"), "{:.2f}"), _f(perf.get("fps"), "{:.2f}"),
+            perf.frames, _f(perf.seconds, "{:.2f}"), _f(perf.fps, "{:.2f}"),
             _f(lat.get("mean"), "{:.2f}"), _f(lat.get("p90"), "{:.2f}")),
     ]
-    total = power.get("total_mw") or {}
+    total = power.total_mw
     lines.append("power ({}): idle {} mW, load {} mW".format(
-        power.get("total_method"), _f(total.get("idle"), "{:.0f}"), _f(total.get("load"), "{:.0f}")))
-    energy = summary["energy_mj_per_frame"]
-    idle = summary.get("idle_baseline") or {"valid": True}
+        power.total_method, _f(total and total.idle, "{:.0f}"), _f(total and total.load, "{:.0f}")))
+    energy = summary.energy_mj_per_frame
+    valid = summary.idle_baseline is None or summary.idle_baseline.valid
     lines.append("energy per frame: {} mJ gross, {} mJ above idle{}".format(
-        _f(energy.get("gross"), "{:.2f}"), _f(energy.get("above_idle"), "{:.2f}"),
-        "" if idle.get("valid") else "  [WARNING: idle baseline not valid]"))
-    if energy.get("source"):
-        lines.append("energy from: {}".format(energy["source"]))
-    settle = summary.get("settle")
+        _f(energy.gross, "{:.2f}"), _f(energy.above_idle, "{:.2f}"),
+        "" if valid else "  [WARNING: idle baseline not valid]"))
+    if energy.source:
+        lines.append("energy from: {}".format(energy.source))
+    settle = summary.settle
     if settle:
-        lines.append("settled in {:.2f} s{}".format(settle["settle_s"], "" if settle["settled"] else
-                                                    " (NOT settled: {})".format(settle["reason"])))
-    thermal = summary.get("thermal")
+        lines.append("settled in {:.2f} s{}".format(settle.settle_s, "" if settle.settled else
+                                                    " (NOT settled: {})".format(settle.reason)))
+    thermal = summary.thermal
     if thermal:
-        start, end = thermal.get("hottest_start"), thermal.get("hottest_end")
-        lines.append("thermal: hottest {} at start, {} at end; {}".format(
-            "n/a" if not start or start[0] is None else "{} {:.1f} C".format(start[0], start[1]),
-            "n/a" if not end or end[0] is None else "{} {:.1f} C".format(end[0], end[1]),
-            "THROTTLED: " + "; ".join(thermal["findings"]) if thermal.get("throttled") else "no throttling seen"))
-    board = summary.get("board_settings")
+        lines.append("thermal: hottest {} at start, {} at end; GPU peak {} under load; {}".format(
+            _temperature(thermal.hottest_start), _temperature(thermal.hottest_end),
+            _f(thermal.gpu_max_c, "{:.1f} C"),
+            "THROTTLED: " + "; ".join(thermal.findings) if thermal.throttled else "no throttling seen"))
+    board = summary.board_settings
     if board:
         mode = board.get("nvpmodel") or {}
         lines.append("board: nvpmodel {}  EMC {}  fan {}".format(
             "{} ({})".format(mode.get("id"), mode.get("name")) if mode else "n/a",
             _f(board.get("emc_mhz"), "{:g} MHz"), board.get("fan") or "n/a"))
     lines.append("utilisation under load: GPU {}%  CPU {}%  EMC {}%  GPU clock {} MHz".format(
-        _f(util["gpu_pct"]["load"]), _f(util["cpu_pct"]["load"]), _f(util["emc_pct"]["load"]),
-        _f(util["gpu_freq_mhz"]["load"], "{:.0f}")))
-    for item in summary.get("warnings") or []:
-        lines.append("warning: " + item)
-    for item in summary.get("missing") or []:
-        lines.append("missing: " + item)
+        _f(util.gpu_pct.load), _f(util.cpu_pct.load), _f(util.emc_pct.load), _f(util.gpu_freq_mhz.load, "{:.0f}")))
+    lines += ["warning: " + item for item in summary.warnings or []]
+    lines += ["missing: " + item for item in summary.missing or []]
     return "\n".join(lines)

@@ -12,10 +12,8 @@ folder with a note (``interrupted_note``). A live owner's folders and any filled
 removed. Reservations, releases and clean-ups hold an flock on OUT, so they never race each other.
 """
 
-import contextlib
 import datetime
 import errno
-import fcntl
 import json
 import logging
 import os
@@ -26,6 +24,7 @@ import shutil
 from espnet_edge.errors import UserError
 from espnet_edge.jetson import clock_state, sysfs
 from espnet_edge.utils.atomic import ensure_writable_dir, publish_dir
+from espnet_edge.utils.atomic import locked as _locked  # an flock on the folder itself
 
 log = logging.getLogger(__name__)
 
@@ -76,17 +75,6 @@ def owner_gone(owner):
     if owner.get("boot_id") and boot and owner["boot_id"] != boot:
         return True
     return not clock_state.pid_alive(owner.get("pid"))
-
-
-@contextlib.contextmanager
-def _locked(out_dir):
-    """An exclusive flock on the folder itself (nothing left behind; released by the kernel at death)."""
-    fd = os.open(out_dir, os.O_RDONLY)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        yield
-    finally:
-        os.close(fd)
 
 
 def _remove(path):

@@ -10,8 +10,6 @@ since the epoch), so profile/sweep code does not care where they came from:
 import errno
 import os
 import shutil
-import signal
-import subprocess
 import threading
 import time
 
@@ -49,6 +47,10 @@ class Sampler(object):
         self.samples = []
         self.lock = threading.Lock()
         self.warnings = []
+        self.failure = None   # one line: why the sampler stopped delivering (its thread failed)
+        # "no sample in N s" while running stops the run (the clock is restored by whoever pinned it)
+        self.stall_s = max(3.0, 5 * self.interval_ms / 1000.0)
+        self._last_sample = None   # time.monotonic() of the newest sample
 
     def snapshot(self):
         with self.lock:
@@ -57,6 +59,7 @@ class Sampler(object):
     def _add(self, record):
         with self.lock:
             self.samples.append(record)
+            self._last_sample = time.monotonic()
 
     def wait_first(self, timeout):
         deadline = time.time() + timeout
@@ -68,15 +71,37 @@ class Sampler(object):
         return bool(self.samples)
 
     def _check_alive(self):
-        pass
+        if self.failure:
+            raise UserError(self.failure)
+
+    def _exit_reason(self):
+        """Why the source behind the sampler stopped (a child that exited), else None."""
 
     def exited_early(self):
-        """None while the sampler is still running as it should, else a one-line reason."""
+        """None while samples keep coming, else one line: the reader failed, the source stopped, or no
+        sample arrived for ``stall_s`` seconds although it runs."""
+        if self.failure:
+            return self.failure
+        early = self._exit_reason()
+        if early:
+            return early
+        last = self._last_sample
+        if last is not None and time.monotonic() - last > self.stall_s:
+            return self._stall_message(time.monotonic() - last)
         return None
+
+    def _stall_message(self, silent_s):
+        return "the {} sampler delivered no sample for {:.0f} s (every {} ms expected); stopped the run".format(
+            self.source, silent_s, self.interval_ms)
+
+    def check(self):
+        """UserError with ``exited_early()`` when there is one: call it while the run goes on."""
+        problem = self.exited_early()
+        if problem:
+            raise UserError(problem)
 
     def raw_log_text(self):
         """The raw output the samples were parsed from, when there is one (tegrastats)."""
-        return None
 
     def __enter__(self):
         self.start()
@@ -88,7 +113,8 @@ class Sampler(object):
 
 
 class TegrastatsSampler(Sampler):
-    """Spawn tegrastats, read its stdout on a thread, parse and timestamp every line."""
+    """Spawn tegrastats, read its stdout on a thread (profiler/child_output.py: any bytes are decoded,
+    none kills the reader), parse and timestamp every line."""
 
     source = "tegrastats"
 
@@ -96,21 +122,24 @@ class TegrastatsSampler(Sampler):
         Sampler.__init__(self, interval_ms)
         self.executable = executable or find_tegrastats()
         self.raw_lines = []  # (arrival time, line) as printed
-        self.proc = None
-        self.thread = None
+        self.child = None
         self.stopping = False
         self.exit_code = None
         self.stderr_text = ""
+        self.ignored = 0
+
+    proc = property(lambda self: self.child.proc if self.child is not None else None)
 
     def start(self):
+        from espnet_edge.profiler.child_output import ChildLines
+
         if not self.executable:
             raise UserError("tegrastats not found (not on PATH, not in /usr/bin); on a Jetson install "
                             "nvidia-l4t-tools, elsewhere use --source host, or set {} to an "
                             "executable".format(ENV_TEGRASTATS))
-        cmd = [self.executable, "--interval", str(self.interval_ms)]
+        self.child = ChildLines([self.executable, "--interval", str(self.interval_ms)], self._on_line, "tegrastats")
         try:
-            self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                         universal_newlines=True, bufsize=1)
+            self.child.start()
         except PermissionError:
             raise UserError("no permission to run {}; make it executable or run as a user who "
                             "may (sudo)".format(self.executable))
@@ -119,43 +148,47 @@ class TegrastatsSampler(Sampler):
                 raise UserError("tegrastats executable {} does not exist; fix {} or install "
                                 "nvidia-l4t-tools".format(self.executable, ENV_TEGRASTATS))
             raise UserError("cannot start {}: {}".format(self.executable, exc.strerror or exc))
-        self.thread = threading.Thread(target=self._read, name="tegrastats-reader")
-        self.thread.daemon = True
-        self.thread.start()
-        first_wait = max(3.0, 5 * self.interval_ms / 1000.0)
-        if not self.wait_first(first_wait):
+        try:
+            if not self.wait_first(self.stall_s):
+                raise UserError(self._stall_message(self.stall_s))
+        except BaseException:
             self.stop()
-            raise UserError("tegrastats printed no line in {:.0f} s; check it runs by hand "
-                            "(`{} --interval {}`)".format(first_wait, self.executable, self.interval_ms))
+            raise
         return self
 
-    def _read(self):
-        for line in self.proc.stdout:
-            now = time.time()
-            line = line.rstrip("\r\n")
-            if not line.strip():
-                continue
-            record = tegrastats.parse_line(line)._replace(t=now)
-            with self.lock:
-                self.raw_lines.append((now, line))
-                if tegrastats.is_sample(record):
-                    self.samples.append(record)
-                else:
+    def _on_line(self, now, line):
+        record = tegrastats.parse_line(line)._replace(t=now)
+        with self.lock:
+            self.raw_lines.append((now, line))
+            if tegrastats.is_sample(record):
+                self.samples.append(record)
+                self._last_sample = time.monotonic()
+            else:
+                self.ignored += 1
+                if self.ignored <= 3:
                     self.warnings.append("ignored a line that is not tegrastats output: {!r}".format(line[:80]))
 
     def _check_alive(self):
+        if self.child is not None and self.child.failure:
+            raise UserError(self.child.failure)
         if self.proc is not None and self.proc.poll() is not None and not self.stopping:
-            if self.thread is not None:
-                self.thread.join(1.0)
+            self.child.join(1.0)
             raise UserError(self._early_exit_message())
 
+    def _stall_message(self, silent_s):
+        child = self.child
+        alive = child is not None and child.poll() is None
+        heard = ""
+        if self.ignored:
+            heard = "; the {} line(s) it printed are not tegrastats output (e.g. {!r})".format(
+                self.ignored, next((l for _t, l in reversed(self.raw_lines)), "")[:60])
+        return "tegrastats printed no sample line in {:.0f} s{}{}; the run is stopped (check it by hand: `{} " \
+               "--interval {}`)".format(silent_s, " although it is running (PID {})".format(child.proc.pid)
+                                        if alive else "", heard, self.executable, self.interval_ms)
+
     def _early_exit_message(self):
-        err = ""
-        try:
-            err = self.proc.stderr.read() or ""
-        except (OSError, ValueError):
-            pass
-        self.stderr_text = err
+        self.child.join(1.0)
+        err = self.stderr_text = self.child.stderr_text
         first = next((line.strip() for line in err.splitlines() if line.strip()), "")
         code = self.proc.returncode
         if "ermission" in err or "not permitted" in err or code in (126,):
@@ -164,7 +197,9 @@ class TegrastatsSampler(Sampler):
         return "tegrastats exited early with code {}{}; run `{} --interval {}` by hand to see why".format(
             code, (": " + first) if first else "", self.executable, self.interval_ms)
 
-    def exited_early(self):
+    def _exit_reason(self):
+        if self.child is not None and self.child.failure:
+            return self.child.failure
         if self.proc is None or self.stopping:
             return None
         if self.proc.poll() is not None:
@@ -172,30 +207,20 @@ class TegrastatsSampler(Sampler):
         return None
 
     def stop(self):
-        if self.proc is None or self.stopping:
+        if self.child is None or self.stopping:
             return
-        early = self.exited_early()
+        early = self._exit_reason()
         if early:
             self.warnings.append(early)
         self.stopping = True
-        if self.proc.poll() is None:
-            try:
-                self.proc.send_signal(signal.SIGTERM)
-                self.proc.wait(timeout=3)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-            except OSError:
-                pass
-        self.exit_code = self.proc.returncode
+        self.exit_code = self.child.stop()
+        self.stderr_text = self.child.stderr_text
+        if self.child.undecodable:
+            self.warnings.append("{} tegrastats line(s) held bytes that are not UTF-8 (kept with U+FFFD in "
+                                 "their place)".format(self.child.undecodable))
+        if self.ignored > 3:
+            self.warnings.append("ignored {} lines that are not tegrastats output in all".format(self.ignored))
         self._check_bursts()
-        if self.thread is not None:
-            self.thread.join(3)
-        for stream in (self.proc.stdout, self.proc.stderr):
-            try:
-                stream.close()
-            except (OSError, ValueError):
-                pass
 
     def _check_bursts(self):
         """Lines should arrive one per interval; bursts mean a buffered pipe and coarse timestamps."""

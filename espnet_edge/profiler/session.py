@@ -80,8 +80,9 @@ def check_measuring_options(options):
 
 
 def profile_one(options, segmenter, out_dir, label, freq_mhz=None, name=None, exact=False):
-    """Pin (optionally), profile, write the run folder; returns (folder, summary)."""
+    """Pin (optionally), profile, write the run folder; returns (folder, run_record.RunSummary)."""
     from espnet_edge.profiler.profile import new_run_dir, profile_run, release_run_dir, run_name, write_run
+    from espnet_edge.profiler.run_record import Pin
 
     target = new_run_dir(out_dir, name or run_name(label, freq_mhz), exact=exact)
     try:
@@ -93,16 +94,14 @@ def profile_one(options, segmenter, out_dir, label, freq_mhz=None, name=None, ex
                 power_interval_ms=getattr(options, "power_interval", None),
                 pinned_mhz=freq["applied_mhz"] if freq else None,
                 settle_timeout_s=getattr(options, "settle_timeout", 10.0), power_samples_out=power_samples)
-        summary["emc_pin"] = emc
-        summary["run"] = os.path.basename(target)
-        summary["label"] = label
-        summary["gpu_freq"] = freq
         describe = None
         try:
             describe = segmenter.runner.describe()
         except Exception:  # noqa: BLE001 - a runner that cannot describe itself still gets its run
             pass
-        summary["runner"] = describe
+        summary = summary._replace(emc_pin=Pin.make(**emc) if emc else None, run=os.path.basename(target),
+                                   label=label, gpu_freq=Pin.make(**freq) if freq else None, runner=describe,
+                                   folder=target)
         write_run(target, summary, samples, raw, settings_of(options, describe, freq), power_samples=power_samples)
     except BaseException:
         release_run_dir(target)

@@ -5,13 +5,12 @@ A sweep folder holds ``runs/<label>-<freq>MHz/`` (one profile run each, the same
 rebuilds everything but the runs from run folders recorded elsewhere.
 """
 
-import json
 import logging
 import os
 
 from espnet_edge.errors import UserError
 from espnet_edge.profiler.run_folders import interrupted_note
-from espnet_edge.profiler.summary import row_of
+from espnet_edge.profiler.run_record import RunSummary, SummaryRow, read_summary_json
 
 log = logging.getLogger(__name__)
 
@@ -54,14 +53,10 @@ def gpu_table_mhz():
     return [clocks.mhz(hz) for hz in clocks.GpuState(info.gpus[0]).table]
 
 
-def run_freq(summary):
-    """The GPU frequency (MHz) a run was made at: the applied pin, else the requested one, else None."""
-    freq = summary.get("gpu_freq") or {}
-    return freq.get("applied_mhz") or freq.get("requested_mhz")
-
-
 def load_runs(folders):
-    """summary.json of each run folder under ``folders`` (a run folder itself, or a folder of them)."""
+    """RunSummary (run_record) of each run folder under ``folders`` (a run folder itself, or a folder of
+    them). A summary.json holding a value of the wrong type is skipped with a one-line warning naming
+    the file and the key."""
     runs = []
     for folder in folders:
         if not os.path.isdir(folder):
@@ -76,27 +71,30 @@ def load_runs(folders):
                 if note:
                     log.warning(note)
         for run_dir in candidates:
-            path = os.path.join(run_dir, "summary.json")
-            try:
-                with open(path) as handle:
-                    summary = json.load(handle)
-            except (IOError, OSError, ValueError) as exc:
-                raise UserError("cannot read {}: {}".format(path, exc))
-            if "performance" not in summary or "power" not in summary:
-                raise UserError("{} is not a summary written by espnet-edge profile".format(path))
-            summary.setdefault("run", os.path.basename(run_dir))
-            summary["_folder"] = run_dir  # where samples.csv and settings.json are (report: Fig. 7f/g)
-            summary.setdefault("label", summary["run"])
-            runs.append(summary)
+            summary = _load_run(run_dir)
+            if summary is not None:
+                runs.append(summary)
     if not runs:
         raise UserError("no profile runs (folders with summary.json and samples.csv) under {}".format(
             ", ".join(folders)))
     return runs
 
 
+def _load_run(run_dir):
+    path = os.path.join(run_dir, "summary.json")
+    data = read_summary_json(path)  # a file that is not a summary at all: the one-line error
+    try:
+        summary = RunSummary.from_dict(data, source=path, folder=run_dir)  # folder: samples.csv, settings.json
+    except UserError as exc:
+        log.warning("%s; run skipped", exc)
+        return None
+    run = summary.run or os.path.basename(run_dir)
+    return summary._replace(run=run, label=summary.label or run)
+
+
 def table_rows(runs):
     """One SummaryRow per run, sorted by label then frequency."""
-    rows = [row_of(s, run_freq(s)) for s in runs]
+    rows = [run.row() for run in runs]
     rows.sort(key=lambda r: (str(r.label), r.freq_mhz if r.freq_mhz is not None else -1))
     return rows
 
@@ -139,9 +137,13 @@ def build_report(runs):
     for label in labels:
         mine = [r for r in rows if r.label == label]
         with_freq = [r for r in mine if r.freq_mhz]
-        if len(with_freq) < len(mine):
-            missing.append("{}: {} run(s) without a pinned GPU frequency are left out of the "
-                           "frequency figures".format(label, len(mine) - len(with_freq)))
+        unpinned = [r for r in mine if not r.freq_mhz]
+        if unpinned:
+            seen = sum(1 for r in unpinned if r.gpu_clock_seen_mhz)
+            shown = ("; FPS vs GPU frequency shows {} of them at the GPU clock read during the run (hollow "
+                     "marker)".format(seen)) if seen else ""
+            missing.append("{}: {} run(s) without a pinned GPU frequency (profile --freq MHz) are left out of "
+                           "the frequency figures{}".format(label, len(unpinned), shown))
         models[label] = {
             "freqs_mhz": [r.freq_mhz for r in with_freq],
             "sensitivity": sensitivity([(r.freq_mhz, r.exec_ms) for r in with_freq]),
@@ -151,11 +153,8 @@ def build_report(runs):
     return {"models": models, "rows": rows, "missing": missing}
 
 
-# sweep.csv's column order (every SummaryRow field)
-CSV_COLUMNS = ("label", "freq_mhz", "fps", "exec_ms", "latency_ms", "frames", "seconds", "power_idle_mw",
-               "power_load_mw", "gpu_power_load_mw", "energy_mj", "energy_above_idle_mj", "gpu_util_pct",
-               "cpu_util_pct", "emc_util_pct", "gpu_clock_seen_mhz", "run", "power_method", "energy_source",
-               "settle_s", "throttled", "idle_baseline_valid")
+# sweep.csv's columns: every SummaryRow field, in its order
+CSV_COLUMNS = SummaryRow._fields
 
 
 def write_report(folder, report, make_plots=True):

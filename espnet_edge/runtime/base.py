@@ -1,10 +1,22 @@
 """The runner interface every backend implements (Polygraphy-style), and the one registry of backends."""
 
 import importlib
+import time
 from collections import OrderedDict
 from typing import NamedTuple, Tuple
 
 from espnet_edge.errors import UserError
+
+
+class Timings(NamedTuple("Timings", [("h2d", float), ("compute", float), ("d2h", float), ("host", float)])):
+    """Milliseconds of one ``Runner.infer`` call: ``h2d`` (input copy to the device), ``compute`` (the
+    network), ``d2h`` (output copy back) as the backend measures them (CUDA events on TensorRT; the host
+    clock elsewhere, 0.0 where the backend has no copy of its own: see ``Runner.TIMINGS``), and ``host``:
+    the whole call on the host clock (input check, copies, synchronisation), as the caller waited."""
+    __slots__ = ()
+
+    def to_dict(self):
+        return OrderedDict(self._asdict())
 
 
 class Runner(object):
@@ -12,14 +24,29 @@ class Runner(object):
 
     ``info`` (ModelInfo) says what the input must look like and what comes out: logits
     [N, classes, H, W] float32, or with fused post-processing a class map [N, H, W] (int32/int64).
+    Callers use ``infer(batch)``: it checks the batch against ``info.input_shape`` / ``input_dtype``
+    (any N where ``fixed_batch`` is None), runs ``infer_impl`` and keeps the call's ``timings``.
+    A backend implements ``infer_impl(batch) -> (output, (h2d_ms, compute_ms, d2h_ms))``, every stage
+    a number (never None), and says in ``TIMINGS`` how it measures them.
     """
 
     backend = "base"
+    TIMINGS = "compute: the backend call on the host clock; h2d and d2h 0.0 (no copies of its own)"
 
     def __init__(self, info):
         self.info = info
+        self.fixed_batch = None  # the one batch size the backend takes, where it takes only one
+        self.timings = None      # Timings of the last infer() call
 
     def infer(self, batch):
+        batch = check_input(self, batch)
+        start = time.perf_counter()
+        output, (h2d, compute, d2h) = self.infer_impl(batch)
+        host = (time.perf_counter() - start) * 1000.0
+        self.timings = Timings(float(h2d), float(compute), float(d2h), host)
+        return output
+
+    def infer_impl(self, batch):
         raise NotImplementedError
 
     def describe(self):
@@ -35,6 +62,25 @@ class Runner(object):
     def __exit__(self, *exc):
         self.close()
         return False
+
+
+def check_input(runner, batch):
+    """``batch`` as the ndarray ``runner`` takes, or one UserError naming what was expected and what came."""
+    import numpy as np
+
+    info = runner.info
+    batch = np.asarray(batch)
+    expected = list(info.input_shape)
+    expected[0] = runner.fixed_batch or "N"
+    dtype = np.dtype(info.input_dtype)
+    fits = batch.ndim == len(expected) and tuple(batch.shape[1:]) == tuple(info.input_shape[1:]) and \
+        batch.shape[0] >= 1 and (runner.fixed_batch is None or batch.shape[0] == runner.fixed_batch)
+    if not fits or batch.dtype != dtype:
+        raise UserError("{} ({}) expects input shaped [{}] {}, got {} {}; make the batch with the model's "
+                        "preprocessing (espnet_edge.preprocess or Segmenter.preprocess)".format(
+                            info.name, runner.backend, ", ".join(str(d) for d in expected), dtype,
+                            list(batch.shape), batch.dtype))
+    return batch
 
 
 class Backend(NamedTuple("Backend", [("name", str), ("opener", str), ("runs", Tuple[str, ...]),
@@ -72,7 +118,8 @@ def get_backend(name):
 
 def register_exporter(opener):
     """``opener`` ("module:function") turns a zoo model into an ONNX file on demand:
-    ``function(entry, weights=None, size=None, batch=1) -> path``."""
+    ``function(entry, weights=None, size=None, batch=1, **frame) -> path`` (``frame``: the frame graph's
+    options, see host.export.pipeline.ensure_onnx)."""
     if opener not in _EXPORTERS:
         _EXPORTERS.append(opener)
 

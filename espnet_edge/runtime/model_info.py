@@ -64,6 +64,11 @@ class ModelInfo(object):
             return (self.batch, height, width, 3)
         return (self.batch, 3, height, width)
 
+    @property
+    def input_dtype(self):
+        """numpy dtype name of the input: the frame's for a frame graph, else float32."""
+        return self.frame_dtype if self.frame_size else "float32"
+
     @classmethod
     def from_zoo(cls, entry, size=None, fused=(), batch=1, frame_size=None, frame_dtype="float32",
                  overlay_alpha=None, weights=None):
@@ -96,16 +101,27 @@ class ModelInfo(object):
                 "{} has no espnet-edge metadata ({} missing); it was not exported by espnet-edge: "
                 "export it with `espnet-edge export`, or pass --model NAME to take the "
                 "preprocessing and classes from the zoo".format(source, ", ".join(missing)))
-        return cls(
-            name=data["model"], classes=data["classes"], palette=data["palette"],
-            input_size=data["input_size"], preprocess=PreprocessSpec.from_dict(data["preprocess"], source),
-            input_layout=data["input_layout"], fused=data["fused"],
-            checkpoint_sha256=data.get("checkpoint_sha256"), version=data.get("version"),
-            precision=data.get("precision", "fp32"), batch=data.get("batch", 1),
-            dataset=data.get("dataset"), frame_size=data.get("frame_size"),
-            frame_dtype=data.get("frame_dtype", "float32"), overlay_alpha=data.get("overlay_alpha"),
-            trained=data.get("trained"),
-        )
+        try:
+            info = cls(
+                name=data["model"], classes=data["classes"], palette=data["palette"],
+                input_size=data["input_size"], preprocess=PreprocessSpec.from_dict(data["preprocess"], source),
+                input_layout=data["input_layout"], fused=data["fused"],
+                checkpoint_sha256=data.get("checkpoint_sha256"), version=data.get("version"),
+                precision=data.get("precision", "fp32"), batch=data.get("batch", 1),
+                dataset=data.get("dataset"), frame_size=data.get("frame_size"),
+                frame_dtype=data.get("frame_dtype", "float32"), overlay_alpha=data.get("overlay_alpha"),
+                trained=data.get("trained"),
+            )
+        except (TypeError, ValueError, KeyError, IndexError, AttributeError) as exc:   # edited or damaged
+            raise UserError("{} has espnet-edge metadata that does not parse ({}: {}); export it again with "
+                            "`espnet-edge export`".format(source, type(exc).__name__, exc))
+        if not info.classes or len(info.palette) < len(info.classes) or min(info.input_size) < 1 or \
+                info.batch < 1 or info.input_layout not in ("NCHW", "NHWC"):
+            raise UserError("{} has espnet-edge metadata that makes no sense ({} classes, {} colours, input {}x{}, "
+                            "batch {}, layout {}); export it again with `espnet-edge export`".format(
+                                source, len(info.classes), len(info.palette), info.input_size[0],
+                                info.input_size[1], info.batch, info.input_layout))
+        return info
 
     def require_trained(self, action, source="this model"):
         """UserError when the network was exported without trained weights (its masks would be noise)."""
@@ -126,7 +142,8 @@ class ModelInfo(object):
                 try:
                     data[key[len(META_PREFIX):]] = json.loads(value)
                 except ValueError:
-                    raise UserError("{} has unreadable metadata {}".format(source, key))
+                    raise UserError("{} has unreadable metadata {} (not JSON); export it again with "
+                                    "`espnet-edge export`".format(source, key))
         return cls.from_dict(data, source=source)
 
     def __repr__(self):

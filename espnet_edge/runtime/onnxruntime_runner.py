@@ -1,6 +1,7 @@
 """Runner on ONNX Runtime: CPU by default, CUDA / TensorRT execution providers when present."""
 
 import os
+import time
 
 from espnet_edge.errors import MissingDependency, UserError
 from espnet_edge.runtime.base import Runner
@@ -99,6 +100,8 @@ def read_metadata(path):
 
 class OnnxRuntimeRunner(Runner):
     backend = "onnxruntime"
+    TIMINGS = ("compute: session.run on the host clock; h2d and d2h 0.0: ONNX Runtime copies to and from "
+               "a GPU provider inside run, and the CPU provider reads and writes host memory")
 
     def __init__(self, path, threads=None, providers=None, info=None):
         from espnet_edge.runtime.model_info import ModelInfo
@@ -116,6 +119,10 @@ class OnnxRuntimeRunner(Runner):
         # denormal activations cost x86 CPUs a microcode assist per multiply; exported weights are
         # already flushed (host/export/denormals.py)
         options.add_session_config_entry("session.set_denormal_as_zero", "1")
+        # workers spinning between parallel sections burn the time slices of every other thread on the cores
+        # (a pipeline's capture and render threads, other processes): compute-only and demo FPS both rose
+        # ~1.5x on a shared 2-core CPU with spinning off (docs/bench.md, "The demo as a user runs it")
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         if threads:
             options.intra_op_num_threads = int(threads)
         available = ort.get_available_providers()
@@ -140,14 +147,19 @@ class OnnxRuntimeRunner(Runner):
             raise UserError("onnxruntime cannot load {}: {}".format(path, first[:200]))
         self.input_name = self.session.get_inputs()[0].name
         self.providers = self.session.get_providers()
-        _check_input_shape(path, info, self.session.get_inputs()[0].shape)
+        declared = self.session.get_inputs()[0].shape
+        _check_input_shape(path, info, declared)
+        if declared and isinstance(declared[0], int) and declared[0] > 0:
+            self.fixed_batch = declared[0]
 
-    def infer(self, batch):
-        return self.session.run(None, {self.input_name: batch})[0]
+    def infer_impl(self, batch):
+        start = time.perf_counter()
+        output = self.session.run(None, {self.input_name: batch})[0]
+        return output, (0.0, (time.perf_counter() - start) * 1000.0, 0.0)
 
     def describe(self):
         ort = _onnxruntime()
         return {"backend": self.backend, "onnx": self.path, "providers": list(self.providers),
                 "threads": self.threads, "onnxruntime": ort.__version__,
                 "precision": self.info.precision, "cpu_rewrites": dict(self.cpu_rewrites),
-                "denormal_as_zero": True}
+                "denormal_as_zero": True, "intra_op_spinning": False}

@@ -17,6 +17,11 @@ class Segmenter(object):
         self.resize_frames = resize_frames  # frames of another size than a frame graph's: CPU resize
         self._warned = False
 
+    def for_frame(self, frame_bgr):
+        """The segmenter for this frame: itself (apps.frame_graph_choice.FrameGraphRouter picks one per
+        frame size)."""
+        return self
+
     def preprocess(self, frame_bgr):
         info = self.info
         if info.frame_size and self.resize_frames and not self._warned and \
@@ -90,3 +95,15 @@ def resize_mask(mask, size):
     import cv2
 
     return cv2.resize(mask, (width, height), interpolation=cv2.INTER_NEAREST)
+
+
+def nearest_indices(size, frame_size):
+    """Source row and column of every frame pixel when a (w, h) class map is resized to (W, H) with
+    OpenCV's INTER_NEAREST (what resize_mask does): found by resizing index ramps with OpenCV itself
+    (the frame graph's overlay gathers with them). -> (rows [H], cols [W]) int64."""
+    import cv2
+
+    (width, height), (frame_w, frame_h) = size, frame_size
+    cols = cv2.resize(np.arange(width, dtype=np.int32)[None, :], (frame_w, 1), interpolation=cv2.INTER_NEAREST)
+    rows = cv2.resize(np.arange(height, dtype=np.int32)[:, None], (1, frame_h), interpolation=cv2.INTER_NEAREST)
+    return rows.reshape(frame_h).astype(np.int64), cols.reshape(frame_w).astype(np.int64)

@@ -8,7 +8,6 @@ which holds only the operators espnet-edge graphs use (tests check it against th
 Device side: Python 3.6, ``onnx`` imported inside functions.
 """
 
-import json
 import os
 import re
 
@@ -22,7 +21,7 @@ VERSION_ALIASES = {
     "8": "8.6", "8.2": "8.2", "8.2.1": "8.2", "8.4": "8.4", "8.5": "8.5", "8.6": "8.6",
     "10": "10.x-main", "10.x": "10.x-main", "10.x-main": "10.x-main", "10.0": "10.0",
 }
-DEFAULT_VERSION = "8.2"
+DEFAULT_VERSION = defaults.TRT_CHECK_VERSION
 
 # ONNX TensorProto data type number -> the matrix's type name
 ONNX_TYPE_NAMES = {1: "FP32", 2: "UINT8", 3: "INT8", 6: "INT32", 7: "INT64", 9: "BOOL", 10: "FP16",
@@ -132,8 +131,8 @@ class SupportTable(object):
 def resolve_version(text):
     key = VERSION_ALIASES.get(str(text).strip().lower())
     if key is None:
-        raise UserError("unknown TensorRT version {!r}; choose one of 8.2, 8.4, 8.5, 8.6, 10.0, 10 "
-                        "(10 = latest 10.x)".format(text))
+        raise UserError("unknown TensorRT version {!r}; choose one of {} (10 = latest 10.x)".format(
+            text, ", ".join(defaults.TRT_CHECK_VERSIONS)))
     return key
 
 
@@ -171,12 +170,10 @@ def load_support(version=DEFAULT_VERSION, path=None):
         table = BUILTIN[key]
         return SupportTable(key, table["operators"], table["max_opset"], table["min_opset"],
                             table["data_types"], "built-in")
-    try:
-        with open(path) as handle:
-            data = json.load(handle)
-    except (IOError, OSError, ValueError) as exc:
-        raise UserError("cannot read the TensorRT support matrix {}: {}".format(path, exc))
-    if key not in data or "operators" not in data.get(key, {}):
+    from espnet_edge.utils.textio import read_json
+
+    data = read_json(path, what="the TensorRT support matrix " + path)
+    if not isinstance(data.get(key), dict) or not isinstance(data[key].get("operators"), (list, dict)):
         raise UserError("support matrix {} has no TensorRT {} section (has: {})".format(
             path, key, ", ".join(sorted(data))))
     section = data[key]

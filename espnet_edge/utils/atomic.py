@@ -17,23 +17,52 @@ from espnet_edge.errors import UserError
 WRITE_ERRNOS = frozenset(getattr(errno, name) for name in (
     "ENOSPC", "EDQUOT", "EFBIG", "EROFS", "EIO", "EACCES", "EPERM", "EISDIR", "ENOTDIR", "ENAMETOOLONG")
     if hasattr(errno, name))
+FULL_ERRNOS = frozenset(getattr(errno, name) for name in ("ENOSPC", "EDQUOT", "EFBIG") if hasattr(errno, name))
 
 
 def _reason(exc):
     return exc.strerror or str(exc)
 
 
+def _inside(path, folder):
+    path, folder = os.path.realpath(os.path.abspath(path)), os.path.realpath(os.path.abspath(folder))
+    return path == folder or path.startswith(folder.rstrip(os.sep) + os.sep)
+
+
+def _elsewhere(path, flag):
+    """What the user does to write elsewhere: choose another ``flag``, or for the cache (downloads and
+    on-demand exports, which no flag names) point $ESPNET_EDGE_CACHE somewhere writable."""
+    from espnet_edge import paths
+
+    if _inside(path, paths.cache_dir()):
+        return "set ${} to a writable folder (the cache of downloads and on-demand exports: {})".format(
+            paths.CACHE_ENV, paths.cache_dir())
+    return "choose another with {}".format(flag) if flag else "write elsewhere"
+
+
+def cannot_write_here(path, flag):
+    """UserError before any work when ``path`` is on a filesystem that cannot take files at all."""
+    from espnet_edge.utils.filesystems import cannot_hold_files
+
+    reason = cannot_hold_files(path)
+    if reason:
+        return UserError("cannot write {}: {}; {}".format(path, reason, _elsewhere(path, flag)))
+    return None
+
+
 def ensure_writable_dir(path, flag="--out"):
     """Create ``path`` if needed and check we can write there; raise UserError naming ``flag`` otherwise."""
     if os.path.exists(path) and not os.path.isdir(path):
         raise UserError("{} {} is a file, not a folder; choose a folder with {}".format(flag, path, flag))
+    problem = cannot_write_here(path, flag)
+    if problem:
+        raise problem
     try:
         os.makedirs(path, exist_ok=True)
     except OSError as exc:
-        raise UserError("cannot create output folder {}: {}; choose another with {}".format(
-            path, _reason(exc), flag))
+        raise UserError("cannot create output folder {}: {}; {}".format(path, _reason(exc), _elsewhere(path, flag)))
     if not os.access(path, os.W_OK | os.X_OK):
-        raise UserError("output folder {} is not writable; choose another with {}".format(path, flag))
+        raise UserError("output folder {} is not writable; {}".format(path, _elsewhere(path, flag)))
     return path
 
 
@@ -42,10 +71,36 @@ def check_output_file(path, flag):
     if not path or path.endswith(("/", os.sep)) or os.path.isdir(path):
         raise UserError("{} {} is a folder; give a file name (e.g. {})".format(
             flag, path, os.path.join(path.rstrip("/" + os.sep) or ".", "results.json")))
+    if os.path.lexists(path) and not os.path.isfile(path) and not os.path.islink(path):
+        raise UserError("{} {} exists and is not a regular file (a device, fifo or socket); give a file "
+                        "name".format(flag, path))
     parent = os.path.dirname(os.path.abspath(path))
     if os.path.exists(parent) and not os.path.isdir(parent):
         raise UserError("{} {}: {} is a file, not a folder".format(flag, path, parent))
+    problem = cannot_write_here(path, flag)
+    if problem:
+        raise problem
     ensure_writable_dir(parent, flag)
+    return path
+
+
+def check_output_dir(path, flag):
+    """Before any work: ``path`` (given with ``flag``) is, or can be created as, a writable folder;
+    nothing is created here."""
+    if os.path.lexists(path) and not os.path.isdir(path):
+        raise UserError("{} {} is {}, not a folder; choose a folder with {}".format(
+            flag, path, "a file" if os.path.isfile(path) else "a broken link, device or fifo", flag))
+    existing = os.path.abspath(path)
+    while not os.path.exists(existing):
+        existing = os.path.dirname(existing)
+    if not os.path.isdir(existing):
+        raise UserError("cannot create output folder {}: {} is a file, not a folder; choose another with {}".format(
+            path, existing, flag))
+    problem = cannot_write_here(path, flag)
+    if problem:
+        raise problem
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise UserError("output folder {} is not writable; {}".format(existing, _elsewhere(path, flag)))
     return path
 
 
@@ -57,8 +112,21 @@ def default_permissions(path):
 
 
 def write_error(path, exc, flag=None):
-    """One-line UserError for an OSError while writing ``path`` (disk full, read-only, ...)."""
-    hint = "free some space or write elsewhere{}".format(" with " + flag if flag else "")
+    """One-line UserError for an OSError while writing ``path``, with the advice its errno (and the
+    filesystem it is on) calls for: free space only when the disk is full."""
+    elsewhere = _elsewhere(path, flag)
+    code = getattr(exc, "errno", None)
+    if code in FULL_ERRNOS:
+        hint = "free some space or write elsewhere ({})".format(elsewhere)
+    elif code == errno.EROFS:
+        hint = "the file system is read-only; " + elsewhere
+    elif code in (errno.EACCES, errno.EPERM):
+        hint = "no permission to write there; " + elsewhere
+    else:
+        from espnet_edge.utils.filesystems import cannot_hold_files
+
+        where = cannot_hold_files(path)
+        hint = (where + "; " + elsewhere) if where else elsewhere
     return UserError("cannot write {}: {}; {}".format(path, _reason(exc), hint))
 
 
@@ -107,10 +175,28 @@ def atomic_path(path, durable=False, flag=None):
 
 
 @contextlib.contextmanager
-def atomic_open(path, mode="w", durable=False, flag=None):
+def atomic_open(path, mode="w", durable=False, flag=None, encoding=None):
     with atomic_path(path, durable=durable, flag=flag) as tmp:
-        with open(tmp, mode) as handle:
+        with open(tmp, mode, encoding=encoding) as handle:
             yield handle
+
+
+@contextlib.contextmanager
+def locked(folder):
+    """An exclusive flock on ``folder`` itself while the block runs: processes that would make the same
+    artifact there take turns (the second then finds it made). Nothing is left behind; the kernel
+    releases the lock when its holder dies."""
+    import fcntl
+
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError as exc:
+        raise UserError("cannot lock the folder {}: {}".format(folder, _reason(exc)))
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
 
 
 def write_json(path, data, durable=False, flag=None):

@@ -1,13 +1,18 @@
-"""Signal handling shared by the long-running commands (main thread only; elsewhere a no-op).
+"""Signal handling shared by the long-running commands and the clock pins (main thread only; elsewhere a
+no-op).
 
 A signal that was ignored when we started (``nohup`` ignores SIGHUP, shells ignore SIGINT for
-background jobs) stays ignored: no helper here replaces SIG_IGN.
+background jobs) stays ignored: no helper here replaces SIG_IGN. Helpers nest: each one puts back the
+handler it found, so the latest one installed is the first one asked.
 """
 
 import contextlib
 import os
 import signal
 import threading
+
+# the signals that end a run: Ctrl-C, `kill`, a closed terminal or SSH session
+TERMINATING = ("SIGINT", "SIGTERM", "SIGHUP")
 
 
 def _install(handler, names):
@@ -22,7 +27,9 @@ def _install(handler, names):
 
     def restore():
         for sig, old in saved.items():
-            signal.signal(sig, old)
+            # None: a handler installed from C, which Python cannot put back; the default is the closest
+            signal.signal(sig, old if old is not None else signal.SIG_DFL)
+        saved.clear()
 
     return restore
 
@@ -31,9 +38,28 @@ def _raise_interrupt(signum, _frame):
     raise KeyboardInterrupt("signal {}".format(signum))
 
 
+def exit_for(signum):
+    """The exception a terminating signal ends the run with: KeyboardInterrupt for Ctrl-C, else
+    SystemExit with the shell's status for that signal (128 + number: 143 for SIGTERM, 129 for SIGHUP)."""
+    if signum == signal.SIGINT:
+        return KeyboardInterrupt()
+    return SystemExit(128 + signum)
+
+
 def termination_as_interrupt():
     """SIGTERM/SIGHUP raise KeyboardInterrupt, so every ``finally`` runs as on Ctrl-C; -> restore()."""
     return _install(_raise_interrupt, ("SIGTERM", "SIGHUP"))
+
+
+def cleanup_on_termination(cleanup, names=TERMINATING):
+    """Until the returned restore(): Ctrl-C, SIGTERM and SIGHUP first run ``cleanup()`` (what must not
+    outlive the run is put back before any code above us sees the exception), then end the run with
+    ``exit_for(signum)``. ``cleanup`` must be safe to call more than once."""
+    def handler(signum, _frame):
+        cleanup()
+        raise exit_for(signum)
+
+    return _install(handler, names)
 
 
 def ignore_interrupts():
@@ -51,7 +77,7 @@ def signals_as_interrupt():
 
 
 @contextlib.contextmanager
-def deferred(names=("SIGINT", "SIGTERM", "SIGHUP")):
+def deferred(names=TERMINATING):
     """Hold Ctrl-C/SIGTERM/SIGHUP while a sequence of writes that must not be cut in half runs; the
     first one that arrived is re-delivered afterwards to the handler that was there before."""
     received = []
@@ -78,4 +104,4 @@ class StopFlag(object):
 
     def install(self):
         """-> restore()"""
-        return _install(self._request, ("SIGINT", "SIGTERM", "SIGHUP"))
+        return _install(self._request, TERMINATING)

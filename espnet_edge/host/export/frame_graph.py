@@ -13,18 +13,16 @@ TensorRT 8.2 parses:
   resizes, reorders the channels, normalises and writes NCHW: no full-size Transpose.
 - ESPNetv2 (Pillow's antialiased bilinear on uint8, then /255 and ImageNet normalisation): a
   separable triangle filter whose taps and fixed-point weights are known for every output pixel
-  (``espnet_edge.preprocess.pil_bilinear_coefficients``). Each pass is a sum over the few taps of
-  Gather(rows or columns) x Pillow's own fixed-point coefficient, summed exactly in float32 and
-  rounded as Pillow's integer shift does, clipped to 0..255, in Pillow's pass order. Works for every
-  ratio, integer or not; pixel-identical to Pillow. A first horizontal pass that is a convolution
-  reads the [N, 1, H, W * 3] plane of the frame directly (see ``_PilPass.use_hwc_frame``).
+  (``preprocess.pil_bilinear_coefficients``), summed exactly in float32 and rounded as Pillow's
+  integer shift does, in Pillow's pass order, pixel-identical to Pillow: strided convolutions at
+  integer ratios (the first reading the frame's [N, 1, H, W * 3] plane, ``_PilPass.use_hwc_frame``),
+  MatMuls at short-period ratios (host/export/pil_blocks.py), else a Gather per tap.
 
 ``--fuse-overlay``: the graph also resizes the class map to the frame (nearest, as
 ``Segmenter.resize_mask``), colours it with the palette and alpha-blends it over the frame
 (``visualize.overlay``'s arithmetic; for integer ratios the colours are looked up at the network
 size and broadcast over whole frame rows, not looked up per frame pixel); its single output is
-[N, H + R, W, 3]: the BGR overlay, then R rows holding the network-size class map
-(``class_rows``), so the host splits it without copying.
+[N, H + R, W, 3]: the BGR overlay, then R rows holding the network-size class map (``class_rows``).
 """
 
 import numpy as np
@@ -33,11 +31,13 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from espnet_edge import defaults
-from espnet_edge.preprocess import PIL_PRECISION_BITS, pil_bilinear_coefficients, pil_vertical_first
+from espnet_edge.host.export.pil_blocks import PilFrameBlocks
+from espnet_edge.preprocess import (PIL_PRECISION_BITS, PIL_SPLIT_BITS, pil_bilinear_coefficients, pil_pass_exact,
+                                    pil_vertical_first)
+from espnet_edge.runtime.segmenter import nearest_indices
 
 
-SPLIT_BITS = 11  # each fixed-point coefficient = hi * 2**11 + lo, both < 2**11 + 1
-_EXACT_LIMIT = float(1 << 24)  # float32 holds every integer below this exactly
+SPLIT_BITS = PIL_SPLIT_BITS  # each fixed-point coefficient = hi * 2**11 + lo, both < 2**11 + 1
 
 
 def _split(coeffs):
@@ -70,8 +70,8 @@ def _conv_plan(index, coeffs):
     interior = [rows[i][1] == kernel and rows[i][0] == offset + stride * i for i in range(out_size)]
     first = interior.index(True)
     last = out_size - interior[::-1].index(True)
-    if not all(interior[first:last]) or offset > 0:
-        return None
+    if not all(interior[first:last]) or offset > 0 or last - first < out_size // 2:
+        return None  # (at a ratio that is not an integer a stride fits one output or two: not a convolution)
     return stride, -offset, np.asarray(kernel, dtype=np.int64), first, last
 
 
@@ -100,8 +100,7 @@ class _PilPass(nn.Module):
         index, coeffs = pil_bilinear_coefficients(in_size, out_size)
         keep = [t for t in range(index.shape[1]) if coeffs[:, t].any()]
         hi, lo = _split(coeffs)
-        worst = 255.0 * lo[:, keep].sum(axis=1).max() + 3 * (1 << (PIL_PRECISION_BITS - 1))
-        self.exact = worst < _EXACT_LIMIT
+        self.exact = pil_pass_exact(in_size, out_size)
         shape = [1, 1, 1, 1]
         shape[axis] = -1
         plan = _conv_plan(index, coeffs) if self.exact else None
@@ -341,9 +340,19 @@ class FramePreprocess(nn.Module):
         gain, offset = spec.affine()
         self.register_buffer("gain", torch.tensor(gain, dtype=torch.float32).view(1, 3, 1, 1))
         self.register_buffer("offset", torch.tensor(offset, dtype=torch.float32).view(1, 3, 1, 1))
+        # resize-first checkpoints (ESPNetv2): preprocess.normalize's float32 operations, in its order
+        self.exact_norm = spec.resize_first
+        self.register_buffer("scale", torch.tensor(spec.scale, dtype=torch.float32))
+        self.register_buffer("mean", torch.tensor(spec.mean, dtype=torch.float32).view(1, 3, 1, 1))
+        self.register_buffer("std", torch.tensor(spec.std, dtype=torch.float32).view(1, 3, 1, 1))
+        self.register_buffer("divide", torch.tensor(spec.divide, dtype=torch.float32))
+        self.divides = spec.divide != 1.0
         perm = (2, 1, 0) if self.flip else (0, 1, 2)
         self.pil = PilBilinear(frame_size, size) if self.method == "pil_bilinear" else None
         self.pil_hwc = self.pil is not None and self.pil.read_hwc_frames(perm)
+        self.pil_blocks = None  # other ratios: MatMuls over blocks and gathered rows (host/export/pil_blocks.py)
+        if self.pil is not None and not self.pil_hwc and self.pil.exact and PilFrameBlocks.applicable(frame_size, size):
+            self.pil_blocks = PilFrameBlocks(frame_size, size, perm)
         self.block = _block_resize(frame_size, size) if self.method == "cv2_bilinear" else None
         if self.block is not None:
             taps, stride = self.block
@@ -358,7 +367,9 @@ class FramePreprocess(nn.Module):
             stride = self.block[1]
             return F.conv2d(plane, self.block_weight, self.block_bias, stride=(stride[1], 3 * stride[0]))
         if self.pil_hwc:
-            return self.pil.forward_frame(frame.float()) * self.gain + self.offset
+            return self._normalise(self.pil.forward_frame(frame.float()))
+        if self.pil_blocks is not None:
+            return self._normalise(self.pil_blocks(frame.float()))
         x = frame.float().permute(0, 3, 1, 2)  # TensorRT 10 transposes no UINT8 (its matrix)
         if self.pil is not None:
             x = self.pil(x)
@@ -366,7 +377,15 @@ class FramePreprocess(nn.Module):
             x = F.interpolate(x, size=(height, width), mode="bilinear", align_corners=False)
         if self.flip:
             x = torch.index_select(x, 1, self.bgr_to_rgb)
-        return x * self.gain + self.offset
+        return self._normalise(x)
+
+    def _normalise(self, x):
+        """Resized NCHW pixels -> network input: the CPU path's own operations where it normalises after
+        resizing (bit-identical), else x * gain + offset (it normalises first: equal to float rounding)."""
+        if not self.exact_norm:
+            return x * self.gain + self.offset
+        x = (x * self.scale - self.mean) / self.std
+        return x / self.divide if self.divides else x
 
 
 def class_rows(frame_size, size):
@@ -399,6 +418,9 @@ class FrameOverlay(nn.Module):
             self.block = (frame_w // width, frame_h // height)
             bgr = np.tile(bgr, (1, self.block[0]))
         self.register_buffer("colours", torch.from_numpy(np.ascontiguousarray(bgr)))
+        rows, cols = nearest_indices(self.size, self.frame_size)
+        self.register_buffer("near_rows", torch.from_numpy(rows))
+        self.register_buffer("near_cols", torch.from_numpy(cols))
 
     def _blend(self, classes, frame):
         """Class map [N, h, w] (int64) and frame [N, H, W, 3] -> alpha * colour + (1 - alpha) * frame + 0.5."""
@@ -408,8 +430,10 @@ class FrameOverlay(nn.Module):
             # broadcasting over whole frame rows (W x 3 contiguous values), not pixel by pixel
             frame_rows = frame.reshape(-1, self.size[1], self.block[1], width * 3)
             return (frame_rows * (1.0 - self.alpha) + rows).reshape(-1, height, width, 3)
-        full = F.interpolate(classes.unsqueeze(1).float(), size=(height, width), mode="nearest")
-        return frame * (1.0 - self.alpha) + self.colours[full[:, 0].long()]
+        # the class map resized as Segmenter.resize_mask does (OpenCV's INTER_NEAREST), as two Gathers of
+        # constant indices: no Shape/Resize size computation, the same source pixel as OpenCV picks
+        full = torch.index_select(torch.index_select(classes, 1, self.near_rows), 2, self.near_cols)
+        return frame * (1.0 - self.alpha) + self.colours[full]
 
     def forward(self, logits, frame):
         width, height = self.frame_size

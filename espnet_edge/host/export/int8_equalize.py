@@ -46,10 +46,10 @@ def candidates(model):
 
 def channel_ranges(model, tensors, batches):
     """Largest |value| per channel (axis 1) of each of ``tensors`` over ``batches`` (fp32 graph)."""
-    from espnet_edge.host.export.int8 import _with_outputs
+    from espnet_edge.host.export.int8_qdq import with_outputs
     from espnet_edge.host.export.pipeline import ort_session
 
-    session = ort_session(_with_outputs(model, tensors))
+    session = ort_session(with_outputs(model, tensors))
     input_name = model.graph.input[0].name
     ranges = {}
     for batch in batches:

@@ -47,7 +47,7 @@ def noise_floor(fp32_path, frames_bgr, info, seed=SEED, stable=None):
     """-> [{'grey_level': agreement, 'jpeg95': agreement}] per frame: fp32 masks of the perturbed
     inputs against the fp32 masks of the frames themselves. A list given as ``stable`` receives, per
     frame, the pixels whose class neither perturbation changes."""
-    from espnet_edge.host.export.int8 import agreement, class_maps
+    from espnet_edge.host.export.int8_qdq import agreement, class_maps
     from espnet_edge.host.export.verify import network_input
 
     batches = [network_input(frame, info) for frame in frames_bgr]

@@ -13,7 +13,7 @@ import warnings
 from espnet_edge import defaults, paths
 from espnet_edge.errors import UserError
 from espnet_edge.runtime.model_info import ModelInfo
-from espnet_edge.utils.atomic import ensure_writable_dir, write_bytes, write_json
+from espnet_edge.utils.atomic import ensure_writable_dir, locked, write_bytes, write_json
 from espnet_edge.utils.progress import Progress
 
 DEFAULT_OPSET = defaults.ONNX_OPSET
@@ -27,10 +27,13 @@ def default_out_dir():
     return paths.export_dir()
 
 
-def artifact_name(entry_name, size, batch=1, fused=(), precision="fp32", frame_size=None, frame_dtype="float32"):
+def artifact_name(entry_name, size, batch=1, fused=(), precision="fp32", frame_size=None, frame_dtype="float32",
+                  overlay_alpha=None):
     name = "{}-{}x{}".format(entry_name, size[0], size[1])
     if frame_size:
         name += "-from{}x{}{}".format(frame_size[0], frame_size[1], "-u8" if frame_dtype == "uint8" else "")
+    if overlay_alpha is not None and float(overlay_alpha) != defaults.OVERLAY_ALPHA:
+        name += "-a{:g}".format(float(overlay_alpha))  # the overlay's alpha is fixed in the graph
     if batch > 1:
         name += "-b{}".format(batch)
     if fused:
@@ -51,7 +54,7 @@ def report_path(onnx_path):
     return onnx_path + ".report.json"
 
 
-def check_opset(opset, trt_version="8.2"):
+def check_opset(opset, trt_version=defaults.TRT_CHECK_VERSION):
     from espnet_edge.runtime.trt_support import load_support
 
     table = load_support(trt_version)
@@ -137,8 +140,8 @@ def ort_session(path_or_bytes, threads=None):
 
 
 def export_model(entry, weights=None, size=None, batch=1, opset=DEFAULT_OPSET, fuse_pre=False,
-                 fuse_post=False, out_dir=None, out_path=None, trt_version="8.2", support=None,
-                 images=None, verify_limit=None, log=None, input_size=None, frame_dtype="float32",
+                 fuse_post=False, out_dir=None, out_path=None, trt_version=defaults.TRT_CHECK_VERSION,
+                 support=None, images=None, verify_limit=None, log=None, input_size=None, frame_dtype="float32",
                  overlay_alpha=None, flush_denormals=True, progress=None):
     """Export ``entry``; returns the report dict (also written to ``<onnx>.report.json``).
     ``progress``: called once after each of the EXPORT_STAGES (a Progress bar's ``update``).
@@ -162,7 +165,7 @@ def export_model(entry, weights=None, size=None, batch=1, opset=DEFAULT_OPSET, f
     if out_path is None:
         out_dir = ensure_writable_dir(out_dir or default_out_dir())
         out_path = os.path.join(out_dir, artifact_name(entry.name, size, batch, fused, frame_size=frame_size,
-                                                       frame_dtype=frame_dtype))
+                                                       frame_dtype=frame_dtype, overlay_alpha=overlay_alpha))
     else:
         ensure_writable_dir(os.path.dirname(os.path.abspath(out_path)))
     started = time.time()
@@ -227,7 +230,8 @@ def _output_dtype(info):
     return "int32" if info.fused_post else "float32"
 
 
-def check_frame_options(input_size, fuse_pre, frame_dtype, overlay_alpha, trt_version="8.2", support=None):
+def check_frame_options(input_size, fuse_pre, frame_dtype, overlay_alpha, trt_version=defaults.TRT_CHECK_VERSION,
+                        support=None):
     """Validate --input-size / --frame-dtype / --fuse-overlay before any work; -> frame size or None."""
     from espnet_edge.runtime.trt_support import load_support
 
@@ -251,36 +255,82 @@ def check_frame_options(input_size, fuse_pre, frame_dtype, overlay_alpha, trt_ve
     return (int(input_size[0]), int(input_size[1]))
 
 
-def _holds_zoo_weights(path, entry):
-    """True when ``path`` was exported from ``entry``'s own checkpoint (or, architecture only, from none),
-    not from a --weights file of the user's: only then may a bare --model reuse it."""
+def _holds_weights(path, entry, checkpoint_sha256):
+    """True when ``path`` was exported from ``entry`` with the checkpoint of that sha256 (the zoo's, or a
+    --weights file's; an architecture-only entry without weights has none): only then may it be reused."""
     from espnet_edge.runtime.tensorrt.onnxmeta import model_info
 
     try:
         info = model_info(path)
     except UserError:
         return False
-    if info.name == entry.name and info.checkpoint_sha256 == entry.sha256:
+    if info.name == entry.name and info.checkpoint_sha256 == checkpoint_sha256:
         return True
-    paths.note("not reusing {}: it was exported from {} (another checkpoint than the zoo's {})".format(
+    paths.note("not reusing {}: it was exported from {} (another checkpoint than {})".format(
         path, info.checkpoint_sha256 and "checkpoint sha256 " + info.checkpoint_sha256[:12] or "no checkpoint",
-        entry.name))
+        "the zoo's " + entry.name if checkpoint_sha256 == entry.sha256 else "the --weights file"))
     return False
 
 
-def ensure_onnx(entry, weights=None, size=None, batch=1):
+def _frame_graph_name(entry, size, frame_size, frame_dtype, overlay_alpha, weights_sha):
+    """Cache name of an on-demand frame graph; a --weights checkpoint's graph carries its sha256 prefix."""
+    name = artifact_name(entry.name, size, 1, fused_stages(True, False, overlay_alpha), frame_size=frame_size,
+                         frame_dtype=frame_dtype, overlay_alpha=overlay_alpha)
+    return name if weights_sha is None else name[:-len(".onnx")] + "-w{}.onnx".format(weights_sha[:12])
+
+
+def _cache_folder():
+    """The export cache, created; one line (naming $ESPNET_EDGE_CACHE, not an option) where it cannot be."""
+    return ensure_writable_dir(paths.export_cache_dir(), None)
+
+
+def ensure_onnx(entry, weights=None, size=None, batch=1, frame_size=None, frame_dtype="float32",
+                overlay_alpha=defaults.OVERLAY_ALPHA, trt_version="8.2", images=None, create=True):
     """<model>-<W>x<H>.onnx for running a zoo model on a file backend: ./export's (what `espnet-edge
     export` wrote) or the cache's, else exported (and verified) into the cache first, with a note.
-    An explicit ``weights`` file is always exported afresh."""
+    An explicit ``weights`` file is always exported afresh.
+
+    ``frame_size`` (W, H): the frame graph for frames of that size instead (`export --fuse-pre
+    --input-size WxH --fuse-overlay --overlay-alpha A`, ``frame_dtype`` frames, checked for TensorRT
+    ``trt_version``, verified on ``images``: paths or BGR frames, default a synthetic frame), found in
+    ./export or the cache, else exported into the cache once; a ``weights`` file's graph is kept under
+    a name with its sha256 and reused too. ``create=False``: only look (-> None when there is none).
+    Exports into the cache hold a lock on the cache folder, so concurrent runs export it once; every file
+    appears under its final name only when complete."""
     size = tuple(size or entry.input_size)
-    name = artifact_name(entry.name, size, batch)
-    if not weights:
-        for folder in (default_out_dir(), paths.export_cache_dir()):
+    if frame_size:
+        from espnet_edge.utils.digest import sha256_of
+
+        weights_sha = sha256_of(weights) if weights else None
+        name = _frame_graph_name(entry, size, frame_size, frame_dtype, overlay_alpha, weights_sha)
+        expected_sha = weights_sha or entry.sha256
+    else:
+        name, expected_sha = artifact_name(entry.name, size, batch), entry.sha256
+
+    def reusable():
+        folders = (default_out_dir(), paths.export_cache_dir()) if (frame_size or not weights) else ()
+        for folder in folders:
             candidate = os.path.join(folder, name)
-            if os.path.isfile(candidate) and _holds_zoo_weights(candidate, entry):
+            if os.path.isfile(candidate) and _holds_weights(candidate, entry, expected_sha):
                 return candidate
-    path = os.path.join(paths.export_cache_dir(), name)
-    paths.note("exporting {} at {}x{} to {} (once; later runs reuse it)".format(entry.name, size[0], size[1], path))
-    with Progress(len(EXPORT_STAGES), "export " + entry.name) as bar:
-        export_model(entry, weights=weights, size=size, batch=batch, out_path=path, progress=bar.update)
+        return None
+
+    found = reusable()
+    if found or not create:
+        return found
+    folder = _cache_folder()
+    path = os.path.join(folder, name)
+    with locked(folder):
+        found = reusable()  # another run may have exported it while this one waited for the lock
+        if found:
+            return found
+        what = "{} at {}x{}".format(entry.name, size[0], size[1])
+        if frame_size:
+            what = "the frame graph of {} from {}x{} {} frames (preprocessing and overlay in the graph)".format(
+                what, frame_size[0], frame_size[1], frame_dtype)
+        paths.note("exporting {} to {} (once; later runs reuse it)".format(what, path))
+        frame = dict(fuse_pre=True, input_size=tuple(frame_size), frame_dtype=frame_dtype,
+                     overlay_alpha=overlay_alpha, trt_version=trt_version, images=images) if frame_size else {}
+        with Progress(len(EXPORT_STAGES), "export " + entry.name) as bar:
+            export_model(entry, weights=weights, size=size, batch=batch, out_path=path, progress=bar.update, **frame)
     return path

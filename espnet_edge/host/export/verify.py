@@ -18,13 +18,17 @@ def synthetic_frame(size):
 
 
 def frames(images, size, limit=None):
-    """-> (source, [(label, BGR frame)]): the given images (files or folders) or one synthetic frame."""
-    if not images:
+    """-> (source, [(label, BGR frame)]): the given images (files, folders or BGR uint8 arrays, such as
+    a source's first frame) or one synthetic frame."""
+    if images is None or len(images) == 0:
         return "synthetic", [("synthetic", synthetic_frame(size))]
-    paths = list_images(images)
+    arrays = [("frame {}".format(i), image) for i, image in enumerate(images) if isinstance(image, np.ndarray)]
+    paths = list_images([image for image in images if not isinstance(image, np.ndarray)]) \
+        if len(arrays) < len(images) else []
+    items = arrays + [(path, None) for path in paths]
     if limit:
-        paths = paths[:limit]
-    return "images", [(path, read_image(path)) for path in paths]
+        items = items[:limit]
+    return "images", [(label, frame if frame is not None else read_image(label)) for label, frame in items]
 
 
 def network_input(frame, info):

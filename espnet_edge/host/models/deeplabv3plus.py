@@ -12,6 +12,9 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from espnet_edge.host.models import keymaps
+from espnet_edge.host.models.registry import register_family
+
 ASPP_RATES_OS16 = (6, 12, 18)  # DeepLabv3+ paper, Sect. 4 / DeepLabv3 paper, Sect. 3.3
 LOW_LEVEL_CHANNELS = 48        # DeepLabv3+ paper, Sect. 4.1 (decoder design choices)
 
@@ -207,3 +210,14 @@ class DeepLabV3Plus(nn.Module):
     def forward(self, x):
         low, high = self.backbone(x)
         return F.interpolate(self.head(low, high), size=x.shape[2:], mode="bilinear", align_corners=False)
+
+
+def _key_map(arch):
+    """VainF's checkpoints name the backbones' modules differently: one key map per backbone."""
+    return keymaps.KEY_MAPS["deeplabv3plus-" + arch.get("backbone", "mobilenetv2")]
+
+
+@register_family("deeplabv3plus", size_multiple=16, key_map=_key_map)   # output stride 16
+def deeplabv3plus(arch):
+    return DeepLabV3Plus(arch.get("backbone", "mobilenetv2"), arch.get("num_classes", 19),
+                         arch.get("output_stride", 16))

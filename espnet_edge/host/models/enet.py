@@ -12,6 +12,9 @@ proves it on inputs with ties).
 import torch
 import torch.nn as nn
 
+from espnet_edge.host.models import keymaps
+from espnet_edge.host.models.registry import register_family
+
 
 def _act(prelu):
     return nn.PReLU() if prelu else nn.ReLU()
@@ -168,3 +171,8 @@ class ENet(nn.Module):
         x = self.stage4(self.up4(x, mask2))
         x = self.stage5(self.up5(x, mask1))
         return self.classifier(x)
+
+
+@register_family("enet", size_multiple=8, key_map=keymaps.ENET)   # three 2x2 poolings
+def enet(arch):
+    return ENet(classes=arch.get("num_classes", 20))

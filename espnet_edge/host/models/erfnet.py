@@ -10,6 +10,9 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from espnet_edge.host.models import keymaps
+from espnet_edge.host.models.registry import register_family
+
 BN_EPS = 1e-3
 
 
@@ -67,3 +70,8 @@ class ERFNet(nn.Module):
 
     def forward(self, x):
         return self.head(self.decoder(self.encoder(self.stem(x))))
+
+
+@register_family("erfnet", size_multiple=8, key_map=keymaps.ERFNET)   # three down-samplers
+def erfnet(arch):
+    return ERFNet(classes=arch.get("num_classes", 20))

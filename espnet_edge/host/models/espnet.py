@@ -8,7 +8,10 @@ state dicts load with ``strict=True``. Batch norms use eps=1e-3 as theirs do. Th
 import torch
 import torch.nn as nn
 
+from espnet_edge.host.models.registry import register_family
+
 BN_EPS = 1e-3
+SIZE_MULTIPLE = 8   # three stride-2 stages: height and width must divide by 8
 
 
 class ConvBNPReLU(nn.Module):
@@ -253,4 +256,27 @@ def _up2(channels):
     return nn.ConvTranspose2d(channels, channels, 2, stride=2, padding=0, output_padding=0, bias=False)
 
 
-VARIANTS = {"espnet-a": ESPNetA, "espnet-b": ESPNetB, "espnet-c": ESPNetC, "espnet": ESPNet}
+def _args(arch):
+    """The arch keys every ESPNet variant takes: p, q, k (ESP branches, default 5), num_classes."""
+    return dict(classes=arch.get("num_classes", 20), p=arch.get("p", 2), q=arch.get("q", 3), k=arch.get("k", 5))
+
+
+@register_family("espnet-a", size_multiple=SIZE_MULTIPLE)
+def espnet_a(arch):
+    return ESPNetA(**_args(arch))
+
+
+@register_family("espnet-b", size_multiple=SIZE_MULTIPLE)
+def espnet_b(arch):
+    return ESPNetB(**_args(arch))
+
+
+@register_family("espnet-c", size_multiple=SIZE_MULTIPLE)
+def espnet_c(arch):
+    return ESPNetC(**_args(arch))
+
+
+@register_family("espnet", size_multiple=SIZE_MULTIPLE)
+def espnet(arch):
+    """``reinforced_skip``: the CamVid checkpoint's 19-channel last skip."""
+    return ESPNet(reinforced_skip=bool(arch.get("reinforced_skip")), **_args(arch))

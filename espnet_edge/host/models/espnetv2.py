@@ -16,6 +16,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from espnet_edge.host.models.registry import register_family
+
 # channels per level for each width scale s (authors' espnetv2_config.sc_ch_dict, levels 1-4)
 WIDTHS = {0.5: (16, 32, 64, 128), 1.0: (32, 64, 128, 256), 1.25: (32, 80, 160, 320),
           1.5: (32, 96, 192, 384), 2.0: (32, 128, 256, 512)}
@@ -309,3 +311,9 @@ class ESPNetv2Segmentation(nn.Module):
         out = self.bu_dec_l3(self.bu_br_l3(self.merge_enc_dec_l3(l2) + self.upsample(out)))
         out = self.bu_dec_l4(self.bu_br_l4(self.merge_enc_dec_l4(l1) + self.upsample(out)))
         return upsample_to(out, size)
+
+
+# four stride-2 stages (the level-1 conv, three strided EESP down-samplers): height and width divide by 16
+@register_family("espnetv2", size_multiple=16)
+def espnetv2(arch):
+    return ESPNetv2Segmentation(s=float(arch.get("s", 2.0)), classes=arch.get("num_classes", 20))

@@ -1,8 +1,8 @@
-"""Zoo entry -> torch network, with the authors' checkpoint loaded and checked."""
+"""Zoo entry -> torch network, with the authors' checkpoint loaded and checked.
 
-import io
-import pickle
-import zipfile
+Which network a family is, the multiple its input size must be and the key map of its public checkpoints
+come from the family registry (host/models/registry.py), filled by the network modules imported here.
+"""
 
 import torch
 import torch.nn as nn
@@ -10,13 +10,10 @@ import torch.nn.functional as F
 
 from espnet_edge import zoo
 from espnet_edge.errors import UserError
-from espnet_edge.host.models import deeplabv3plus, enet, erfnet, espnet, espnetv2, keymaps
+from espnet_edge.host.models import deeplabv3plus, enet, erfnet, espnet, espnetv2  # noqa: F401 - register
+from espnet_edge.host.models.registry import get_family
 from espnet_edge.weights import find_weights
 
-FAMILIES = ("espnet-a", "espnet-b", "espnet-c", "espnet", "espnetv2", "enet", "erfnet", "deeplabv3plus")
-# the input height and width must be multiples of this (see docs/models.md)
-SIZE_MULTIPLE = {"espnet-a": 8, "espnet-b": 8, "espnet-c": 8, "espnet": 8, "espnetv2": 16,
-                 "enet": 8, "erfnet": 8, "deeplabv3plus": 16}
 INIT_SEED = 0  # architecture-only networks: seeded weights ...
 INIT_CALIBRATION_SIZE = (256, 128)  # ... and batch-norm statistics from one seeded noise batch this size
 
@@ -44,25 +41,8 @@ def _entry(entry_or_name):
 def build_network(family, arch):
     """The raw network (random weights, eval mode) for ``family`` and an arch dict, e.g.
     ``build_network("espnet-c", {"p": 2, "q": 8, "num_classes": 20})``; ESPNet-A/B/C return 1/8 logits.
-    Keys: p, q, k (ESP branches, default 5), num_classes, reinforced_skip (espnet only: the
-    CamVid checkpoint's 19-channel last skip); for espnetv2: s, num_classes."""
-    if family in espnet.VARIANTS:
-        options = {"reinforced_skip": bool(arch.get("reinforced_skip"))} if family == "espnet" else {}
-        net = espnet.VARIANTS[family](classes=arch.get("num_classes", 20), p=arch.get("p", 2),
-                                      q=arch.get("q", 3), k=arch.get("k", 5), **options)
-    elif family == "espnetv2":
-        net = espnetv2.ESPNetv2Segmentation(s=float(arch.get("s", 2.0)),
-                                            classes=arch.get("num_classes", 20))
-    elif family == "enet":
-        net = enet.ENet(classes=arch.get("num_classes", 20))
-    elif family == "erfnet":
-        net = erfnet.ERFNet(classes=arch.get("num_classes", 20))
-    elif family == "deeplabv3plus":
-        net = deeplabv3plus.DeepLabV3Plus(arch.get("backbone", "mobilenetv2"), arch.get("num_classes", 19),
-                                          arch.get("output_stride", 16))
-    else:
-        raise UserError("unknown network family {!r}; choose one of {}".format(family, ", ".join(FAMILIES)))
-    return net.eval()
+    The arch keys are each family's builder's (host/models/<module>.py, ``@register_family``)."""
+    return get_family(family).build(arch).eval()
 
 
 def wrap_output(family, net):
@@ -76,14 +56,13 @@ def read_state_dict(path):
     """Load a .pth file as a state dict (tensors only); one-line UserError when it is not one."""
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
-    except (RuntimeError, EOFError, pickle.UnpicklingError, zipfile.BadZipFile, ValueError,
-            io.UnsupportedOperation) as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise UserError("cannot read checkpoint {}: the file is corrupt, truncated or not a PyTorch "
-                        "checkpoint ({}); download it again or pass the right --weights".format(
-                            path, first[:160]))
     except OSError as exc:
         raise UserError("cannot read checkpoint {}: {}".format(path, exc.strerror or exc))
+    except Exception as exc:   # noqa: BLE001 - one flipped byte raises anything from the unpickler
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise UserError("cannot read checkpoint {}: the file is corrupt, truncated or not a PyTorch checkpoint "
+                        "({}: {}); download it again and check its sha256 (`espnet-edge models --json` lists the "
+                        "zoo's), or pass the right --weights".format(path, type(exc).__name__, first[:160]))
     for wrapper in ("state_dict", "model_state"):  # training checkpoints (VainF: "model_state")
         if isinstance(state, dict) and isinstance(state.get(wrapper), dict):
             state = state[wrapper]
@@ -101,14 +80,9 @@ def _few(keys, count=3):
     return shown + (", ..." if len(keys) > count else "")
 
 
-KEY_MAP_OF = {"enet": "enet", "erfnet": "erfnet", ("deeplabv3plus", "mobilenetv2"): "deeplabv3plus-mobilenetv2",
-              ("deeplabv3plus", "resnet101"): "deeplabv3plus-resnet101"}
-
-
 def key_map_for(entry):
     """The keymaps.KeyMap that reads ``entry``'s public checkpoints, or None (ESPNet: our own names)."""
-    name = KEY_MAP_OF.get(entry.family) or KEY_MAP_OF.get((entry.family, entry.arch.get("backbone")))
-    return keymaps.KEY_MAPS[name] if name else None
+    return get_family(entry.family).key_map_for(entry.arch)
 
 
 def load_checkpoint(net, path, name="model", key_map=None):
@@ -135,9 +109,17 @@ def load_checkpoint(net, path, name="model", key_map=None):
         raise UserError("checkpoint {} is for another architecture than {}: {} tensor(s) have other "
                         "shapes (e.g. {} is {} here {}); pass the checkpoint of this model".format(
                             path, name, len(wrong), k, list(state[k].shape), list(expected[k].shape)))
+    broken = [k for k, v in state.items() if v.is_floating_point() and not bool(torch.isfinite(v).all())]
+    if broken:
+        raise UserError("checkpoint {} holds NaN or infinite values ({}): the file is corrupt; download it again "
+                        "and check its sha256, or pass the right --weights".format(path, _few(broken)))
     full = dict(expected)
     full.update(state)
-    net.load_state_dict(full, strict=True)
+    try:
+        net.load_state_dict(full, strict=True)
+    except Exception as exc:   # noqa: BLE001 - what the checks above did not foresee is still one line
+        raise UserError("checkpoint {} does not load into {} ({}: {}); pass the checkpoint of this model".format(
+            path, name, type(exc).__name__, str(exc).strip().splitlines()[0][:160] if str(exc).strip() else ""))
     return net
 
 
@@ -194,7 +176,7 @@ def count_parameters(net):
 def check_size(entry_or_name, size):
     """UserError unless (width, height) fits the network's down-sampling."""
     entry = _entry(entry_or_name)
-    multiple = SIZE_MULTIPLE[entry.family]
+    multiple = get_family(entry.family).size_multiple
     width, height = size
     if width <= 0 or height <= 0 or width % multiple or height % multiple:
         raise UserError("input size {}x{} does not fit {}: width and height must be positive multiples "

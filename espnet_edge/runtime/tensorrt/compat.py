@@ -6,7 +6,7 @@ builder and runner follow; the tests check it for each TensorRT generation witho
 """
 
 import re
-from typing import List, NamedTuple
+from typing import List, NamedTuple, Optional
 
 from espnet_edge.errors import UserError
 
@@ -113,6 +113,15 @@ def api_plan(version):
 PRECISIONS = ("fp32", "fp16", "int8")
 
 
+class PrecisionPlan(NamedTuple("PrecisionPlan", [
+        ("precision", str), ("flags", List[str]), ("calibrate", bool), ("onnx_variant", Optional[str]),
+        ("network_flags", List[str]), ("notes", List[str])])):
+    """How to build the requested precision (``precision_plan``): the precision built, BuilderFlag names,
+    whether to calibrate, which exported file to parse (None, 'fp16' or 'int8'), the network creation
+    flag names, and notes for the user."""
+    __slots__ = ()
+
+
 def precision_plan(version, fp16=False, int8=False, fast_fp16=True, fast_int8=True, allow_fallback=False,
                    calibration=False, qdq_model=False, fp16_model=False):
     """Decide how to build the requested precision; pure, so the refusal rules are testable.
@@ -120,9 +129,7 @@ def precision_plan(version, fp16=False, int8=False, fast_fp16=True, fast_int8=Tr
     ``calibration``: calibration images or a calibration cache were given.
     ``qdq_model``: a QDQ (explicitly quantized) ONNX file is available for INT8.
     ``fp16_model``: the exported -fp16.onnx is available (built strongly typed from 10.12 on).
-    Returns {'precision', 'flags' (BuilderFlag names), 'calibrate' (bool), 'onnx_variant'
-    (None, 'fp16' or 'int8': which exported file to parse), 'network_flags' (creation flag names),
-    'notes' (list of str)}.
+    Returns a PrecisionPlan.
     Raises UserError when the request cannot be honoured and fallback was not allowed.
     """
     plan = api_plan(version)
@@ -142,12 +149,12 @@ def precision_plan(version, fp16=False, int8=False, fast_fp16=True, fast_int8=Tr
         notes.append(reason + ": falling back to FP32 (--allow-fallback)")
         precision = "fp32"
 
-    result = {"precision": precision, "flags": [], "calibrate": False, "onnx_variant": None,
-              "network_flags": list(plan.network_flags), "notes": notes}
+    result = PrecisionPlan(precision=precision, flags=[], calibrate=False, onnx_variant=None,
+                           network_flags=list(plan.network_flags), notes=notes)
     if plan.strongly_typed:
         # TensorRT >= 11 takes precision from the network's tensor types: build the exported variant.
         if precision != "fp32":
-            result["onnx_variant"] = precision
+            result = result._replace(onnx_variant=precision)
             notes.append("TensorRT {} has no precision flags: building {} means parsing the exported "
                          "-{}.onnx file".format(plan.version, precision.upper(), precision))
         if precision == "int8" and not qdq_model:
@@ -159,14 +166,14 @@ def precision_plan(version, fp16=False, int8=False, fast_fp16=True, fast_int8=Tr
         if typed is not None:
             return typed
     if precision == "fp16":
-        result["flags"] = ["FP16"]
+        result = result._replace(flags=["FP16"])
     elif precision == "int8":
         # FP16 too, so layers TensorRT keeps out of INT8 do not drop to FP32.
-        result["flags"] = ["INT8"] + (["FP16"] if fast_fp16 else [])
+        result = result._replace(flags=["INT8"] + (["FP16"] if fast_fp16 else []))
         if calibration:
-            result["calibrate"] = True
+            result = result._replace(calibrate=True)
         elif qdq_model:
-            result["onnx_variant"] = "int8"
+            result = result._replace(onnx_variant="int8")
             notes.append("no calibration data given: using the explicitly quantized (QDQ) -int8.onnx")
         else:
             raise UserError("INT8 needs calibration data: pass --calib DIR (real images, a few hundred "
@@ -186,7 +193,7 @@ def _typed_plan(plan, precision, calibration, qdq_model, fp16_model, result):
 
     Returns the finished plan, or None to fall back to the flags (with a note saying so).
     """
-    notes = result["notes"]
+    notes = result.notes
     if precision == "fp16" and fp16_model:
         variant = "fp16"
     elif precision == "int8" and qdq_model and not calibration:
@@ -197,8 +204,6 @@ def _typed_plan(plan, precision, calibration, qdq_model, fp16_model, result):
                          plan.version, precision.upper(),
                          "-fp16.onnx" if precision == "fp16" else "QDQ -int8.onnx", precision))
         return None
-    result["onnx_variant"] = variant
-    result["network_flags"] = ["STRONGLY_TYPED"]
     notes.append("TensorRT {}: building the exported -{}.onnx strongly typed (BuilderFlag.{} is "
                  "deprecated since 10.12)".format(plan.version, variant, precision.upper()))
-    return result
+    return result._replace(onnx_variant=variant, network_flags=["STRONGLY_TYPED"])

@@ -3,9 +3,10 @@
 Two I/O paths, chosen by ``compat.api_plan``: the binding API (get_binding_*, execute_async_v2 with a
 bindings list) for TensorRT 7.1-8.4, and named tensors (num_io_tensors, get_tensor_*,
 set_tensor_address, execute_async_v3) from 8.5 on. Buffers are allocated once at the profile's
-largest shapes and reused for every frame. ``last_gpu_ms`` is the CUDA-event time of the last
-inference (``last_total_ms`` includes the copies). ``cuda_graph=True`` replays the enqueue as a CUDA
-graph where the CUDA binding offers capture (cuda-python; not pycuda) and shapes are static.
+largest shapes and reused for every frame. Four CUDA events on the runner's stream split each
+inference into h2d / compute / d2h (``runner.timings``, like trtexec's H2D / GPU compute / D2H).
+``cuda_graph=True`` replays the enqueue as a CUDA graph where the CUDA binding offers capture
+(cuda-python; not pycuda) and shapes are static.
 """
 
 import logging
@@ -23,25 +24,25 @@ log = logging.getLogger(__name__)
 
 class TensorRTRunner(Runner):
     backend = "tensorrt"
+    TIMINGS = "CUDA events on the runner's stream: h2d (input copy), compute (the engine), d2h (output copies)"
 
     @classmethod
     def from_engine(cls, path, info=None, cuda=None, cuda_backend=None, cuda_graph=False, **_ignored):
         return cls(path, info=info, cuda=cuda, cuda_backend=cuda_backend, cuda_graph=cuda_graph)
 
     @classmethod
-    def from_onnx(cls, path, fp16=False, int8=False, calib=None, calib_cache=None, allow_fallback=False,
-                  workspace=None, dla=None, timing_cache=None, shapes=None, engine=None, info=None,
-                  cuda_backend=None, cuda_graph=False, **_ignored):
-        """Build the engine for ``path`` (or reuse the cached one with the same key) and load it."""
+    def from_onnx(cls, path, build=None, engine=None, info=None, cuda_backend=None, cuda_graph=False, **options):
+        """Build the engine for ``path`` as ``build`` (a BuildOptions; build options given as keywords, e.g.
+        ``fp16=True``, replace its fields; other keywords are ignored) or reuse the cached one with the same
+        key, and load it. ``engine``: the engine path."""
+        from espnet_edge.runtime.tensorrt.build_options import BuildOptions
         from espnet_edge.runtime.tensorrt.builder import build_engine
         from espnet_edge.runtime.tensorrt.cuda import open_cuda
 
+        build = BuildOptions.pick(build, **options)
         cuda = open_cuda(cuda_backend)
         try:
-            engine_path = build_engine(path, fp16=fp16, int8=int8, calib=calib, calib_cache=calib_cache,
-                                       allow_fallback=allow_fallback, workspace=workspace, dla=dla,
-                                       timing_cache=timing_cache, shapes=shapes, out=engine, info=info,
-                                       cuda=cuda)
+            engine_path = build_engine(path, build, out=engine, info=info, cuda=cuda)
             return cls(engine_path, info=info, cuda=cuda, cuda_graph=cuda_graph)
         except BaseException:
             cuda.close()
@@ -100,8 +101,6 @@ class TensorRTRunner(Runner):
                                 self.version, engine_path))
         self.stream = self.cuda.stream()
         self.events = [self.cuda.event() for _ in range(4)]
-        self.last_gpu_ms = None
-        self.last_total_ms = None
         self._setup_io()
         self.graph = None
         self.cuda_graph = False
@@ -146,6 +145,9 @@ class TensorRTRunner(Runner):
             raise UserError("engine {} has {} inputs and {} outputs; espnet-edge engines have one input".format(
                 self.path, len(self.inputs), len(self.outputs)))
         self.dynamic = any(is_dynamic(t[2]) for t in tensors)
+        input_shape = tensors[self.inputs[0]][2]
+        if input_shape and input_shape[0] > 0:
+            self.fixed_batch = input_shape[0]
         max_shapes = {}
         for index in self.inputs:
             name, _, shape, _ = tensors[index]
@@ -199,7 +201,7 @@ class TensorRTRunner(Runner):
             log.warning("tensorrt: CUDA graph capture failed (%s); running without", exc)
             self.graph = None
 
-    def infer(self, batch):
+    def infer_impl(self, batch):
         index = self.inputs[0]
         name, _, engine_shape, _ = self.io[index]
         spec = self.layout[index]
@@ -231,9 +233,9 @@ class TensorRTRunner(Runner):
             results.append(host_out)
         cuda.record(end, stream)
         cuda.synchronize(stream)
-        self.last_gpu_ms = cuda.elapsed_ms(begin_exec, end_exec)
-        self.last_total_ms = cuda.elapsed_ms(start, end)
-        return results[0].copy()
+        split = (cuda.elapsed_ms(start, begin_exec), cuda.elapsed_ms(begin_exec, end_exec),
+                 cuda.elapsed_ms(end_exec, end))
+        return results[0].copy(), split
 
     def describe(self):
         meta = self.meta or {}

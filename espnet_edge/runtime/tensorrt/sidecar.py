@@ -9,10 +9,15 @@ import hashlib
 import json
 import os
 import time
+from typing import Any, Dict, NamedTuple, Optional
 
 from espnet_edge import __version__
 from espnet_edge.errors import UserError
+from espnet_edge.jetson import detect
+from espnet_edge.runtime.tensorrt.build_options import BuildOptions
+from espnet_edge.runtime.tensorrt.compat import short_version
 from espnet_edge.utils.atomic import write_json
+from espnet_edge.utils.digest import sha256_of
 
 FORMAT = 1
 SUFFIX = ".json"
@@ -30,8 +35,6 @@ def shapes_json(shapes):
 def cache_key(onnx_sha256, precision, shapes, tensorrt_version, gpu_name, compute_capability,
               options=None):
     """A hex digest that changes when anything that changes the engine changes."""
-    from espnet_edge.runtime.tensorrt.compat import short_version
-
     material = {
         "onnx_sha256": onnx_sha256,
         "precision": precision,
@@ -44,26 +47,43 @@ def cache_key(onnx_sha256, precision, shapes, tensorrt_version, gpu_name, comput
     return hashlib.sha256(json.dumps(material, sort_keys=True).encode("utf-8")).hexdigest()
 
 
-def make_sidecar(engine_path, engine_bytes, onnx_path, onnx_sha256, precision, shapes, tensorrt_version,
-                 gpu_name, compute_capability, jetson, build_seconds, options, info, notes=()):
+class BuildInputs(NamedTuple("BuildInputs", [
+        ("onnx", str), ("onnx_sha256", str), ("precision", str), ("shapes", Dict[str, Any]),
+        ("tensorrt_version", str), ("gpu_name", str), ("compute_capability", str), ("options", BuildOptions),
+        ("onnx_variant", Optional[str]), ("frame_graph", bool)])):
+    """What one engine is built from, as the builder decided it: the ONNX file parsed (``onnx``, the
+    exported variant ``onnx_variant`` where one was chosen) and its sha256, the precision built, the
+    --shapes given ({name: (min, opt, max)}), the TensorRT version, the GPU, the BuildOptions and whether
+    it is a frame graph. ``key()`` is the engine cache key; ``make_sidecar`` writes all of it."""
+    __slots__ = ()
+
+    def key_options(self):
+        return self.options.key_options(self.onnx_variant, self.frame_graph)
+
+    def key(self):
+        return cache_key(self.onnx_sha256, self.precision, self.shapes, self.tensorrt_version, self.gpu_name,
+                         self.compute_capability, self.key_options())
+
+
+def make_sidecar(engine_path, engine_bytes, inputs, build_seconds, info, notes=(), jetson=None):
+    """The sidecar of an engine built from ``inputs`` (BuildInputs); ``jetson``: jetson_release()."""
     return {
         "format": FORMAT,
         "engine": os.path.basename(engine_path),
         "engine_bytes": len(engine_bytes),
         "engine_sha256": hashlib.sha256(engine_bytes).hexdigest(),
-        "onnx": os.path.abspath(onnx_path),
-        "onnx_sha256": onnx_sha256,
-        "precision": precision,
-        "shapes": shapes_json(shapes),
-        "tensorrt": tensorrt_version,
-        "gpu": {"name": gpu_name, "compute_capability": str(compute_capability)},
+        "onnx": os.path.abspath(inputs.onnx),
+        "onnx_sha256": inputs.onnx_sha256,
+        "precision": inputs.precision,
+        "shapes": shapes_json(inputs.shapes),
+        "tensorrt": inputs.tensorrt_version,
+        "gpu": {"name": inputs.gpu_name, "compute_capability": str(inputs.compute_capability)},
         "jetson": jetson,  # {"l4t", "jetpack"} or None off Jetson
         "built_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "build_seconds": round(float(build_seconds), 3),
-        "options": options,
+        "options": inputs.key_options(),
         "notes": list(notes),
-        "key": cache_key(onnx_sha256, precision, shapes, tensorrt_version, gpu_name, compute_capability,
-                         options),
+        "key": inputs.key(),
         "model_info": info.to_dict() if hasattr(info, "to_dict") else info,
         "espnet_edge": __version__,
     }
@@ -81,12 +101,9 @@ def read_sidecar(engine_path, required=True):
             return None
         raise UserError("engine {} has no sidecar {}: build engines with `espnet-edge build MODEL.onnx` "
                         "(it writes both), or copy the .json along with the engine".format(engine_path, path))
-    try:
-        with open(path) as handle:
-            data = json.load(handle)
-    except ValueError as exc:
-        raise UserError("sidecar {} is not valid JSON ({}); rebuild the engine with "
-                        "`espnet-edge build`".format(path, exc))
+    from espnet_edge.utils.textio import read_json
+
+    data = read_json(path, kind=None, what="sidecar " + path)
     if not isinstance(data, dict) or data.get("format") != FORMAT or "key" not in data:
         raise UserError("sidecar {} is not an espnet-edge engine sidecar (format {}); rebuild the engine "
                         "with `espnet-edge build`".format(path, FORMAT))
@@ -119,8 +136,6 @@ def describe_target(tensorrt_version, gpu_name, compute_capability):
 
 def check_compatible(sidecar, tensorrt_version, gpu_name, compute_capability, engine_path="engine"):
     """Raise UserError naming both targets when the engine was built for another TensorRT or GPU."""
-    from espnet_edge.runtime.tensorrt.compat import short_version
-
     built_trt = sidecar.get("tensorrt") or "?"
     gpu = sidecar.get("gpu") or {}
     same_trt = built_trt != "?" and short_version(built_trt) == short_version(tensorrt_version)
@@ -151,8 +166,6 @@ def verify_engine_file(engine_path, sidecar):
                             engine_path, size, expected, rebuild_command(sidecar, out=engine_path)))
     digest = sidecar.get("engine_sha256")
     if digest:
-        from espnet_edge.utils.digest import sha256_of
-
         if sha256_of(engine_path) != digest:
             raise UserError("engine {} does not match its sidecar (sha256 differs: corrupted or replaced); "
                             "rebuild it with `{}`".format(engine_path, rebuild_command(sidecar, out=engine_path)))
@@ -180,8 +193,6 @@ def cache_decision(engine_path, key):
 def jetson_release():
     """{'l4t': '32.7.1', 'jetpack': '4.6.1'} from /etc/nv_tegra_release (jetson.detect, the one reader;
     ESPNET_EDGE_SYSFS_ROOT prefix honoured), or None off Jetson."""
-    from espnet_edge.jetson import detect
-
     found = detect.read_release()
     if not found:
         return None
