@@ -188,7 +188,7 @@ def run(args):
                            [("--weights", args.weights), ("--calib", args.calib), ("--images", args.images),
                             ("--support", args.support)])
     with no_empty_folder_left(args.out or pipeline.default_out_dir()):
-        return _export(args, entry, pipeline, variants, size, input_size, overlay_alpha)
+        return _export(args, entry, pipeline, variants, size, input_size, overlay_alpha, labels)
 
 
 def _written_names(target, args):
@@ -200,7 +200,7 @@ def _written_names(target, args):
     return names + [name + ".report.json" for name in names]
 
 
-def _export(args, entry, pipeline, variants, size, input_size, overlay_alpha):
+def _export(args, entry, pipeline, variants, size, input_size, overlay_alpha, labels):
     images = [args.images] if args.images else None
     report = pipeline.export_model(entry, weights=args.weights, size=size, batch=args.batch,
                                    opset=args.opset, fuse_pre=args.fuse_pre, fuse_post=args.fuse_post,
