@@ -64,3 +64,35 @@ def test_published_figures_printed_beside(whole_split):
     assert abs(rows["miou"]["difference"]) < 0.0005 and abs(rows["class_average"]["difference"]) < 0.0002
     text = evaluation.format_report(result)
     assert "mIoU*" in text and "55.64%" in text and "68.30%" in text and "sacmehta/ESPNet README.md @ afe71c3" in text
+
+
+def _every_tenth(dataset):
+    """24 test frames spread over both sequences (the whole split for every graph is docs/accuracy.md's table)."""
+    from espnet_edge.apps.datasets import Dataset
+
+    return Dataset(dataset.format, dataset.root, dataset.samples[::10], dataset.split, dataset.ignore_index)
+
+
+@pytest.mark.parametrize("options", [dict(frame_dtype="float32"),
+                                     dict(frame_dtype="uint8", fuse_post=True, overlay_alpha=0.5, trt_version="10")],
+                         ids=["pre-float32", "pre-post-overlay-uint8"])
+def test_frame_graphs_give_the_cpu_paths_miou(whole_split, camvid_onnx, export_once, options):
+    """Issue 21: the frame graphs (preprocessing, and ArgMax and overlay, inside the graph, fed the raw
+    480x360 frame) give the CPU path's mIoU within 0.01 points on the same frames."""
+    from espnet_edge.backends import open_runner
+    from espnet_edge.runtime.segmenter import Segmenter
+
+    _info, dataset, _result = whole_split
+    frames = _every_tenth(dataset)
+    figures = []
+    for path in (camvid_onnx, export_once("espnet-q8-camvid", size=(480, 360), fuse_pre=True,
+                                          input_size=(480, 360), **options)):
+        segmenter = Segmenter(open_runner(onnx=path, threads=1))
+        try:
+            figures.append(evaluation.evaluate(segmenter, frames, progress=False))
+        finally:
+            segmenter.close()
+    cpu, graph = figures
+    assert graph["images"] == cpu["images"] == 24
+    assert abs(graph["miou"] - cpu["miou"]) <= 0.0001 and abs(graph["class_average"] - cpu["class_average"]) <= 0.0001
+    assert 0.45 < cpu["miou"] < 0.70  # a real segmentation, not two equally empty ones
