@@ -235,6 +235,27 @@ def export_once(tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
+def camvid_test_split(shared):
+    """espnet-q8-camvid (ONNX Runtime fp32, 480x360, the export cache's file) on the whole CamVid test split,
+    evaluated once per session: (onnx path, model info, dataset, eval result). Issue 21's accuracy bars
+    (tests/test_camvid.py) and INT8's (tests/test_int8_labels.py) both read it."""
+    from espnet_edge.apps.datasets import open_dataset
+    from espnet_edge.apps.eval import evaluate
+    from espnet_edge.backends import open_runner
+    from espnet_edge.host.export.pipeline import ensure_onnx
+    from espnet_edge.runtime.segmenter import Segmenter
+    from espnet_edge.zoo import get_model
+
+    onnx_path = ensure_onnx(get_model("espnet-q8-camvid"))
+    dataset = open_dataset(os.path.join(SHARED, "datasets", "camvid"), "camvid", "test")
+    segmenter = Segmenter(open_runner(onnx=onnx_path, threads=1))
+    try:
+        return onnx_path, segmenter.info, dataset, evaluate(segmenter, dataset, progress=False)
+    finally:
+        segmenter.close()
+
+
+@pytest.fixture(scope="session")
 def small_onnx(export_once):
     """espnet-c-q3 at 256x128, for tests where the network is not the point (export_once's file)."""
     return export_once("espnet-c-q3")
