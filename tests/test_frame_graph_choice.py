@@ -51,6 +51,7 @@ def test_choice_per_source_and_backend(small_onnx):
     assert not far.frame_graph and not far.asked and "width shrinks 2895 -> 256" in far.reason
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("model", [MODEL, "espnetv2-s0.5-city-512"])
 def test_default_path_is_the_frame_graph_and_agrees_with_the_cpu_path(model):
     frames = [read_image(p) for p in list_images([CITYSCAPES_IMAGES])]
@@ -79,6 +80,7 @@ def _demo(cache, stats, *extra):
                    "--no-display", "--record-stats", stats, *extra, env={"ESPNET_EDGE_CACHE": str(cache)})
 
 
+@pytest.mark.slow
 def test_demo_exports_the_frame_graph_once_and_reuses_it(tmp_path):
     cache = tmp_path / "cache"
     first = _demo(cache, tmp_path / "s1.json")
@@ -107,6 +109,7 @@ def _segment(cache, out, inputs, *extra):
                    env={"ESPNET_EDGE_CACHE": str(cache)})
 
 
+@pytest.mark.slow
 def test_mixed_sizes_get_their_own_graph_or_the_cpu_path(tmp_path):
     street = list_images([CITYSCAPES_IMAGES])
     inputs = (street[0], SMALL_PHOTO, street[1])
@@ -142,6 +145,7 @@ def test_mixed_sizes_get_their_own_graph_or_the_cpu_path(tmp_path):
     assert (masks("graph2")[1] == cpu[1]).mean() >= 0.999
 
 
+@pytest.mark.slow
 def test_plain_graph_says_once_what_the_frame_graph_gains_and_how_to_make_it(tmp_path, small_onnx):
     proc = run_cli("segment", "--onnx", small_onnx, "--out", tmp_path / "a", CITYSCAPES_IMAGES)
     assert proc.returncode == 0, proc.stderr
@@ -168,6 +172,7 @@ print(ensure_onnx(get_model("{model}"), size={size}, frame_size=(640, 320), fram
 """
 
 
+@pytest.mark.slow
 def test_concurrent_runs_export_the_frame_graph_once(tmp_path):
     env = dict(os.environ, PYTHONPATH=ROOT, ESPNET_EDGE_CACHE=str(tmp_path / "cache"))
     code = CONCURRENT.format(model=MODEL, size=SIZE)
@@ -186,6 +191,7 @@ def test_concurrent_runs_export_the_frame_graph_once(tmp_path):
     assert model_info(os.path.join(folder, name)).frame_size == (640, 320)
 
 
+@pytest.mark.slow
 def test_bench_end_to_end_runs_the_frame_graph_of_its_images(tmp_path):
     out = str(tmp_path / "e2e.json")
     proc = run_cli("bench", "--model", MODEL, "--size", "{}x{}".format(*SIZE), "--end-to-end", "--images",

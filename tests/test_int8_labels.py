@@ -62,6 +62,7 @@ def strict(folders):
     return _export(folders, os.path.join(folders["root"], "strict"), "--int8-target-miou-drop", "0.1")
 
 
+@pytest.mark.slow
 def test_labelled_check_reports_miou_of_fp32_and_int8_as_eval_does(loose, folders):
     result, path, report = loose
     judged = report["judged"]
@@ -83,6 +84,7 @@ def test_labelled_check_reports_miou_of_fp32_and_int8_as_eval_does(loose, folder
     assert "0 of 82 Convs float (the fewest for an mIoU drop <= 5 points on the labelled images: met)" in result.stdout
 
 
+@pytest.mark.slow
 def test_miou_target_decides_how_many_convs_stay_float(loose, strict):
     loose_q, strict_q = loose[2]["quantization"], strict[2]["quantization"]
     assert loose_q["decided_by"] == strict_q["decided_by"] == "mIoU drop against ground truth (points)"

@@ -20,6 +20,9 @@ SIZE = (256, 192)   # CamVid's 4:3 at a size the two cores here run quickly
 ACCURACY_PNGS = ["fig7h_accuracy.png", "fig7i_miou_fps.png", "fig7j_miou_energy.png"]
 
 
+pytestmark = pytest.mark.slow   # a simulated sweep and real CamVid evals behind every test (about 20 s)
+
+
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory):
     """A sweep of espnet-q8-camvid fp32 and fp16 at two GPU clocks, and both evaluated on 6 test frames."""

@@ -76,6 +76,7 @@ def test_a_value_of_the_wrong_type_is_one_line_naming_file_and_key(tmp_path, sec
     assert message.startswith(path + ": ") and expected in message and "\n" not in message
 
 
+@pytest.mark.slow
 def test_report_and_sweep_from_logs_skip_a_hand_edited_run_with_one_line(tmp_path):
     runs = tmp_path / "runs"
     shutil.copytree(OLD_RUNS, str(runs))

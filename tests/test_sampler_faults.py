@@ -17,6 +17,7 @@ from sim_jetson import read_freqs  # noqa: E402
 from test_profile import FAST, REPLAY, TX2_LOG, tx2  # noqa: E402,F401 - the simulated TX2 of the profile tests
 
 
+@pytest.mark.slow
 def test_non_utf8_bytes_from_tegrastats_are_kept_and_the_run_completes(small_onnx, tx2, tmp_path):
     paths, env = tx2
     env["REPLAY_TEGRASTATS_GARBLE"] = "3"   # every third real line carries 0xff 0xfe 0x80 in its middle
@@ -35,6 +36,7 @@ def test_non_utf8_bytes_from_tegrastats_are_kept_and_the_run_completes(small_onn
     assert any(u"\ufffd" in line for line in logged) and any(u"\ufffd" not in line for line in logged)
 
 
+@pytest.mark.slow
 def test_a_silent_tegrastats_stops_the_run_with_the_clock_restored(small_onnx, tx2, tmp_path):
     """Alive but printing nothing after 5 lines: stopped about 3 s later, not after the 60 s asked."""
     paths, env = tx2
