@@ -6,8 +6,6 @@ every backend, from one loop for the CLI and the Python API."""
 
 import json
 import os
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -95,18 +93,10 @@ TRT_PATHS = {"8.6": ["8.2.1.8", "8.6.1"], "10.13": ["10.13.0.35"]}
 @pytest.fixture(scope="module", params=sorted(TRT_PATHS))
 def tensorrt_cases(request, tmp_path_factory):
     pytest.importorskip("onnx")
-    try:
-        folder = trt_bindings.fetch(request.param)
-    except trt_bindings.Unavailable as exc:
-        pytest.skip(str(exc))
-    env = dict(trt_bindings.environment(trt_bindings.build_standins(request.param)),
-               TRT_DRIVE_CASES="timings,bench_end_to_end")
+    folder, libs = trt_bindings.prepare_or_skip(request.param)
     work = str(tmp_path_factory.mktemp("trt-timings"))
-    result = subprocess.run([sys.executable, os.path.join(HERE, "trt_drive.py"), folder, work]
-                            + TRT_PATHS[request.param], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            universal_newlines=True, timeout=600, env=env)
-    assert result.returncode == 0, result.stderr[-3000:]
-    results = json.loads(result.stdout.strip().splitlines()[-1])["results"]
+    results = trt_bindings.drive([os.path.join(HERE, "trt_drive.py"), folder, work] + TRT_PATHS[request.param],
+                                 libs, timeout=600, TRT_DRIVE_CASES="timings,bench_end_to_end")["results"]
     assert sorted(set(r["version"] for r in results)) == sorted(TRT_PATHS[request.param])
     return results
 

@@ -10,7 +10,6 @@ host-memory CUDA stand-in. What it cannot check: ONNX parsing, layer support, ke
 CUDA, or anything the native library does.
 """
 
-import json
 import os
 import subprocess
 import sys
@@ -32,11 +31,7 @@ CURRENT = {"8.6": "8.6.1", "10.13": "10.13.0.35", "11.4": "11.4.0.106"}
 @pytest.fixture(scope="module", params=sorted(PATHS))
 def bindings(request, tmp_path_factory):
     key = request.param
-    try:
-        folder = trt_bindings.fetch(key)
-    except trt_bindings.Unavailable as exc:
-        pytest.skip(str(exc))
-    libs = trt_bindings.build_standins(key)
+    folder, libs = trt_bindings.prepare_or_skip(key)
     return {"key": key, "folder": folder, "libs": libs, "work": str(tmp_path_factory.mktemp("trt" + key))}
 
 
@@ -44,12 +39,8 @@ def bindings(request, tmp_path_factory):
 def drive(bindings):
     """One process per bindings version: every case on every version path, as JSON."""
     pytest.importorskip("onnx")
-    result = subprocess.run([sys.executable, os.path.join(HERE, "trt_drive.py"), bindings["folder"],
-                             bindings["work"]] + PATHS[bindings["key"]], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, universal_newlines=True, timeout=300,
-                            env=trt_bindings.environment(bindings["libs"]))
-    assert result.returncode == 0, result.stderr[-3000:]
-    data = json.loads(result.stdout.strip().splitlines()[-1])
+    data = trt_bindings.drive([os.path.join(HERE, "trt_drive.py"), bindings["folder"], bindings["work"]]
+                              + PATHS[bindings["key"]], bindings["libs"])
     assert data["bindings"] == CURRENT[bindings["key"]]
     return {(r["version"], r["case"]): r for r in data["results"]}
 

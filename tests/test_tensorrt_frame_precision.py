@@ -5,10 +5,7 @@ names them, tests/trt_frame_drive.parsed_layers), and the calls are checked agai
 Python bindings (8.6, 10.13, 11.4) through the strict stand-ins of trt_strict.py. No GPU here: what
 TensorRT then builds is not checked."""
 
-import json
 import os
-import subprocess
-import sys
 
 import pytest
 
@@ -127,16 +124,10 @@ def test_plain_graphs_are_left_alone(exported):
 @pytest.fixture(scope="module", params=sorted(PATHS))
 def driven(request, exported):
     key = request.param
-    try:
-        folder = trt_bindings.fetch(key)
-    except trt_bindings.Unavailable as exc:
-        pytest.skip(str(exc))
-    libs = trt_bindings.build_standins(key)
-    result = subprocess.run([sys.executable, os.path.join(HERE, "trt_frame_drive.py"), folder,
-                             exported["espnet"][0]] + PATHS[key], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            universal_newlines=True, timeout=300, env=trt_bindings.environment(libs))
-    assert result.returncode == 0, result.stderr[-3000:]
-    return key, json.loads(result.stdout.strip().splitlines()[-1])["results"]
+    folder, libs = trt_bindings.prepare_or_skip(key)
+    data = trt_bindings.drive([os.path.join(HERE, "trt_frame_drive.py"), folder, exported["espnet"][0]] + PATHS[key],
+                              libs)
+    return key, data["results"]
 
 
 def test_the_calls_fit_the_real_bindings_of_each_version(driven, exported):

@@ -5,8 +5,6 @@ requests on the 8.2.1.8 and 10.13.0.35 paths, recorded through the strict stand-
 import base64
 import json
 import os
-import subprocess
-import sys
 
 import pytest
 
@@ -82,18 +80,11 @@ BINDINGS = {"8.6": "8.2.1.8", "10.13": "10.13.0.35"}
 @pytest.fixture(scope="module", params=sorted(BINDINGS))
 def reused(request, tmp_path_factory):
     pytest.importorskip("onnx")
-    try:
-        folder = trt_bindings.fetch(request.param)
-    except trt_bindings.Unavailable as exc:
-        pytest.skip(str(exc))
-    libs = trt_bindings.build_standins(request.param)
+    folder, libs = trt_bindings.prepare_or_skip(request.param)
     work = str(tmp_path_factory.mktemp("sidecars" + request.param))
-    result = subprocess.run([sys.executable, os.path.join(HERE, "trt_sidecar_drive.py"), "check", folder, work,
-                             os.path.join(DATA, "cases.json"), BINDINGS[request.param]],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True, timeout=300,
-                            env=trt_bindings.environment(libs))
-    assert result.returncode == 0, result.stderr[-3000:]
-    return BINDINGS[request.param], json.loads(result.stdout.strip().splitlines()[-1])
+    return BINDINGS[request.param], trt_bindings.drive(
+        [os.path.join(HERE, "trt_sidecar_drive.py"), "check", folder, work, os.path.join(DATA, "cases.json"),
+         BINDINGS[request.param]], libs)
 
 
 def test_the_current_builder_reuses_every_recorded_engine(reused):

@@ -10,6 +10,7 @@ enum and signature can be inspected, and ``trt.Builder(logger)`` raises as on a 
 """
 
 import glob
+import json
 import os
 import shutil
 import subprocess
@@ -143,3 +144,25 @@ def environment(lib_dir):
     env = dict(os.environ)
     env["LD_LIBRARY_PATH"] = lib_dir + os.pathsep + env.get("LD_LIBRARY_PATH", "")
     return env
+
+
+def prepare_or_skip(key):
+    """(bindings folder, stand-in library folder) for ``key``; the calling test is skipped, with the
+    reason, where the wheels cannot be had (no network, no cache)."""
+    import pytest
+
+    try:
+        folder = fetch(key)
+    except Unavailable as exc:
+        pytest.skip(str(exc))
+    return folder, build_standins(key)
+
+
+def drive(script_argv, lib_dir, timeout=300, **extra_env):
+    """Run ``python SCRIPT ARGS...`` against the stand-ins in ``lib_dir``; -> the JSON of its last stdout
+    line. A failing drive fails the test with the end of its stderr."""
+    env = dict(environment(lib_dir), **extra_env)
+    result = subprocess.run([sys.executable] + list(script_argv), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            universal_newlines=True, timeout=timeout, env=env)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return json.loads(result.stdout.strip().splitlines()[-1])
