@@ -47,8 +47,13 @@ def _session(path, threads, profile_dir):
 
 
 def _feed(session, info, frame):
+    """The graph's input for ``frame``, resized (INTER_AREA) to the frame size a frame graph takes."""
+    import cv2
+
     from espnet_edge.preprocess import preprocess
 
+    if info.frame_size and tuple(info.frame_size) != (frame.shape[1], frame.shape[0]):
+        frame = cv2.resize(frame, tuple(info.frame_size), interpolation=cv2.INTER_AREA)
     batch = preprocess(frame, info.preprocess, info.input_size, layout=info.input_layout, fused_pre=info.fused_pre,
                        frame_size=info.frame_size, frame_dtype=info.frame_dtype)
     return {session.get_inputs()[0].name: batch}

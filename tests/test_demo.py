@@ -190,7 +190,11 @@ def test_interrupt_keeps_a_finalised_video(tmp_path, clip, segmenter):
     assert len(decoded_frames(video)) == 2
     lines = open(stats).read().splitlines()
     assert lines[0].startswith("frame,source_frame,latency_ms,fps,glass_to_glass_ms,decode_ms,preprocess_ms,"
-                               "h2d_ms,compute_ms,d2h_ms,postprocess_ms,render_ms") and len(lines) == 3
+                               "h2d_ms,compute_ms,d2h_ms,postprocess_ms,render_ms,host_ms,host_cpu_ms")
+    assert len(lines) == 3
+    rows = [dict(zip(lines[0].split(","), line.split(","))) for line in lines[1:]]
+    for row in rows:  # CPU time can only be spent while the stages ran: at most their wall time (+ clock steps)
+        assert 0.0 < float(row["host_cpu_ms"]) <= float(row["host_ms"]) + 1.0
     assert sorted(os.listdir(str(tmp_path))) == ["cut.mp4", "stats.csv"]
 
 

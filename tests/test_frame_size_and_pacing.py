@@ -4,6 +4,7 @@ frame rate, checked by the frames' timestamps (a fake clock, and the lower bound
 
 import json
 import os
+import sys
 
 import cv2
 import numpy as np
@@ -184,3 +185,41 @@ def test_realtime_needs_a_frame_rate_and_says_so_before_any_work(small_onnx, tmp
     assert proc.returncode == 2 and proc.stderr.strip().count("\n") == 0
     assert "--realtime plays a video at its own frame rate" in proc.stderr
     assert not os.path.exists(str(tmp_path / "cache" / "export"))  # nothing exported first
+
+
+def _nice_of_reader(source, pace_fps=None):
+    """The nice value of the grabber's thread while it reads ``source``'s first frame."""
+    seen = []
+
+    class Probe(object):
+        live, name, fps = source.live, source.name, source.fps
+
+        def read(self):
+            if not seen:
+                seen.append(os.getpriority(os.PRIO_PROCESS, 0))  # Linux: the calling thread's own
+            return source.read()
+
+        def close(self):
+            source.close()
+
+    grabber = FrameGrabber(Probe(), pace_fps=pace_fps).start()
+    while grabber.get(timeout=5) not in (END, None):
+        pass
+    grabber.stop()
+    return seen[0]
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="a nice value per thread is Linux's")
+def test_a_file_read_ahead_yields_the_cores_and_a_camera_does_not(clip):
+    """Reading a file ahead of the pipeline runs at a background priority (it must not stall the
+    runtime's threads on a busy CPU); a camera's reader, and a recording paced like one, keep the
+    process's priority (their frames must not wait)."""
+    base = os.getpriority(os.PRIO_PROCESS, 0)
+    path, _count = clip
+    assert _nice_of_reader(open_source(path)) == max(base, 10)
+    assert _nice_of_reader(FakeVideo(FakeClock(), 2, 0.0)) == max(base, 10)
+    live = FakeVideo(FakeClock(), 2, 0.0)
+    live.live = True
+    assert _nice_of_reader(live) == base
+    assert _nice_of_reader(open_source(path), pace_fps=10) == base
+    assert os.getpriority(os.PRIO_PROCESS, 0) == base  # the caller's thread is untouched

@@ -10,7 +10,7 @@ import time
 
 from espnet_edge import defaults, visualize
 from espnet_edge.apps import outputs as files
-from espnet_edge.apps.pipeline import InferenceThread, render_frame, stage_stats
+from espnet_edge.apps.pipeline import InferenceThread, render_frame, stage_stats, thread_cpu_s
 from espnet_edge.apps.frame_queues import END, FrameGrabber, LatestFrameSlot, OrderedFrameQueue
 from espnet_edge.apps.sources import opencv_build_flags
 from espnet_edge.apps.streams import open_sinks
@@ -161,6 +161,7 @@ class DemoResult(object):
                 "mean_glass_to_glass_ms": round(self.mean_glass_to_glass_ms, 3),
                 "glass_to_glass": GLASS_NOTES.get(self.timing),
                 "host_ms_per_frame": round(self._mean("host_ms"), 3),
+                "host_cpu_ms_per_frame": round(self._mean("host_cpu_ms"), 3),
                 "stages_ms": stage_stats(records), "elapsed_s": round(self.elapsed, 3),
                 "startup_s": round(self.first_shown - self.started, 3) if self.frames else None,
                 "stopped": self.reason, "dropped_frames": self.dropped, "saved": self.saved,
@@ -209,6 +210,7 @@ def _row(result, index, timings, fps, glass_ms, captured_at, grabber):
         value = timings.get(stage)
         row[stage + "_ms"] = None if value is None else round(value, 3)
     row["host_ms"] = round(sum(timings.get(k) or 0.0 for k in ("preprocess", "postprocess", "render")), 3)
+    row["host_cpu_ms"] = round(timings.get("host_cpu") or 0.0, 3)
     if grabber.pace_fps:  # when the clip says the frame happened, and when it was handed over
         row["source_time_ms"] = round(index * 1000.0 / grabber.pace_fps, 3)
         row["captured_ms"] = round((captured_at - grabber.t0) * 1000.0, 3)
@@ -318,11 +320,12 @@ class _Loop(object):
         now = time.time()
         fps = 1.0 / max(now - (result.last_shown or result.started), 1e-9)
         self.smoothed_fps = fps if self.smoothed_fps is None else 0.9 * self.smoothed_fps + 0.1 * fps
-        tick = time.perf_counter()
+        tick, cpu = time.perf_counter(), thread_cpu_s()
         lines = hud_lines(self.smoothed_fps, latency_of(timings), self.gpu_freq(), self.label, self.last_glass,
                           self.last_stages, glass_label="read-to-shown" if result.timing == "unpaced" else None)
         image = render_frame(self.segmenter, frame, mask, overlay, self.alpha, lines)
         timings["render"] = (time.perf_counter() - tick) * 1000.0
+        timings["host_cpu"] = timings.get("host_cpu", 0.0) + (thread_cpu_s() - cpu) * 1000.0
         if self.saver is not None:
             self.saver.write(image)
         for sink in self.sinks:

@@ -7,6 +7,7 @@ import threading
 import time
 
 from espnet_edge.errors import UserError
+from espnet_edge.utils.priority import lower_this_thread
 
 END = object()
 
@@ -127,6 +128,10 @@ class FrameGrabber(object):
 
     def _run(self):
         reason = "end"
+        if not self.newest_only:
+            # reading ahead of a file must not take cores from the runtime: when they are all busy, the
+            # reader waits for the runtime's gaps (it needs a few ms per frame) instead of stalling it
+            lower_this_thread()
         try:
             while not self._stop.is_set():
                 start = self._clock()

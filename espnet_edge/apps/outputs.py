@@ -230,8 +230,8 @@ class FrameFolderSaver(object):
 
 
 STAT_FIELDS = ("frame", "source_frame", "latency_ms", "fps", "glass_to_glass_ms", "decode_ms", "preprocess_ms",
-               "h2d_ms", "compute_ms", "d2h_ms", "postprocess_ms", "render_ms", "host_ms", "source_time_ms",
-               "captured_ms")
+               "h2d_ms", "compute_ms", "d2h_ms", "postprocess_ms", "render_ms", "host_ms", "host_cpu_ms",
+               "source_time_ms", "captured_ms")
 
 
 def write_stats(path, rows, summary):

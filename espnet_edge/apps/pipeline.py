@@ -31,25 +31,35 @@ def _ms(start):
     return (time.perf_counter() - start) * 1000.0
 
 
+def thread_cpu_s():
+    """CPU seconds the calling thread has run (not the time it waited for a core), 0.0 where the
+    platform has no thread clock."""
+    clock = getattr(time, "CLOCK_THREAD_CPUTIME_ID", None)
+    return time.clock_gettime(clock) if clock is not None else 0.0
+
+
 def infer_frame(segmenter, frame, alpha=defaults.OVERLAY_ALPHA):
-    """-> (mask, overlay, timings) for one frame; overlay is None unless the graph drew it
+    """-> (mask, overlay, timings) for one frame (stage wall times, and ``host_cpu``: the CPU time of
+    preprocess and postprocess); overlay is None unless the graph drew it
     (``--fuse-overlay``: then the mask is the network-size class map), else it is made in
     render_frame and the mask has the frame's size."""
     segmenter = segmenter.for_frame(frame)  # a FrameGraphRouter picks the graph for this frame's size
     timings = {}
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), thread_cpu_s()
     batch = segmenter.preprocess(frame)
     timings["preprocess"] = _ms(start)
+    host_cpu = thread_cpu_s() - cpu
     output = segmenter.infer(batch)
     split = segmenter.runner.timings
     timings.update(h2d=split.h2d, compute=split.compute, d2h=split.d2h)
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), thread_cpu_s()
     overlay = None
     if segmenter.info.fused_overlay:  # mask at the network size: enough for the legend
         mask, overlay = split_overlay(np.asarray(output)[0], segmenter.info)
     else:
         mask = resize_mask(segmenter.postprocess(output)[0], (frame.shape[1], frame.shape[0]))
     timings["postprocess"] = _ms(start)
+    timings["host_cpu"] = (host_cpu + thread_cpu_s() - cpu) * 1000.0  # the render loop adds its own
     return mask, overlay, timings
 
 

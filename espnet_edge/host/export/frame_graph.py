@@ -10,7 +10,9 @@ TensorRT 8.2 parses:
   half_pixel) computes OpenCV INTER_LINEAR's taps (no antialiasing in either). When the frame is
   an integer multiple of the network size (2048x1024 -> 1024x512) each output reads a fixed block
   of source pixels, so one strided convolution over the frame seen as a [N, 1, H, W * 3] plane
-  resizes, reorders the channels, normalises and writes NCHW: no full-size Transpose.
+  resizes, reorders the channels, normalises and writes NCHW: no full-size Transpose. Exactly
+  twice the network size (2048x1024 -> 1024x512), OpenCV's own arithmetic instead, bit for bit
+  (host/export/exact_halving.py): the folded convolution equals it only up to float rounding.
 - ESPNetv2 (Pillow's antialiased bilinear on uint8, then /255 and ImageNet normalisation): a
   separable triangle filter whose taps and fixed-point weights are known for every output pixel
   (``preprocess.pil_bilinear_coefficients``), summed exactly in float32 and rounded as Pillow's
@@ -31,6 +33,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from espnet_edge import defaults
+from espnet_edge.host.export.exact_halving import ExactHalving
 from espnet_edge.host.export.pil_blocks import PilFrameBlocks
 from espnet_edge.preprocess import (PIL_PRECISION_BITS, PIL_SPLIT_BITS, pil_bilinear_coefficients, pil_pass_exact,
                                     pil_vertical_first)
@@ -354,13 +357,18 @@ class FramePreprocess(nn.Module):
         if self.pil is not None and not self.pil_hwc and self.pil.exact and PilFrameBlocks.applicable(frame_size, size):
             self.pil_blocks = PilFrameBlocks(frame_size, size, perm)
         self.block = _block_resize(frame_size, size) if self.method == "cv2_bilinear" else None
-        if self.block is not None:
+        self.halving = self.block is not None and self.block[1] == (2, 2) and not spec.resize_first
+        if self.halving:
+            self.halve = ExactHalving(spec, frame_size[0], perm)
+        elif self.block is not None:
             taps, stride = self.block
             self.register_buffer("block_weight", _interleaved_kernel(taps, perm, gain))
             self.register_buffer("block_bias", torch.tensor(offset, dtype=torch.float32))
 
     def forward(self, frame):
         width, height = self.size
+        if self.halving:
+            return self.halve(frame)
         if self.block is not None:
             frame_w, frame_h = self.frame_size
             plane = frame.float().reshape(-1, 1, frame_h, frame_w * 3)

@@ -14,8 +14,8 @@ per output (a third of ESPNetv2's network time for 1280x720 frames on a 2-core C
   and combines them with its own coefficients in one batched MatMul.
 
 Exact, as Pillow's integer arithmetic: each coefficient c = hi * 2**11 + lo; the MatMuls give
-2**11 * sum(x * hi) and sum(x * lo) + 2**21, integers below 2**31 and 2**24 whose partial sums float32
-holds exactly in any order; their int32 sum divided by 2**22 (truncating: all positive) is Pillow's
+2**11 * sum(x * hi) and sum(x * lo), integers below 2**31 and 2**24 whose partial sums float32
+holds exactly in any order; their int32 sum plus 2**21, divided by 2**22 (truncating: all positive) is Pillow's
 ``(sum(x * c) + 2**21) >> 22``. Tested against Pillow itself (tests/test_frame_graph.py).
 """
 
@@ -30,7 +30,7 @@ from espnet_edge.preprocess import (PIL_PRECISION_BITS, PIL_SPLIT_BITS, pil_bili
                                     pil_vertical_first)
 
 MAX_PERIOD = 16  # frame pixels per block of the horizontal pass
-HALF = float(1 << (PIL_PRECISION_BITS - 1))
+ROUNDING = 1 << (PIL_PRECISION_BITS - 1)
 SHIFT = 1 << PIL_PRECISION_BITS
 UNIT = float(1 << PIL_SPLIT_BITS)
 
@@ -43,9 +43,9 @@ def _taps(index, coeffs, i):
 
 def column_plan(in_size, out_size, perm=(0, 1, 2)):
     """The horizontal pass as blocks of S pixels -> P outputs, or None (a long period, or an inexact
-    pass). -> dict(S, P, left, right: neighbour pixels a block reads, weights_hi/lo: [K*3 + 1, P*3]
-    float64 (output channel c from source channel perm[c]; the last row: the constant 2**21 of
-    Pillow's rounding), first/last: the outputs the blocks give right, index, coeffs, perm)."""
+    pass). -> dict(S, P, left, right: neighbour pixels a block reads, weights_hi/lo: [K*3, P*3]
+    float64 (output channel c from source channel perm[c]), first/last: the outputs the blocks give
+    right, index, coeffs, perm)."""
     if in_size == out_size or not pil_pass_exact(in_size, out_size):
         return None
     gcd = math.gcd(in_size, out_size)
@@ -73,23 +73,22 @@ def column_plan(in_size, out_size, perm=(0, 1, 2)):
     left = max(0, -min(int(rel.min()) for rel, _ in pattern))
     right = max(0, max(int(rel.max()) for rel, _ in pattern) - (period - 1))
     width = period + left + right
-    weights_hi = np.zeros((width * 3 + 1, outputs * 3))
-    weights_lo = np.zeros((width * 3 + 1, outputs * 3))
+    weights_hi = np.zeros((width * 3, outputs * 3))
+    weights_lo = np.zeros((width * 3, outputs * 3))
     for r, (rel, values) in enumerate(pattern):
         for j, c in zip(rel + left, values.tolist()):
             for ch in range(3):  # output channel ch reads source channel perm[ch]
                 weights_hi[j * 3 + perm[ch], r * 3 + ch] = (c >> PIL_SPLIT_BITS) * UNIT
                 weights_lo[j * 3 + perm[ch], r * 3 + ch] = c & ((1 << PIL_SPLIT_BITS) - 1)
-    weights_lo[width * 3, :] = HALF
     return {"S": period, "P": outputs, "left": left, "right": right, "weights_hi": weights_hi,
             "weights_lo": weights_lo, "first": first, "last": last, "index": index, "coeffs": coeffs,
             "perm": tuple(perm)}
 
 
-def _round(scaled_hi, lo_half):
-    """floor((2**11 * S_hi + S_lo + 2**21) / 2**22) from 2**11 * S_hi and S_lo + 2**21 (exact float32
-    integers): their int32 sum, divided (truncating; all positive)."""
-    total = scaled_hi.to(torch.int32) + lo_half.to(torch.int32)
+def _round(scaled_hi, lo):
+    """floor((2**11 * S_hi + S_lo + 2**21) / 2**22) from 2**11 * S_hi and S_lo (exact float32 integers):
+    their int32 sum plus 2**21, divided (truncating; all positive)."""
+    total = scaled_hi.to(torch.int32) + lo.to(torch.int32) + ROUNDING
     return torch.div(total, SHIFT, rounding_mode="trunc").float()
 
 
@@ -119,25 +118,26 @@ class BlockColumns(nn.Module):
     def _blocks(self, x):
         rows = x.reshape(-1, self.height, x.shape[2] // self.period, self.period * 3)
         parts = []
-        if self.left:  # the previous block's last pixels (zeros left of the image: those outputs are borders)
-            parts.append(F.pad(rows[:, :, :-1, (self.period - self.left) * 3:], (0, 0, 1, 0)))
+        # the neighbours' pixels: the few columns first, then the shift (one small copy each);
+        # zeros beyond the image: the outputs there are borders
+        if self.left:
+            parts.append(F.pad(rows[..., (self.period - self.left) * 3:][:, :, :-1], (0, 0, 1, 0)))
         parts.append(rows)
         if self.right:
-            parts.append(F.pad(rows[:, :, 1:, :self.right * 3], (0, 0, 0, 1)))
-        ones = rows[..., :1] * 0.0 + 1.0  # from the data, so no constant of this size is folded into the file
-        window = torch.cat(parts + [ones], dim=3)
+            parts.append(F.pad(rows[..., :self.right * 3][:, :, 1:], (0, 0, 0, 1)))
+        window = torch.cat(parts, dim=3) if len(parts) > 1 else rows
         out = _round(torch.matmul(window, self.w_hi), torch.matmul(window, self.w_lo))
         return out.reshape(-1, self.height, rows.shape[2] * self.outputs, 3)
 
     def _borders(self, x):
-        scaled_hi = lo_half = None
-        x = torch.index_select(x, 3, self.perm)  # the blocks' channel order (their weights hold it)
+        scaled_hi = low = None
         for t in self.taps:
             taken = torch.index_select(x, 2, getattr(self, "b{}_index".format(t)))
+            taken = torch.index_select(taken, 3, self.perm)  # the blocks' channel order (their weights hold it)
             hi, lo = taken * getattr(self, "b{}_hi".format(t)), taken * getattr(self, "b{}_lo".format(t))
             scaled_hi = hi if scaled_hi is None else scaled_hi + hi
-            lo_half = lo if lo_half is None else lo_half + lo
-        return _round(scaled_hi, lo_half + HALF)
+            low = lo if low is None else low + lo
+        return _round(scaled_hi, low)
 
     def forward(self, x):
         inner = self._blocks(x)
@@ -171,7 +171,7 @@ class GatherRows(nn.Module):
 
     def forward(self, x):
         taken = torch.index_select(x, 1, self.rows).reshape(x.shape[0], self.out_size, self.taps, x.shape[2])
-        return _round(torch.matmul(self.c_hi, taken), torch.matmul(self.c_lo, taken) + HALF).reshape(
+        return _round(torch.matmul(self.c_hi, taken), torch.matmul(self.c_lo, taken)).reshape(
             x.shape[0], self.out_size, x.shape[2])
 
 
