@@ -5,7 +5,8 @@ integer blend of visualize.overlay, and the legend/HUD/outline drawing of a demo
 
 On the two Cityscapes frames with a real class map (ESPNet q8's, nearest-resized to 2048x1024, as the
 CPU path draws it), interleaved rounds, median and minimum per part; the overlay at alpha 0.5 is checked
-bit-identical to the old formula first, and at alpha 0.3 (cv2.addWeighted, ties to even) within 1 of it. --threads sets OpenCV's threads (default: OpenCV's own).
+bit-identical to the old formula first, and at alpha 0.3 (cv2.addWeighted, ties to even) within 1 of it.
+--threads sets OpenCV's threads (default: OpenCV's own).
 Prints a table and writes benchmarks/results/bench_overlay-<host>-<time>.json. Not a test.
 """
 

@@ -415,3 +415,25 @@ def test_uint8_overlay_graph_equals_the_float32_one(tmp_path):
     mask32, image32 = Segmenter(OnnxRuntimeRunner(f32["onnx"])).segment_overlay(frame)
     mask8, image8 = Segmenter(OnnxRuntimeRunner(u8["onnx"])).segment_overlay(frame)
     assert np.array_equal(mask32, mask8) and np.array_equal(image32, image8)
+
+
+@pytest.mark.parametrize("frame_size", [(1280, 720), (640, 480)])
+def test_pil_blocks_on_saturated_and_random_pixels_equal_pillow(frame_size):
+    """The block resize's exact rounding at its extremes: whole regions at 255 (the largest sums the
+    split weights reach), at 0, alternating 0/255 columns and rows, and random pixels, through ONNX
+    Runtime: Pillow's own pixels."""
+    from espnet_edge.host.export.frame_graph import FramePreprocess
+
+    spec = zoo.get_model("espnetv2-s2.0-city-1024").preprocess
+    width, height = frame_size
+    frame = np.random.RandomState(7).randint(0, 256, (height, width, 3)).astype(np.uint8)
+    frame[:height // 4] = 255
+    frame[height // 4:height // 2, ::2] = 0
+    frame[height // 4:height // 2, 1::2] = 255
+    frame[height // 2:height // 2 + 40:2] = 255
+    frame[:, :width // 8] = 0
+    size = (1024, 512)
+    assert FramePreprocess(spec, frame_size, size).pil_blocks is not None
+    model = preprocess_onnx(spec, frame_size, size)
+    graph_x = _session(model).run(None, {"input": frame[None].astype(np.float32)})[0]
+    assert np.array_equal(graph_x, preprocess(frame, spec, size))
