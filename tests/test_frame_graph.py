@@ -286,7 +286,7 @@ def test_pil_blocks_at_other_ratios_equal_pillow_itself(frame_size, size):
 def test_overlay_broadcast_over_frame_rows_equals_the_full_size_lookup(networks, alpha):
     """The palette looked up at the network size and broadcast over frame rows draws exactly
     what the nearest Resize + full-size lookup draws, and at alpha 0.5 what visualize.overlay draws."""
-    from espnet_edge.host.export.frame_graph import FrameOverlay
+    from espnet_edge.host.export.frame_overlay import FrameOverlay
     from espnet_edge.runtime.segmenter import resize_mask
 
     entry = zoo.get_model("espnet-q8")
