@@ -261,7 +261,6 @@ def test_pil_blocks_at_other_ratios_equal_pillow_itself(frame_size, size):
     only): the horizontal pass as MatMuls over blocks (borders gathered), the vertical one as gathered
     rows and a batched MatMul, int32 rounding: Pillow's own pixels, in the ONNX graph as in PyTorch, and
     the frame graph uses them (not one Gather per tap: the TensorRT 8.2 table still takes the graph)."""
-    from espnet_edge.host.export.frame_graph import FramePreprocess
     from espnet_edge.host.export.pil_blocks import PilFrameBlocks
 
     spec = zoo.get_model("espnetv2-s2.0-city-1024").preprocess
@@ -274,6 +273,15 @@ def test_pil_blocks_at_other_ratios_equal_pillow_itself(frame_size, size):
     rgb = np.ascontiguousarray(frame[:, :, ::-1])
     expected = np.asarray(Image.fromarray(rgb).resize(size, Image.BILINEAR)).transpose(2, 0, 1)
     assert np.array_equal(got, expected.astype(np.float32))
+    _assert_block_graph_is_the_cpu_path(spec, frame, size)
+
+
+def _assert_block_graph_is_the_cpu_path(spec, frame, size):
+    """The frame graph's preprocessing of ``frame`` uses the block resize, parses in TensorRT 8.2's table,
+    and through ONNX Runtime gives exactly the CPU path's network input."""
+    from espnet_edge.host.export.frame_graph import FramePreprocess
+
+    frame_size = (frame.shape[1], frame.shape[0])
     assert FramePreprocess(spec, frame_size, size).pil_blocks is not None
     model = preprocess_onnx(spec, frame_size, size)
     assert trt_support.check_model(model, "8.2")[1] == []
@@ -422,8 +430,6 @@ def test_pil_blocks_on_saturated_and_random_pixels_equal_pillow(frame_size):
     """The block resize's exact rounding at its extremes: whole regions at 255 (the largest sums the
     split weights reach), at 0, alternating 0/255 columns and rows, and random pixels, through ONNX
     Runtime: Pillow's own pixels."""
-    from espnet_edge.host.export.frame_graph import FramePreprocess
-
     spec = zoo.get_model("espnetv2-s2.0-city-1024").preprocess
     width, height = frame_size
     frame = np.random.RandomState(7).randint(0, 256, (height, width, 3)).astype(np.uint8)
@@ -432,8 +438,4 @@ def test_pil_blocks_on_saturated_and_random_pixels_equal_pillow(frame_size):
     frame[height // 4:height // 2, 1::2] = 255
     frame[height // 2:height // 2 + 40:2] = 255
     frame[:, :width // 8] = 0
-    size = (1024, 512)
-    assert FramePreprocess(spec, frame_size, size).pil_blocks is not None
-    model = preprocess_onnx(spec, frame_size, size)
-    graph_x = _session(model).run(None, {"input": frame[None].astype(np.float32)})[0]
-    assert np.array_equal(graph_x, preprocess(frame, spec, size))
+    _assert_block_graph_is_the_cpu_path(spec, frame, (1024, 512))

@@ -25,14 +25,14 @@ from espnet_edge.utils.atomic import locked
 log = logging.getLogger(__name__)
 
 FRAME_GRAPH_BACKENDS = ("onnxruntime", "tensorrt")
-# What the frame graph gained over a plain graph (the CPU path), measured: host CPU work per frame with
-# the demo as a user runs it (benchmarks/bench_demo_default.py, 2-core x86 CPU, ONNX Runtime: espnet-q8 on
-# 2048x1024 frames, ESPNetv2 on 1280x720; p50 of the frame graph's), and end-to-end FPS over compute-only
-# FPS on a quiet machine with 2048x1024 frames (benchmarks/bench_end_to_end.py, docs/bench.md "End to end
-# after the lowering", the lower end of three runs).
+# What the frame graph gained over a plain graph (the CPU path), measured with the demo as a user runs it
+# (benchmarks/bench_demo_default.py on a quiet 2-core x86 CPU, ONNX Runtime, two runs of 4 rounds on
+# 2026-12-07: espnet-q8 on 2048x1024 frames, ESPNetv2 on 1280x720; docs/bench.md "The demo as a user
+# runs it"): host CPU work per frame (the threads' CPU clocks, mean of the two runs) and end-to-end FPS
+# over compute-only FPS (the frame graph's median over the 8 rounds, the CPU path's mean of its two runs).
 MEASURED = {
-    "espnet": {"host_plain_ms": 195, "host_graph_ms": 2.3, "plain": 0.58, "frame_graph": 0.90},
-    "espnetv2": {"host_plain_ms": 185, "host_graph_ms": 2.5, "plain": 0.57, "frame_graph": 0.85},
+    "espnet": {"host_plain_ms": 90, "host_graph_ms": 2.4, "plain": 0.70, "frame_graph": 0.86},
+    "espnetv2": {"host_plain_ms": 120, "host_graph_ms": 2.4, "plain": 0.74, "frame_graph": 0.83},
 }
 MEASURED_SOURCE = "2-core x86 CPU, ONNX Runtime; benchmarks/bench_demo_default.py and docs/bench.md"
 

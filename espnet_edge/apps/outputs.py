@@ -93,8 +93,6 @@ class VideoSaver(object):
         self._writer, self.size = writer, size
 
     def write(self, image):
-        import cv2
-
         if self._writer is None:
             self._open(image)
         height, width = image.shape[:2]

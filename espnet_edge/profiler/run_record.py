@@ -8,7 +8,6 @@ and the key. To add a per-run metric: its field here (in its section, and in Sum
 the sweep's table), its value in profiler/summary.py, its line in profiler/report.format_summary.
 """
 
-import json
 from typing import Any, Dict, List, Optional
 
 from espnet_edge.errors import UserError

@@ -111,7 +111,7 @@ def lower_overlay_tail(model):
     tag = "ort_overlay_tail_"
     graph.initializer.extend([numpy_helper.from_array(np.array(2.0, np.float32), tag + "scale"),
                               numpy_helper.from_array(np.array(0, np.uint8), tag + "zero")])
-    add, shape, concat, cast = tail["add"], tail["shape"], tail["concat"], tail["cast"]
+    shape, concat, cast = tail["shape"], tail["concat"], tail["cast"]
     replaced = set(id(tail[key]) for key in ("mul", "add", "shape", "concat", "cast"))
     nodes = []
     for node in graph.node:

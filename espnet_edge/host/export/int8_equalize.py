@@ -23,7 +23,6 @@ LIMIT = 100.0  # s_i clipped to [1 / LIMIT, LIMIT]: a dead channel must not blow
 def candidates(model):
     """-> [(producer Conv, tensor the readers read, [reader Convs])] where equalisation is exact."""
     nodes = list(model.graph.node)
-    producer = {out: node for node in nodes for out in node.output}
     readers = {}
     for node in nodes:
         for name in node.input:

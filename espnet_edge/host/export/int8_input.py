@@ -57,7 +57,7 @@ def fold_input(qdq, fp32, spec, layout="NCHW"):
     raw pixels - 128 and a constant channel, quantized with scale 1. ``fp32`` gives the float weights.
     -> names of the Convs folded (none when the input is not a normalised NCHW image or no INT8 Conv
     with group 1 reads it)."""
-    from onnx import TensorProto, helper, numpy_helper
+    from onnx import helper, numpy_helper
 
     if layout != "NCHW" or spec is None or not spec.resize_first:
         return []  # raw pixels are integers only when the image is resized before normalising
