@@ -19,6 +19,7 @@ from espnet_edge.runtime.onnxruntime_runner import OnnxRuntimeRunner  # noqa: E4
 from espnet_edge.runtime.overlay_tail import lower_overlay_tail  # noqa: E402
 
 FRAME_SIZE = (2048, 1024)
+OTHER_RATIO = (1280, 720)  # not a multiple of the network size: the overlay's full-size Gather form
 
 
 def _session(model):
@@ -28,22 +29,26 @@ def _session(model):
     return ort.InferenceSession(model.SerializeToString(), options, providers=["CPUExecutionProvider"])
 
 
-def _export(tmp_path_factory, **extra):
-    common = dict(size=(256, 128), fuse_pre=True, input_size=FRAME_SIZE, support=TRT_SUPPORT)
+def _export(tmp_path_factory, frame_size=FRAME_SIZE, **extra):
+    common = dict(size=(256, 128), fuse_pre=True, input_size=frame_size, support=TRT_SUPPORT)
     common.update(extra)
     out = tmp_path_factory.mktemp("tail")
     return pipeline.export_model(zoo.get_model("espnet-c-q3"), out_dir=str(out), **common)["onnx"]
 
 
-@pytest.fixture(scope="module")
-def uint8_graph(tmp_path_factory):
-    return _export(tmp_path_factory, overlay_alpha=0.5, frame_dtype="uint8", trt_version="10")
+@pytest.fixture(scope="module", params=[FRAME_SIZE, OTHER_RATIO], ids=["2048x1024", "1280x720"])
+def uint8_graph(tmp_path_factory, request):
+    return _export(tmp_path_factory, frame_size=request.param, overlay_alpha=0.5, frame_dtype="uint8",
+                   trt_version="10"), request.param
 
 
 @pytest.mark.slow
 def test_lowered_tail_draws_the_same_bytes_on_real_and_random_frames(uint8_graph):
-    exported = onnx.load(uint8_graph)
-    lowered = onnx.load(uint8_graph)
+    import cv2
+
+    path, frame_size = uint8_graph
+    exported = onnx.load(path)
+    lowered = onnx.load(path)
     assert lower_overlay_tail(lowered) == 1
     onnx.checker.check_model(lowered, full_check=True)
     ops = [node.op_type for node in lowered.graph.node]
@@ -52,9 +57,10 @@ def test_lowered_tail_draws_the_same_bytes_on_real_and_random_frames(uint8_graph
 
     before, after = _session(exported), _session(lowered)
     name = before.get_inputs()[0].name
-    frames = [read_image(path)[None] for path in list_images([CITYSCAPES_IMAGES])]
+    frames = [cv2.resize(read_image(image), frame_size, interpolation=cv2.INTER_AREA)[None]
+              for image in list_images([CITYSCAPES_IMAGES])]
     assert len(frames) >= 2
-    frames.append(np.random.RandomState(7).randint(0, 256, (1, FRAME_SIZE[1], FRAME_SIZE[0], 3)).astype(np.uint8))
+    frames.append(np.random.RandomState(7).randint(0, 256, (1, frame_size[1], frame_size[0], 3)).astype(np.uint8))
     for frame in frames:
         want = before.run(None, {name: frame})[0]
         got = after.run(None, {name: frame})[0]
@@ -84,7 +90,7 @@ def test_quantize_linear_scale_two_rounds_as_the_truncating_cast_for_every_pair(
 
 @pytest.mark.slow
 def test_runner_reports_the_lowering(uint8_graph):
-    runner = OnnxRuntimeRunner(uint8_graph, threads=1)
+    runner = OnnxRuntimeRunner(uint8_graph[0], threads=1)
     assert runner.describe()["cpu_rewrites"].get("overlay_tail") == 1
 
 

@@ -5,7 +5,9 @@ no uint8 arithmetic, no uint8 Concat) with four full-frame passes over float32:
 
     Mul(frame, 0.5) -> Add(colour rows) -> Concat(overlay, class rows) -> Cast(uint8)
 
-where the colour rows hold 0.5 * colour + 0.5 and the truncating Cast floors. For alpha 0.5 the
+where the colour rows hold 0.5 * colour + 0.5 (a Gather of the palette table: rows broadcast over
+frame rows and reshaped after the Add at integer ratios, full-size colours at the others) and the
+truncating Cast floors. For alpha 0.5 the
 value is floor((f + c + 1) / 2) for integers f, c in 0..255; ONNX Runtime's QuantizeLinear with
 scale 2 rounds (f + c + 0.5) / 2 to nearest even, which is the same integer (f + c even: k + 0.25
 -> k; odd: k + 0.75 -> k + 1), and every value on the way is exact in float32. So
@@ -79,14 +81,15 @@ def _match(graph):
     concat = single(cast.input[0], "Concat")
     if concat is None or len(concat.input) != 2:
         return None
+    # integer ratios reshape the blend of broadcast colour rows; other ratios blend full-size colours
     shape = single(concat.input[0], "Reshape")
-    add = shape and single(shape.input[0], "Add")
+    add = single(shape.input[0], "Add") if shape is not None else single(concat.input[0], "Add")
     if add is None:
         return None
     for mul_input, rows_input in ((add.input[0], add.input[1]), (add.input[1], add.input[0])):
         mul = single(mul_input, "Mul")
-        rows = single(rows_input, "Reshape")
-        gather = rows and single(rows.input[0], "Gather")
+        rows = single(rows_input, "Reshape") or single(rows_input, "Gather")
+        gather = rows if rows is not None and rows.op_type == "Gather" else rows and single(rows.input[0], "Gather")
         if mul is None or gather is None or gather.input[0] not in inits or uses.get(gather.input[0]) != 1:
             continue
         for frame_input, half_input in ((mul.input[0], mul.input[1]), (mul.input[1], mul.input[0])):
@@ -112,19 +115,23 @@ def lower_overlay_tail(model):
     graph.initializer.extend([numpy_helper.from_array(np.array(2.0, np.float32), tag + "scale"),
                               numpy_helper.from_array(np.array(0, np.uint8), tag + "zero")])
     shape, concat, cast = tail["shape"], tail["concat"], tail["cast"]
-    replaced = set(id(tail[key]) for key in ("mul", "add", "shape", "concat", "cast"))
+    replaced = set(id(tail[key]) for key in ("mul", "add", "shape", "concat", "cast") if tail[key] is not None)
     nodes = []
     for node in graph.node:
         if id(node) not in replaced:
             nodes.append(node)
+    overlay = tag + "overlay"
     nodes.extend([
         helper.make_node("Add", [tail["frame"], tail["rows"].output[0]], [tag + "sum"], name=tag + "add"),
-        helper.make_node("QuantizeLinear", [tag + "sum", tag + "scale", tag + "zero"], [tag + "overlay"],
-                         name=tag + "round"),
-        helper.make_node("Reshape", [tag + "overlay", shape.input[1]], [tag + "overlay_nhwc"], name=tag + "shape"),
+        helper.make_node("QuantizeLinear", [tag + "sum", tag + "scale", tag + "zero"], [overlay], name=tag + "round"),
+    ])
+    if shape is not None:
+        nodes.append(helper.make_node("Reshape", [overlay, shape.input[1]], [tag + "overlay_nhwc"], name=tag + "shape"))
+        overlay = tag + "overlay_nhwc"
+    nodes.extend([
         helper.make_node("Cast", [concat.input[1]], [tag + "class_rows"], name=tag + "class_rows",
                          to=TensorProto.UINT8),
-        helper.make_node("Concat", [tag + "overlay_nhwc", tag + "class_rows"], list(cast.output),
+        helper.make_node("Concat", [overlay, tag + "class_rows"], list(cast.output),
                          name=tag + "concat", axis=_attribute(concat, "axis")),
     ])
     set_nodes(graph, nodes)
