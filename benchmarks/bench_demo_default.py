@@ -18,7 +18,9 @@ Then the frame graph the demo used and the exact CPU path (plain graph, CPU prep
 class map) segment every decoded frame of the clip: the share of frame pixels whose class agrees.
 Host work outside the runtime (preprocess + postprocess + render) comes from the demo's own stats: its wall
 time and its CPU time (the threads' CPU clocks: the work itself, without the waits for a core).
-Prints a table and writes benchmarks/results/bench_demo_default-<host>-<time>.json. Not a test.
+Prints a table, then per model the rounds' ratios pooled (median and range, the run's mean demo FPS over its
+mean compute-only FPS, and how far compute only itself spread), and writes
+benchmarks/results/bench_demo_default-<host>-<time>.json. Not a test.
 """
 
 import argparse
@@ -133,7 +135,26 @@ def run_model(model, size, args, cache, work):
     shares = agreement(model, clip, first["graph"][0]["path"], cache)
     return {"model": model, "frame_size": list(size), "first": first, "rounds": rounds, "cpu_path": cpu,
             "mask_agreement": [share for share, _ in shares], "pixels_differing": [n for _, n in shares],
-            "masks_identical": all(n == 0 for _, n in shares)}
+            "masks_identical": all(n == 0 for _, n in shares), "summary": ratio_summary(rounds) if rounds else None}
+
+
+def ratio_summary(rounds):
+    """The rounds' ratios pooled: median (and range), and the run's mean demo FPS over its mean compute-only
+    FPS; with the compute-only runs' own spread (max / min - 1), which is what moves one round's ratio."""
+    import statistics
+
+    ratios = sorted(run["ratio"] for run in rounds)
+    computes = [fps for run in rounds for fps in run["compute_fps"]]
+    return {"rounds": len(ratios), "median": statistics.median(ratios), "min": ratios[0], "max": ratios[-1],
+            "ratio_of_means": statistics.mean(run["fps"] for run in rounds) / statistics.mean(computes),
+            "compute_spread": max(computes) / min(computes) - 1.0}
+
+
+def summary_lines(results):
+    return ["{}: ratio over {} rounds: median {:.3f}x ({:.3f}-{:.3f}), mean demo FPS over mean compute-only FPS "
+            "{:.3f}x; compute only itself spread {:.0%} in this run".format(
+                r["model"], s["rounds"], s["median"], s["min"], s["max"], s["ratio_of_means"], s["compute_spread"])
+            for r in results for s in [r["summary"]] if s]
 
 
 def table(results):
@@ -179,7 +200,7 @@ def main():
         for model, size in CASES:
             if model in args.models.split(","):
                 results.append(run_model(model, size, args, cache, work))
-    lines = table(results)
+    lines = table(results) + [""] + summary_lines(results)
     print("\n".join(lines))
     host = host_details()
     load_end = os.getloadavg()
