@@ -152,7 +152,7 @@ def test_plain_graph_says_once_what_the_frame_graph_gains_and_how_to_make_it(tmp
     notes = [line for line in proc.stderr.splitlines() if "is a plain graph" in line]
     assert len(notes) == 1
     assert "ms of host CPU work per frame on that path" in notes[0] and "docs/bench.md" in notes[0]
-    assert "x of compute-only FPS on a quiet machine (1.23x the FPS)" in notes[0]
+    assert "x of compute-only FPS on a quiet machine (1.28x the FPS)" in notes[0]
     command = notes[0].split("make it with `")[1].split("`")[0]
     assert command.startswith("espnet-edge export --model espnet-c-q3 --size 256x128 --fuse-pre --input-size "
                               "2048x1024 --fuse-overlay")

@@ -26,13 +26,13 @@ log = logging.getLogger(__name__)
 
 FRAME_GRAPH_BACKENDS = ("onnxruntime", "tensorrt")
 # What the frame graph gained over a plain graph (the CPU path), measured with the demo as a user runs it
-# (benchmarks/bench_demo_default.py on a quiet 2-core x86 CPU, ONNX Runtime, two runs of 4 rounds on
-# 2026-12-07: espnet-q8 on 2048x1024 frames, ESPNetv2 on 1280x720; docs/bench.md "The demo as a user
-# runs it"): host CPU work per frame (the threads' CPU clocks, mean of the two runs) and end-to-end FPS
-# over compute-only FPS (the frame graph's median over the 8 rounds, the CPU path's mean of its two runs).
+# (benchmarks/bench_demo_default.py on a quiet 2-core x86 CPU, ONNX Runtime, six runs on 2026-12-07:
+# espnet-q8 on 2048x1024 frames, ESPNetv2 on 1280x720; docs/bench.md "The demo as a user runs it"):
+# host CPU work per frame (the threads' CPU clocks, mean over the runs) and end-to-end FPS over
+# compute-only FPS (the frame graph's median over the pooled rounds, the CPU path's mean over the runs).
 MEASURED = {
-    "espnet": {"host_plain_ms": 90, "host_graph_ms": 2.4, "plain": 0.70, "frame_graph": 0.86},
-    "espnetv2": {"host_plain_ms": 120, "host_graph_ms": 2.4, "plain": 0.74, "frame_graph": 0.83},
+    "espnet": {"host_plain_ms": 95, "host_graph_ms": 2.5, "plain": 0.67, "frame_graph": 0.86},
+    "espnetv2": {"host_plain_ms": 114, "host_graph_ms": 2.4, "plain": 0.73, "frame_graph": 0.87},
 }
 MEASURED_SOURCE = "2-core x86 CPU, ONNX Runtime; benchmarks/bench_demo_default.py and docs/bench.md"
 
