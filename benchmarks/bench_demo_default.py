@@ -151,10 +151,15 @@ def ratio_summary(rounds):
 
 
 def summary_lines(results):
-    return ["{}: ratio over {} rounds: median {:.3f}x ({:.3f}-{:.3f}), mean demo FPS over mean compute-only FPS "
-            "{:.3f}x; compute only itself spread {:.0%} in this run".format(
-                r["model"], s["rounds"], s["median"], s["min"], s["max"], s["ratio_of_means"], s["compute_spread"])
-            for r in results for s in [r["summary"]] if s]
+    lines = []
+    for r in results:
+        s = r["summary"]
+        if s:
+            lines.append("{}: ratio over {} rounds: median {:.3f}x ({:.3f}-{:.3f}), mean demo FPS over mean "
+                         "compute-only FPS {:.3f}x; compute only itself spread {:.0%} in this run".format(
+                             r["model"], s["rounds"], s["median"], s["min"], s["max"], s["ratio_of_means"],
+                             s["compute_spread"]))
+    return lines
 
 
 def table(results):

@@ -88,8 +88,9 @@ def _match(graph):
         return None
     for mul_input, rows_input in ((add.input[0], add.input[1]), (add.input[1], add.input[0])):
         mul = single(mul_input, "Mul")
-        rows = single(rows_input, "Reshape") or single(rows_input, "Gather")
-        gather = rows if rows is not None and rows.op_type == "Gather" else rows and single(rows.input[0], "Gather")
+        reshaped = single(rows_input, "Reshape")
+        rows = reshaped if reshaped is not None else single(rows_input, "Gather")
+        gather = single(reshaped.input[0], "Gather") if reshaped is not None else rows
         if mul is None or gather is None or gather.input[0] not in inits or uses.get(gather.input[0]) != 1:
             continue
         for frame_input, half_input in ((mul.input[0], mul.input[1]), (mul.input[1], mul.input[0])):
